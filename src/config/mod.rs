@@ -1,0 +1,350 @@
+//! The eight variables of heartbeat.sh: where each comes from, and the checked values the loop
+//! runs on.
+//!
+//! Loading has two stages, so that `hacmp check` can show the first even when the second fails:
+//! `resolve` finds every variable's raw text and its origin (a file line, the environment or the
+//! original script's default), and `Settings::validate` turns the text into `Variables` or one
+//! error that names the variable and its origin.
+
+pub mod shell;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::pattern::Pattern;
+
+/// The variables heartbeat.sh defines, in the order the script defines them.
+pub const VARIABLE_NAMES: [&str; 8] = [
+    "pgrepProgramName",
+    "startCmd",
+    "startCmdLogFile",
+    "maintenanceFile",
+    "hostName",
+    "heartBeatDir",
+    "faileOverTime",
+    "loopTime",
+];
+
+/// The longest loopTime or faileOverTime accepted. A day is far beyond any sensible setting; the
+/// limit keeps the arithmetic on timestamps far from overflow.
+pub const MAX_SECONDS: u64 = 86_400;
+
+/// Where a variable's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File {
+        path: PathBuf,
+        line: usize,
+    },
+    Environment,
+    /// The value heartbeat.sh itself assigns.
+    Default,
+    /// No value anywhere, and the script's default is one only its author could use.
+    Unset,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File { path, line } => write!(f, "{}:{}", path.display(), line),
+            Origin::Environment => f.write_str("environment"),
+            Origin::Default => f.write_str("default"),
+            Origin::Unset => f.write_str("not set"),
+        }
+    }
+}
+
+/// One variable's raw text and origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub name: &'static str,
+    pub value: String,
+    pub origin: Origin,
+}
+
+/// All eight variables before validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub settings: Vec<Setting>,
+}
+
+/// Why the configuration cannot be used. Its `Display` is the whole one-line message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The checked variables the loop runs on; each field is the script's variable of that name.
+#[derive(Debug, Clone)]
+pub struct Variables {
+    pub pgrep_program_name: Pattern,
+    pub start_cmd: String,
+    pub start_cmd_log_file: String,
+    pub maintenance_file: String,
+    pub host_name: String,
+    pub heart_beat_dir: String,
+    pub faile_over_time: u64,
+    pub loop_time: u64,
+}
+
+/// The value heartbeat.sh assigns to a variable, or `None` where the script's value is its
+/// author's example and a real installation must set its own.
+fn script_default(name: &str) -> Option<String> {
+    match name {
+        "startCmdLogFile" => Some("./startCmdLogFile.log".to_string()),
+        "maintenanceFile" => Some("./maintenance".to_string()),
+        "hostName" => Some(local_host_name()),
+        "heartBeatDir" => Some("heartbeat".to_string()),
+        "faileOverTime" => Some("10".to_string()),
+        "loopTime" => Some("3".to_string()),
+        _ => None,
+    }
+}
+
+/// What `hostname` prints: the kernel's node name in our UTS namespace.
+pub fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim_end_matches('\n').to_string())
+        .unwrap_or_default()
+}
+
+/// Finds each variable's value: the file's last assignment wins (as when bash sources it), then
+/// the environment, then the script's default.
+pub fn resolve(
+    file: Option<&Path>,
+    environment: &HashMap<String, String>,
+) -> Result<Settings, ConfigError> {
+    let assignments = match file {
+        Some(path) => {
+            shell::read_assignments(path, environment).map_err(|e| ConfigError(format!("{e}")))?
+        }
+        None => Vec::new(),
+    };
+    let settings = VARIABLE_NAMES
+        .iter()
+        .map(|&name| {
+            if let Some(assignment) = assignments.iter().rev().find(|a| a.name == name) {
+                Setting {
+                    name,
+                    value: assignment.value.clone(),
+                    origin: Origin::File {
+                        path: assignment.file.clone(),
+                        line: assignment.line,
+                    },
+                }
+            } else if let Some(value) = environment.get(name) {
+                Setting {
+                    name,
+                    value: value.clone(),
+                    origin: Origin::Environment,
+                }
+            } else if let Some(value) = script_default(name) {
+                Setting {
+                    name,
+                    value,
+                    origin: Origin::Default,
+                }
+            } else {
+                Setting {
+                    name,
+                    value: String::new(),
+                    origin: Origin::Unset,
+                }
+            }
+        })
+        .collect();
+    Ok(Settings { settings })
+}
+
+impl Settings {
+    pub fn get(&self, name: &str) -> &Setting {
+        self.settings
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} is not one of the script's variables"))
+    }
+
+    /// Checks every variable; the first problem found is the error.
+    pub fn validate(&self) -> Result<Variables, ConfigError> {
+        let pattern_setting = self.get("pgrepProgramName");
+        let pgrep_program_name = Pattern::new(&required(pattern_setting)?.value)
+            .map_err(|e| invalid(pattern_setting, &e.to_string()))?;
+        let start_cmd = required(self.get("startCmd"))?;
+        if start_cmd.value.split([' ', '\t', '\n']).all(str::is_empty) {
+            return Err(invalid(start_cmd, "is blank: there is no command to start"));
+        }
+        Ok(Variables {
+            pgrep_program_name,
+            start_cmd: start_cmd.value.clone(),
+            start_cmd_log_file: unsplit_path(self.get("startCmdLogFile"))?,
+            maintenance_file: unsplit_path(self.get("maintenanceFile"))?,
+            host_name: host_name(self.get("hostName"))?,
+            heart_beat_dir: unsplit_path(self.get("heartBeatDir"))?,
+            faile_over_time: seconds(self.get("faileOverTime"))?,
+            loop_time: seconds(self.get("loopTime"))?,
+        })
+    }
+}
+
+/// The one-line error for a variable with an unusable value.
+fn invalid(setting: &Setting, why: &str) -> ConfigError {
+    ConfigError(format!(
+        "{}: {}={} {}",
+        setting.origin,
+        setting.name,
+        quote(&setting.value),
+        why
+    ))
+}
+
+/// Quotes a value for an error message so that blanks and emptiness stay visible.
+fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+fn required(setting: &Setting) -> Result<&Setting, ConfigError> {
+    if setting.origin == Origin::Unset || setting.value.is_empty() {
+        return Err(ConfigError(format!(
+            "{}: {} must be set, in the variable file or the environment",
+            setting.origin, setting.name
+        )));
+    }
+    Ok(setting)
+}
+
+/// A whole number of seconds, written as bash arithmetic and `sleep` both read it.
+fn seconds(setting: &Setting) -> Result<u64, ConfigError> {
+    let text = setting.value.as_str();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(setting, "is not a whole number of seconds"));
+    }
+    if text.len() > 1 && text.starts_with('0') {
+        return Err(invalid(
+            setting,
+            "has a leading zero, which bash arithmetic reads as an octal number",
+        ));
+    }
+    match text.parse::<u64>() {
+        Ok(value) if value <= MAX_SECONDS => Ok(value),
+        _ => Err(invalid(
+            setting,
+            &format!("is more than the limit of {MAX_SECONDS} seconds"),
+        )),
+    }
+}
+
+/// Characters that change an unquoted expansion in bash: blanks split it into several words and
+/// glob characters may turn it into other file names.
+fn changes_when_unquoted(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '*' | '?' | '[')
+}
+
+/// A path the script uses unquoted: it must stay one word, exactly as written.
+fn unsplit_path(setting: &Setting) -> Result<String, ConfigError> {
+    let value = &setting.value;
+    if value.is_empty() {
+        return Err(invalid(setting, "is empty"));
+    }
+    if value.contains(changes_when_unquoted) {
+        return Err(invalid(
+            setting,
+            "contains a blank or a glob character, which the script's unquoted use would split or expand",
+        ));
+    }
+    Ok(value.clone())
+}
+
+fn host_name(setting: &Setting) -> Result<String, ConfigError> {
+    let value = unsplit_path(setting)?;
+    if value.contains('/') {
+        return Err(invalid(
+            setting,
+            "contains '/', so it cannot name a heartbeat file",
+        ));
+    }
+    if value.starts_with('.') {
+        return Err(invalid(
+            setting,
+            "starts with '.', and `ls` never lists such a heartbeat file, so this host could never be master",
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let environment = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        resolve(None, &environment).expect("no file to read")
+    }
+
+    fn error_of(pairs: &[(&str, &str)]) -> String {
+        settings(pairs).validate().unwrap_err().to_string()
+    }
+
+    const REQUIRED: [(&str, &str); 2] = [("pgrepProgramName", "app"), ("startCmd", "./app")];
+
+    #[test]
+    fn defaults_are_the_scripts_values() {
+        let vars = settings(&REQUIRED).validate().unwrap();
+        assert_eq!(vars.start_cmd_log_file, "./startCmdLogFile.log");
+        assert_eq!(vars.maintenance_file, "./maintenance");
+        assert_eq!(vars.heart_beat_dir, "heartbeat");
+        assert_eq!(vars.faile_over_time, 10);
+        assert_eq!(vars.loop_time, 3);
+        assert_eq!(vars.host_name, local_host_name());
+    }
+
+    #[test]
+    fn start_cmd_and_pattern_are_required() {
+        assert_eq!(
+            error_of(&[("startCmd", "./app")]),
+            "not set: pgrepProgramName must be set, in the variable file or the environment"
+        );
+        assert_eq!(
+            error_of(&[("pgrepProgramName", "app")]),
+            "not set: startCmd must be set, in the variable file or the environment"
+        );
+    }
+
+    #[test]
+    fn seconds_must_be_plain_decimal() {
+        let mut pairs = REQUIRED.to_vec();
+        pairs.push(("faileOverTime", "1o"));
+        assert_eq!(
+            error_of(&pairs),
+            "environment: faileOverTime='1o' is not a whole number of seconds"
+        );
+        pairs.pop();
+        pairs.push(("loopTime", "010"));
+        assert!(error_of(&pairs).contains("octal"));
+        pairs.pop();
+        pairs.push(("loopTime", "86401"));
+        assert!(error_of(&pairs).contains("limit of 86400"));
+    }
+
+    #[test]
+    fn paths_must_survive_unquoted_use() {
+        let mut pairs = REQUIRED.to_vec();
+        pairs.push(("heartBeatDir", "/mnt/hb dir"));
+        assert!(
+            error_of(&pairs)
+                .starts_with("environment: heartBeatDir='/mnt/hb dir' contains a blank")
+        );
+        pairs.pop();
+        pairs.push(("hostName", ".hidden"));
+        assert!(error_of(&pairs).contains("could never be master"));
+    }
+}
