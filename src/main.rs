@@ -79,7 +79,8 @@ fn run(file: Option<&Path>) -> ExitCode {
 /// Reads and checks the variables, and checks that the machine can run them.
 fn load(file: Option<&Path>) -> Result<Variables, ConfigError> {
     let environment: HashMap<String, String> = std::env::vars().collect();
-    let variables = config::resolve(file, &environment)?.validate()?;
-    preflight::check(&variables, file)?;
+    let settings = config::resolve(file, &environment)?;
+    let variables = settings.validate()?;
+    preflight::check(&settings, &variables)?;
     Ok(variables)
 }

@@ -1,13 +1,97 @@
-//! Checks that the machine can run the variables before the loop starts, so that bad input stops
-//! hacmp with one clear line instead of the silent misbehaviour bash would show.
+//! Checks that this machine can run the variables before the loop starts.
 //!
-//! PLACEHOLDER for the checks: heartBeatDir exists, the log can be written, startCmd can be found.
+//! bash carries on through each of these problems, printing a tool error on every loop and never
+//! doing its job (a missing heartbeat directory means no heartbeat is ever written; a missing
+//! command means the log fills with nohup errors while the host believes it is master). hacmp
+//! refuses to start instead, with one line that names the variable and where it was set, before
+//! anything is started or killed.
 
+use std::ffi::CString;
 use std::path::Path;
 
-use crate::config::{ConfigError, Variables};
+use crate::config::{ConfigError, Settings, Variables};
 
-pub fn check(variables: &Variables, file: Option<&Path>) -> Result<(), ConfigError> {
-    let _ = (variables, file);
+pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigError> {
+    let heartbeat_dir = settings.get("heartBeatDir");
+    if !Path::new(&variables.heart_beat_dir).is_dir() {
+        return Err(heartbeat_dir.error(&format!(
+            "is not a directory{}",
+            relative_to_working_directory(&variables.heart_beat_dir)
+        )));
+    }
+    let log = settings.get("startCmdLogFile");
+    if !can_write_file(&variables.start_cmd_log_file) {
+        return Err(log.error(&format!(
+            "cannot be written{}",
+            relative_to_working_directory(&variables.start_cmd_log_file)
+        )));
+    }
+    let start_cmd = settings.get("startCmd");
+    let program = variables
+        .start_cmd
+        .split([' ', '\t', '\n'])
+        .find(|word| !word.is_empty())
+        .expect("validation rejects a blank startCmd");
+    if !is_executable_command(program) {
+        return Err(start_cmd.error(&format!(
+            "names a program that is not an executable file{}",
+            if program.contains('/') {
+                relative_to_working_directory(program)
+            } else {
+                " in PATH".to_string()
+            }
+        )));
+    }
     Ok(())
+}
+
+/// Says where a relative path points, because systemd starts services in `/` and a path that
+/// worked in a terminal may not work there.
+fn relative_to_working_directory(path: &str) -> String {
+    if path.starts_with('/') {
+        return String::new();
+    }
+    match std::env::current_dir() {
+        Ok(dir) => format!(" (relative to the working directory {})", dir.display()),
+        Err(_) => String::new(),
+    }
+}
+
+/// Whether `access(2)` grants `mode` on `path`: the kernel's answer for our credentials, which
+/// also covers read-only mounts that permission bits do not show.
+fn access(path: &Path, mode: libc::c_int) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(name) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+    unsafe { libc::access(name.as_ptr(), mode) == 0 }
+}
+
+/// Whether `> FILE` would succeed: an existing file we may write, or a new one in a directory we
+/// may write. Nothing is created, so a refused start leaves no trace.
+fn can_write_file(file: &str) -> bool {
+    let path = Path::new(file);
+    if path.is_dir() {
+        return false;
+    }
+    if path.exists() {
+        return access(path, libc::W_OK);
+    }
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    parent.is_dir() && access(parent, libc::W_OK | libc::X_OK)
+}
+
+/// Whether execvp would find `program`: a path is taken as it is, a bare name is looked up in
+/// PATH.
+fn is_executable_command(program: &str) -> bool {
+    let is_executable_file = |path: &Path| path.is_file() && access(path, libc::X_OK);
+    if program.contains('/') {
+        return is_executable_file(Path::new(program));
+    }
+    let search_path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&search_path).any(|dir| is_executable_file(&dir.join(program)))
 }

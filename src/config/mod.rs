@@ -175,10 +175,10 @@ impl Settings {
     pub fn validate(&self) -> Result<Variables, ConfigError> {
         let pattern_setting = self.get("pgrepProgramName");
         let pgrep_program_name = Pattern::new(&required(pattern_setting)?.value)
-            .map_err(|e| invalid(pattern_setting, &e.to_string()))?;
+            .map_err(|e| pattern_setting.error(&e.to_string()))?;
         let start_cmd = required(self.get("startCmd"))?;
         if start_cmd.value.split([' ', '\t', '\n']).all(str::is_empty) {
-            return Err(invalid(start_cmd, "is blank: there is no command to start"));
+            return Err(start_cmd.error("is blank: there is no command to start"));
         }
         Ok(Variables {
             pgrep_program_name,
@@ -193,15 +193,17 @@ impl Settings {
     }
 }
 
-/// The one-line error for a variable with an unusable value.
-fn invalid(setting: &Setting, why: &str) -> ConfigError {
-    ConfigError(format!(
-        "{}: {}={} {}",
-        setting.origin,
-        setting.name,
-        quote(&setting.value),
-        why
-    ))
+impl Setting {
+    /// The one-line error for this variable's value: where it was set, the value, and `why`.
+    pub fn error(&self, why: &str) -> ConfigError {
+        ConfigError(format!(
+            "{}: {}={} {}",
+            self.origin,
+            self.name,
+            quote(&self.value),
+            why
+        ))
+    }
 }
 
 /// Quotes a value for an error message so that blanks and emptiness stay visible.
@@ -223,20 +225,16 @@ fn required(setting: &Setting) -> Result<&Setting, ConfigError> {
 fn seconds(setting: &Setting) -> Result<u64, ConfigError> {
     let text = setting.value.as_str();
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(setting, "is not a whole number of seconds"));
+        return Err(setting.error("is not a whole number of seconds"));
     }
     if text.len() > 1 && text.starts_with('0') {
-        return Err(invalid(
-            setting,
-            "has a leading zero, which bash arithmetic reads as an octal number",
-        ));
+        return Err(
+            setting.error("has a leading zero, which bash arithmetic reads as an octal number")
+        );
     }
     match text.parse::<u64>() {
         Ok(value) if value <= MAX_SECONDS => Ok(value),
-        _ => Err(invalid(
-            setting,
-            &format!("is more than the limit of {MAX_SECONDS} seconds"),
-        )),
+        _ => Err(setting.error(&format!("is more than the limit of {MAX_SECONDS} seconds"))),
     }
 }
 
@@ -250,12 +248,10 @@ fn changes_when_unquoted(c: char) -> bool {
 fn unsplit_path(setting: &Setting) -> Result<String, ConfigError> {
     let value = &setting.value;
     if value.is_empty() {
-        return Err(invalid(setting, "is empty"));
+        return Err(setting.error("is empty"));
     }
     if value.contains(changes_when_unquoted) {
-        return Err(invalid(
-            setting,
-            "contains a blank or a glob character, which the script's unquoted use would split or expand",
+        return Err(setting.error("contains a blank or a glob character, which the script's unquoted use would split or expand",
         ));
     }
     Ok(value.clone())
@@ -264,15 +260,10 @@ fn unsplit_path(setting: &Setting) -> Result<String, ConfigError> {
 fn host_name(setting: &Setting) -> Result<String, ConfigError> {
     let value = unsplit_path(setting)?;
     if value.contains('/') {
-        return Err(invalid(
-            setting,
-            "contains '/', so it cannot name a heartbeat file",
-        ));
+        return Err(setting.error("contains '/', so it cannot name a heartbeat file"));
     }
     if value.starts_with('.') {
-        return Err(invalid(
-            setting,
-            "starts with '.', and `ls` never lists such a heartbeat file, so this host could never be master",
+        return Err(setting.error("starts with '.', and `ls` never lists such a heartbeat file, so this host could never be master",
         ));
     }
     Ok(value)

@@ -1,0 +1,235 @@
+//! End-to-end tests on real processes and real time: hacmp daemons sharing a heartbeat
+//! directory, with the example application. The script's fixed 5 s and 30 s waits make these
+//! slow, so there are few of them; the parity simulator covers the rest in virtual time.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use support::{Daemon, Node, NodeVariables, unique_marker, wait_until};
+
+const FAILE_OVER_TIME: u64 = 3;
+const LOOP_TIME: u64 = 1;
+
+fn node(root: &Path, host: &str, marker: &str) -> Node {
+    let heart_beat_dir = root.join("heartbeat");
+    fs::create_dir_all(&heart_beat_dir).unwrap();
+    Node::new(
+        root,
+        NodeVariables {
+            host_name: host.to_string(),
+            heart_beat_dir,
+            marker: marker.to_string(),
+            faile_over_time: FAILE_OVER_TIME,
+            loop_time: LOOP_TIME,
+        },
+    )
+}
+
+fn wait_for_app(node: &Node, limit_seconds: u64) -> u32 {
+    let what = format!("an application on {}", node.vars.host_name);
+    wait_until(&what, Duration::from_secs(limit_seconds), || {
+        !node.app_pids().is_empty()
+    });
+    let pids = node.app_pids();
+    assert_eq!(
+        pids.len(),
+        1,
+        "exactly one instance on {}: {pids:?}",
+        node.vars.host_name
+    );
+    pids[0]
+}
+
+fn modified(path: &Path) -> SystemTime {
+    fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[test]
+fn a_single_node_starts_the_application_and_keeps_its_heartbeat() {
+    let root = tempfile::tempdir().unwrap();
+    let mut a = node(root.path(), "nodeA", &unique_marker("single"));
+    a.start(Daemon::Hacmp);
+    let app = wait_for_app(&a, 20);
+    let first_touch = modified(&a.heartbeat_file());
+    wait_until("two more heartbeats", Duration::from_secs(10), || {
+        a.output().iter().filter(|l| **l == app.to_string()).count() >= 2
+    });
+    assert!(
+        modified(&a.heartbeat_file()) > first_touch,
+        "the master touches its heartbeat"
+    );
+    assert_eq!(
+        a.output()[..8],
+        [
+            "starting monitoring",
+            "In monitoring loop sleep 1",
+            "in Starting server",
+            "Sleep 5 second to give room for avoiding conflicts",
+            "Check if we are still master",
+            "We are master so start server",
+            "In monitoring loop sleep 1",
+            &app.to_string(),
+        ]
+    );
+    let log = fs::read_to_string(a.dir.join("app.log")).unwrap();
+    assert!(
+        log.contains("exampleApplication running on nodeA"),
+        "log: {log}"
+    );
+}
+
+#[test]
+fn an_application_that_dies_is_reported_and_started_again() {
+    let root = tempfile::tempdir().unwrap();
+    let mut a = node(root.path(), "nodeA", &unique_marker("incident"));
+    a.start(Daemon::Hacmp);
+    let first = wait_for_app(&a, 20);
+    a.kill_apps();
+    let second = wait_for_app(&a, 30);
+    assert_ne!(first, second, "a new instance replaced the dead one");
+    let output = a.output();
+    let incident = output
+        .iter()
+        .position(|l| l == "#### ERROR, we sent last heartbeat but is not alive")
+        .expect("the incident is reported");
+    let after: Vec<&str> = output[incident + 2..].iter().map(String::as_str).collect();
+    assert_eq!(
+        after[..3],
+        [
+            "nodeA",
+            "checking last heartbeat if we shll tak eover",
+            after[2]
+        ]
+    );
+    // After 2 × faileOverTime without a touch, the host's own heartbeat is stale.
+    let age: i64 = after[4].parse().unwrap();
+    assert!(age >= 2 * FAILE_OVER_TIME as i64, "age {age}");
+    assert_eq!(
+        after[6..13],
+        [
+            "Instance down",
+            "no master taking over",
+            "trying to be master",
+            "in Starting server",
+            "Sleep 5 second to give room for avoiding conflicts",
+            "Check if we are still master",
+            "We are master so start server",
+        ]
+    );
+}
+
+#[test]
+fn the_standby_takes_over_when_the_active_host_dies() {
+    let root = tempfile::tempdir().unwrap();
+    let marker = unique_marker("failover");
+    let mut a = node(root.path(), "nodeA", &marker);
+    let mut b = node(root.path(), "nodeB", &marker);
+    a.start(Daemon::Hacmp);
+    wait_for_app(&a, 20);
+    b.start(Daemon::Hacmp);
+    wait_until(
+        "nodeB to see nodeA as master",
+        Duration::from_secs(10),
+        || b.output_contains("We are not master, so kill any running instances"),
+    );
+    assert!(
+        b.app_pids().is_empty(),
+        "the standby runs nothing while nodeA is alive"
+    );
+    // A host crash: the daemon and its application vanish together.
+    a.kill_daemon();
+    a.kill_apps();
+    // The standby is inside killInstance's 30 s wait; it checks nodeA's heartbeat after it.
+    wait_for_app(&b, 60);
+    assert!(b.output_contains("Instance down"));
+    assert!(b.output_contains("We are master so start server"));
+    assert!(a.app_pids().is_empty());
+}
+
+#[test]
+fn the_maintenance_file_freezes_everything() {
+    let root = tempfile::tempdir().unwrap();
+    let mut a = node(root.path(), "nodeA", &unique_marker("maintenance"));
+    a.start(Daemon::Hacmp);
+    wait_for_app(&a, 20);
+    fs::write(a.dir.join("maintenance"), "").unwrap();
+    wait_until("the maintenance notice", Duration::from_secs(5), || {
+        a.output_contains("We are in maintenance mode, so we do nothing")
+    });
+    let frozen = modified(&a.heartbeat_file());
+    a.kill_apps();
+    let printed = a.output().len();
+    wait_until(
+        "three more maintenance loops",
+        Duration::from_secs(10),
+        || a.output().len() >= printed + 6,
+    );
+    assert!(
+        a.app_pids().is_empty(),
+        "nothing is started during maintenance"
+    );
+    assert_eq!(
+        modified(&a.heartbeat_file()),
+        frozen,
+        "no heartbeat during maintenance"
+    );
+    assert!(a.output()[printed..].iter().all(|l| {
+        l == "In monitoring loop sleep 1" || l == "We are in maintenance mode, so we do nothing"
+    }));
+    fs::remove_file(a.dir.join("maintenance")).unwrap();
+    wait_for_app(&a, 30);
+}
+
+/// Replaces what differs from run to run (PIDs, times, ages) so two runs can be compared.
+fn actions(output: &[String]) -> Vec<String> {
+    output
+        .iter()
+        .map(|line| {
+            if line.parse::<i64>().is_ok() {
+                "<number>".to_string()
+            } else {
+                line.clone()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn hacmp_takes_the_same_actions_as_the_bash_original() {
+    let root = tempfile::tempdir().unwrap();
+    let marker = unique_marker("side-by-side");
+    let bash_root = root.path().join("bash");
+    let hacmp_root = root.path().join("hacmp");
+    let mut with_bash = node(&bash_root, "nodeA", &marker);
+    let mut with_hacmp = node(&hacmp_root, "nodeB", &marker);
+    with_bash.start(Daemon::Bash);
+    with_hacmp.start(Daemon::Hacmp);
+    let nodes = [&with_bash, &with_hacmp];
+    for node in nodes {
+        wait_for_app(node, 20);
+        node.kill_apps();
+    }
+    for node in nodes {
+        wait_for_app(node, 30);
+    }
+    let [bash, hacmp] = nodes.map(|node| {
+        let output = node.output();
+        let restarted = output
+            .iter()
+            .rposition(|l| l == "We are master so start server")
+            .expect("a second start");
+        actions(&output[..=restarted])
+    });
+    assert_eq!(
+        hacmp.len(),
+        bash.len(),
+        "bash:\n{bash:#?}\nhacmp:\n{hacmp:#?}"
+    );
+    for (line, (b, h)) in bash.iter().zip(&hacmp).enumerate() {
+        // The host name is the one difference the setup makes.
+        assert_eq!(h.replace("nodeB", "nodeA"), *b, "line {line}");
+    }
+}

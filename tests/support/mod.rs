@@ -1,0 +1,236 @@
+//! A harness for tests that run real daemons (hacmp or the bash original) on real processes.
+//!
+//! Safety: every node's application command line carries a marker unique to the test run, and
+//! every pattern includes it, so no pattern can match a process the test did not start. On drop,
+//! a node ends its daemon and the applications carrying its marker, by PID.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hacmp::pattern::Pattern;
+use hacmp::real::processes;
+
+/// The example application shipped with the project.
+pub fn example_app() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/exampleApplication.sh")
+}
+
+/// The bash original the project replaces; `HACMP_ORIGINAL` overrides its location. A missing
+/// original fails the test: CI must never pass by skipping the comparison.
+pub fn original_script() -> PathBuf {
+    let path = std::env::var_os("HACMP_ORIGINAL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/heartbeat.sh")
+        });
+    assert!(
+        path.is_file(),
+        "the original heartbeat.sh is missing at {} (set HACMP_ORIGINAL)",
+        path.display()
+    );
+    path
+}
+
+/// A marker no other process on the machine carries.
+pub fn unique_marker(label: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("hacmp-test-{label}-{}-{nanos}", std::process::id())
+}
+
+/// Polls `condition` every 100 ms until it holds; panics with `what` after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The variables of one node, written the way an operator writes a variable file.
+pub struct NodeVariables {
+    pub host_name: String,
+    pub heart_beat_dir: PathBuf,
+    pub marker: String,
+    pub faile_over_time: u64,
+    pub loop_time: u64,
+}
+
+impl NodeVariables {
+    /// The application's command line names the node too, because the test's "hosts" share one
+    /// process table, where real hosts each see only their own processes.
+    pub fn app_pattern(&self) -> String {
+        format!("exampleApplication.sh {} {}", self.marker, self.host_name)
+    }
+
+    pub fn assignments(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("pgrepProgramName", self.app_pattern()),
+            (
+                "startCmd",
+                format!("./exampleApplication.sh {} {}", self.marker, self.host_name),
+            ),
+            ("startCmdLogFile", "./app.log".to_string()),
+            ("maintenanceFile", "./maintenance".to_string()),
+            ("hostName", self.host_name.clone()),
+            ("heartBeatDir", self.heart_beat_dir.display().to_string()),
+            ("faileOverTime", self.faile_over_time.to_string()),
+            ("loopTime", self.loop_time.to_string()),
+        ]
+    }
+}
+
+/// Which program runs the loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Daemon {
+    Hacmp,
+    /// The original script, its variable lines replaced by the node's values as an operator
+    /// edits them; everything else unchanged.
+    Bash,
+}
+
+/// One daemon with its working directory, output files and application.
+pub struct Node {
+    pub vars: NodeVariables,
+    pub dir: PathBuf,
+    daemon: Option<Child>,
+}
+
+impl Node {
+    /// Prepares the node's directory (with the example application) without starting it.
+    pub fn new(root: &Path, vars: NodeVariables) -> Node {
+        let dir = root.join(&vars.host_name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(example_app(), dir.join("exampleApplication.sh")).unwrap();
+        Node {
+            vars,
+            dir,
+            daemon: None,
+        }
+    }
+
+    pub fn start(&mut self, daemon: Daemon) {
+        assert!(self.daemon.is_none(), "the node is already running");
+        let stdout = fs::File::create(self.dir.join("daemon.out")).unwrap();
+        let stderr = fs::File::create(self.dir.join("daemon.err")).unwrap();
+        let mut command = match daemon {
+            Daemon::Hacmp => {
+                let file = self.dir.join("heartbeat.vars");
+                let text: String = self
+                    .vars
+                    .assignments()
+                    .iter()
+                    .map(|(name, value)| format!("{name}='{value}'\n"))
+                    .collect();
+                fs::write(&file, text).unwrap();
+                let mut command = Command::new(env!("CARGO_BIN_EXE_hacmp"));
+                command.arg("run").arg(file);
+                command
+            }
+            Daemon::Bash => {
+                let script = self.dir.join("heartbeat.sh");
+                fs::write(&script, self.edited_original()).unwrap();
+                let mut command = Command::new("bash");
+                command.arg(script);
+                command
+            }
+        };
+        let child = command
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        self.daemon = Some(child);
+    }
+
+    /// The original script with each variable line set to this node's value.
+    fn edited_original(&self) -> String {
+        let original = fs::read_to_string(original_script()).unwrap();
+        let assignments = self.vars.assignments();
+        original
+            .lines()
+            .map(|line| {
+                let assigned = assignments
+                    .iter()
+                    .find(|(name, _)| line.starts_with(&format!("{name}=")));
+                match assigned {
+                    Some((name, value)) => format!("{name}='{value}'\n"),
+                    None => format!("{line}\n"),
+                }
+            })
+            .collect()
+    }
+
+    /// Ends the daemon with SIGKILL, as a host crash would; its application is left alone.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The PIDs of this node's application instances.
+    pub fn app_pids(&self) -> Vec<u32> {
+        let pattern = Pattern::new(&regex_escape(&self.vars.app_pattern())).unwrap();
+        processes::find(&pattern, std::process::id())
+    }
+
+    /// Kills every application instance of this node with SIGKILL.
+    pub fn kill_apps(&self) {
+        for pid in self.app_pids() {
+            // SAFETY: kill has no memory effects; the PID carries this test's marker.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+
+    /// What the daemon has printed on stdout so far, line by line.
+    pub fn output(&self) -> Vec<String> {
+        fs::read_to_string(self.dir.join("daemon.out"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn errors(&self) -> String {
+        fs::read_to_string(self.dir.join("daemon.err")).unwrap_or_default()
+    }
+
+    pub fn output_contains(&self, line: &str) -> bool {
+        self.output().iter().any(|l| l == line)
+    }
+
+    pub fn heartbeat_file(&self) -> PathBuf {
+        self.vars.heart_beat_dir.join(&self.vars.host_name)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill_daemon();
+        self.kill_apps();
+    }
+}
+
+/// Escapes the characters an ERE treats specially, so a literal text matches only itself.
+pub fn regex_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
