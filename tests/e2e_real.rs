@@ -183,6 +183,18 @@ fn the_maintenance_file_freezes_everything() {
     wait_for_app(&a, 30);
 }
 
+#[test]
+fn sigterm_ends_hacmp_at_once_and_leaves_the_application_running() {
+    use std::os::unix::process::ExitStatusExt;
+    let root = tempfile::tempdir().unwrap();
+    let mut a = node(root.path(), "nodeA", &unique_marker("sigterm"));
+    a.start(Daemon::Hacmp);
+    let app = wait_for_app(&a, 20);
+    let status = a.signal_daemon(libc::SIGTERM);
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "ended by the signal, as bash is");
+    assert_eq!(a.app_pids(), [app], "the application is left running, as bash leaves it");
+}
+
 /// Replaces what differs from run to run (PIDs, times, ages) so two runs can be compared.
 fn actions(output: &[String]) -> Vec<String> {
     output

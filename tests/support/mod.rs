@@ -194,6 +194,14 @@ impl Node {
         }
     }
 
+    /// Sends `signal` to the daemon and returns how it ended.
+    pub fn signal_daemon(&mut self, signal: libc::c_int) -> std::process::ExitStatus {
+        let mut child = self.daemon.take().expect("the daemon is running");
+        // SAFETY: kill has no memory effects; the PID is our own child's, not yet reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        child.wait().unwrap()
+    }
+
     /// What the daemon has printed on stdout so far, line by line.
     pub fn output(&self) -> Vec<String> {
         fs::read_to_string(self.dir.join("daemon.out"))
