@@ -7,3 +7,6 @@ pub mod pattern;
 pub mod preflight;
 pub mod real;
 pub mod world;
+pub mod storage;
+pub mod table;
+pub mod check;

@@ -1,0 +1,215 @@
+//! `hacmp check`: every variable with its origin, and the hazards of the configuration, each
+//! with a one-line reason.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{Settings, Variables};
+use crate::pattern::Pattern;
+use crate::storage::{self, Sharing, StorageProbe};
+use crate::table::{self, Tone};
+
+/// A risk in a configuration that runs: it is legal, but it will hurt in some failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hazard {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+fn hazard(variable: &'static str, reason: String) -> Hazard {
+    Hazard { variable, reason }
+}
+
+/// A running process: its PID and its command line with arguments joined by spaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    pub command_line: String,
+}
+
+/// What the checks look at besides the variables.
+pub struct Surroundings<'a> {
+    pub storage: &'a dyn StorageProbe,
+    /// The processes pgrepProgramName matches right now (hacmp's own excluded).
+    pub matching_processes: Vec<Process>,
+    /// The command lines under which the monitoring daemon runs on this host, e.g.
+    /// `hacmp run /etc/hacmp/vars` and `/bin/bash /opt/heartbeat.sh`.
+    pub daemon_command_lines: Vec<String>,
+    pub working_directory: PathBuf,
+}
+
+pub fn hazards(settings: &Settings, vars: &Variables, around: &Surroundings) -> Vec<Hazard> {
+    let mut found = Vec::new();
+    relative_paths(vars, around, &mut found);
+    heartbeat_storage(vars, around, &mut found);
+    if vars.loop_time >= vars.faile_over_time {
+        found.push(hazard(
+            "loopTime",
+            format!(
+                "is not shorter than faileOverTime ({} s): the master touches its heartbeat less often than peers declare it dead, so they take over from a live master",
+                vars.faile_over_time
+            ),
+        ));
+    }
+    pattern_matches(vars, around, &mut found);
+    if is_inside(&vars.maintenance_file, &vars.heart_beat_dir, &around.working_directory) {
+        found.push(hazard(
+            "maintenanceFile",
+            "is inside heartBeatDir: the loop takes it for a host's heartbeat and may elect it master".to_string(),
+        ));
+    }
+    let _ = settings;
+    found
+}
+
+fn relative_paths(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
+    let program = vars.start_cmd.split([' ', '\t', '\n']).find(|w| !w.is_empty()).unwrap_or("");
+    let paths: [(&'static str, &str); 4] = [
+        ("heartBeatDir", &vars.heart_beat_dir),
+        ("maintenanceFile", &vars.maintenance_file),
+        ("startCmdLogFile", &vars.start_cmd_log_file),
+        ("startCmd", if program.contains('/') { program } else { "/" }),
+    ];
+    for (variable, path) in paths {
+        if !path.starts_with('/') {
+            found.push(hazard(
+                variable,
+                format!(
+                    "is a relative path, resolved against the working directory ({} here); systemd starts services in / unless the unit sets WorkingDirectory=",
+                    around.working_directory.display()
+                ),
+            ));
+        }
+    }
+}
+
+fn heartbeat_storage(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
+    let dir = around.working_directory.join(&vars.heart_beat_dir);
+    match storage::sharing(around.storage, &dir) {
+        Ok(Sharing::Shared(_)) => {}
+        Ok(Sharing::Local(magic)) => found.push(hazard(
+            "heartBeatDir",
+            format!(
+                "is on a local filesystem ({}): other hosts cannot see these heartbeats; use NFS, CIFS or a cluster filesystem",
+                local_filesystem_name(magic)
+            ),
+        )),
+        Err(error) => found.push(hazard(
+            "heartBeatDir",
+            format!("cannot be examined: {error}"),
+        )),
+    }
+    let canonical = dir.canonicalize().unwrap_or(dir);
+    let Ok(table) = around.storage.mount_table() else { return };
+    let Some(mount) = storage::mount_of(&table, &canonical) else { return };
+    if !mount.is_nfs() {
+        return;
+    }
+    let cached = mount.attribute_cache_seconds();
+    if cached > 0 {
+        found.push(hazard(
+            "heartBeatDir",
+            format!(
+                "is on an NFS mount ({}) that caches file attributes for up to {cached} s: this host may see a peer's heartbeat that old; mount it with noac or actimeo=0",
+                mount.mount_point.display()
+            ),
+        ));
+    }
+    if mount.is_soft() {
+        found.push(hazard(
+            "heartBeatDir",
+            format!(
+                "is on a soft NFS mount ({}): when the server is slow, reads fail instead of waiting, and the loop takes a failed read for a missing heartbeat",
+                mount.mount_point.display()
+            ),
+        ));
+    }
+}
+
+fn local_filesystem_name(magic: i64) -> String {
+    match magic {
+        0xEF53 => "ext2/ext3/ext4".to_string(),
+        0x5846_5342 => "xfs".to_string(),
+        0x9123_683E => "btrfs".to_string(),
+        0x0102_1994 => "tmpfs".to_string(),
+        0x794c_7630 => "overlayfs".to_string(),
+        0x2fc1_2fc1 => "zfs".to_string(),
+        other => format!("type 0x{other:x}"),
+    }
+}
+
+fn pattern_matches(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
+    let program_name = vars
+        .start_cmd
+        .split([' ', '\t', '\n'])
+        .find(|w| !w.is_empty())
+        .and_then(|program| Path::new(program).file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for process in &around.matching_processes {
+        if !process.command_line.contains(&program_name) {
+            found.push(hazard(
+                "pgrepProgramName",
+                format!(
+                    "matches process {} ({}), which does not look like startCmd: a standby host kills every match",
+                    process.pid, process.command_line
+                ),
+            ));
+        }
+    }
+    let pattern: &Pattern = &vars.pgrep_program_name;
+    for command_line in &around.daemon_command_lines {
+        if pattern.is_match(command_line.as_bytes()) {
+            found.push(hazard(
+                "pgrepProgramName",
+                format!(
+                    "matches the monitoring daemon's own command line ({command_line}): a bash node would kill its own daemon"
+                ),
+            ));
+        }
+    }
+}
+
+/// Whether `path` lies inside `dir`, both resolved against `cwd` as the loop resolves them.
+fn is_inside(path: &str, dir: &str, cwd: &Path) -> bool {
+    let resolve = |p: &str| {
+        let joined = cwd.join(p);
+        // The file may not exist; its directory usually does.
+        match (joined.parent(), joined.file_name()) {
+            (Some(parent), Some(name)) => parent.canonicalize().map(|p| p.join(name)).unwrap_or(joined),
+            _ => joined,
+        }
+    };
+    let dir = cwd.join(dir).canonicalize().unwrap_or_else(|_| cwd.join(dir));
+    resolve(path).parent().is_some_and(|parent| parent == dir)
+}
+
+/// The variables table: name, value, origin.
+pub fn render_settings(settings: &Settings, colour: bool) -> String {
+    let mut rows = vec![vec![
+        ("VARIABLE".to_string(), Tone::Plain),
+        ("VALUE".to_string(), Tone::Plain),
+        ("FROM".to_string(), Tone::Plain),
+    ]];
+    for setting in &settings.settings {
+        rows.push(vec![
+            (setting.name.to_string(), Tone::Plain),
+            (setting.value.clone(), Tone::Plain),
+            (setting.origin.to_string(), Tone::Plain),
+        ]);
+    }
+    table::render(&rows, colour)
+}
+
+pub fn render_hazards(hazards: &[Hazard], colour: bool) -> String {
+    if hazards.is_empty() {
+        return format!("{}\n", table::paint("no hazards found", Tone::Good, colour));
+    }
+    let mut out = format!(
+        "{}\n",
+        table::paint(&format!("{} hazard(s):", hazards.len()), Tone::Warning, colour)
+    );
+    for found in hazards {
+        out.push_str(&format!("  {}: {}\n", found.variable, found.reason));
+    }
+    out
+}

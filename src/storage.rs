@@ -1,0 +1,200 @@
+//! What kind of storage holds a path: the filesystem type and, for NFS, the mount options that
+//! decide how fresh a peer's heartbeat looks.
+//!
+//! `StorageProbe` is the seam: the real one asks the kernel (statfs, /proc/self/mountinfo), tests
+//! substitute an NFS mount that this machine does not have.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+pub trait StorageProbe {
+    /// statfs(2)'s `f_type` for the filesystem holding `path`.
+    fn filesystem_magic(&self, path: &Path) -> io::Result<i64>;
+    /// The text of /proc/self/mountinfo.
+    fn mount_table(&self) -> io::Result<String>;
+}
+
+/// The running machine.
+pub struct RealStorage;
+
+impl StorageProbe for RealStorage {
+    fn filesystem_magic(&self, path: &Path) -> io::Result<i64> {
+        let name = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: statfs fills the zeroed struct; `name` is NUL-terminated and outlives the call.
+        unsafe {
+            let mut info: libc::statfs = std::mem::zeroed();
+            if libc::statfs(name.as_ptr(), &mut info) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(info.f_type as i64)
+        }
+    }
+
+    fn mount_table(&self) -> io::Result<String> {
+        std::fs::read_to_string("/proc/self/mountinfo")
+    }
+}
+
+/// Filesystems that several hosts can share, by statfs magic number (linux/magic.h and the
+/// filesystems' own headers).
+const SHARED_FILESYSTEMS: [(i64, &str); 11] = [
+    (0x6969, "nfs"),
+    (0x517B, "smb"),
+    (0xFF53_4D42, "cifs"),
+    (0xFE53_4D42, "smb2"),
+    (0x0116_1970, "gfs2"),
+    (0x7461_636f, "ocfs2"),
+    (0x00c3_6400, "ceph"),
+    (0x0BD0_0BD0, "lustre"),
+    (0x5346_414F, "afs"),
+    (0x4750_4653, "gpfs"),
+    (0x6573_5546, "fuse (a network filesystem such as glusterfs or sshfs, or a local one)"),
+];
+
+/// How a path is stored, as far as sharing it between hosts goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sharing {
+    /// A filesystem type that hosts can share; the name says which.
+    Shared(&'static str),
+    /// A filesystem only this host sees (ext4, xfs, tmpfs, …), with its magic number.
+    Local(i64),
+}
+
+pub fn sharing(probe: &dyn StorageProbe, path: &Path) -> io::Result<Sharing> {
+    let magic = probe.filesystem_magic(path)?;
+    Ok(SHARED_FILESYSTEMS
+        .iter()
+        .find(|(known, _)| *known == magic)
+        .map_or(Sharing::Local(magic), |(_, name)| Sharing::Shared(name)))
+}
+
+/// One line of /proc/self/mountinfo, the parts of it we read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub mount_point: PathBuf,
+    pub filesystem: String,
+    /// The per-mount options and the filesystem's own options together.
+    pub options: Vec<String>,
+}
+
+impl Mount {
+    fn option_value(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find_map(|option| option.strip_prefix(name)?.strip_prefix('='))
+    }
+
+    fn has_option(&self, name: &str) -> bool {
+        self.options.iter().any(|option| option == name)
+    }
+
+    /// For NFS: the longest time, in seconds, that this host may answer `stat` or `ls` from its
+    /// attribute cache instead of asking the server; 0 when caching is off.
+    pub fn attribute_cache_seconds(&self) -> u64 {
+        if self.has_option("noac") {
+            return 0;
+        }
+        // The kernel's defaults when the option is absent (nfs(5)): acregmax 60, acdirmax 60.
+        let longest = |name: &str, default: u64| {
+            self.option_value(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+        };
+        longest("acregmax", 60).max(longest("acdirmax", 60))
+    }
+
+    pub fn is_soft(&self) -> bool {
+        self.has_option("soft") || self.has_option("softerr")
+    }
+
+    pub fn is_nfs(&self) -> bool {
+        self.filesystem == "nfs" || self.filesystem == "nfs4"
+    }
+}
+
+/// The mount that holds `path` (already canonical): the one with the longest mount point that is
+/// a prefix of it; later lines win, as later mounts cover earlier ones.
+pub fn mount_of(mount_table: &str, path: &Path) -> Option<Mount> {
+    let mut best: Option<Mount> = None;
+    for line in mount_table.lines() {
+        let Some(mount) = parse_mount_line(line) else {
+            continue;
+        };
+        if !path.starts_with(&mount.mount_point) {
+            continue;
+        }
+        let longer = best.as_ref().is_none_or(|b| {
+            mount.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len()
+        });
+        if longer {
+            best = Some(mount);
+        }
+    }
+    best
+}
+
+/// mountinfo: `ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL…] - TYPE SOURCE SUPER_OPTIONS`,
+/// with blanks in paths written as octal escapes.
+fn parse_mount_line(line: &str) -> Option<Mount> {
+    let (before, after) = line.split_once(" - ")?;
+    let before: Vec<&str> = before.split(' ').collect();
+    let after: Vec<&str> = after.split(' ').collect();
+    let mount_point = unescape_octal(before.get(4)?);
+    let mut options: Vec<String> = before.get(5)?.split(',').map(str::to_string).collect();
+    options.extend(after.get(2).unwrap_or(&"").split(',').map(str::to_string));
+    Some(Mount {
+        mount_point: PathBuf::from(mount_point),
+        filesystem: after.first()?.to_string(),
+        options,
+    })
+}
+
+fn unescape_octal(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escape = bytes.get(i + 1..i + 4).filter(|_| bytes[i] == b'\\');
+        match escape.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok()) {
+            Some(byte) => {
+                out.push(byte);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "\
+22 27 0:21 / / rw,relatime - ext4 /dev/sda1 rw
+40 22 0:50 / /mnt/shared rw,relatime - nfs4 srv:/export rw,vers=4.2,hard,acregmin=3,acregmax=10,acdirmin=3,acdirmax=30
+41 22 0:51 / /mnt/soft\\040copy rw - nfs srv:/x rw,soft,noac
+";
+
+    #[test]
+    fn the_longest_mount_point_holds_the_path() {
+        let mount = mount_of(TABLE, Path::new("/mnt/shared/heartbeat")).unwrap();
+        assert_eq!(mount.mount_point, Path::new("/mnt/shared"));
+        assert!(mount.is_nfs());
+        assert_eq!(mount.attribute_cache_seconds(), 30);
+        assert!(!mount.is_soft());
+        let root = mount_of(TABLE, Path::new("/var/tmp")).unwrap();
+        assert_eq!(root.filesystem, "ext4");
+    }
+
+    #[test]
+    fn octal_escapes_and_noac_are_read() {
+        let mount = mount_of(TABLE, Path::new("/mnt/soft copy/hb")).unwrap();
+        assert!(mount.is_soft());
+        assert_eq!(mount.attribute_cache_seconds(), 0);
+    }
+}
