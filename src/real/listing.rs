@@ -85,10 +85,11 @@ impl Stamp {
 }
 
 /// What ls learns about a name given on its command line: it follows a symbolic link, but falls
-/// back to the link itself when the target is missing or the links loop.
+/// back to the link itself when the target is missing (not when links loop: ls 9.1 reports
+/// that).
 fn command_line_status(path: &str) -> Result<Metadata, ToolError> {
     let followed = std::fs::metadata(path).or_else(|error| match error.raw_os_error() {
-        Some(libc::ENOENT | libc::ELOOP) => std::fs::symlink_metadata(path),
+        Some(libc::ENOENT) => std::fs::symlink_metadata(path),
         _ => Err(error),
     });
     followed.map_err(|e| {

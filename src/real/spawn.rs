@@ -114,7 +114,7 @@ fn spawn_like_nohup(program: &str, arguments: &[String], log: &File) -> io::Resu
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log.try_clone()?);
-    // SAFETY: the hook only calls async-signal-safe functions (signal, sigprocmask).
+    // SAFETY: the hook only makes async-signal-safe calls (rt_sigaction, sigprocmask).
     unsafe {
         command.pre_exec(set_signal_dispositions);
     }
@@ -129,9 +129,7 @@ fn set_signal_dispositions() -> io::Result<()> {
             libc::SIGHUP | libc::SIGINT | libc::SIGQUIT => libc::SIG_IGN,
             _ => libc::SIG_DFL,
         };
-        // SIGKILL, SIGSTOP and the C library's internal signals refuse; that is expected.
-        // SAFETY: signal is async-signal-safe and installs no handler of ours.
-        unsafe { libc::signal(signal, disposition) };
+        set_disposition(signal, disposition);
     }
     // SAFETY: the set is initialised by sigemptyset before use.
     unsafe {
@@ -142,6 +140,37 @@ fn set_signal_dispositions() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The kernel's layout of `struct sigaction` for rt_sigaction on Linux.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets a disposition by system call: the C library refuses the two real-time signals it keeps
+/// for itself, but an ignored one inherited from our parent must not reach the child either.
+fn set_disposition(signal: libc::c_int, disposition: libc::sighandler_t) {
+    let action = KernelSigaction {
+        handler: disposition,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SIGKILL and SIGSTOP refuse; that is expected and harmless.
+    // SAFETY: rt_sigaction reads a valid struct of the size passed; no old action is requested.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            &action as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            std::mem::size_of::<u64>(),
+        )
+    };
 }
 
 /// Writes nohup's complaint where nohup's stderr would have been: the log.
