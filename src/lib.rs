@@ -6,6 +6,7 @@ pub mod engine;
 pub mod pattern;
 pub mod preflight;
 pub mod real;
+pub mod words;
 pub mod world;
 pub mod storage;
 pub mod table;
