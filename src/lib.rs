@@ -1,13 +1,15 @@
 //! hacmp: keeps exactly one instance of an application running across hosts that share a
 //! heartbeat directory; a drop-in replacement for heartbeat.sh. See ARCHITECTURE.md.
 
+pub mod check;
 pub mod config;
 pub mod engine;
+pub mod maintenance;
 pub mod pattern;
 pub mod preflight;
 pub mod real;
-pub mod words;
-pub mod world;
+pub mod status;
 pub mod storage;
 pub mod table;
-pub mod check;
+pub mod words;
+pub mod world;

@@ -1,6 +1,5 @@
 //! The `hacmp` command line.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -78,8 +77,7 @@ fn run(file: Option<&Path>) -> ExitCode {
 
 /// Reads and checks the variables, and checks that the machine can run them.
 fn load(file: Option<&Path>) -> Result<Variables, ConfigError> {
-    let environment: HashMap<String, String> = std::env::vars().collect();
-    let settings = config::resolve(file, &environment)?;
+    let settings = config::resolve_from_process_environment(file)?;
     let variables = settings.validate()?;
     preflight::check(&settings, &variables)?;
     Ok(variables)

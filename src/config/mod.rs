@@ -115,6 +115,15 @@ pub fn local_host_name() -> String {
         .unwrap_or_default()
 }
 
+/// `resolve` with this process's environment. Variables whose name or value is not UTF-8 are
+/// left out: none of ours can be such, and the rest are only visible to `$VAR` expansions.
+pub fn resolve_from_process_environment(file: Option<&Path>) -> Result<Settings, ConfigError> {
+    let environment: HashMap<String, String> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    resolve(file, &environment)
+}
+
 /// Finds each variable's value: the file's last assignment wins (as when bash sources it), then
 /// the environment, then the script's default.
 pub fn resolve(

@@ -24,6 +24,34 @@ pub fn newest_entry(dir: &str) -> Result<String, ToolError> {
     if !target.is_dir() {
         return Ok(last_line(dir.as_bytes()));
     }
+    let newest = entries(dir)?.into_iter().reduce(|best, entry| {
+        let is_newer = entry.modified > best.modified
+            || (entry.modified == best.modified && entry.name < best.name);
+        if is_newer { entry } else { best }
+    });
+    Ok(newest.map(|entry| last_line(&entry.name)).unwrap_or_default())
+}
+
+/// One entry of a heartbeat directory as `ls -l` would see it (lstat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: Vec<u8>,
+    pub modified: Stamp,
+    /// `None` for an entry removed between readdir and lstat.
+    pub kind: Option<EntryKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    RegularFile,
+    Directory,
+    SymbolicLink,
+    Other,
+}
+
+/// Every entry of the directory `dir` that ls lists (names starting with '.' are not), in
+/// directory order.
+pub fn entries(dir: &str) -> Result<Vec<Entry>, ToolError> {
     let cannot_open = |e: io::Error| {
         ToolError(format!(
             "ls: cannot open directory {}: {}",
@@ -31,7 +59,7 @@ pub fn newest_entry(dir: &str) -> Result<String, ToolError> {
             describe(&e)
         ))
     };
-    let mut newest: Option<(Stamp, Vec<u8>)> = None;
+    let mut listed = Vec::new();
     for (count, entry) in std::fs::read_dir(dir).map_err(cannot_open)?.enumerate() {
         if count >= MAX_ENTRIES {
             return Err(ToolError(format!(
@@ -52,22 +80,32 @@ pub fn newest_entry(dir: &str) -> Result<String, ToolError> {
         }
         // DirEntry::metadata does not follow symbolic links. An entry removed since readdir
         // keeps its place in ls's listing with all times zero, so it sorts as of the epoch.
-        let stamp = entry.metadata().map_or(Stamp::EPOCH, |m| Stamp::of(&m));
-        let is_newer = newest.as_ref().is_none_or(|(best_stamp, best_name)| {
-            stamp > *best_stamp || (stamp == *best_stamp && name < *best_name)
+        let metadata = entry.metadata().ok();
+        listed.push(Entry {
+            name,
+            modified: metadata.as_ref().map_or(Stamp::EPOCH, Stamp::of),
+            kind: metadata.as_ref().map(|m| {
+                let kind = m.file_type();
+                if kind.is_file() {
+                    EntryKind::RegularFile
+                } else if kind.is_dir() {
+                    EntryKind::Directory
+                } else if kind.is_symlink() {
+                    EntryKind::SymbolicLink
+                } else {
+                    EntryKind::Other
+                }
+            }),
         });
-        if is_newer {
-            newest = Some((stamp, name));
-        }
     }
-    Ok(newest.map(|(_, name)| last_line(&name)).unwrap_or_default())
+    Ok(listed)
 }
 
 /// A modification time with nanoseconds; fields in this order compare chronologically.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Stamp {
-    seconds: i64,
-    nanoseconds: i64,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp {
+    pub seconds: i64,
+    pub nanoseconds: i64,
 }
 
 impl Stamp {
