@@ -78,6 +78,7 @@ pub fn read_assignments(
         environment,
         values: HashMap::new(),
         readonly: HashSet::new(),
+        exported: HashSet::new(),
         assignments: Vec::new(),
         sourcing: Vec::new(),
         files_read: 0,
@@ -102,6 +103,8 @@ struct Reader<'e> {
     /// The current value of each variable the files have assigned.
     values: HashMap<String, String>,
     readonly: HashSet<String>,
+    /// The variables marked by `export`; those from the environment are exported too.
+    exported: HashSet<String>,
     assignments: Vec<Assignment>,
     /// The files being read, outermost first: each one's canonical path, to find `. FILE`
     /// cycles, and the path it was named by, for the assignments it makes.
@@ -273,8 +276,12 @@ impl Reader<'_> {
         let arguments = &words[1..];
         match name {
             Some("export" | "readonly") if arguments.iter().all(is_declaration) => {
-                let readonly = name == Some("readonly");
-                self.declare(arguments, readonly)
+                let declaration = if name == Some("export") {
+                    Declaration::Export
+                } else {
+                    Declaration::Readonly
+                };
+                self.declare(arguments, declaration)
                     .map_err(|f| located(path, f))?;
                 Ok(Flow::Continue)
             }
@@ -296,7 +303,7 @@ impl Reader<'_> {
     }
 
     /// `export` and `readonly` arguments: assignments or names.
-    fn declare(&mut self, arguments: &[Word], readonly: bool) -> Result<(), Fault> {
+    fn declare(&mut self, arguments: &[Word], declaration: Declaration) -> Result<(), Fault> {
         for word in arguments {
             let name = match split_assignment(word) {
                 Some(_) => self.assign(word)?,
@@ -305,9 +312,10 @@ impl Reader<'_> {
                     .expect("is_declaration accepted the word")
                     .to_string(),
             };
-            if readonly {
-                self.readonly.insert(name);
-            }
+            match declaration {
+                Declaration::Export => self.exported.insert(name),
+                Declaration::Readonly => self.readonly.insert(name),
+            };
         }
         Ok(())
     }
@@ -356,6 +364,12 @@ impl Reader<'_> {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Declaration {
+    Export,
+    Readonly,
+}
+
 /// Whether an `export` or `readonly` argument is one the reader understands: an assignment or a
 /// plain name (options such as `-p` are not).
 fn is_declaration(word: &Word) -> bool {
@@ -379,9 +393,19 @@ impl Scope for Reader<'_> {
             ));
         }
         self.substitutions_run += 1;
+        // bash runs the commands in a subshell, which has all its variables, but passes only
+        // exported ones to the programs the commands start. So exported variables go into the
+        // environment and the others become assignments before the commands.
         let mut environment: HashMap<&String, &String> = self.environment.iter().collect();
-        environment.extend(self.values.iter());
-        substitution::run(script, environment).map_err(|e| {
+        let mut preamble = String::new();
+        for (name, value) in &self.values {
+            if self.exported.contains(name) || self.environment.contains_key(name) {
+                environment.insert(name, value);
+            } else {
+                preamble.push_str(&format!("{name}='{}'\n", value.replace('\'', r"'\''")));
+            }
+        }
+        substitution::run(&(preamble + script), environment).map_err(|e| {
             Fault::new(
                 line,
                 format!("command substitution `{}`: {e}", excerpt(script)),
