@@ -1,0 +1,5 @@
+# A single-quoted value may span lines, keeping the newlines.
+multi='first line
+second line
+   indented third'
+after=done

@@ -1,0 +1,3 @@
+# $HOSTNAME is set by bash itself when the environment lacks it.
+host=$HOSTNAME
+command_host=`hostname`

@@ -1,0 +1,2 @@
+# Included by other corpus files.
+common_value=from-common
