@@ -26,8 +26,15 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# The binary, its man page, shell completions and the example unit.
 install: build
 	install -D -m 0755 $(HACMP) $(DESTDIR)$(PREFIX)/bin/hacmp
+	rm -rf target/generated && $(HACMP) generate-docs target/generated
+	install -D -m 0644 target/generated/hacmp.1 $(DESTDIR)$(PREFIX)/share/man/man1/hacmp.1
+	install -D -m 0644 target/generated/completions/hacmp.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hacmp
+	install -D -m 0644 target/generated/completions/_hacmp $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_hacmp
+	install -D -m 0644 target/generated/completions/hacmp.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/hacmp.fish
+	install -D -m 0644 compat/hacmp.service $(DESTDIR)$(PREFIX)/share/doc/hacmp/hacmp.service
 
 clean:
 	$(CARGO) clean

@@ -37,7 +37,7 @@ pub struct Surroundings<'a> {
     pub working_directory: PathBuf,
 }
 
-pub fn hazards(settings: &Settings, vars: &Variables, around: &Surroundings) -> Vec<Hazard> {
+pub fn hazards(vars: &Variables, around: &Surroundings) -> Vec<Hazard> {
     let mut found = Vec::new();
     relative_paths(vars, around, &mut found);
     heartbeat_storage(vars, around, &mut found);
@@ -51,23 +51,33 @@ pub fn hazards(settings: &Settings, vars: &Variables, around: &Surroundings) -> 
         ));
     }
     pattern_matches(vars, around, &mut found);
-    if is_inside(&vars.maintenance_file, &vars.heart_beat_dir, &around.working_directory) {
+    if is_inside(
+        &vars.maintenance_file,
+        &vars.heart_beat_dir,
+        &around.working_directory,
+    ) {
         found.push(hazard(
             "maintenanceFile",
             "is inside heartBeatDir: the loop takes it for a host's heartbeat and may elect it master".to_string(),
         ));
     }
-    let _ = settings;
     found
 }
 
 fn relative_paths(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
-    let program = vars.start_cmd.split([' ', '\t', '\n']).find(|w| !w.is_empty()).unwrap_or("");
+    let program = vars
+        .start_cmd
+        .split([' ', '\t', '\n'])
+        .find(|w| !w.is_empty())
+        .unwrap_or("");
     let paths: [(&'static str, &str); 4] = [
         ("heartBeatDir", &vars.heart_beat_dir),
         ("maintenanceFile", &vars.maintenance_file),
         ("startCmdLogFile", &vars.start_cmd_log_file),
-        ("startCmd", if program.contains('/') { program } else { "/" }),
+        (
+            "startCmd",
+            if program.contains('/') { program } else { "/" },
+        ),
     ];
     for (variable, path) in paths {
         if !path.starts_with('/') {
@@ -99,8 +109,12 @@ fn heartbeat_storage(vars: &Variables, around: &Surroundings, found: &mut Vec<Ha
         )),
     }
     let canonical = dir.canonicalize().unwrap_or(dir);
-    let Ok(table) = around.storage.mount_table() else { return };
-    let Some(mount) = storage::mount_of(&table, &canonical) else { return };
+    let Ok(table) = around.storage.mount_table() else {
+        return;
+    };
+    let Some(mount) = storage::mount_of(&table, &canonical) else {
+        return;
+    };
     if !mount.is_nfs() {
         return;
     }
@@ -175,11 +189,17 @@ fn is_inside(path: &str, dir: &str, cwd: &Path) -> bool {
         let joined = cwd.join(p);
         // The file may not exist; its directory usually does.
         match (joined.parent(), joined.file_name()) {
-            (Some(parent), Some(name)) => parent.canonicalize().map(|p| p.join(name)).unwrap_or(joined),
+            (Some(parent), Some(name)) => parent
+                .canonicalize()
+                .map(|p| p.join(name))
+                .unwrap_or(joined),
             _ => joined,
         }
     };
-    let dir = cwd.join(dir).canonicalize().unwrap_or_else(|_| cwd.join(dir));
+    let dir = cwd
+        .join(dir)
+        .canonicalize()
+        .unwrap_or_else(|_| cwd.join(dir));
     resolve(path).parent().is_some_and(|parent| parent == dir)
 }
 
@@ -206,10 +226,162 @@ pub fn render_hazards(hazards: &[Hazard], colour: bool) -> String {
     }
     let mut out = format!(
         "{}\n",
-        table::paint(&format!("{} hazard(s):", hazards.len()), Tone::Warning, colour)
+        table::paint(
+            &format!("{} hazard(s):", hazards.len()),
+            Tone::Warning,
+            colour
+        )
     );
     for found in hazards {
         out.push_str(&format!("  {}: {}\n", found.variable, found.reason));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io;
+
+    use super::*;
+    use crate::config;
+
+    /// An NFS mount at /mnt/shared with the given options, the way a host that has one sees it.
+    struct FakeStorage {
+        magic: i64,
+        nfs_options: &'static str,
+    }
+
+    impl StorageProbe for FakeStorage {
+        fn filesystem_magic(&self, _: &Path) -> io::Result<i64> {
+            Ok(self.magic)
+        }
+        fn mount_table(&self) -> io::Result<String> {
+            let root = "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n";
+            if self.magic != NFS {
+                return Ok(root.to_string());
+            }
+            Ok(format!(
+                "{root}2 1 0:50 / /mnt/shared rw - nfs4 srv:/e {}\n",
+                self.nfs_options
+            ))
+        }
+    }
+
+    const NFS: i64 = 0x6969;
+    const EXT4: i64 = 0xEF53;
+    const SAFE_NFS: FakeStorage = FakeStorage {
+        magic: NFS,
+        nfs_options: "rw,hard,noac",
+    };
+
+    fn variables(overrides: &[(&str, &str)]) -> Variables {
+        let mut environment: HashMap<String, String> = [
+            ("pgrepProgramName", "sh.*exampleApplication.sh"),
+            ("startCmd", "/opt/app/exampleApplication.sh"),
+            ("startCmdLogFile", "/var/log/app.log"),
+            ("maintenanceFile", "/mnt/shared/maintenance"),
+            ("heartBeatDir", "/mnt/shared/heartbeat"),
+            ("hostName", "nodeA"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (name, value) in overrides {
+            environment.insert(name.to_string(), value.to_string());
+        }
+        config::resolve(None, &environment)
+            .unwrap()
+            .validate()
+            .unwrap()
+    }
+
+    fn reasons(
+        vars: &Variables,
+        storage: &dyn StorageProbe,
+        processes: Vec<Process>,
+    ) -> Vec<String> {
+        let around = Surroundings {
+            storage,
+            matching_processes: processes,
+            daemon_command_lines: vec!["/bin/bash /opt/app/heartbeat.sh".to_string()],
+            working_directory: PathBuf::from("/"),
+        };
+        hazards(vars, &around)
+            .into_iter()
+            .map(|h| format!("{}: {}", h.variable, h.reason))
+            .collect()
+    }
+
+    #[test]
+    fn a_sound_configuration_on_uncached_nfs_has_no_hazards() {
+        assert_eq!(
+            reasons(&variables(&[]), &SAFE_NFS, vec![]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn attribute_caching_and_soft_mounts_are_hazards() {
+        let cached = FakeStorage {
+            magic: NFS,
+            nfs_options: "rw,soft,acregmax=20",
+        };
+        let found = reasons(&variables(&[]), &cached, vec![]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("caches file attributes for up to 60 s"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("soft NFS mount"), "{found:?}");
+    }
+
+    #[test]
+    fn a_local_filesystem_is_a_hazard() {
+        let local = FakeStorage {
+            magic: EXT4,
+            nfs_options: "",
+        };
+        let found = reasons(&variables(&[]), &local, vec![]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("heartBeatDir: is on a local filesystem (ext2/ext3/ext4)"));
+    }
+
+    #[test]
+    fn relative_paths_and_slow_loops_are_hazards() {
+        let vars = variables(&[("heartBeatDir", "heartbeat"), ("loopTime", "10")]);
+        let found = reasons(&vars, &SAFE_NFS, vec![]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("heartBeatDir: is a relative path"));
+        assert!(found[1].starts_with("loopTime: is not shorter than faileOverTime (10 s)"));
+    }
+
+    #[test]
+    fn a_pattern_matching_strangers_or_the_daemon_is_a_hazard() {
+        let vars = variables(&[("pgrepProgramName", "sh")]);
+        let stranger = Process {
+            pid: 42,
+            command_line: "/usr/sbin/sshd -D".to_string(),
+        };
+        let ours = Process {
+            pid: 43,
+            command_line: "/bin/sh /opt/app/exampleApplication.sh".to_string(),
+        };
+        let found = reasons(&vars, &SAFE_NFS, vec![stranger, ours]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("matches process 42 (/usr/sbin/sshd -D)"));
+        assert!(found[1].contains("matches the monitoring daemon's own command line"));
+    }
+
+    #[test]
+    fn a_maintenance_file_inside_the_heartbeat_directory_is_a_hazard() {
+        let vars = variables(&[("maintenanceFile", "/mnt/shared/heartbeat/maintenance")]);
+        let found = reasons(&vars, &SAFE_NFS, vec![]);
+        assert_eq!(
+            found,
+            [
+                "maintenanceFile: is inside heartBeatDir: the loop takes it for a host's heartbeat and may elect it master"
+            ]
+        );
+    }
 }

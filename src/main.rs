@@ -1,15 +1,20 @@
-//! The `hacmp` command line.
+//! The `hacmp` command line: argument parsing and exit statuses. Each command's logic lives in
+//! the library; this file only connects them.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use hacmp::config::{self, ConfigError, Variables};
-use hacmp::real::RealWorld;
-use hacmp::{engine, preflight};
+use hacmp::check::{self, Process, Surroundings};
+use hacmp::config::{self, ConfigError, Settings, Variables};
+use hacmp::maintenance::{self, Outcome};
+use hacmp::real::{RealWorld, processes};
+use hacmp::storage::RealStorage;
+use hacmp::{engine, preflight, status, table};
 
-/// Exit status for a configuration that cannot be used.
+/// Exit status for a configuration that cannot be used, for every command.
 const EXIT_INVALID: u8 = 2;
 
 #[derive(Parser)]
@@ -24,9 +29,11 @@ Examples:
   hacmp /opt/app/heartbeat.sh           the same; heartbeat.sh itself works as the variable file
   hacmp run                             take the variables from the environment
   #!/usr/local/bin/hacmp                as the first line of heartbeat.sh, runs it natively
+  hacmp status /etc/hacmp/heartbeat.vars    who is master, and how old each heartbeat is
 
 Variables (as in heartbeat.sh): pgrepProgramName, startCmd, startCmdLogFile, maintenanceFile,
-hostName, heartBeatDir, faileOverTime, loopTime. A file's assignment wins over the environment."
+hostName, heartBeatDir, faileOverTime, loopTime. A file's assignment wins over the environment;
+a variable set in neither takes heartbeat.sh's default."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,6 +47,9 @@ struct Cli {
 enum Command {
     /// Run the monitoring loop of heartbeat.sh.
     #[command(after_help = "\
+Exit status: runs until stopped; 2 when the variables are unusable (nothing is started or
+killed); 1 when heartbeat.sh's loop would have ended (see README).
+
 Examples:
   hacmp run heartbeat.sh          variables from the script's own assignments
   hacmp run /etc/hacmp/vars.sh    variables from a plain variable file
@@ -49,36 +59,251 @@ Examples:
         /// Without it, the variables come from the environment.
         file: Option<PathBuf>,
     },
+
+    /// Show who is master, how old every heartbeat is, maintenance, and this host's application.
+    #[command(after_help = "\
+Exit status: 0 a live master exists; 1 no live master; 3 maintenance is on; 2 the variables are
+unusable. The JSON schema is documented in docs/status-json.md.
+
+Examples:
+  hacmp status /etc/hacmp/heartbeat.vars
+  hacmp status --json /etc/hacmp/heartbeat.vars | jq .master")]
+    Status {
+        file: Option<PathBuf>,
+        /// Print JSON (a stable, versioned schema) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Switch maintenance mode on or off, or show it. While maintenanceFile exists, the loop on
+    /// every host that sees it does nothing at all.
+    #[command(after_help = "\
+Exit status: 0 done (also when it already was so); for `status`, 0 off and 3 on; 2 the variables
+are unusable; 1 the file could not be written or removed.
+
+Examples:
+  hacmp maintenance on /etc/hacmp/heartbeat.vars --reason 'patching nodeA, ticket 4711'
+  hacmp maintenance status /etc/hacmp/heartbeat.vars
+  hacmp maintenance off /etc/hacmp/heartbeat.vars")]
+    Maintenance {
+        action: MaintenanceAction,
+        file: Option<PathBuf>,
+        /// Why, recorded in the maintenance file for the next operator.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+
+    /// Show every variable and where it came from, and report the configuration's hazards.
+    #[command(after_help = "\
+Exit status: 0 no hazards; 1 hazards found; 2 the variables are unusable.
+
+Examples:
+  hacmp check /etc/hacmp/heartbeat.vars
+  hacmp check /opt/app/heartbeat.sh")]
+    Check { file: Option<PathBuf> },
+
+    /// Write the man page and shell completions into a directory (used by `make install`).
+    #[command(hide = true)]
+    GenerateDocs { dir: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MaintenanceAction {
+    On,
+    Off,
+    Status,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let file = match cli.command {
-        Some(Command::Run { file }) => file,
-        None => cli.file,
+    let code = match cli.command {
+        Some(Command::Run { file }) => run(file.as_deref()),
+        None => run(cli.file.as_deref()),
+        Some(Command::Status { file, json }) => show_status(file.as_deref(), json),
+        Some(Command::Maintenance {
+            action,
+            file,
+            reason,
+        }) => switch_maintenance(action, file.as_deref(), reason.as_deref()),
+        Some(Command::Check { file }) => check(file.as_deref()),
+        Some(Command::GenerateDocs { dir }) => generate_docs(&dir),
     };
-    run(file.as_deref())
+    ExitCode::from(code)
 }
 
-fn run(file: Option<&Path>) -> ExitCode {
-    let variables = match load(file) {
-        Ok(variables) => variables,
-        Err(error) => {
-            eprintln!("hacmp: {error}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+fn run(file: Option<&Path>) -> u8 {
+    let Some((_, variables)) = load(file, true) else {
+        return EXIT_INVALID;
     };
     let mut world = RealWorld::new();
     match engine::run(&mut world, &variables) {
-        Ok(ended) => ExitCode::from(ended.exit_status()),
+        Ok(ended) => ended.exit_status(),
         Err(halted) => unreachable!("the real world never halts the loop: {halted:?}"),
     }
 }
 
-/// Reads and checks the variables, and checks that the machine can run them.
-fn load(file: Option<&Path>) -> Result<Variables, ConfigError> {
-    let settings = config::resolve_from_process_environment(file)?;
-    let variables = settings.validate()?;
-    preflight::check(&settings, &variables)?;
-    Ok(variables)
+/// Reads and checks the variables (and, with `preflight`, that this machine can run them),
+/// printing the one-line error when they are unusable.
+fn load(file: Option<&Path>, with_preflight: bool) -> Option<(Settings, Variables)> {
+    let loaded = (|| -> Result<_, ConfigError> {
+        let settings = config::resolve_from_process_environment(file)?;
+        let variables = settings.validate()?;
+        if with_preflight {
+            preflight::check(&settings, &variables)?;
+        }
+        Ok((settings, variables))
+    })();
+    loaded.map_err(|error| eprintln!("hacmp: {error}")).ok()
+}
+
+fn show_status(file: Option<&Path>, json: bool) -> u8 {
+    let Some((_, variables)) = load(file, false) else {
+        return EXIT_INVALID;
+    };
+    let status = status::gather(&variables);
+    let text = if json {
+        serde_json::to_string_pretty(&status).expect("the status serializes") + "\n"
+    } else {
+        status::render(&status, table::use_colour())
+    };
+    print(&text);
+    status.exit_status()
+}
+
+fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Option<&str>) -> u8 {
+    let Some((_, variables)) = load(file, false) else {
+        return EXIT_INVALID;
+    };
+    let target = &variables.maintenance_file;
+    if let Some(warning) = maintenance::node_local_warning(&variables) {
+        eprintln!("hacmp: warning: {warning}");
+    }
+    let done = match action {
+        MaintenanceAction::Status => {
+            let now = status::maintenance(target);
+            println!("{}", maintenance::describe(&now));
+            return if now.active {
+                status::exit::MAINTENANCE
+            } else {
+                0
+            };
+        }
+        MaintenanceAction::On => {
+            maintenance::switch_on(target, &maintenance::note(reason, chrono::Local::now()))
+        }
+        MaintenanceAction::Off => maintenance::switch_off(target),
+    };
+    match done {
+        Ok(outcome) => {
+            let said = match outcome {
+                Outcome::SwitchedOn => "maintenance switched on",
+                Outcome::AlreadyOn => "maintenance was already on; file left as it was",
+                Outcome::SwitchedOff => "maintenance switched off",
+                Outcome::AlreadyOff => "maintenance was already off",
+            };
+            println!("{said}: {target}");
+            0
+        }
+        Err(error) => {
+            eprintln!(
+                "hacmp: maintenanceFile {target}: {}",
+                hacmp::real::files::describe(&error)
+            );
+            1
+        }
+    }
+}
+
+fn check(file: Option<&Path>) -> u8 {
+    let colour = table::use_colour();
+    let settings = match config::resolve_from_process_environment(file) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("hacmp: {error}");
+            return EXIT_INVALID;
+        }
+    };
+    print(&check::render_settings(&settings, colour));
+    let checked = settings
+        .validate()
+        .and_then(|variables| preflight::check(&settings, &variables).map(|()| variables));
+    let variables = match checked {
+        Ok(variables) => variables,
+        Err(error) => {
+            print(&format!(
+                "\n{}\n",
+                table::paint(&format!("invalid: {error}"), table::Tone::Bad, colour)
+            ));
+            return EXIT_INVALID;
+        }
+    };
+    let surroundings = Surroundings {
+        storage: &RealStorage,
+        matching_processes: matching_processes(&variables),
+        daemon_command_lines: daemon_command_lines(file),
+        working_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+    };
+    let hazards = check::hazards(&variables, &surroundings);
+    print(&format!("\n{}", check::render_hazards(&hazards, colour)));
+    u8::from(!hazards.is_empty())
+}
+
+fn matching_processes(variables: &Variables) -> Vec<Process> {
+    let encoding = variables.pgrep_program_name.encoding();
+    processes::find(&variables.pgrep_program_name, std::process::id())
+        .into_iter()
+        .filter_map(|pid| {
+            let line = processes::command_line(pid, encoding)?;
+            Some(Process {
+                pid,
+                command_line: String::from_utf8_lossy(&line).into_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The command lines the monitoring daemon shows on this host: hacmp's, and bash's when the
+/// file is heartbeat.sh run by bash.
+fn daemon_command_lines(file: Option<&Path>) -> Vec<String> {
+    let file = file.map(|f| f.display().to_string()).unwrap_or_default();
+    let mut lines = vec![format!("hacmp run {file}").trim_end().to_string()];
+    if !file.is_empty() {
+        lines.push(format!("/bin/bash {file}"));
+    }
+    lines
+}
+
+fn generate_docs(dir: &Path) -> u8 {
+    let written = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(dir.join("completions"))?;
+        let command = Cli::command();
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command.clone()).render(&mut page)?;
+        std::fs::write(dir.join("hacmp.1"), page)?;
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            clap_complete::generate_to(
+                shell,
+                &mut command.clone(),
+                "hacmp",
+                dir.join("completions"),
+            )?;
+        }
+        Ok(())
+    })();
+    match written {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("hacmp: {}: {error}", dir.display());
+            1
+        }
+    }
+}
+
+/// Writes to stdout, ignoring a closed pipe (`hacmp status | head`).
+fn print(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
 }

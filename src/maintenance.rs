@@ -23,8 +23,7 @@ pub enum Outcome {
 pub fn note(reason: Option<&str>, now: chrono::DateTime<chrono::Local>) -> String {
     let who = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
-        // SAFETY: getuid cannot fail and has no memory effects.
-        .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() }));
+        .unwrap_or_else(|_| user_name());
     let host = crate::config::local_host_name();
     let mut text = format!(
         "maintenance switched on by {who}@{host} at {}\n",
@@ -34,6 +33,22 @@ pub fn note(reason: Option<&str>, now: chrono::DateTime<chrono::Local>) -> Strin
         text.push_str(&format!("reason: {reason}\n"));
     }
     text
+}
+
+/// The name of the user we run as, from the password database, or `uid N` without an entry.
+fn user_name() -> String {
+    // SAFETY: getuid cannot fail. getpwuid returns null or a pointer to a static entry, read
+    // at once; this command runs on one thread.
+    unsafe {
+        let uid = libc::getuid();
+        let entry = libc::getpwuid(uid);
+        if entry.is_null() || (*entry).pw_name.is_null() {
+            return format!("uid {uid}");
+        }
+        std::ffi::CStr::from_ptr((*entry).pw_name)
+            .to_string_lossy()
+            .into_owned()
+    }
 }
 
 /// Creates the maintenance file with `text`, complete or not at all: the text goes into a
@@ -50,11 +65,16 @@ pub fn switch_on(file: &str, text: &str) -> io::Result<Outcome> {
     };
     let temporary = dir.join(format!(
         ".{}.hacmp-{}",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let written = (|| {
-        let mut out = fs::OpenOptions::new().write(true).create_new(true).open(&temporary)?;
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
         out.write_all(text.as_bytes())?;
         out.sync_all()?;
         fs::hard_link(&temporary, path)

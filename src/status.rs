@@ -116,7 +116,9 @@ pub fn gather(vars: &Variables) -> Status {
         .collect();
     // Newest first, as an operator reads a heartbeat list.
     heartbeats.sort_by(|a, b| a.age_seconds.cmp(&b.age_seconds).then(a.host.cmp(&b.host)));
-    let master = listing::newest_entry(&vars.heart_beat_dir).ok().filter(|m| !m.is_empty());
+    let master = listing::newest_entry(&vars.heart_beat_dir)
+        .ok()
+        .filter(|m| !m.is_empty());
     let master_alive = master
         .as_ref()
         .is_some_and(|m| heartbeats.iter().any(|h| h.host == *m && h.alive));
@@ -155,7 +157,11 @@ fn warn_about(heartbeats: &[Heartbeat], vars: &Variables, warnings: &mut Vec<Str
             ));
         }
     }
-    let alive: Vec<&str> = heartbeats.iter().filter(|h| h.alive).map(|h| h.host.as_str()).collect();
+    let alive: Vec<&str> = heartbeats
+        .iter()
+        .filter(|h| h.alive)
+        .map(|h| h.host.as_str())
+        .collect();
     if alive.len() > 1 {
         warnings.push(format!(
             "{} hosts have heartbeats younger than faileOverTime ({} s): {}; only a master touches its heartbeat, so more than one may be running the application",
@@ -207,8 +213,13 @@ pub fn maintenance_banner(maintenance: &Maintenance, colour: bool) -> String {
 }
 
 fn age_text(age_seconds: i64) -> String {
-    let magnitude = humantime::format_duration(std::time::Duration::from_secs(age_seconds.unsigned_abs()));
-    if age_seconds < 0 { format!("in {magnitude} (future)") } else { format!("{magnitude}") }
+    let magnitude =
+        humantime::format_duration(std::time::Duration::from_secs(age_seconds.unsigned_abs()));
+    if age_seconds < 0 {
+        format!("in {magnitude} (future)")
+    } else {
+        format!("{magnitude}")
+    }
 }
 
 /// The human form of the status.
@@ -230,7 +241,11 @@ pub fn render(status: &Status, colour: bool) -> String {
     ]];
     for heartbeat in &status.heartbeats {
         let is_master = status.master.as_deref() == Some(heartbeat.host.as_str());
-        let (state, tone) = if heartbeat.alive { ("alive", Tone::Good) } else { ("stale", Tone::Warning) };
+        let (state, tone) = if heartbeat.alive {
+            ("alive", Tone::Good)
+        } else {
+            ("stale", Tone::Warning)
+        };
         let role = match (is_master, heartbeat.alive) {
             (true, true) => "master",
             (true, false) => "master (dead: a peer takes over)",
@@ -250,20 +265,34 @@ pub fn render(status: &Status, colour: bool) -> String {
     }
     out.push('\n');
     let maintenance = if status.maintenance.active {
-        table::paint(&format!("ON ({})", status.maintenance.file), Tone::Bad, colour)
+        table::paint(
+            &format!("ON ({})", status.maintenance.file),
+            Tone::Bad,
+            colour,
+        )
     } else {
         format!("off ({} does not exist)", status.maintenance.file)
     };
     out.push_str(&format!("maintenance:  {maintenance}\n"));
     let application = if status.application.running {
         let pids: Vec<String> = status.application.pids.iter().map(u32::to_string).collect();
-        table::paint(&format!("running, pid {}", pids.join(" ")), Tone::Good, colour)
+        table::paint(
+            &format!("running, pid {}", pids.join(" ")),
+            Tone::Good,
+            colour,
+        )
     } else {
         "not running".to_string()
     };
-    out.push_str(&format!("application:  {application} on {}\n", status.host_name));
+    out.push_str(&format!(
+        "application:  {application} on {}\n",
+        status.host_name
+    ));
     for warning in &status.warnings {
-        out.push_str(&format!("{} {warning}\n", table::paint("warning:", Tone::Warning, colour)));
+        out.push_str(&format!(
+            "{} {warning}\n",
+            table::paint("warning:", Tone::Warning, colour)
+        ));
     }
     out
 }

@@ -51,7 +51,10 @@ const SHARED_FILESYSTEMS: [(i64, &str); 11] = [
     (0x0BD0_0BD0, "lustre"),
     (0x5346_414F, "afs"),
     (0x4750_4653, "gpfs"),
-    (0x6573_5546, "fuse (a network filesystem such as glusterfs or sshfs, or a local one)"),
+    (
+        0x6573_5546,
+        "fuse (a network filesystem such as glusterfs or sshfs, or a local one)",
+    ),
 ];
 
 /// How a path is stored, as far as sharing it between hosts goes.
@@ -99,7 +102,9 @@ impl Mount {
         }
         // The kernel's defaults when the option is absent (nfs(5)): acregmax 60, acdirmax 60.
         let longest = |name: &str, default: u64| {
-            self.option_value(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+            self.option_value(name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
         };
         longest("acregmax", 60).max(longest("acdirmax", 60))
     }
@@ -124,9 +129,9 @@ pub fn mount_of(mount_table: &str, path: &Path) -> Option<Mount> {
         if !path.starts_with(&mount.mount_point) {
             continue;
         }
-        let longer = best.as_ref().is_none_or(|b| {
-            mount.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len()
-        });
+        let longer = best
+            .as_ref()
+            .is_none_or(|b| mount.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len());
         if longer {
             best = Some(mount);
         }

@@ -24,7 +24,11 @@ pub fn paint(text: &str, tone: Tone, colour: bool) -> String {
         Tone::Warning => "33",
         Tone::Bad => "1;31",
     };
-    if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    if colour {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Lays out rows in columns separated by two spaces; the last column is not padded. Each cell
@@ -32,7 +36,13 @@ pub fn paint(text: &str, tone: Tone, colour: bool) -> String {
 pub fn render(rows: &[Vec<(String, Tone)>], colour: bool) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|(t, _)| t.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|(t, _)| t.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {
@@ -60,10 +70,21 @@ mod tests {
     #[test]
     fn columns_align_without_counting_colour_codes() {
         let rows = vec![
-            vec![("a".to_string(), Tone::Plain), ("x".to_string(), Tone::Good), ("1".to_string(), Tone::Plain)],
-            vec![("long".to_string(), Tone::Plain), ("yy".to_string(), Tone::Bad), ("2".to_string(), Tone::Plain)],
+            vec![
+                ("a".to_string(), Tone::Plain),
+                ("x".to_string(), Tone::Good),
+                ("1".to_string(), Tone::Plain),
+            ],
+            vec![
+                ("long".to_string(), Tone::Plain),
+                ("yy".to_string(), Tone::Bad),
+                ("2".to_string(), Tone::Plain),
+            ],
         ];
         assert_eq!(render(&rows, false), "a     x   1\nlong  yy  2\n");
-        assert_eq!(render(&rows, true).lines().next().unwrap(), "a     \x1b[32mx\x1b[0m   1");
+        assert_eq!(
+            render(&rows, true).lines().next().unwrap(),
+            "a     \x1b[32mx\x1b[0m   1"
+        );
     }
 }

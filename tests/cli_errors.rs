@@ -11,7 +11,7 @@ use support::unique_marker;
 
 /// A valid variable file whose line `line` (1-based) is replaced by `replacement`.
 fn variables_with(dir: &Path, marker: &str, line: usize, replacement: &str) -> String {
-    let mut lines = vec![
+    let mut lines = [
         format!("pgrepProgramName='exampleApplication.sh {marker}'"),
         format!("startCmd='./exampleApplication.sh {marker}'"),
         "startCmdLogFile='./app.log'".to_string(),
@@ -33,8 +33,15 @@ fn refused(replace_line: usize, replacement: &str) -> String {
     fs::copy(support::example_app(), dir.join("exampleApplication.sh")).unwrap();
     let marker = unique_marker("refused");
     let vars = dir.join("heartbeat.vars");
-    fs::write(&vars, variables_with(dir, &marker, replace_line, replacement)).unwrap();
-    let before: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    fs::write(
+        &vars,
+        variables_with(dir, &marker, replace_line, replacement),
+    )
+    .unwrap();
+    let before: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
         .arg("run")
         .arg(&vars)
@@ -47,10 +54,19 @@ fn refused(replace_line: usize, replacement: &str) -> String {
     assert!(output.stdout.is_empty(), "the loop never started");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.starts_with("hacmp: "), "{stderr}");
-    let after: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let after: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(before, after, "no file created or deleted");
-    assert_eq!(fs::read_dir(dir.join("heartbeat")).unwrap().count(), 0, "no heartbeat");
-    stderr.trim_end().replace(&vars.display().to_string(), "VARS")
+    assert_eq!(
+        fs::read_dir(dir.join("heartbeat")).unwrap().count(),
+        0,
+        "no heartbeat"
+    );
+    stderr
+        .trim_end()
+        .replace(&vars.display().to_string(), "VARS")
 }
 
 #[test]
@@ -72,7 +88,10 @@ fn a_fractional_loop_time_is_refused() {
 #[test]
 fn an_invalid_regex_names_the_pattern_variable() {
     let error = refused(1, "pgrepProgramName='app('");
-    assert!(error.starts_with("hacmp: VARS:1: pgrepProgramName='app(' "), "{error}");
+    assert!(
+        error.starts_with("hacmp: VARS:1: pgrepProgramName='app(' "),
+        "{error}"
+    );
 }
 
 #[test]
@@ -99,7 +118,9 @@ fn a_missing_heartbeat_directory_is_refused() {
 fn an_unwritable_log_file_is_refused() {
     let error = refused(3, "startCmdLogFile=./missing-dir/app.log");
     assert!(
-        error.starts_with("hacmp: VARS:3: startCmdLogFile='./missing-dir/app.log' cannot be written"),
+        error.starts_with(
+            "hacmp: VARS:3: startCmdLogFile='./missing-dir/app.log' cannot be written"
+        ),
         "{error}"
     );
 }
@@ -107,5 +128,8 @@ fn an_unwritable_log_file_is_refused() {
 #[test]
 fn a_host_name_with_a_blank_is_refused() {
     let error = refused(5, "hostName='node A'");
-    assert!(error.starts_with("hacmp: VARS:5: hostName='node A' contains a blank"), "{error}");
+    assert!(
+        error.starts_with("hacmp: VARS:5: hostName='node A' contains a blank"),
+        "{error}"
+    );
 }

@@ -191,8 +191,16 @@ fn sigterm_ends_hacmp_at_once_and_leaves_the_application_running() {
     a.start(Daemon::Hacmp);
     let app = wait_for_app(&a, 20);
     let status = a.signal_daemon(libc::SIGTERM);
-    assert_eq!(status.signal(), Some(libc::SIGTERM), "ended by the signal, as bash is");
-    assert_eq!(a.app_pids(), [app], "the application is left running, as bash leaves it");
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGTERM),
+        "ended by the signal, as bash is"
+    );
+    assert_eq!(
+        a.app_pids(),
+        [app],
+        "the application is left running, as bash leaves it"
+    );
 }
 
 /// Replaces what differs from run to run (PIDs, times, ages) so two runs can be compared.

@@ -29,7 +29,9 @@ pub fn newest_entry(dir: &str) -> Result<String, ToolError> {
             || (entry.modified == best.modified && entry.name < best.name);
         if is_newer { entry } else { best }
     });
-    Ok(newest.map(|entry| last_line(&entry.name)).unwrap_or_default())
+    Ok(newest
+        .map(|entry| last_line(&entry.name))
+        .unwrap_or_default())
 }
 
 /// One entry of a heartbeat directory as `ls -l` would see it (lstat).
