@@ -184,6 +184,26 @@ fn the_maintenance_file_freezes_everything() {
 }
 
 #[test]
+fn heartbeat_sh_with_hacmp_as_its_interpreter_runs_natively() {
+    let root = tempfile::tempdir().unwrap();
+    let mut a = node(root.path(), "nodeA", &unique_marker("interpreter"));
+    a.start(Daemon::HacmpInterpreter);
+    let app = wait_for_app(&a, 20);
+    wait_until("the first heartbeat check", Duration::from_secs(5), || {
+        a.output_contains(&app.to_string())
+    });
+    assert_eq!(a.output()[0], "starting monitoring");
+    assert!(a.heartbeat_file().is_file());
+    let program = fs::read_link(format!("/proc/{}/exe", a.daemon_pid())).unwrap();
+    assert_eq!(
+        program,
+        Path::new(env!("CARGO_BIN_EXE_hacmp")),
+        "the kernel ran hacmp, not bash"
+    );
+    assert!(a.errors().is_empty(), "stderr: {}", a.errors());
+}
+
+#[test]
 fn sigterm_ends_hacmp_at_once_and_leaves_the_application_running() {
     use std::os::unix::process::ExitStatusExt;
     let root = tempfile::tempdir().unwrap();

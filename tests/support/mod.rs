@@ -7,6 +7,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -96,6 +97,9 @@ pub enum Daemon {
     /// The original script, its variable lines replaced by the node's values as an operator
     /// edits them; everything else unchanged.
     Bash,
+    /// The same edited script with its first line changed to `#!/path/to/hacmp` and executed
+    /// directly, as systemd's `ExecStart=/xxxx/heartbeat.sh` runs it after the migration.
+    HacmpInterpreter,
 }
 
 /// One daemon with its working directory, output files and application.
@@ -143,6 +147,19 @@ impl Node {
                 command.arg(script);
                 command
             }
+            Daemon::HacmpInterpreter => {
+                let script = self.dir.join("heartbeat.sh");
+                let edited = self.edited_original();
+                let (first_line, rest) = edited.split_once('\n').unwrap();
+                assert!(
+                    first_line.starts_with("#!"),
+                    "the original starts with a #! line"
+                );
+                let interpreted = format!("#!{}\n{rest}", env!("CARGO_BIN_EXE_hacmp"));
+                fs::write(&script, interpreted).unwrap();
+                fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+                Command::new(script)
+            }
         };
         let child = command
             .current_dir(&self.dir)
@@ -170,6 +187,10 @@ impl Node {
                 }
             })
             .collect()
+    }
+
+    pub fn daemon_pid(&self) -> u32 {
+        self.daemon.as_ref().expect("the daemon is running").id()
     }
 
     /// Ends the daemon with SIGKILL, as a host crash would; its application is left alone.
