@@ -8,6 +8,7 @@ pub mod maintenance;
 pub mod pattern;
 pub mod preflight;
 pub mod real;
+pub mod safe;
 pub mod status;
 pub mod storage;
 pub mod table;

@@ -62,3 +62,81 @@ pub trait World {
     /// A line on standard error that the script would print through a shell or tool error.
     fn print_error(&mut self, line: &str) -> Step<()>;
 }
+
+/// The outcome of a storage operation that the safe profile bounds in time: on a hung mount the
+/// operation may never return, and the loop must go on regardless.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Io<T> {
+    Done(T),
+    /// The storage answered with an error (the line a tool would print).
+    Failed(String),
+    /// No answer within the limit. The operation may still take effect later: a write may land
+    /// after the caller has given up on it.
+    TimedOut,
+}
+
+/// The application as the guard sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardState {
+    /// No application was started under the guard, or its end was already reported.
+    Idle,
+    Running,
+    /// The application ended by itself.
+    Exited,
+    /// The guard killed the application because its deadline passed.
+    Fenced,
+}
+
+/// What the safe profile needs beyond the commands of heartbeat.sh: a clock that never jumps,
+/// storage operations with deadlines, records with content, and a guard — a process separate
+/// from the daemon that kills the application when the daemon's lease runs out, even when the
+/// daemon itself is paused or dead.
+///
+/// Durations are measured on this host's boot clock (CLOCK_BOOTTIME): it never jumps with the
+/// wall clock and keeps counting while the host is suspended. Hosts never compare such values
+/// with each other, only durations.
+pub trait SafeWorld: World {
+    /// Time since boot.
+    fn elapsed(&mut self) -> Step<std::time::Duration>;
+
+    /// Sleeps for a duration shorter than a second, or any other.
+    fn pause(&mut self, duration: std::time::Duration) -> Step<()>;
+
+    /// Reads a record fresh from the storage, not from a cache; `None` when it does not exist.
+    fn read_record(&mut self, path: &str, limit: std::time::Duration) -> Step<Io<Option<String>>>;
+
+    /// Replaces a record with `content`; `Done` only once the storage has it.
+    fn write_record(
+        &mut self,
+        path: &str,
+        content: &str,
+        limit: std::time::Duration,
+    ) -> Step<Io<()>>;
+
+    /// The names of the entries that `ls` lists in `dir`, sorted by name.
+    fn list_records(&mut self, dir: &str, limit: std::time::Duration) -> Step<Io<Vec<String>>>;
+
+    /// `[ -f PATH ]` with a deadline, for a maintenance file on shared storage.
+    fn file_exists(&mut self, path: &str, limit: std::time::Duration) -> Step<Io<bool>>;
+
+    /// Starts the application under the guard, which kills it (SIGKILL, whole process group)
+    /// once `elapsed` reaches `deadline`, unless extended. `token` is handed to the application
+    /// as HACMP_FENCING_TOKEN. Returns false, starting nothing, when the deadline has passed.
+    fn guard_start(
+        &mut self,
+        command: &str,
+        log_file: &str,
+        deadline: std::time::Duration,
+        token: u64,
+    ) -> Step<bool>;
+
+    /// Moves the guard's deadline; it only ever moves later.
+    fn guard_extend(&mut self, deadline: std::time::Duration) -> Step<()>;
+
+    /// Whether the guarded application runs; reports `Exited` or `Fenced` once, then `Idle`.
+    fn guard_state(&mut self) -> Step<GuardState>;
+
+    /// Ends the guarded application: SIGTERM, then SIGKILL after `grace` (at once when zero),
+    /// returning when it is gone.
+    fn guard_stop(&mut self, grace: std::time::Duration) -> Step<()>;
+}

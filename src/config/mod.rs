@@ -13,6 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::pattern::Pattern;
+use crate::safe::timing::Timing;
 
 /// The variables heartbeat.sh defines, in the order the script defines them.
 pub const VARIABLE_NAMES: [&str; 8] = [
@@ -26,6 +27,9 @@ pub const VARIABLE_NAMES: [&str; 8] = [
     "loopTime",
 ];
 
+/// hacmp's own variables, which heartbeat.sh does not have.
+pub const HACMP_VARIABLE_NAMES: [&str; 1] = ["hacmpProfile"];
+
 /// The longest loopTime or faileOverTime accepted. A day is far beyond any sensible setting; the
 /// limit keeps the arithmetic on timestamps far from overflow.
 pub const MAX_SECONDS: u64 = 86_400;
@@ -38,8 +42,10 @@ pub enum Origin {
         line: usize,
     },
     Environment,
-    /// The value heartbeat.sh itself assigns.
+    /// The value heartbeat.sh itself assigns (for hacmpProfile: compat).
     Default,
+    /// An option of the hacmp command.
+    CommandLine,
     /// No value anywhere, and the script's default is one only its author could use.
     Unset,
 }
@@ -50,6 +56,7 @@ impl fmt::Display for Origin {
             Origin::File { path, line } => write!(f, "{}:{}", path.display(), line),
             Origin::Environment => f.write_str("environment"),
             Origin::Default => f.write_str("default"),
+            Origin::CommandLine => f.write_str("command line"),
             Origin::Unset => f.write_str("not set"),
         }
     }
@@ -92,6 +99,14 @@ pub struct Variables {
     pub heart_beat_dir: String,
     pub faile_over_time: u64,
     pub loop_time: u64,
+    pub profile: Profile,
+}
+
+/// Which loop runs: heartbeat.sh's exactly, or the safe profile's (docs/safe-profile.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Compat,
+    Safe(Timing),
 }
 
 /// The value heartbeat.sh assigns to a variable, or `None` where the script's value is its
@@ -104,6 +119,7 @@ fn script_default(name: &str) -> Option<String> {
         "heartBeatDir" => Some("heartbeat".to_string()),
         "faileOverTime" => Some("10".to_string()),
         "loopTime" => Some("3".to_string()),
+        "hacmpProfile" => Some("compat".to_string()),
         _ => None,
     }
 }
@@ -138,6 +154,7 @@ pub fn resolve(
     };
     let settings = VARIABLE_NAMES
         .iter()
+        .chain(HACMP_VARIABLE_NAMES.iter())
         .map(|&name| {
             if let Some(assignment) = assignments.iter().rev().find(|a| a.name == name) {
                 Setting {
@@ -173,6 +190,17 @@ pub fn resolve(
 }
 
 impl Settings {
+    /// Replaces a variable's value, as a command-line option does.
+    pub fn set(&mut self, name: &str, value: &str, origin: Origin) {
+        let setting = self
+            .settings
+            .iter_mut()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} is not one of the variables"));
+        setting.value = value.to_string();
+        setting.origin = origin;
+    }
+
     pub fn get(&self, name: &str) -> &Setting {
         self.settings
             .iter()
@@ -189,6 +217,9 @@ impl Settings {
         if start_cmd.value.split([' ', '\t', '\n']).all(str::is_empty) {
             return Err(start_cmd.error("is blank: there is no command to start"));
         }
+        let faile_over_time = seconds(self.get("faileOverTime"))?;
+        let loop_time = seconds(self.get("loopTime"))?;
+        let profile = profile(self, faile_over_time, loop_time)?;
         Ok(Variables {
             pgrep_program_name,
             start_cmd: start_cmd.value.clone(),
@@ -196,8 +227,9 @@ impl Settings {
             maintenance_file: unsplit_path(self.get("maintenanceFile"))?,
             host_name: host_name(self.get("hostName"))?,
             heart_beat_dir: unsplit_path(self.get("heartBeatDir"))?,
-            faile_over_time: seconds(self.get("faileOverTime"))?,
-            loop_time: seconds(self.get("loopTime"))?,
+            faile_over_time,
+            loop_time,
+            profile,
         })
     }
 }
@@ -228,6 +260,17 @@ fn required(setting: &Setting) -> Result<&Setting, ConfigError> {
         )));
     }
     Ok(setting)
+}
+
+fn profile(settings: &Settings, faile_over_time: u64, loop_time: u64) -> Result<Profile, ConfigError> {
+    let setting = settings.get("hacmpProfile");
+    match setting.value.as_str() {
+        "compat" => Ok(Profile::Compat),
+        "safe" => Timing::new(faile_over_time, loop_time)
+            .map(Profile::Safe)
+            .map_err(|why| settings.get("faileOverTime").error(&why)),
+        _ => Err(setting.error("is neither compat nor safe")),
+    }
 }
 
 /// A whole number of seconds, written as bash arithmetic and `sleep` both read it.
