@@ -6,4 +6,5 @@ pub mod engine;
 pub mod pattern;
 pub mod preflight;
 pub mod real;
+pub mod sim;
 pub mod world;

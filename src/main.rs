@@ -50,12 +50,15 @@ Examples:
         /// Without it, the variables come from the environment.
         file: Option<PathBuf>,
     },
+    /// Compare the bash original with hacmp in a deterministic simulator.
+    Parity(hacmp::sim::cli::ParityArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let file = match cli.command {
         Some(Command::Run { file }) => file,
+        Some(Command::Parity(args)) => return hacmp::sim::cli::run(&args),
         None => cli.file,
     };
     run(file.as_deref())
