@@ -19,6 +19,9 @@ const STUBS: &str = include_str!("stubs.bash");
 /// The descriptors the stubs write requests to and read replies from.
 const REQUEST_FD: RawFd = 7;
 const REPLY_FD: RawFd = 8;
+/// The descriptor on which the nohup stub keeps its stdout (the log file) for the simulator to
+/// look at: fd 1 itself is briefly the request pipe while the stub writes its request.
+const LOG_FD: RawFd = 9;
 /// The longest request accepted from a stub; the script's are a few dozen bytes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// The most stray output kept between two requests.
@@ -287,9 +290,9 @@ impl BashDaemon {
         Ok(vec![request])
     }
 
-    /// Where the background shell's stdout goes, as a virtual path.
+    /// Where the background shell's stdout goes (its fd `LOG_FD`), as a virtual path.
     fn log_file(&self, shell_pid: &str) -> String {
-        let link = std::fs::read_link(format!("/proc/{shell_pid}/fd/1")).unwrap_or_default();
+        let link = std::fs::read_link(format!("/proc/{shell_pid}/fd/{LOG_FD}")).unwrap_or_default();
         match link.strip_prefix(&self.real_cwd) {
             Ok(inside) => format!("{VIRTUAL_CWD}/{}", inside.display()),
             Err(_) => link.display().to_string(),

@@ -110,6 +110,18 @@ pub fn scenario(seed: u64) -> Scenario {
             extra_ms: (action == Action::StorageSlow).then(|| rng.between(50, 3000) as u64),
         });
     }
+    let heartbeat_dir_missing = rng.chance(10);
+    if heartbeat_dir_missing {
+        // Someone creates the directory eventually; until then no node can become master.
+        events.push(EventSpec {
+            at: Seconds::Whole(rng.between(1, RANDOM_DURATION / 2)),
+            action: Action::CreateDir,
+            node: None,
+            name: None,
+            kind: None,
+            extra_ms: None,
+        });
+    }
     events.sort_by_key(|e| e.at.millis());
     Scenario {
         name: format!("random-{seed}"),
@@ -135,7 +147,7 @@ pub fn scenario(seed: u64) -> Scenario {
                 0
             }),
             shared_maintenance,
-            heartbeat_dir_missing: rng.chance(10),
+            heartbeat_dir_missing,
             entries: Vec::new(),
         },
         nodes,

@@ -26,8 +26,12 @@ function ls { __hacmp_sim_tool ls "$@"; }
 function pgrep { __hacmp_sim_tool pgrep "$@"; }
 function kill { __hacmp_sim_tool kill "$@"; }
 # nohup runs in the background job with the script's redirections already made; the simulator
-# learns the log file from where this shell's stdout points.
-function nohup { __hacmp_sim_tool nohup "$BASHPID" "$@"; }
+# learns the log file from where this shell's stdout points. It looks at a copy on fd 9, because
+# while printf writes the request, bash has fd 1 pointing at the request pipe.
+function nohup {
+	exec 9>&1
+	__hacmp_sim_tool nohup "$BASHPID" "$@"
+}
 function hostname { builtin printf '%s\n' '@NODE@'; }
 # Options change what echo prints; those forms run the real builtin, and the simulator finds
 # their output on the script's stdout.
