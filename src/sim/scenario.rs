@@ -300,6 +300,15 @@ impl Scenario {
                     "{context}: name is for stray_entry and delete_entry"
                 ));
             }
+            if event
+                .name
+                .as_deref()
+                .is_some_and(|name| !is_entry_name(name))
+            {
+                return Err(format!(
+                    "{context}: name must be one non-empty path component"
+                ));
+            }
             if event.kind.is_some() && event.action != Action::StrayEntry {
                 return Err(format!("{context}: kind is for stray_entry"));
             }
@@ -315,9 +324,25 @@ impl Scenario {
                 ));
             }
         }
+        if let Some(entry) = self
+            .storage
+            .entries
+            .iter()
+            .find(|e| !is_entry_name(&e.name))
+        {
+            return Err(format!(
+                "storage entry {:?}: name must be one non-empty path component",
+                entry.name
+            ));
+        }
         if self.app.exit_delay.millis() < 0 || self.app.lifetime.is_some_and(|l| l.millis() <= 0) {
             return Err("app: exit_delay must be >= 0 and lifetime > 0".to_string());
         }
         Ok(())
     }
+}
+
+/// A name that can be an entry of the heartbeat directory.
+fn is_entry_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }
