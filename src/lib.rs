@@ -9,6 +9,7 @@ pub mod pattern;
 pub mod preflight;
 pub mod real;
 pub mod safe;
+pub mod sim;
 pub mod status;
 pub mod storage;
 pub mod table;

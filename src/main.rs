@@ -102,6 +102,9 @@ Examples:
   hacmp check /opt/app/heartbeat.sh")]
     Check { file: Option<PathBuf> },
 
+    /// Compare the bash original with hacmp in a deterministic simulator.
+    Parity(hacmp::sim::cli::ParityArgs),
+
     /// Write the man page and shell completions into a directory (used by `make install`).
     #[command(hide = true)]
     GenerateDocs { dir: PathBuf },
@@ -127,6 +130,7 @@ fn main() -> ExitCode {
         }) => switch_maintenance(action, file.as_deref(), reason.as_deref()),
         Some(Command::Check { file }) => check(file.as_deref()),
         Some(Command::GenerateDocs { dir }) => generate_docs(&dir),
+        Some(Command::Parity(args)) => return hacmp::sim::cli::run(&args),
     };
     ExitCode::from(code)
 }

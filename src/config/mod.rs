@@ -262,7 +262,11 @@ fn required(setting: &Setting) -> Result<&Setting, ConfigError> {
     Ok(setting)
 }
 
-fn profile(settings: &Settings, faile_over_time: u64, loop_time: u64) -> Result<Profile, ConfigError> {
+fn profile(
+    settings: &Settings,
+    faile_over_time: u64,
+    loop_time: u64,
+) -> Result<Profile, ConfigError> {
     let setting = settings.get("hacmpProfile");
     match setting.value.as_str() {
         "compat" => Ok(Profile::Compat),

@@ -1,0 +1,145 @@
+//! `hacmp parity`: compares an operator's heartbeat.sh with hacmp on scenarios and random
+//! fault schedules, before they switch.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::parity::{self, Verdict};
+use super::scenario::Scenario;
+use super::{limits, random, report};
+use crate::config::{self, Settings};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  hacmp parity --scenario tests/shell-parity/scenarios/*.toml --report parity.md
+  hacmp parity --original /opt/app/heartbeat.sh --random 1000 --seed 1
+
+Exits 0 when bash and hacmp agreed on every run, 1 on any difference or failed run.")]
+pub struct ParityArgs {
+    /// The heartbeat.sh to compare with; hacmp takes its variables from it too.
+    #[arg(
+        long,
+        env = "HACMP_ORIGINAL",
+        default_value = "../shared/seed/heartbeat.sh"
+    )]
+    pub original: PathBuf,
+    /// Scenario files (TOML; see tests/shell-parity/README.md).
+    #[arg(long = "scenario", num_args = 1..)]
+    pub scenarios: Vec<PathBuf>,
+    /// How many random fault schedules to run.
+    #[arg(long, default_value_t = 0)]
+    pub random: u64,
+    /// The seed of the first random schedule; the others follow it (seed, seed+1, ...).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the audit figures of every scenario to this markdown file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Where the scenario file of a disagreeing random schedule is written, for replay.
+    #[arg(long, default_value = ".")]
+    pub replay_dir: PathBuf,
+    /// Write each node's trace of the bash run to DIR/SCENARIO.NODE.trace.
+    #[arg(long, value_name = "DIR")]
+    pub traces: Option<PathBuf>,
+}
+
+/// The original's variables, read the way `hacmp run` reads them (without the environment,
+/// which the simulated bash does not see either).
+pub fn original_settings(original: &Path) -> Result<Settings, String> {
+    config::resolve(Some(original), &HashMap::new()).map_err(|e| e.to_string())
+}
+
+pub fn run(args: &ParityArgs) -> ExitCode {
+    match compare(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("hacmp parity: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn compare(args: &ParityArgs) -> Result<bool, String> {
+    if !args.original.is_file() {
+        return Err(format!(
+            "{}: no such original script",
+            args.original.display()
+        ));
+    }
+    if args.random > limits::MAX_RANDOM {
+        return Err(format!("--random is limited to {}", limits::MAX_RANDOM));
+    }
+    let settings = original_settings(&args.original)?;
+    let mut scenarios = args
+        .scenarios
+        .iter()
+        .map(|path| Scenario::load(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let first_random = scenarios.len();
+    scenarios.extend((0..args.random).map(|i| random::scenario(args.seed.wrapping_add(i))));
+    if scenarios.is_empty() {
+        return Err("nothing to run: give --scenario FILE or --random N".to_string());
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = std::time::Instant::now();
+    let results = parity::check_many(
+        &scenarios,
+        &args.original,
+        &settings,
+        workers,
+        args.traces.is_some(),
+    );
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    let mut failures = 0;
+    for (index, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(verdict) => {
+                if let Some(difference) = &verdict.difference {
+                    failures += 1;
+                    eprint!("DIFFERENT {difference}");
+                    if index >= first_random {
+                        let path = args.replay_dir.join(format!("{}.toml", verdict.scenario));
+                        match std::fs::write(&path, scenarios[index].to_toml()) {
+                            Ok(()) => {
+                                eprintln!("  replay: hacmp parity --scenario {}", path.display())
+                            }
+                            Err(e) => eprintln!("  cannot write {}: {e}", path.display()),
+                        }
+                    }
+                }
+                if let Some(dir) = &args.traces {
+                    write_traces(dir, &scenarios[index], &verdict)?;
+                }
+                verdicts.push(verdict);
+            }
+            Err(error) => {
+                failures += 1;
+                eprintln!("FAILED {error}");
+            }
+        }
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, report::markdown(&verdicts))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    println!(
+        "{} runs compared in {:.1} s: {} differences or failures",
+        scenarios.len(),
+        started.elapsed().as_secs_f64(),
+        failures
+    );
+    Ok(failures == 0)
+}
+
+fn write_traces(dir: &Path, scenario: &Scenario, verdict: &Verdict) -> Result<(), String> {
+    let traces = verdict.bash_traces.as_ref().expect("traces were asked for");
+    for (node, trace) in scenario.nodes.iter().zip(traces) {
+        let path = dir.join(format!("{}.{}.trace", scenario.name, node.name));
+        let text: String = trace.iter().map(|entry| format!("{entry}\n")).collect();
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}

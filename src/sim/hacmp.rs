@@ -1,0 +1,157 @@
+//! The hacmp driver: the engine runs on its own thread against `SimWorld`, which hands every
+//! call to the scheduler and blocks until the scheduler answers.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+
+use super::daemon::{Daemon, REAL_TIMEOUT};
+use super::request::{Message, Outcome, Request, Value};
+use crate::config::Variables;
+use crate::engine;
+use crate::pattern::Pattern;
+use crate::world::{Halted, Signal, Step, World};
+
+/// The `World` of one simulated node. A dropped channel means the scheduler halted the node.
+struct SimWorld {
+    requests: Sender<Message>,
+    outcomes: Receiver<Outcome>,
+}
+
+impl SimWorld {
+    fn call(&mut self, request: Request) -> Step<Value> {
+        let message = Message::Request {
+            request,
+            wants_reply: true,
+        };
+        self.requests.send(message).map_err(|_| Halted)?;
+        let outcome = self.outcomes.recv().map_err(|_| Halted)?;
+        Ok(outcome.value)
+    }
+}
+
+/// The scheduler answers each request with the value of its kind; anything else is a bug.
+fn mismatch(value: Value) -> ! {
+    panic!("the simulated world answered with the wrong kind of value: {value:?}")
+}
+
+impl World for SimWorld {
+    fn sleep(&mut self, seconds: u64) -> Step<()> {
+        self.call(Request::Sleep(seconds)).map(drop)
+    }
+
+    fn now(&mut self) -> Step<i64> {
+        match self.call(Request::Now)? {
+            Value::Seconds(seconds) => Ok(seconds),
+            other => mismatch(other),
+        }
+    }
+
+    fn is_regular_file(&mut self, path: &str) -> Step<bool> {
+        match self.call(Request::IsRegularFile(path.to_string()))? {
+            Value::Flag(flag) => Ok(flag),
+            other => mismatch(other),
+        }
+    }
+
+    fn newest_entry(&mut self, dir: &str) -> Step<String> {
+        match self.call(Request::NewestEntry(dir.to_string()))? {
+            Value::Name(name) => Ok(name),
+            other => mismatch(other),
+        }
+    }
+
+    fn modification_time(&mut self, path: &str) -> Step<Option<i64>> {
+        match self.call(Request::ModificationTime(path.to_string()))? {
+            Value::MaybeSeconds(seconds) => Ok(seconds),
+            other => mismatch(other),
+        }
+    }
+
+    fn touch(&mut self, path: &str) -> Step<()> {
+        self.call(Request::Touch(path.to_string())).map(drop)
+    }
+
+    fn find_processes(&mut self, pattern: &Pattern) -> Step<Vec<u32>> {
+        match self.call(Request::FindProcesses(pattern.as_str().to_string()))? {
+            Value::Pids(pids) => Ok(pids),
+            other => mismatch(other),
+        }
+    }
+
+    fn signal(&mut self, pid: u32, signal: Signal) -> Step<()> {
+        self.call(Request::Signal(pid, signal)).map(drop)
+    }
+
+    fn start_detached(&mut self, command: &str, log_file: &str) -> Step<()> {
+        let request = Request::StartDetached {
+            command: command.to_string(),
+            log_file: log_file.to_string(),
+        };
+        self.call(request).map(drop)
+    }
+
+    fn print(&mut self, line: &str) -> Step<()> {
+        self.call(Request::Print(line.to_string())).map(drop)
+    }
+
+    fn print_error(&mut self, line: &str) -> Step<()> {
+        self.call(Request::PrintError(line.to_string())).map(drop)
+    }
+}
+
+pub struct HacmpDaemon {
+    requests: Receiver<Message>,
+    outcomes: Sender<Outcome>,
+    thread: JoinHandle<()>,
+}
+
+impl HacmpDaemon {
+    pub fn start(variables: Variables) -> HacmpDaemon {
+        let (request_sender, requests) = channel();
+        let (outcomes, outcome_receiver) = channel();
+        let thread = std::thread::spawn(move || {
+            let mut world = SimWorld {
+                requests: request_sender,
+                outcomes: outcome_receiver,
+            };
+            if let Ok(ended) = engine::run(&mut world, &variables) {
+                // The scheduler may already have halted us; then nobody needs to know.
+                let _ = world.requests.send(Message::Exited(ended.exit_status()));
+            }
+        });
+        HacmpDaemon {
+            requests,
+            outcomes,
+            thread,
+        }
+    }
+}
+
+impl Daemon for HacmpDaemon {
+    fn next(&mut self) -> Result<Message, String> {
+        self.requests
+            .recv_timeout(REAL_TIMEOUT)
+            .map_err(|error| match error {
+                RecvTimeoutError::Timeout => "the hacmp loop made no request in time".to_string(),
+                RecvTimeoutError::Disconnected => "the hacmp loop's thread died".to_string(),
+            })
+    }
+
+    fn reply(&mut self, outcome: &Outcome) -> Result<(), String> {
+        self.outcomes
+            .send(outcome.clone())
+            .map_err(|_| "the hacmp loop's thread died".to_string())
+    }
+
+    fn halt(self: Box<Self>) {
+        let HacmpDaemon {
+            requests,
+            outcomes,
+            thread,
+        } = *self;
+        drop(requests);
+        drop(outcomes);
+        // A panic in the loop has already been reported on stderr by the thread itself.
+        let _ = thread.join();
+    }
+}

@@ -1,0 +1,31 @@
+//! The parity simulator: runs the unmodified bash original and hacmp's loop side by side in
+//! virtual time against one simulated cluster, and compares their traces.
+//!
+//! Modules: `scenario` (the TOML format), `world` (the simulated cluster), `request` (the
+//! operations both drivers send), `scheduler` (discrete-event runs), `bash` and `hacmp` (the two
+//! drivers), `audit` (app instance accounting), `random` (seeded fault schedules), `parity`
+//! (comparison), `report` and `cli`.
+
+pub mod audit;
+mod bash;
+pub mod cli;
+mod daemon;
+mod hacmp;
+pub mod parity;
+pub mod random;
+pub mod report;
+pub mod request;
+pub mod scenario;
+pub mod scheduler;
+pub mod world;
+
+/// Bounds that keep every run finite and small.
+pub mod limits {
+    pub const MAX_NODES: usize = 8;
+    pub const MAX_DURATION_SECONDS: u64 = 24 * 3600;
+    pub const MAX_EVENTS: usize = 1000;
+    pub const MAX_LATENCY_MS: u64 = 60_000;
+    pub const MAX_TRACE_ENTRIES: usize = 1_000_000;
+    /// The most random schedules one command runs.
+    pub const MAX_RANDOM: u64 = 1_000_000;
+}

@@ -1,0 +1,348 @@
+//! The scenario file format (TOML); tests/shell-parity/README.md documents it for users.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::limits;
+
+/// A duration or instant in seconds, written as an integer or a decimal number.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Seconds {
+    Whole(i64),
+    Fraction(f64),
+}
+
+impl Seconds {
+    pub const ZERO: Seconds = Seconds::Whole(0);
+
+    /// The value in milliseconds, rounded to the nearest one.
+    pub fn millis(self) -> i64 {
+        match self {
+            Seconds::Whole(seconds) => seconds.saturating_mul(1000),
+            Seconds::Fraction(seconds) => (seconds * 1000.0).round() as i64,
+        }
+    }
+}
+
+impl Default for Seconds {
+    fn default() -> Self {
+        Seconds::ZERO
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Virtual seconds the run lasts.
+    pub duration: u64,
+    /// Breaks ties between nodes that are ready at the same millisecond.
+    #[serde(default)]
+    pub seed: u64,
+    /// Virtual milliseconds every operation other than `sleep` takes.
+    #[serde(default = "default_latency")]
+    pub op_latency_ms: u64,
+    /// Values that replace the script's own assignments, on every node.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    #[serde(default)]
+    pub app: AppSpec,
+    #[serde(default)]
+    pub storage: StorageSpec,
+    #[serde(rename = "node")]
+    pub nodes: Vec<NodeSpec>,
+    #[serde(default, rename = "event")]
+    pub events: Vec<EventSpec>,
+}
+
+fn default_latency() -> u64 {
+    1
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub name: String,
+    /// When the daemon first starts.
+    #[serde(default)]
+    pub start: Seconds,
+    /// How far the node's clock (`date +%s`) is ahead of true time; negative is behind.
+    #[serde(default)]
+    pub clock_skew: Seconds,
+    /// systemd's `Restart=on-failure`: start the daemon again 100 ms after it exits non-zero.
+    #[serde(default = "default_true")]
+    pub restart_on_failure: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnSigterm {
+    #[default]
+    Exit,
+    Ignore,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    /// The command line the kernel shows for a started app; default "/bin/sh " + startCmd.
+    #[serde(default)]
+    pub command_line: Option<String>,
+    #[serde(default)]
+    pub on_sigterm: OnSigterm,
+    /// How long the app takes to exit after SIGTERM (when on_sigterm = "exit").
+    #[serde(default)]
+    pub exit_delay: Seconds,
+    /// The app crashes by itself this long after every start.
+    #[serde(default)]
+    pub lifetime: Option<Seconds>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    #[default]
+    File,
+    Dir,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSpec {
+    /// How far the storage server's clock (which stamps `touch`) is ahead of true time.
+    #[serde(default)]
+    pub server_skew: Seconds,
+    /// The maintenance file lives on the shared storage, so one file affects every node.
+    #[serde(default)]
+    pub shared_maintenance: bool,
+    /// The heartbeat directory does not exist when the run starts.
+    #[serde(default)]
+    pub heartbeat_dir_missing: bool,
+    /// Entries already in the heartbeat directory at the start.
+    #[serde(default, rename = "entry")]
+    pub entries: Vec<InitialEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitialEntry {
+    pub name: String,
+    #[serde(default)]
+    pub kind: EntryKind,
+    /// Its modification time, relative to the start of the run (negative: before it).
+    #[serde(default)]
+    pub mtime: Seconds,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Crash,
+    Reboot,
+    DaemonKill,
+    DaemonStart,
+    Pause,
+    Resume,
+    AppCrash,
+    MaintenanceOn,
+    MaintenanceOff,
+    StorageFail,
+    StorageHang,
+    StorageSlow,
+    StorageRestore,
+    StrayEntry,
+    DeleteEntry,
+    RemoveDir,
+    CreateDir,
+}
+
+impl Action {
+    /// Whether the action happens on one node (and so needs `node`).
+    fn needs_node(self, shared_maintenance: bool) -> bool {
+        match self {
+            Action::MaintenanceOn | Action::MaintenanceOff => !shared_maintenance,
+            Action::StrayEntry | Action::DeleteEntry | Action::RemoveDir | Action::CreateDir => {
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSpec {
+    pub at: Seconds,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The heartbeat-directory entry of stray_entry and delete_entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<EntryKind>,
+    /// The added latency of storage_slow, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_ms: Option<u64>,
+}
+
+/// The variables a scenario may override; hostName is always the node's name.
+const OVERRIDABLE: [&str; 7] = [
+    "pgrepProgramName",
+    "startCmd",
+    "startCmdLogFile",
+    "maintenanceFile",
+    "heartBeatDir",
+    "faileOverTime",
+    "loopTime",
+];
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let scenario: Scenario =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        scenario
+            .check()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(scenario)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a scenario always serializes")
+    }
+
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Checks everything the simulator relies on, with the limits that keep a run bounded.
+    pub fn check(&self) -> Result<(), String> {
+        if self.nodes.is_empty() || self.nodes.len() > limits::MAX_NODES {
+            return Err(format!("needs 1 to {} nodes", limits::MAX_NODES));
+        }
+        if self.duration == 0 || self.duration > limits::MAX_DURATION_SECONDS {
+            return Err(format!(
+                "duration must be 1 to {} seconds",
+                limits::MAX_DURATION_SECONDS
+            ));
+        }
+        if self.events.len() > limits::MAX_EVENTS {
+            return Err(format!("at most {} events", limits::MAX_EVENTS));
+        }
+        if self.op_latency_ms > limits::MAX_LATENCY_MS {
+            return Err(format!("op_latency_ms above {}", limits::MAX_LATENCY_MS));
+        }
+        for (index, node) in self.nodes.iter().enumerate() {
+            let plain = !node.name.is_empty()
+                && !node.name.starts_with(['.', '-'])
+                && node
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !plain {
+                return Err(format!(
+                    "node name {:?}: use letters, digits, - and _",
+                    node.name
+                ));
+            }
+            if self.nodes[..index].iter().any(|n| n.name == node.name) {
+                return Err(format!("node name {:?} is used twice", node.name));
+            }
+            if node.start.millis() < 0 {
+                return Err(format!("node {}: start is negative", node.name));
+            }
+        }
+        for name in self.variables.keys() {
+            if !OVERRIDABLE.contains(&name.as_str()) {
+                return Err(format!(
+                    "variables: {name} cannot be overridden (one of {})",
+                    OVERRIDABLE.join(", ")
+                ));
+            }
+        }
+        if let Some(log) = self.variables.get("startCmdLogFile")
+            && log.starts_with('/')
+        {
+            return Err(
+                "variables: startCmdLogFile must be relative: bash creates it for real in the node's directory"
+                    .to_string(),
+            );
+        }
+        for (index, event) in self.events.iter().enumerate() {
+            let at = event.at.millis();
+            let context = format!("event {} ({:?} at {at} ms)", index + 1, event.action);
+            if at < 0 || at as u64 > self.duration * 1000 {
+                return Err(format!("{context}: time outside the run"));
+            }
+            let needs_node = event.action.needs_node(self.storage.shared_maintenance);
+            match (&event.node, needs_node) {
+                (Some(node), true) if self.node_index(node).is_none() => {
+                    return Err(format!("{context}: no node named {node:?}"));
+                }
+                (None, true) => return Err(format!("{context}: needs node")),
+                (Some(_), false) => return Err(format!("{context}: takes no node")),
+                _ => {}
+            }
+            let needs_name = matches!(event.action, Action::StrayEntry | Action::DeleteEntry);
+            if needs_name != event.name.is_some() {
+                return Err(format!(
+                    "{context}: name is for stray_entry and delete_entry"
+                ));
+            }
+            if event
+                .name
+                .as_deref()
+                .is_some_and(|name| !is_entry_name(name))
+            {
+                return Err(format!(
+                    "{context}: name must be one non-empty path component"
+                ));
+            }
+            if event.kind.is_some() && event.action != Action::StrayEntry {
+                return Err(format!("{context}: kind is for stray_entry"));
+            }
+            if (event.action == Action::StorageSlow) != event.extra_ms.is_some() {
+                return Err(format!(
+                    "{context}: extra_ms is for storage_slow, which needs it"
+                ));
+            }
+            if event.extra_ms.is_some_and(|ms| ms > limits::MAX_LATENCY_MS) {
+                return Err(format!(
+                    "{context}: extra_ms above {}",
+                    limits::MAX_LATENCY_MS
+                ));
+            }
+        }
+        if let Some(entry) = self
+            .storage
+            .entries
+            .iter()
+            .find(|e| !is_entry_name(&e.name))
+        {
+            return Err(format!(
+                "storage entry {:?}: name must be one non-empty path component",
+                entry.name
+            ));
+        }
+        if self.app.exit_delay.millis() < 0 || self.app.lifetime.is_some_and(|l| l.millis() <= 0) {
+            return Err("app: exit_delay must be >= 0 and lifetime > 0".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// A name that can be an entry of the heartbeat directory.
+fn is_entry_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}

@@ -1,0 +1,446 @@
+//! The discrete-event scheduler: one run of a scenario in virtual time.
+//!
+//! Each node has at most one request outstanding. The scheduler repeatedly takes whichever
+//! comes first, a timer (scenario event, app exit, daemon start) or the node with the earliest
+//! ready time; timers win ties, and nodes ready at the same millisecond are ordered by the
+//! seeded generator. Serving a request advances its node's ready time by the request's cost:
+//! a sleep its duration, anything else the scenario's `op_latency_ms` (plus the extra latency of
+//! slow storage). Because only one daemon acts at a time, and only when the scheduler answers
+//! it, a scenario and a seed always give the same trace.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::audit::Audit;
+use super::bash::{BashDaemon, BashSetup};
+use super::daemon::Daemon;
+use super::hacmp::HacmpDaemon;
+use super::limits;
+use super::random::SplitMix64;
+use super::request::{Message, Request};
+use super::scenario::{Action, EventSpec, Scenario};
+use super::world::{Cluster, Health, Timer, resolve};
+use crate::config::{Settings, Variables};
+
+/// systemd's default RestartSec, before `Restart=on-failure` starts the daemon again.
+const RESTART_DELAY_MS: u64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    Bash,
+    Hacmp,
+}
+
+/// One line of a node's trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceEntry {
+    pub at_ms: u64,
+    pub text: String,
+}
+
+impl std::fmt::Display for TraceEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>6}.{:03} {}",
+            self.at_ms / 1000,
+            self.at_ms % 1000,
+            self.text
+        )
+    }
+}
+
+pub struct RunResult {
+    pub traces: Vec<Vec<TraceEntry>>,
+    pub audit: Audit,
+}
+
+/// What the scheduler needs besides the scenario.
+pub struct Setup<'a> {
+    pub scenario: &'a Scenario,
+    /// The driver of each node.
+    pub drivers: &'a [Driver],
+    pub original: &'a Path,
+    /// The variables read from the original, before the scenario's overrides.
+    pub settings: &'a Settings,
+}
+
+struct Slot {
+    daemon: Option<Box<dyn Daemon>>,
+    ready_ms: u64,
+    pending: Option<Message>,
+    up: bool,
+    paused: bool,
+    waiting_for_storage: bool,
+    starts: u32,
+}
+
+impl Slot {
+    fn schedulable(&self) -> bool {
+        self.daemon.is_some() && !self.paused && !self.waiting_for_storage
+    }
+}
+
+/// The variables every node's loop runs with: the original's, the scenario's overrides, and
+/// the node's name as hostName.
+pub fn node_variables(
+    settings: &Settings,
+    scenario: &Scenario,
+    node: &str,
+) -> Result<Variables, String> {
+    let mut settings = settings.clone();
+    for setting in settings.settings.iter_mut() {
+        let value = if setting.name == "hostName" {
+            Some(node)
+        } else {
+            scenario.variables.get(setting.name).map(String::as_str)
+        };
+        if let Some(value) = value {
+            setting.value = value.to_string();
+            setting.origin = crate::config::Origin::Environment;
+        }
+    }
+    settings
+        .validate()
+        .map_err(|e| format!("scenario {}: {e}", scenario.name))
+}
+
+/// Makes a fresh directory for one run's real files (bash's working directories).
+fn run_directory() -> Result<PathBuf, String> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!(
+        "hacmp-sim-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let dir = std::env::temp_dir().join(name);
+    std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    dir.canonicalize().map_err(|e| e.to_string())
+}
+
+struct Run<'a> {
+    setup: &'a Setup<'a>,
+    variables: Vec<Variables>,
+    cluster: Cluster,
+    slots: Vec<Slot>,
+    traces: Vec<Vec<TraceEntry>>,
+    rng: SplitMix64,
+    directory: Option<PathBuf>,
+    original: PathBuf,
+}
+
+pub fn run(setup: &Setup) -> Result<RunResult, String> {
+    let scenario = setup.scenario;
+    assert_eq!(setup.drivers.len(), scenario.nodes.len());
+    let variables = scenario
+        .nodes
+        .iter()
+        .map(|node| node_variables(setup.settings, scenario, &node.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cluster = Cluster::new(
+        scenario,
+        &variables[0].heart_beat_dir,
+        &variables[0].maintenance_file,
+    );
+    let needs_bash = setup.drivers.contains(&Driver::Bash);
+    let directory = if needs_bash {
+        Some(run_directory()?)
+    } else {
+        None
+    };
+    let original = setup
+        .original
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", setup.original.display()))?;
+    let mut run = Run {
+        setup,
+        variables,
+        cluster,
+        slots: (0..scenario.nodes.len())
+            .map(|_| Slot {
+                daemon: None,
+                ready_ms: 0,
+                pending: None,
+                up: true,
+                paused: false,
+                waiting_for_storage: false,
+                starts: 0,
+            })
+            .collect(),
+        traces: vec![Vec::new(); scenario.nodes.len()],
+        rng: SplitMix64::new(scenario.seed),
+        directory,
+        original,
+    };
+    let outcome = run.main_loop();
+    for node in 0..run.slots.len() {
+        run.halt(node);
+    }
+    if let Some(directory) = &run.directory {
+        let _ = std::fs::remove_dir_all(directory);
+    }
+    outcome?;
+    let end_ms = scenario.duration * 1000;
+    run.cluster.audit.finish(end_ms);
+    Ok(RunResult {
+        traces: run.traces,
+        audit: run.cluster.audit,
+    })
+}
+
+impl Run<'_> {
+    fn main_loop(&mut self) -> Result<(), String> {
+        let end_ms = self.setup.scenario.duration * 1000;
+        loop {
+            let earliest_node = self
+                .slots
+                .iter()
+                .filter(|slot| slot.schedulable())
+                .map(|slot| slot.ready_ms)
+                .min();
+            let timer = self.cluster.next_timer_ms();
+            let (at_ms, is_timer) = match (timer, earliest_node) {
+                (Some(t), Some(n)) if t <= n => (t, true),
+                (_, Some(n)) => (n, false),
+                (Some(t), None) => (t, true),
+                (None, None) => return Ok(()),
+            };
+            if at_ms > end_ms {
+                return Ok(());
+            }
+            assert!(at_ms >= self.cluster.now_ms, "virtual time went backwards");
+            self.cluster.now_ms = at_ms;
+            if is_timer {
+                let timer = self.cluster.pop_timer().expect("a timer was pending");
+                self.fire(timer)?;
+            } else {
+                let ready: Vec<usize> = (0..self.slots.len())
+                    .filter(|&i| self.slots[i].schedulable() && self.slots[i].ready_ms == at_ms)
+                    .collect();
+                let node = ready[self.rng.below(ready.len() as u64) as usize];
+                self.step(node)?;
+            }
+        }
+    }
+
+    fn trace(&mut self, node: usize, text: String) -> Result<(), String> {
+        let trace = &mut self.traces[node];
+        if trace.len() >= limits::MAX_TRACE_ENTRIES {
+            return Err(format!(
+                "node {}: more than {} trace entries",
+                self.setup.scenario.nodes[node].name,
+                limits::MAX_TRACE_ENTRIES
+            ));
+        }
+        trace.push(TraceEntry {
+            at_ms: self.cluster.now_ms,
+            text,
+        });
+        Ok(())
+    }
+
+    /// Serves the node's next request (or notes that its daemon ended).
+    fn step(&mut self, node: usize) -> Result<(), String> {
+        let slot = &mut self.slots[node];
+        let message = match slot.pending.take() {
+            Some(message) => message,
+            None => slot.daemon.as_mut().expect("schedulable").next()?,
+        };
+        let (request, wants_reply) = match message {
+            Message::Exited(status) => {
+                self.trace(node, format!("daemon exited with status {status}"))?;
+                self.halt(node);
+                if status != 0 && self.setup.scenario.nodes[node].restart_on_failure {
+                    let at = self.cluster.now_ms + RESTART_DELAY_MS;
+                    self.cluster.schedule(at, Timer::DaemonStart(node));
+                }
+                return Ok(());
+            }
+            Message::Request {
+                request,
+                wants_reply,
+            } => (request, wants_reply),
+        };
+        if self.cluster.nodes[node].storage == Health::Hung && self.cluster.uses_storage(&request) {
+            let slot = &mut self.slots[node];
+            slot.pending = Some(Message::Request {
+                request,
+                wants_reply,
+            });
+            slot.waiting_for_storage = true;
+            return Ok(());
+        }
+        let request = match request {
+            // The two drivers name the log file differently (as written, or as bash opened it);
+            // where it is is what counts.
+            Request::StartDetached { command, log_file } => Request::StartDetached {
+                command,
+                log_file: resolve(&log_file),
+            },
+            other => other,
+        };
+        let latency = self.setup.scenario.op_latency_ms;
+        let (outcome, cost) = self.cluster.serve(node, &request, latency);
+        self.trace(node, format!("{request} -> {outcome}"))?;
+        let slot = &mut self.slots[node];
+        if wants_reply {
+            slot.daemon.as_mut().expect("schedulable").reply(&outcome)?;
+        }
+        slot.ready_ms = self.cluster.now_ms + cost;
+        Ok(())
+    }
+
+    fn start_daemon(&mut self, node: usize) -> Result<(), String> {
+        if !self.slots[node].up || self.slots[node].daemon.is_some() {
+            return Ok(());
+        }
+        let name = &self.setup.scenario.nodes[node].name;
+        let daemon: Box<dyn Daemon> = match self.setup.drivers[node] {
+            Driver::Hacmp => Box::new(HacmpDaemon::start(self.variables[node].clone())),
+            Driver::Bash => {
+                let directory = self.directory.as_ref().expect("made for bash nodes");
+                let cwd = directory.join(name);
+                let files = directory.join(format!("{name}.{}", self.slots[node].starts));
+                for dir in [&cwd, &files] {
+                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                }
+                let marker = format!(
+                    "{}-{name}-{}",
+                    directory.file_name().unwrap_or_default().to_string_lossy(),
+                    self.slots[node].starts
+                );
+                Box::new(BashDaemon::start(&BashSetup {
+                    script: &self.original,
+                    node: name,
+                    cwd: &cwd,
+                    files: &files,
+                    overrides: &self.setup.scenario.variables,
+                    marker: &marker,
+                })?)
+            }
+        };
+        let slot = &mut self.slots[node];
+        slot.starts += 1;
+        slot.daemon = Some(daemon);
+        slot.ready_ms = self.cluster.now_ms;
+        self.trace(node, "daemon started".to_string())
+    }
+
+    fn halt(&mut self, node: usize) {
+        let slot = &mut self.slots[node];
+        if let Some(daemon) = slot.daemon.take() {
+            daemon.halt();
+        }
+        slot.pending = None;
+        slot.paused = false;
+        slot.waiting_for_storage = false;
+    }
+
+    /// Lets a node that waited (paused, or on hung storage) be served again from now on.
+    fn release(&mut self, node: usize) {
+        let now = self.cluster.now_ms;
+        let slot = &mut self.slots[node];
+        slot.ready_ms = slot.ready_ms.max(now);
+    }
+
+    fn fire(&mut self, timer: Timer) -> Result<(), String> {
+        match timer {
+            Timer::AppExit { node, pid } => {
+                self.cluster.end_app(node, pid);
+                Ok(())
+            }
+            Timer::DaemonStart(node) => self.start_daemon(node),
+            Timer::Event(index) => {
+                let event = self.setup.scenario.events[index].clone();
+                self.apply(&event)
+            }
+        }
+    }
+
+    /// Stops the node's daemon and apps; it stays down until rebooted.
+    fn crash(&mut self, node: usize, label: &str) -> Result<(), String> {
+        let alive_before = self.cluster.audit.alive();
+        self.halt(node);
+        self.cluster.end_all_apps(node);
+        self.slots[node].up = false;
+        let name = &self.setup.scenario.nodes[node].name;
+        let label = format!("{label} {name}");
+        let now = self.cluster.now_ms;
+        self.cluster.audit.fault(now, label, alive_before);
+        Ok(())
+    }
+
+    fn apply(&mut self, event: &EventSpec) -> Result<(), String> {
+        let scenario = self.setup.scenario;
+        let node = event.node.as_deref().and_then(|n| scenario.node_index(n));
+        let the_node = || node.expect("checked: the action names a node");
+        if let Some(node) = node {
+            self.trace(node, format!("event {:?}", event.action))?;
+        }
+        let maintenance = self.variables[0].maintenance_file.clone();
+        match event.action {
+            Action::Crash => self.crash(the_node(), "crash")?,
+            Action::Reboot => {
+                if self.slots[the_node()].up {
+                    self.crash(the_node(), "reboot")?;
+                }
+                self.slots[the_node()].up = true;
+                self.start_daemon(the_node())?;
+            }
+            Action::DaemonKill => self.halt(the_node()),
+            Action::DaemonStart => self.start_daemon(the_node())?,
+            Action::Pause => {
+                self.slots[the_node()].paused = self.slots[the_node()].daemon.is_some()
+            }
+            Action::Resume => {
+                self.slots[the_node()].paused = false;
+                self.release(the_node());
+            }
+            Action::AppCrash => {
+                let alive_before = self.cluster.audit.alive();
+                self.cluster.end_all_apps(the_node());
+                let label = format!("app crash {}", scenario.nodes[the_node()].name);
+                let now = self.cluster.now_ms;
+                self.cluster.audit.fault(now, label, alive_before);
+            }
+            Action::MaintenanceOn | Action::MaintenanceOff => {
+                let on = event.action == Action::MaintenanceOn;
+                self.cluster.set_maintenance(node, &maintenance, on);
+            }
+            Action::StorageFail => self.cluster.nodes[the_node()].storage = Health::Failing,
+            Action::StorageHang => self.cluster.nodes[the_node()].storage = Health::Hung,
+            Action::StorageSlow | Action::StorageRestore => {
+                let health = match event.extra_ms {
+                    Some(extra) => Health::Slow(extra),
+                    None => Health::Healthy,
+                };
+                self.cluster.nodes[the_node()].storage = health;
+                if self.slots[the_node()].waiting_for_storage {
+                    self.slots[the_node()].waiting_for_storage = false;
+                    self.release(the_node());
+                }
+            }
+            Action::StrayEntry => {
+                let name = event
+                    .name
+                    .as_deref()
+                    .expect("checked: stray_entry has a name");
+                self.cluster.add_entry(name, event.kind.unwrap_or_default());
+            }
+            Action::DeleteEntry => {
+                let name = event
+                    .name
+                    .as_deref()
+                    .expect("checked: delete_entry has a name");
+                self.cluster.delete_entry(name);
+            }
+            Action::RemoveDir => self.cluster.set_heartbeat_dir(false),
+            Action::CreateDir => self.cluster.set_heartbeat_dir(true),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! Shell parity: the unmodified bash original and hacmp's loop, run side by side in the
+//! simulator on the scenario catalog and on random fault schedules, must leave identical traces.
+
+use std::path::{Path, PathBuf};
+
+use hacmp::sim::cli::original_settings;
+use hacmp::sim::parity;
+use hacmp::sim::random;
+use hacmp::sim::scenario::Scenario;
+use hacmp::sim::scheduler::Driver;
+
+/// How many random schedules the suite runs besides the catalog.
+const RANDOM_SCHEDULES: u64 = 50;
+/// The catalog must cover at least the list.
+const MIN_CATALOG: usize = 30;
+
+/// The original script; a missing one fails the suite rather than skipping it.
+fn original() -> PathBuf {
+    let path = std::env::var_os("HACMP_ORIGINAL").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/heartbeat.sh"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "the bash original {} is missing; set HACMP_ORIGINAL",
+        path.display()
+    );
+    path
+}
+
+fn catalog() -> Vec<Scenario> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shell-parity/scenarios");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the scenario directory exists")
+        .map(|entry| entry.expect("readable directory").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| Scenario::load(path).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[test]
+fn catalog_and_random_schedules_agree() {
+    let original = original();
+    let settings = original_settings(&original).unwrap();
+    let mut scenarios = catalog();
+    assert!(
+        scenarios.len() >= MIN_CATALOG,
+        "only {} scenarios",
+        scenarios.len()
+    );
+    scenarios.extend((1..=RANDOM_SCHEDULES).map(random::scenario));
+    let failures: Vec<String> =
+        parity::check_many(&scenarios, &original, &settings, workers(), false)
+            .into_iter()
+            .filter_map(|result| match result {
+                Ok(verdict) => verdict.difference,
+                Err(error) => Some(error),
+            })
+            .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn same_seed_gives_the_same_trace() {
+    let original = original();
+    let settings = original_settings(&original).unwrap();
+    let busy = catalog()
+        .into_iter()
+        .find(|s| s.name == "simultaneous-start-3")
+        .expect("the catalog has simultaneous-start-3");
+    for scenario in [busy, random::scenario(3), random::scenario(4)] {
+        for driver in [Driver::Bash, Driver::Hacmp] {
+            assert!(
+                parity::is_deterministic(&scenario, &original, &settings, driver).unwrap(),
+                "{} on {driver:?} gave two different traces",
+                scenario.name
+            );
+        }
+    }
+}
+
+/// A copy of the original with one change, in a fresh directory.
+fn mutated_original(from: &str, to: &str) -> (tempfile::TempDir, PathBuf) {
+    let text = std::fs::read_to_string(original()).unwrap();
+    assert!(text.contains(from), "the original has no {from:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("heartbeat.sh");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn a_different_loop_is_detected() {
+    let settings = original_settings(&original()).unwrap();
+    let scenario = catalog()
+        .into_iter()
+        .find(|s| s.name == "app-ignores-sigterm")
+        .expect("the catalog has app-ignores-sigterm");
+    // hacmp still runs with the original's variables; only the bash side changes.
+    for (from, to) in [
+        (
+            "echo \"We are master so start server\"",
+            "echo \"We are master, starting\"",
+        ),
+        ("sleep 30", "sleep 29"),
+        ("kill -9 $pid", "kill $pid"),
+    ] {
+        let (_dir, mutated) = mutated_original(from, to);
+        let verdict = parity::check(&scenario, &mutated, &settings, false).unwrap();
+        assert!(
+            verdict.difference.is_some(),
+            "changing {from:?} to {to:?} went unnoticed"
+        );
+    }
+}
