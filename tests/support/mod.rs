@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod fuse_fs;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
