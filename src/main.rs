@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use hacmp::check::{self, Process, Surroundings};
-use hacmp::config::{self, ConfigError, Settings, Variables};
+use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Variables};
 use hacmp::maintenance::{self, Outcome};
-use hacmp::real::{RealWorld, processes};
+use hacmp::real::{RealWorld, guard, processes};
 use hacmp::storage::RealStorage;
-use hacmp::{engine, preflight, status, table};
+use hacmp::{engine, preflight, safe, status, table};
 
 /// Exit status for a configuration that cannot be used, for every command.
 const EXIT_INVALID: u8 = 2;
@@ -58,6 +58,10 @@ Examples:
         /// A shell file that assigns the variables: heartbeat.sh itself or a variable file.
         /// Without it, the variables come from the environment.
         file: Option<PathBuf>,
+        /// compat (heartbeat.sh exactly, the default) or safe (never two instances; see
+        /// docs/safe-profile.md). Overrides the variable hacmpProfile.
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<String>,
     },
 
     /// Show who is master, how old every heartbeat is, maintenance, and this host's application.
@@ -105,6 +109,10 @@ Examples:
     /// Compare the bash original with hacmp in a deterministic simulator.
     Parity(hacmp::sim::cli::ParityArgs),
 
+    /// The safe profile's guard process; started by `hacmp run`, never by hand.
+    #[command(hide = true)]
+    Guard,
+
     /// Write the man page and shell completions into a directory (used by `make install`).
     #[command(hide = true)]
     GenerateDocs { dir: PathBuf },
@@ -120,8 +128,9 @@ enum MaintenanceAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Some(Command::Run { file }) => run(file.as_deref()),
-        None => run(cli.file.as_deref()),
+        Some(Command::Run { file, profile }) => run(file.as_deref(), profile.as_deref()),
+        None => run(cli.file.as_deref(), None),
+        Some(Command::Guard) => return ExitCode::from(guard::serve() as u8),
         Some(Command::Status { file, json }) => show_status(file.as_deref(), json),
         Some(Command::Maintenance {
             action,
@@ -135,33 +144,46 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn run(file: Option<&Path>) -> u8 {
-    let Some((_, variables)) = load(file, true) else {
+fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
+    let Some((_, variables)) = load(file, profile) else {
         return EXIT_INVALID;
     };
     let mut world = RealWorld::new();
-    match engine::run(&mut world, &variables) {
+    let ended = match variables.profile {
+        Profile::Compat => engine::run(&mut world, &variables),
+        Profile::Safe(timing) => {
+            safe::run(&mut world, &variables, timing).map(|never| match never {})
+        }
+    };
+    match ended {
         Ok(ended) => ended.exit_status(),
         Err(halted) => unreachable!("the real world never halts the loop: {halted:?}"),
     }
 }
 
-/// Reads and checks the variables (and, with `preflight`, that this machine can run them),
-/// printing the one-line error when they are unusable.
-fn load(file: Option<&Path>, with_preflight: bool) -> Option<(Settings, Variables)> {
+/// Reads and checks the variables and that this machine can run them, printing the one-line
+/// error when they are unusable. `profile` is the --profile option, if given.
+fn load(file: Option<&Path>, profile: Option<&str>) -> Option<(Settings, Variables)> {
     let loaded = (|| -> Result<_, ConfigError> {
-        let settings = config::resolve_from_process_environment(file)?;
-        let variables = settings.validate()?;
-        if with_preflight {
-            preflight::check(&settings, &variables)?;
+        let mut settings = config::resolve_from_process_environment(file)?;
+        if let Some(profile) = profile {
+            settings.set("hacmpProfile", profile, Origin::CommandLine);
         }
+        let variables = settings.validate()?;
+        preflight::check(&settings, &variables)?;
         Ok((settings, variables))
     })();
     loaded.map_err(|error| eprintln!("hacmp: {error}")).ok()
 }
 
+/// Reads and checks the variables for a command that only looks (status, maintenance).
+fn load_without_preflight(file: Option<&Path>) -> Option<Variables> {
+    let loaded = config::resolve_from_process_environment(file).and_then(|s| s.validate());
+    loaded.map_err(|error| eprintln!("hacmp: {error}")).ok()
+}
+
 fn show_status(file: Option<&Path>, json: bool) -> u8 {
-    let Some((_, variables)) = load(file, false) else {
+    let Some(variables) = load_without_preflight(file) else {
         return EXIT_INVALID;
     };
     let status = status::gather(&variables);
@@ -175,7 +197,7 @@ fn show_status(file: Option<&Path>, json: bool) -> u8 {
 }
 
 fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Option<&str>) -> u8 {
-    let Some((_, variables)) = load(file, false) else {
+    let Some(variables) = load_without_preflight(file) else {
         return EXIT_INVALID;
     };
     let target = &variables.maintenance_file;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::Variables;
+use crate::config::{Profile, Variables};
 use crate::real::{files, listing, processes};
 use crate::table::{self, Tone};
 
@@ -21,6 +21,8 @@ const MAX_MAINTENANCE_NOTE: usize = 4096;
 pub struct Status {
     pub schema: u32,
     pub host_name: String,
+    /// hacmpProfile: "compat" or "safe".
+    pub profile: &'static str,
     pub heartbeat_dir: String,
     pub faile_over_time: u64,
     /// This host's clock, in seconds since the epoch (`date +%s`).
@@ -127,6 +129,10 @@ pub fn gather(vars: &Variables) -> Status {
     Status {
         schema: SCHEMA,
         host_name: vars.host_name.clone(),
+        profile: match vars.profile {
+            Profile::Compat => "compat",
+            Profile::Safe(_) => "safe",
+        },
         heartbeat_dir: vars.heart_beat_dir.clone(),
         faile_over_time: vars.faile_over_time,
         now,
@@ -230,8 +236,8 @@ pub fn render(status: &Status, colour: bool) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "host {}, heartbeat directory {}, faileOverTime {} s\n\n",
-        status.host_name, status.heartbeat_dir, status.faile_over_time
+        "host {}, heartbeat directory {}, faileOverTime {} s, profile {}\n\n",
+        status.host_name, status.heartbeat_dir, status.faile_over_time, status.profile
     ));
     let mut rows = vec![vec![
         ("HOST".to_string(), Tone::Plain),

@@ -1,9 +1,12 @@
 //! The real machine: each `World` method is the syscall-level equivalent of the tool the script
 //! runs, with the same result and the same error line on stderr.
 
+pub mod bounded;
 pub mod files;
+pub mod guard;
 pub mod listing;
 pub mod processes;
+pub mod records;
 pub mod spawn;
 
 use std::fmt;
@@ -11,7 +14,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::pattern::Pattern;
-use crate::world::{Signal, Step, World};
+use crate::world::{GuardState, Io, SafeWorld, Signal, Step, World};
 
 /// The error line a tool prints on stderr, word for word as GNU coreutils or bash print it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +29,29 @@ impl fmt::Display for ToolError {
 /// The machine hacmp runs on.
 pub struct RealWorld {
     children: spawn::Children,
+    workers: bounded::Workers,
+    guard: guard::GuardSlot,
 }
 
 impl RealWorld {
     pub fn new() -> RealWorld {
         RealWorld {
             children: spawn::Children::default(),
+            workers: bounded::Workers::default(),
+            guard: guard::GuardSlot::default(),
+        }
+    }
+
+    /// Runs a storage operation on a worker, at most `limit` long.
+    fn bounded<T: Send + 'static>(
+        &mut self,
+        limit: Duration,
+        operation: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Io<T> {
+        match self.workers.run(limit, operation) {
+            Some(Ok(value)) => Io::Done(value),
+            Some(Err(error)) => Io::Failed(error),
+            None => Io::TimedOut,
         }
     }
 
@@ -101,6 +121,61 @@ impl World for RealWorld {
 
     fn print_error(&mut self, line: &str) -> Step<()> {
         let _ = writeln!(std::io::stderr(), "{line}");
+        Ok(())
+    }
+}
+
+impl SafeWorld for RealWorld {
+    fn elapsed(&mut self) -> Step<Duration> {
+        Ok(guard::boot_clock())
+    }
+
+    fn pause(&mut self, duration: Duration) -> Step<()> {
+        std::thread::sleep(duration);
+        Ok(())
+    }
+
+    fn read_record(&mut self, path: &str, limit: Duration) -> Step<Io<Option<String>>> {
+        let path = path.to_string();
+        Ok(self.bounded(limit, move || records::read(&path)))
+    }
+
+    fn write_record(&mut self, path: &str, content: &str, limit: Duration) -> Step<Io<()>> {
+        let (path, content) = (path.to_string(), content.to_string());
+        Ok(self.bounded(limit, move || records::write(&path, &content)))
+    }
+
+    fn list_records(&mut self, dir: &str, limit: Duration) -> Step<Io<Vec<String>>> {
+        let dir = dir.to_string();
+        Ok(self.bounded(limit, move || records::list(&dir)))
+    }
+
+    fn file_exists(&mut self, path: &str, limit: Duration) -> Step<Io<bool>> {
+        let path = path.to_string();
+        Ok(self.bounded(limit, move || Ok(files::is_regular_file(&path))))
+    }
+
+    fn guard_start(
+        &mut self,
+        command: &str,
+        log_file: &str,
+        deadline: Duration,
+        token: u64,
+    ) -> Step<bool> {
+        Ok(self.guard.start(command, log_file, deadline, token))
+    }
+
+    fn guard_extend(&mut self, deadline: Duration) -> Step<()> {
+        self.guard.extend(deadline);
+        Ok(())
+    }
+
+    fn guard_state(&mut self) -> Step<GuardState> {
+        Ok(self.guard.state())
+    }
+
+    fn guard_stop(&mut self, grace: Duration) -> Step<()> {
+        self.guard.stop(grace);
         Ok(())
     }
 }

@@ -38,35 +38,8 @@ impl Children {
                 "hacmp: {MAX_RUNNING_CHILDREN} started commands are still running; not starting another"
             )));
         }
-        let log = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o666)
-            .open(log_file)
-            .map_err(|e| ToolError(format!("hacmp: {log_file}: {}", describe(&e))))?;
-        let mut argv = words::expand_unquoted(command);
-        // nohup takes a leading "--" as the end of its (absent) options.
-        if argv.first().is_some_and(|word| word == "--") {
-            argv.remove(0);
-        }
-        let Some((program, arguments)) = argv.split_first() else {
-            write_to_log(
-                &log,
-                "nohup: missing operand\nTry 'nohup --help' for more information.\n",
-            );
-            return Ok(());
-        };
-        match spawn_like_nohup(program, arguments, &log) {
-            Ok(child) => self.watch(child),
-            Err(error) => write_to_log(
-                &log,
-                &format!(
-                    "nohup: failed to run command {}: {}\n",
-                    quote(program),
-                    describe(&error)
-                ),
-            ),
+        if let Some(child) = start(command, log_file, None)? {
+            self.watch(child);
         }
         Ok(())
     }
@@ -93,6 +66,59 @@ impl Children {
     }
 }
 
+/// Starts the application for the safe profile's guard: as nohup would, but in a process group
+/// of its own, so that the guard can kill all of it, and killed by the kernel when the guard
+/// dies, so that it never outlives the lease the guard enforces. The fencing token reaches it as
+/// HACMP_FENCING_TOKEN. `None` when nohup would have failed (its complaint is in the log).
+pub fn start_guarded(
+    command: &str,
+    log_file: &str,
+    token: u64,
+) -> Result<Option<Child>, ToolError> {
+    start(command, log_file, Some(token))
+}
+
+/// `nohup $command > $log_file 2>&1`, guarded or not; `None` when the command could not run.
+fn start(
+    command: &str,
+    log_file: &str,
+    guard_token: Option<u64>,
+) -> Result<Option<Child>, ToolError> {
+    let log = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o666)
+        .open(log_file)
+        .map_err(|e| ToolError(format!("hacmp: {log_file}: {}", describe(&e))))?;
+    let mut argv = words::expand_unquoted(command);
+    // nohup takes a leading "--" as the end of its (absent) options.
+    if argv.first().is_some_and(|word| word == "--") {
+        argv.remove(0);
+    }
+    let Some((program, arguments)) = argv.split_first() else {
+        write_to_log(
+            &log,
+            "nohup: missing operand\nTry 'nohup --help' for more information.\n",
+        );
+        return Ok(None);
+    };
+    match spawn_like_nohup(program, arguments, &log, guard_token) {
+        Ok(child) => Ok(Some(child)),
+        Err(error) => {
+            write_to_log(
+                &log,
+                &format!(
+                    "nohup: failed to run command {}: {}\n",
+                    quote(program),
+                    describe(&error)
+                ),
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// waitpid without blocking; true once the child is gone (reaped now or unknown to the kernel).
 fn reap_if_exited(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
@@ -107,13 +133,37 @@ fn reap_if_exited(pid: u32) -> bool {
 /// Runs `program` as nohup would run it from bash's asynchronous child. Setting `pre_exec` also
 /// makes the standard library fork and call execvp, which searches PATH and hands a script
 /// without `#!` to /bin/sh, instead of posix_spawnp, which does not.
-fn spawn_like_nohup(program: &str, arguments: &[String], log: &File) -> io::Result<Child> {
+fn spawn_like_nohup(
+    program: &str,
+    arguments: &[String],
+    log: &File,
+    guard_token: Option<u64>,
+) -> io::Result<Child> {
     let mut command = Command::new(program);
     command
         .args(arguments)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log.try_clone()?);
+    if let Some(token) = guard_token {
+        command.env("HACMP_FENCING_TOKEN", token.to_string());
+        let guard = std::process::id() as libc::pid_t;
+        // SAFETY: setpgid, prctl, getppid and _exit are async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setpgid(0, 0) != 0
+                    || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                // A guard that died before prctl took effect sent no signal: do not run.
+                if libc::getppid() != guard {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
     // SAFETY: the hook only makes async-signal-safe calls (rt_sigaction, sigprocmask).
     unsafe {
         command.pre_exec(set_signal_dispositions);

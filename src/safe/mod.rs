@@ -170,8 +170,9 @@ impl SafeLoop<'_> {
     }
 
     /// Writes our record with the next counter; on success moves the guard's deadline to a
-    /// lease after the moment the write was issued. Returns whether the write succeeded.
-    fn renew(&mut self, token: u64, phase: Phase) -> Step<bool> {
+    /// lease after the moment the write was issued. Returns that moment if the storage
+    /// confirmed the write.
+    fn renew(&mut self, token: u64, phase: Phase) -> Step<Option<Duration>> {
         self.counter += 1;
         let record = Record {
             host: self.vars.host_name.clone(),
@@ -188,18 +189,18 @@ impl SafeLoop<'_> {
                 if phase == Phase::Master && self.lease.is_some() {
                     self.world.guard_extend(issued + self.timing.lease)?;
                 }
-                Ok(true)
+                Ok(Some(issued))
             }
             Io::Failed(error) => {
                 self.world.print_error(&error)?;
-                Ok(false)
+                Ok(None)
             }
             Io::TimedOut => {
                 self.world.print_error(&format!(
                     "hacmp: {}: the storage did not confirm the write in time",
                     self.own_path
                 ))?;
-                Ok(false)
+                Ok(None)
             }
         }
     }
@@ -316,7 +317,7 @@ impl SafeLoop<'_> {
         self.world.print("no master taking over")?;
         self.world
             .print(&format!("trying to be master with token {token}"))?;
-        if !self.renew(token, Phase::Claim)? {
+        if self.renew(token, Phase::Claim)?.is_none() {
             return Ok(());
         }
         if self.world.elapsed()?.saturating_sub(scan_started) > CLAIM_WINDOW {
@@ -336,11 +337,10 @@ impl SafeLoop<'_> {
             self.world.print(&format!("backing off: {reason}"))?;
             return Ok(());
         }
-        if !self.renew(token, Phase::Master)? {
+        let Some(issued) = self.renew(token, Phase::Master)? else {
             return Ok(());
-        }
-        let issued = self.world.elapsed()?;
-        // The renewal was issued before `issued`, so this deadline is, if anything, early.
+        };
+        // A lease from the moment the write was issued: peers may have seen it from then on.
         let deadline = issued + self.timing.lease;
         self.world.print("We are master so start server")?;
         if self.world.guard_start(
