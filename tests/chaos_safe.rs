@@ -9,6 +9,287 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use support::fuse_fs::{FaultFs, Mode};
+use support::oracle::{Instance, Oracle, overlap_of};
+use support::{
+    Daemon, Node, NodeVariables, kill_processes_with_environment, pids_with_environment,
+    unique_marker, wait_until,
+};
+
+/// Short enough for tests, long enough for a loaded machine: a 4-second lease, 1-second
+/// storage deadlines (see `hacmp::safe::timing::Timing::new`).
+const FAILE_OVER_TIME: u64 = 5;
+const LOOP_TIME: u64 = 1;
+/// Every process of a cluster (daemons, guards, applications) inherits this variable, set to
+/// the test's marker, so that cleanup finds them all whatever their command lines.
+const MARKER_VARIABLE: &str = "HACMP_CHAOS_MARKER";
+/// Limits of the waits below: generous, because they bound a hang, not a speed.
+const WAIT_LIMIT: Duration = Duration::from_secs(120);
+const ACTIVE: usize = 0;
+const STANDBY: usize = 1;
+const HOSTS: [&str; 2] = ["nodeA", "nodeB"];
+
+/// Two safe-profile nodes, each seeing the shared heartbeat directory through its own faultfs
+/// mount, and an oracle watching their application instances.
+///
+/// The fields are dropped in this order after `Drop::drop` has ended every process: the oracle
+/// stops, the mounts are detached, the temporary directory goes last.
+struct Cluster {
+    oracle: Oracle,
+    views: Vec<FaultFs>,
+    nodes: Vec<Node>,
+    marker: String,
+    /// Removed last, once nothing uses it.
+    _root: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `profile` is hacmpProfile for both nodes.
+    fn new(label: &str, profile: &str) -> Cluster {
+        let root = tempfile::tempdir().unwrap();
+        let marker = unique_marker(label);
+        let shared = root.path().join("heartbeat");
+        fs::create_dir(&shared).unwrap();
+        let events = root.path().join("app-events");
+        let nodes: Vec<Node> = HOSTS
+            .iter()
+            .map(|host| {
+                let vars = NodeVariables {
+                    host_name: host.to_string(),
+                    heart_beat_dir: root.path().join(format!("view-of-{host}")),
+                    marker: marker.clone(),
+                    faile_over_time: FAILE_OVER_TIME,
+                    loop_time: LOOP_TIME,
+                };
+                let mut node = Node::new(root.path(), vars);
+                node.set_variable("hacmpProfile", profile);
+                node.set_env("APP_EVENTS", events.to_str().unwrap());
+                node.set_env(MARKER_VARIABLE, &marker);
+                node
+            })
+            .collect();
+        let views = nodes
+            .iter()
+            .map(|node| FaultFs::mount(&shared, &node.vars.heart_beat_dir))
+            .collect();
+        Cluster {
+            oracle: Oracle::start(&events, &marker),
+            views,
+            nodes,
+            marker,
+            _root: root,
+        }
+    }
+
+    fn start(&mut self, node: usize) {
+        self.nodes[node].start(Daemon::Hacmp);
+    }
+
+    /// Waits for an instance on `node` and returns it.
+    fn wait_for_instance(&self, node: usize) -> Instance {
+        let host = HOSTS[node];
+        let on_node = || -> Option<Instance> {
+            self.oracle
+                .running()
+                .into_iter()
+                .find(|instance| instance.host == host)
+        };
+        let mut found = None;
+        let what = format!("an instance on {host}\n{}", self.report());
+        wait_until(&what, WAIT_LIMIT, || {
+            found = on_node();
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// Waits until `node`'s daemon has gone round its loop `rounds` more times.
+    fn wait_for_rounds(&self, node: usize, rounds: usize) {
+        let count = || {
+            let line = format!("In monitoring loop sleep {LOOP_TIME}");
+            self.nodes[node]
+                .output()
+                .iter()
+                .filter(|l| **l == line)
+                .count()
+        };
+        let target = count() + rounds;
+        let what = format!("{rounds} rounds of {}\n{}", HOSTS[node], self.report());
+        wait_until(&what, WAIT_LIMIT, || count() >= target);
+    }
+
+    /// What a failure message needs: the oracle's timeline and the end of each daemon's output.
+    fn report(&self) -> String {
+        const TAIL: usize = 40;
+        let mut text = format!("timeline (seconds):\n{}", self.oracle.timeline());
+        for (node, host) in self.nodes.iter().zip(HOSTS) {
+            let output = node.output();
+            let tail = &output[output.len().saturating_sub(TAIL)..];
+            text += &format!(
+                "--- {host} output (last {TAIL} lines):\n{}\n--- {host} errors:\n{}\n",
+                tail.join("\n"),
+                node.errors()
+            );
+        }
+        text
+    }
+
+    /// The guarantee: no two instances were ever alive at the same time.
+    fn assert_no_overlap(&self) {
+        let overlap = self.oracle.overlap();
+        assert_eq!(
+            overlap,
+            Duration::ZERO,
+            "instances overlapped\n{}",
+            self.report()
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Hung storage first: a process blocked on it cannot be killed until it is answered.
+        for view in &self.views {
+            view.set_mode(Mode::Normal);
+        }
+        for node in &mut self.nodes {
+            if node.daemon_running() {
+                node.pause_or_resume_daemon(libc::SIGCONT);
+            }
+            node.kill_daemon();
+            node.kill_apps();
+        }
+        let all_ended = kill_processes_with_environment(MARKER_VARIABLE, &self.marker);
+        if !std::thread::panicking() {
+            assert!(
+                all_ended,
+                "processes outlived the test: {:?}",
+                pids_with_environment(MARKER_VARIABLE, &self.marker)
+            );
+        }
+    }
+}
+
+/// The common course of every chaos test: the active node runs the application, the standby
+/// watches; `fault` strikes the active node; the standby must take over without the two
+/// instances ever overlapping; after `heal` exactly one instance runs, the standby's.
+fn standby_takes_over_without_overlap(
+    label: &str,
+    fault: impl FnOnce(&mut Cluster),
+    heal: impl FnOnce(&mut Cluster),
+) {
+    let mut cluster = Cluster::new(label, "safe");
+    cluster.start(ACTIVE);
+    let first = cluster.wait_for_instance(ACTIVE);
+    cluster.start(STANDBY);
+    cluster.wait_for_rounds(STANDBY, 3);
+    assert_eq!(
+        cluster.oracle.running(),
+        std::slice::from_ref(&first),
+        "the standby runs nothing while the active node is healthy\n{}",
+        cluster.report()
+    );
+
+    fault(&mut cluster);
+    let second = cluster.wait_for_instance(STANDBY);
+    cluster.assert_no_overlap();
+
+    heal(&mut cluster);
+    cluster.wait_for_rounds(ACTIVE, 5);
+    cluster.wait_for_rounds(STANDBY, 2);
+    assert_eq!(
+        cluster.oracle.running(),
+        [second],
+        "after healing exactly one instance runs, the one that took over\n{}",
+        cluster.report()
+    );
+    cluster.assert_no_overlap();
+}
+
+#[test]
+fn safe_kill_9_of_the_active_daemon() {
+    standby_takes_over_without_overlap(
+        "kill-9",
+        |cluster| cluster.nodes[ACTIVE].kill_daemon(),
+        |cluster| cluster.start(ACTIVE),
+    );
+}
+
+#[test]
+fn safe_sigstop_of_the_active_daemon() {
+    standby_takes_over_without_overlap(
+        "sigstop",
+        |cluster| cluster.nodes[ACTIVE].pause_or_resume_daemon(libc::SIGSTOP),
+        |cluster| cluster.nodes[ACTIVE].pause_or_resume_daemon(libc::SIGCONT),
+    );
+}
+
+#[test]
+fn safe_heartbeat_directory_unreadable_on_the_active_node() {
+    standby_takes_over_without_overlap(
+        "unreadable",
+        |cluster| cluster.views[ACTIVE].set_mode(Mode::Fail),
+        |cluster| cluster.views[ACTIVE].set_mode(Mode::Normal),
+    );
+}
+
+#[test]
+fn safe_hung_storage_on_the_active_node() {
+    standby_takes_over_without_overlap(
+        "hung",
+        |cluster| cluster.views[ACTIVE].set_mode(Mode::Hang),
+        |cluster| cluster.views[ACTIVE].set_mode(Mode::Normal),
+    );
+}
+
+/// The control experiment: the compat profile keeps heartbeat.sh's hole (the active node keeps
+/// its application running when it cannot reach the heartbeat directory), and the oracle sees
+/// the two instances overlap. Without this, a broken oracle would pass every test above.
+#[test]
+fn compat_overlaps_when_the_active_heartbeat_directory_is_unreadable() {
+    let mut cluster = Cluster::new("compat-unreadable", "compat");
+    cluster.start(ACTIVE);
+    let first = cluster.wait_for_instance(ACTIVE);
+    cluster.start(STANDBY);
+    // A compat standby spends 30 s of each round in killInstance; one round shows it is one.
+    let standing_by = "We are not master, so kill any running instances";
+    let what = format!("{standing_by}\n{}", cluster.report());
+    wait_until(&what, WAIT_LIMIT, || {
+        cluster.nodes[STANDBY].output_contains(standing_by)
+    });
+    cluster.views[ACTIVE].set_mode(Mode::Fail);
+    cluster.wait_for_instance(STANDBY);
+    assert!(
+        cluster.oracle.running().contains(&first),
+        "compat keeps the first instance running\n{}",
+        cluster.report()
+    );
+    assert!(
+        cluster.oracle.overlap() > Duration::ZERO,
+        "{}",
+        cluster.report()
+    );
+}
+
+#[test]
+fn the_oracle_counts_only_time_with_two_instances_alive() {
+    let instance = |started: u64, ended: Option<u64>| Instance {
+        host: "h".to_string(),
+        pid: 1,
+        started: Duration::from_secs(started),
+        ended: ended.map(Duration::from_secs),
+    };
+    let now = Duration::from_secs(100);
+    let back_to_back = [instance(0, Some(10)), instance(10, None)];
+    assert_eq!(overlap_of(&back_to_back, now), Duration::ZERO);
+    let three = [
+        instance(0, Some(10)),
+        instance(8, Some(20)),
+        instance(9, None),
+    ];
+    assert_eq!(overlap_of(&three, now), Duration::from_secs(12));
+    let both_running = [instance(0, None), instance(50, None)];
+    assert_eq!(overlap_of(&both_running, now), Duration::from_secs(50));
+}
 
 /// faultfs itself: a faithful passthrough until told otherwise, per mount.
 #[test]

@@ -7,8 +7,10 @@
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 pub mod fuse_fs;
+pub mod oracle;
 
 use std::fs;
+use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -109,6 +111,10 @@ pub struct Node {
     pub vars: NodeVariables,
     pub dir: PathBuf,
     daemon: Option<Child>,
+    /// Assignments added to the variable file after the eight, for `Daemon::Hacmp`.
+    extra_variables: Vec<(String, String)>,
+    /// Environment variables of the daemon, which its application inherits.
+    environment: Vec<(String, String)>,
 }
 
 impl Node {
@@ -121,7 +127,20 @@ impl Node {
             vars,
             dir,
             daemon: None,
+            extra_variables: Vec::new(),
+            environment: Vec::new(),
         }
+    }
+
+    /// Adds an assignment (such as `hacmpProfile`) to the variable file of `Daemon::Hacmp`.
+    pub fn set_variable(&mut self, name: &str, value: &str) {
+        self.extra_variables
+            .push((name.to_string(), value.to_string()));
+    }
+
+    /// Sets a variable in the daemon's environment from its next start on.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.environment.push((name.to_string(), value.to_string()));
     }
 
     pub fn start(&mut self, daemon: Daemon) {
@@ -134,7 +153,12 @@ impl Node {
                 let text: String = self
                     .vars
                     .assignments()
-                    .iter()
+                    .into_iter()
+                    .chain(
+                        self.extra_variables
+                            .iter()
+                            .map(|(name, value)| (name.as_str(), value.clone())),
+                    )
                     .map(|(name, value)| format!("{name}='{value}'\n"))
                     .collect();
                 fs::write(&file, text).unwrap();
@@ -163,7 +187,12 @@ impl Node {
                 Command::new(script)
             }
         };
+        assert!(
+            daemon == Daemon::Hacmp || self.extra_variables.is_empty(),
+            "extra variables are written only into the variable file of Daemon::Hacmp"
+        );
         let child = command
+            .envs(self.environment.iter().cloned())
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -191,6 +220,10 @@ impl Node {
             .collect()
     }
 
+    pub fn daemon_running(&self) -> bool {
+        self.daemon.is_some()
+    }
+
     pub fn daemon_pid(&self) -> u32 {
         self.daemon.as_ref().expect("the daemon is running").id()
     }
@@ -215,6 +248,16 @@ impl Node {
             // SAFETY: kill has no memory effects; the PID carries this test's marker.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
         }
+    }
+
+    /// Sends `signal` (SIGSTOP, SIGCONT) to the daemon, which keeps running.
+    pub fn pause_or_resume_daemon(&self, signal: libc::c_int) {
+        assert!(
+            signal == libc::SIGSTOP || signal == libc::SIGCONT,
+            "the daemon is only paused or resumed; other signals end it (signal_daemon)"
+        );
+        // SAFETY: kill has no memory effects; the PID is our own child's, not yet reaped.
+        unsafe { libc::kill(self.daemon_pid() as libc::pid_t, signal) };
     }
 
     /// Sends `signal` to the daemon and returns how it ended.
@@ -264,4 +307,49 @@ pub fn regex_escape(text: &str) -> String {
         escaped.push(c);
     }
     escaped
+}
+
+/// The PIDs of the processes whose environment holds `name=value`: every descendant of a
+/// daemon started with that variable (its guard, its application), whatever their command lines.
+pub fn pids_with_environment(name: &str, value: &str) -> Vec<u32> {
+    /// More than any environment a test sets; longer ones are not searched past this.
+    const MAX_ENVIRONMENT_BYTES: u64 = 1 << 20;
+    let wanted = format!("{name}={value}").into_bytes();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            let mut environment = Vec::new();
+            fs::File::open(format!("/proc/{pid}/environ"))
+                .and_then(|file| {
+                    file.take(MAX_ENVIRONMENT_BYTES)
+                        .read_to_end(&mut environment)
+                })
+                .is_ok()
+                && environment
+                    .split(|&byte| byte == 0)
+                    .any(|entry| entry == wanted)
+        })
+        .collect()
+}
+
+/// Kills every process whose environment holds `name=value` with SIGKILL, until none is left
+/// (a dying guard's application is killed by the kernel a moment later). Returns whether none is.
+pub fn kill_processes_with_environment(name: &str, value: &str) -> bool {
+    const ROUNDS: usize = 50;
+    for _ in 0..ROUNDS {
+        let pids = pids_with_environment(name, value);
+        if pids.is_empty() {
+            return true;
+        }
+        for pid in pids {
+            // SAFETY: kill has no memory effects; the process carries this test's marker.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
