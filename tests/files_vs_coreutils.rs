@@ -1,9 +1,10 @@
 //! `touch`, `stat -c %Y`, `date +%s` and `[ -f ]` against the real coreutils and bash, run in
 //! the C locale on the same paths.
 
+mod support;
+
 use std::ffi::CString;
 use std::os::unix::fs::symlink;
-use std::path::Path;
 use std::process::Command;
 
 use hacmp::real::files;
@@ -23,31 +24,6 @@ fn run_bash(script: &str, arguments: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-}
-
-/// Sets a path's modification time (not following a symbolic link) to seconds + nanoseconds.
-fn set_mtime(path: &Path, seconds: i64, nanoseconds: i64) {
-    let name = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    let times = [
-        libc::timespec {
-            tv_sec: seconds,
-            tv_nsec: nanoseconds,
-        },
-        libc::timespec {
-            tv_sec: seconds,
-            tv_nsec: nanoseconds,
-        },
-    ];
-    // SAFETY: valid string and array of two timespecs.
-    let status = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            name.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    assert_eq!(status, 0, "utimensat {}", path.display());
 }
 
 /// The places every path test uses: a file, a directory, links to both, a dangling link, a fifo.
@@ -117,10 +93,10 @@ fn modification_time_agrees_with_stat() {
     let fixture = Fixture::new();
     let root = fixture.dir.path();
     // Times around and before the epoch, where rounding down differs from truncating.
-    set_mtime(&root.join("file"), -2, 500_000_000);
-    set_mtime(&root.join("dir"), 0, 0);
-    set_mtime(&root.join("link-to-file"), 1_700_000_000, 999_999_999);
-    set_mtime(&root.join("dangling"), -1, 1);
+    support::set_mtime(&root.join("file"), -2, 500_000_000);
+    support::set_mtime(&root.join("dir"), 0, 0);
+    support::set_mtime(&root.join("link-to-file"), 1_700_000_000, 999_999_999);
+    support::set_mtime(&root.join("dangling"), -1, 1);
     for path in fixture.cases() {
         let (status, stdout, stderr) = run_bash(r#"stat -c %Y "$1""#, &[&path]);
         let ours = files::modification_time(&path);
@@ -156,8 +132,8 @@ fn touch_agrees_with_touch() {
         "/sys/hacmp-cannot-create".into(),
     ));
     for fixture in [&ours, &theirs] {
-        set_mtime(&fixture.dir.path().join("file"), 1_000, 0);
-        set_mtime(&fixture.dir.path().join("dir"), 1_000, 0);
+        support::set_mtime(&fixture.dir.path().join("file"), 1_000, 0);
+        support::set_mtime(&fixture.dir.path().join("dir"), 1_000, 0);
     }
     for (our_path, their_path) in paths {
         let (status, _, stderr) = run_bash(r#"touch "$1""#, &[&their_path]);

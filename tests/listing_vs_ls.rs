@@ -1,8 +1,9 @@
 //! `listing::newest_entry` against `ls -1tr DIR | tail -1` from GNU coreutils in the C locale,
 //! over fixed corner cases and random directories full of modification-time ties.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Command;
@@ -34,25 +35,6 @@ fn assert_same_as_ls(dir: &str) {
         Err(error) => (String::new(), format!("{error}\n")),
     };
     assert_eq!(ours, real_ls(dir), "ls -1tr {dir:?} | tail -1");
-}
-
-/// Sets the modification time of `path` itself, not of what a symbolic link points to.
-fn set_mtime(path: &Path, seconds: i64, nanoseconds: i64) {
-    let name = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    let time = libc::timespec {
-        tv_sec: seconds,
-        tv_nsec: nanoseconds,
-    };
-    // SAFETY: valid string and array of two timespecs.
-    let status = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            name.as_ptr(),
-            [time, time].as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    assert_eq!(status, 0, "utimensat {}", path.display());
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +132,7 @@ proptest! {
         for (name, (kind, seconds, nanoseconds)) in &unique {
             let path = dir.path().join(name);
             create(&path, *kind);
-            set_mtime(&path, *seconds, *nanoseconds);
+            support::set_mtime(&path, *seconds, *nanoseconds);
         }
         assert_same_as_ls(dir.path().to_str().unwrap());
     }

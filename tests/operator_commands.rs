@@ -5,7 +5,7 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 struct Cluster {
     _root: tempfile::TempDir,
@@ -60,14 +60,7 @@ fn heartbeat(cluster: &Cluster, name: &str, age: i64, now: i64, directory: bool)
     } else {
         fs::write(&path, "").unwrap();
     }
-    let when = UNIX_EPOCH + Duration::from_secs((now - age) as u64);
-    fs::File::options()
-        .write(!directory)
-        .read(directory)
-        .open(&path)
-        .unwrap()
-        .set_modified(when)
-        .unwrap();
+    support::set_mtime(&path, now - age, 0);
 }
 
 fn hacmp(cluster: &Cluster, args: &[&str]) -> Output {

@@ -18,6 +18,7 @@
 
 use std::io::{self, BufRead, Write};
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
@@ -52,12 +53,20 @@ pub fn boot_clock() -> Duration {
 }
 
 /// The daemon's handle on its guard.
-#[derive(Default)]
 pub struct GuardSlot {
+    /// The hacmp executable, which runs the guard as `hacmp guard`.
+    program: PathBuf,
     running: Option<(Child, ChildStdin)>,
 }
 
 impl GuardSlot {
+    pub fn new(program: PathBuf) -> GuardSlot {
+        GuardSlot {
+            program,
+            running: None,
+        }
+    }
+
     /// Starts a guard that starts the application; false when the deadline has passed or the
     /// guard could not be started (the reason is printed).
     pub fn start(&mut self, command: &str, log_file: &str, deadline: Duration, token: u64) -> bool {
@@ -65,8 +74,8 @@ impl GuardSlot {
         if boot_clock() >= deadline {
             return false;
         }
-        let started = std::env::current_exe().and_then(|hacmp| {
-            Command::new(hacmp)
+        let started = {
+            Command::new(&self.program)
                 .arg("guard")
                 .env(COMMAND_VARIABLE, command)
                 .env(LOG_VARIABLE, log_file)
@@ -74,7 +83,7 @@ impl GuardSlot {
                 .env(TOKEN_VARIABLE, token.to_string())
                 .stdin(Stdio::piped())
                 .spawn()
-        });
+        };
         match started {
             Ok(mut child) => {
                 let stdin = child.stdin.take().expect("stdin was piped");
@@ -86,6 +95,11 @@ impl GuardSlot {
                 false
             }
         }
+    }
+
+    /// The guard's PID while it runs, for diagnostics.
+    pub fn guard_pid(&self) -> Option<u32> {
+        self.running.as_ref().map(|(child, _)| child.id())
     }
 
     pub fn extend(&mut self, deadline: Duration) {

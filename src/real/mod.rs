@@ -38,7 +38,10 @@ impl RealWorld {
         RealWorld {
             children: spawn::Children::default(),
             workers: bounded::Workers::default(),
-            guard: guard::GuardSlot::default(),
+            // The guard runs as `hacmp guard`, from the same executable as the daemon.
+            guard: guard::GuardSlot::new(
+                std::env::current_exe().unwrap_or_else(|_| "hacmp".into()),
+            ),
         }
     }
 

@@ -150,21 +150,24 @@ impl SafeLoop<'_> {
     /// Whether the maintenance file exists; a storage that does not answer counts as yes, so a
     /// standby never claims on a guess.
     fn maintenance(&mut self) -> Step<bool> {
-        match self
-            .world
-            .file_exists(&self.vars.maintenance_file, self.timing.io_limit)?
-        {
-            Io::Done(exists) => Ok(exists),
+        let file = self.vars.maintenance_file.clone();
+        let exists = self.world.file_exists(&file, self.timing.io_limit)?;
+        Ok(self.answer(exists, &file)?.unwrap_or(true))
+    }
+
+    /// The value of a storage operation on `path`, or `None` after printing why there is none.
+    fn answer<T>(&mut self, io: Io<T>, path: &str) -> Step<Option<T>> {
+        match io {
+            Io::Done(value) => Ok(Some(value)),
             Io::Failed(error) => {
                 self.world.print_error(&error)?;
-                Ok(true)
+                Ok(None)
             }
             Io::TimedOut => {
                 self.world.print_error(&format!(
-                    "hacmp: {}: no answer from the storage",
-                    self.vars.maintenance_file
+                    "hacmp: {path}: no answer from the storage in time"
                 ))?;
-                Ok(true)
+                Ok(None)
             }
         }
     }
@@ -181,50 +184,27 @@ impl SafeLoop<'_> {
             phase,
         };
         let issued = self.world.elapsed()?;
-        match self
+        let path = self.own_path.clone();
+        let written = self
             .world
-            .write_record(&self.own_path, &record.to_string(), self.timing.io_limit)?
-        {
-            Io::Done(()) => {
-                if phase == Phase::Master && self.lease.is_some() {
-                    self.world.guard_extend(issued + self.timing.lease)?;
-                }
-                Ok(Some(issued))
-            }
-            Io::Failed(error) => {
-                self.world.print_error(&error)?;
-                Ok(None)
-            }
-            Io::TimedOut => {
-                self.world.print_error(&format!(
-                    "hacmp: {}: the storage did not confirm the write in time",
-                    self.own_path
-                ))?;
-                Ok(None)
-            }
+            .write_record(&path, &record.to_string(), self.timing.io_limit)?;
+        if self.answer(written, &path)?.is_none() {
+            return Ok(None);
         }
+        if phase == Phase::Master && self.lease.is_some() {
+            self.world.guard_extend(issued + self.timing.lease)?;
+        }
+        Ok(Some(issued))
     }
 
     /// Reads every entry of the heartbeat directory fresh and notes which changed. Returns
     /// false when some could not be read: then no decision may rest on this scan.
     fn scan(&mut self) -> Step<bool> {
         let now = self.world.elapsed()?;
-        let names = match self
-            .world
-            .list_records(&self.vars.heart_beat_dir, self.timing.io_limit)?
-        {
-            Io::Done(names) => names,
-            Io::Failed(error) => {
-                self.world.print_error(&error)?;
-                return Ok(false);
-            }
-            Io::TimedOut => {
-                self.world.print_error(&format!(
-                    "hacmp: {}: no answer from the storage",
-                    self.vars.heart_beat_dir
-                ))?;
-                return Ok(false);
-            }
+        let dir = self.vars.heart_beat_dir.clone();
+        let listed = self.world.list_records(&dir, self.timing.io_limit)?;
+        let Some(names) = self.answer(listed, &dir)? else {
+            return Ok(false);
         };
         let mut complete = names.len() <= MAX_RECORDS;
         let mut seen = BTreeMap::new();
@@ -256,14 +236,11 @@ impl SafeLoop<'_> {
 
     fn look_at(&mut self, name: &str) -> Step<Sight> {
         let path = format!("{}/{}", self.vars.heart_beat_dir, name);
-        let text = match self.world.read_record(&path, self.timing.io_limit)? {
-            Io::Done(None) => return Ok(Sight::Missing),
-            Io::Done(Some(text)) => text,
-            Io::Failed(error) => {
-                self.world.print_error(&error)?;
-                return Ok(self.unknown());
-            }
-            Io::TimedOut => return Ok(self.unknown()),
+        let read = self.world.read_record(&path, self.timing.io_limit)?;
+        let text = match self.answer(read, &path)? {
+            None => return Ok(self.unknown()),
+            Some(None) => return Ok(Sight::Missing),
+            Some(Some(text)) => text,
         };
         if let Some(record) = Record::parse(&text) {
             return Ok(Sight::Record(record));

@@ -353,3 +353,23 @@ pub fn kill_processes_with_environment(name: &str, value: &str) -> bool {
     }
     false
 }
+
+/// Sets the modification time of `path` itself (not of what a symbolic link points to) to
+/// seconds + nanoseconds after the epoch.
+pub fn set_mtime(path: &Path, seconds: i64, nanoseconds: i64) {
+    let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let time = libc::timespec {
+        tv_sec: seconds,
+        tv_nsec: nanoseconds,
+    };
+    // SAFETY: a valid string and an array of two timespecs.
+    let status = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            name.as_ptr(),
+            [time, time].as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    assert_eq!(status, 0, "utimensat {}", path.display());
+}
