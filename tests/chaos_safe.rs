@@ -5,6 +5,7 @@
 mod support;
 
 use std::fs;
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ struct Cluster {
     oracle: Oracle,
     views: Vec<FaultFs>,
     nodes: Vec<Node>,
+    /// The heartbeat directory itself, as the storage holds it.
+    shared: PathBuf,
     marker: String,
     /// Removed last, once nothing uses it.
     _root: tempfile::TempDir,
@@ -75,6 +78,7 @@ impl Cluster {
             oracle: Oracle::start(&events, &marker),
             views,
             nodes,
+            shared,
             marker,
             _root: root,
         }
@@ -169,15 +173,42 @@ impl Drop for Cluster {
     }
 }
 
-/// The common course of every chaos test: the active node runs the application, the standby
-/// watches; `fault` strikes the active node; the standby must take over without the two
-/// instances ever overlapping; after `heal` exactly one instance runs, the standby's.
-fn standby_takes_over_without_overlap(
-    label: &str,
-    fault: impl FnOnce(&mut Cluster),
-    heal: impl FnOnce(&mut Cluster),
-) {
-    let mut cluster = Cluster::new(label, "safe");
+/// One fault on the active node, and how it heals.
+struct Chaos {
+    name: &'static str,
+    fault: fn(&mut Cluster),
+    heal: fn(&mut Cluster),
+}
+
+/// The faults of issue 6 on real processes.
+const CHAOS: [Chaos; 4] = [
+    Chaos {
+        name: "kill -9 of the active daemon",
+        fault: |cluster| cluster.nodes[ACTIVE].kill_daemon(),
+        heal: |cluster| cluster.start(ACTIVE),
+    },
+    Chaos {
+        name: "SIGSTOP of the active daemon",
+        fault: |cluster| cluster.nodes[ACTIVE].pause_or_resume_daemon(libc::SIGSTOP),
+        heal: |cluster| cluster.nodes[ACTIVE].pause_or_resume_daemon(libc::SIGCONT),
+    },
+    Chaos {
+        name: "heartbeat directory unreadable on the active node",
+        fault: |cluster| cluster.views[ACTIVE].set_mode(Mode::Fail),
+        heal: |cluster| cluster.views[ACTIVE].set_mode(Mode::Normal),
+    },
+    Chaos {
+        name: "hung storage on the active node",
+        fault: |cluster| cluster.views[ACTIVE].set_mode(Mode::Hang),
+        heal: |cluster| cluster.views[ACTIVE].set_mode(Mode::Normal),
+    },
+];
+
+/// The course of every chaos test: the active node runs the application, the standby watches;
+/// the fault strikes the active node; the standby must take over without the two instances
+/// ever overlapping; after healing exactly one instance runs, the standby's.
+fn standby_takes_over_without_overlap(chaos: &Chaos) {
+    let mut cluster = Cluster::new(&chaos.name.replace(' ', "-"), "safe");
     cluster.start(ACTIVE);
     let first = cluster.wait_for_instance(ACTIVE);
     cluster.start(STANDBY);
@@ -189,11 +220,11 @@ fn standby_takes_over_without_overlap(
         cluster.report()
     );
 
-    fault(&mut cluster);
+    (chaos.fault)(&mut cluster);
     let second = cluster.wait_for_instance(STANDBY);
     cluster.assert_no_overlap();
 
-    heal(&mut cluster);
+    (chaos.heal)(&mut cluster);
     cluster.wait_for_rounds(ACTIVE, 5);
     cluster.wait_for_rounds(STANDBY, 2);
     assert_eq!(
@@ -206,38 +237,28 @@ fn standby_takes_over_without_overlap(
 }
 
 #[test]
-fn safe_kill_9_of_the_active_daemon() {
-    standby_takes_over_without_overlap(
-        "kill-9",
-        |cluster| cluster.nodes[ACTIVE].kill_daemon(),
-        |cluster| cluster.start(ACTIVE),
-    );
-}
-
-#[test]
-fn safe_sigstop_of_the_active_daemon() {
-    standby_takes_over_without_overlap(
-        "sigstop",
-        |cluster| cluster.nodes[ACTIVE].pause_or_resume_daemon(libc::SIGSTOP),
-        |cluster| cluster.nodes[ACTIVE].pause_or_resume_daemon(libc::SIGCONT),
-    );
-}
-
-#[test]
-fn safe_heartbeat_directory_unreadable_on_the_active_node() {
-    standby_takes_over_without_overlap(
-        "unreadable",
-        |cluster| cluster.views[ACTIVE].set_mode(Mode::Fail),
-        |cluster| cluster.views[ACTIVE].set_mode(Mode::Normal),
-    );
-}
-
-#[test]
-fn safe_hung_storage_on_the_active_node() {
-    standby_takes_over_without_overlap(
-        "hung",
-        |cluster| cluster.views[ACTIVE].set_mode(Mode::Hang),
-        |cluster| cluster.views[ACTIVE].set_mode(Mode::Normal),
+fn the_safe_standby_takes_over_without_overlap_under_every_fault() {
+    // The scenarios spend their time waiting, each in a cluster of its own, so they run at once:
+    // `cargo test` runs only as many tests at once as the machine has cores.
+    let failed: Vec<&str> = std::thread::scope(|scope| {
+        let running: Vec<_> = CHAOS
+            .iter()
+            .map(|chaos| {
+                let thread = std::thread::Builder::new()
+                    .name(chaos.name.to_string())
+                    .spawn_scoped(scope, || standby_takes_over_without_overlap(chaos))
+                    .unwrap();
+                (chaos.name, thread)
+            })
+            .collect();
+        running
+            .into_iter()
+            .filter_map(|(name, thread)| thread.join().is_err().then_some(name))
+            .collect()
+    });
+    assert!(
+        failed.is_empty(),
+        "failed under {failed:?} (each thread's message is above, under its name)"
     );
 }
 
@@ -249,14 +270,17 @@ fn compat_overlaps_when_the_active_heartbeat_directory_is_unreadable() {
     let mut cluster = Cluster::new("compat-unreadable", "compat");
     cluster.start(ACTIVE);
     let first = cluster.wait_for_instance(ACTIVE);
-    cluster.start(STANDBY);
-    // A compat standby spends 30 s of each round in killInstance; one round shows it is one.
-    let standing_by = "We are not master, so kill any running instances";
-    let what = format!("{standing_by}\n{}", cluster.report());
-    wait_until(&what, WAIT_LIMIT, || {
-        cluster.nodes[STANDBY].output_contains(standing_by)
-    });
     cluster.views[ACTIVE].set_mode(Mode::Fail);
+    // The standby starts once the active node's heartbeat is stale, so that it takes over in
+    // its first round instead of after killInstance's 30-second wait.
+    let heartbeat = cluster.shared.join(HOSTS[ACTIVE]);
+    let stale = Duration::from_secs(FAILE_OVER_TIME + 1);
+    let what = format!("a stale heartbeat of {}", HOSTS[ACTIVE]);
+    wait_until(&what, WAIT_LIMIT, || {
+        let modified = fs::metadata(&heartbeat).unwrap().modified().unwrap();
+        modified.elapsed().is_ok_and(|age| age > stale)
+    });
+    cluster.start(STANDBY);
     cluster.wait_for_instance(STANDBY);
     assert!(
         cluster.oracle.running().contains(&first),
