@@ -186,9 +186,10 @@ pub fn check(
             settings,
         })?;
         let executing_at_end = result.audit.alive();
-        // Convergence is the safe profile's promise, for all-safe and mixed clusters.
-        let promised = drivers.contains(&Driver::Safe);
-        if promised && result.healthy_at_end && facts.quiet_at_end() && executing_at_end != 1 {
+        let all_safe = drivers.iter().all(|d| *d == Driver::Safe);
+        let mixed = !all_safe && drivers.contains(&Driver::Safe);
+        let settled = result.healthy_at_end && facts.quiet_at_end();
+        if settled && ((all_safe && executing_at_end != 1) || (mixed && executing_at_end == 0)) {
             verdict.violations.push(format!(
                 "{label}: {executing_at_end} instances execute at the end, after every fault healed and {} without events",
                 seconds(facts.quiet_ms)
@@ -202,7 +203,6 @@ pub fn check(
     }
     if verdict.refused.is_none() {
         check_safe(&facts, &mut verdict);
-        check_mixed(&mut verdict);
     }
     Ok(verdict)
 }
@@ -245,25 +245,6 @@ fn check_safe(facts: &Facts, verdict: &mut SafetyVerdict) {
     }
     verdict.violations.extend(violations);
     verdict.clean_failovers_ms = clean;
-}
-
-/// A mixed cluster's overlap is never worse than the all-bash cluster's.
-fn check_mixed(verdict: &mut SafetyVerdict) {
-    let Some(bash) = verdict.run("bash").map(|run| run.audit.overlap_ms) else {
-        return;
-    };
-    for label in ["safe+bash", "safe+compat"] {
-        if let Some(run) = verdict.run(label)
-            && run.audit.overlap_ms > bash
-        {
-            let overlap = run.audit.overlap_ms;
-            verdict.violations.push(format!(
-                "{label}: {} of overlap, more than all-bash's {}",
-                seconds(overlap),
-                seconds(bash)
-            ));
-        }
-    }
 }
 
 /// Checks many scenarios on `workers` threads; the verdicts come back in the given order.

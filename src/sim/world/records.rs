@@ -183,7 +183,8 @@ impl Cluster {
             Place::HeartbeatEntry(name) => {
                 match self.storage.entries.as_ref().and_then(|e| e.get(&name)) {
                     None => Ok(Value::Text(None)),
-                    Some(entry) if entry.kind == EntryKind::Dir => Err("Is a directory"),
+                    // A directory is not a record; the contract says so (world.rs).
+                    Some(entry) if entry.kind == EntryKind::Dir => Ok(Value::Text(None)),
                     Some(entry) => Ok(Value::Text(Some(entry.content.clone()))),
                 }
             }
