@@ -102,7 +102,9 @@ pub trait SafeWorld: World {
     /// Sleeps for a duration shorter than a second, or any other.
     fn pause(&mut self, duration: std::time::Duration) -> Step<()>;
 
-    /// Reads a record fresh from the storage, not from a cache; `None` when it does not exist.
+    /// Reads a record fresh from the storage, not from a cache; `None` when there is no regular
+    /// file at `path` (nothing, a directory, or another kind of entry: none of them is a record,
+    /// and none changes by being read again).
     fn read_record(&mut self, path: &str, limit: std::time::Duration) -> Step<Io<Option<String>>>;
 
     /// Replaces a record with `content`; `Done` only once the storage has it.

@@ -87,9 +87,10 @@ pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<
     };
     safe.world.print("starting monitoring (safe profile)")?;
     loop {
+        let pause = safe.next_pause()?;
         safe.world
-            .print(&format!("In monitoring loop sleep {}", vars.loop_time))?;
-        safe.world.pause(timing.loop_pause)?;
+            .print(&format!("In monitoring loop sleep {}", seconds_text(pause)))?;
+        safe.world.pause(pause)?;
         if safe.lease.is_some() {
             safe.master_round()?;
         } else {
@@ -98,7 +99,37 @@ pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<
     }
 }
 
+/// Seconds as the script prints loopTime: whole seconds plainly, others to the millisecond.
+fn seconds_text(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        duration.as_secs().to_string()
+    } else {
+        format!("{:.3}", duration.as_secs_f64())
+    }
+}
+
+/// The shortest pause between two rounds, so that a standby waking for the end of its takeover
+/// wait never spins.
+const MIN_PAUSE: Duration = Duration::from_millis(10);
+
 impl SafeLoop<'_> {
+    /// loopTime, except that a standby wakes exactly when its takeover wait ends if that comes
+    /// sooner: failover then takes at most faileOverTime + loopTime (to notice the last change)
+    /// + the settle time, not one more loopTime on top.
+    fn next_pause(&mut self) -> Step<Duration> {
+        let round = self.timing.loop_pause;
+        if self.lease.is_some() {
+            return Ok(round);
+        }
+        let last_change = self.observations.values().map(|o| o.changed_at).max();
+        let claimable_at = last_change.unwrap_or(self.started_at).max(self.started_at)
+            + self.timing.takeover_after;
+        let now = self.world.elapsed()?;
+        Ok(match claimable_at.checked_sub(now) {
+            Some(wait) if wait < round => wait.max(MIN_PAUSE),
+            _ => round,
+        })
+    }
     fn master_round(&mut self) -> Step<()> {
         let token = self.lease.as_ref().map_or(0, |lease| lease.token);
         self.renew(token, Phase::Master)?;
@@ -304,7 +335,11 @@ impl SafeLoop<'_> {
         }
         self.world
             .print("Sleep 5 second to give room for avoiding conflicts")?;
-        self.world.pause(SETTLE)?;
+        if !self.settle(token)? {
+            self.world
+                .print("the claim could not be kept up; backing off")?;
+            return Ok(());
+        }
         self.world.print("Check if we are still master")?;
         if !self.scan()? {
             return Ok(());
@@ -332,6 +367,24 @@ impl SafeLoop<'_> {
                 .print("the lease ran out before the application could start; backing off")?;
         }
         Ok(())
+    }
+
+    /// Waits SETTLE, writing the claim again every loopTime meanwhile: peers must see a claim in
+    /// progress change as often as a master's record does, or, with faileOverTime shorter than
+    /// SETTLE, they would take it for abandoned and claim over it (found by the simulator:
+    /// tests/shell-parity/scenarios/safe-claim-livelock.toml). Returns false when a write failed.
+    fn settle(&mut self, token: u64) -> Step<bool> {
+        let ends = self.world.elapsed()? + SETTLE;
+        loop {
+            let now = self.world.elapsed()?;
+            let Some(remaining) = ends.checked_sub(now).filter(|r| !r.is_zero()) else {
+                return Ok(true);
+            };
+            self.world.pause(remaining.min(self.timing.loop_pause))?;
+            if self.world.elapsed()? < ends && self.renew(token, Phase::Claim)?.is_none() {
+                return Ok(false);
+            }
+        }
     }
 
     /// After SETTLE: our claim must read back as written and rank above every other record.

@@ -1,6 +1,10 @@
-//! Facts about one run: how many app instances were alive at each instant, how long more than
-//! one was, how long each fault left the cluster without the app, and how often apps were
+//! Facts about one run: how many app instances were executing at each instant, how long more
+//! than one was, how long each fault left the cluster without the app, and how often apps were
 //! started and signalled.
+//!
+//! An instance *executes* while its process is alive and its host is not frozen: a frozen
+//! instance can do no work, so it cannot conflict with another one. Without host freezes,
+//! executing and alive are the same.
 
 /// A fault that may have left the cluster without a running app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +16,8 @@ pub struct Fault {
     pub failover_ms: Option<u64>,
     /// Whether the fault stopped the last running app.
     pub caused_outage: bool,
+    /// Whether every other node was healthy when it happened (see `scheduler`'s `healthy`).
+    pub others_healthy: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,21 +47,41 @@ impl Audit {
         self.alive += 1;
         self.max_alive = self.max_alive.max(self.alive);
         if self.alive == 1 {
-            for fault in self.faults.iter_mut() {
-                if fault.caused_outage && fault.failover_ms.is_none() {
-                    fault.failover_ms = Some(now_ms - fault.at_ms);
-                }
-            }
+            self.recovered(now_ms);
         }
     }
 
     pub fn app_ended(&mut self, now_ms: u64) {
+        self.suspended(now_ms, 1);
+    }
+
+    /// `count` executing instances stop executing (their host froze) without ending.
+    pub fn suspended(&mut self, now_ms: u64, count: u32) {
         self.advance(now_ms);
         assert!(
-            self.alive > 0,
-            "an app ended that the audit never saw start"
+            self.alive >= count,
+            "an app stopped that the audit never saw start"
         );
-        self.alive -= 1;
+        self.alive -= count;
+    }
+
+    /// `count` instances execute again (their host thawed).
+    pub fn resumed(&mut self, now_ms: u64, count: u32) {
+        self.advance(now_ms);
+        self.alive += count;
+        self.max_alive = self.max_alive.max(self.alive);
+        if count > 0 {
+            self.recovered(now_ms);
+        }
+    }
+
+    /// Ends every outage in progress: an instance executes again.
+    fn recovered(&mut self, now_ms: u64) {
+        for fault in self.faults.iter_mut() {
+            if fault.caused_outage && fault.failover_ms.is_none() {
+                fault.failover_ms = Some(now_ms - fault.at_ms);
+            }
+        }
     }
 
     pub fn signalled(&mut self, kill: bool) {
@@ -67,15 +93,17 @@ impl Audit {
     }
 
     /// Records a fault; call it after the fault took effect, with the count before it.
-    pub fn fault(&mut self, now_ms: u64, label: String, alive_before: u32) {
+    pub fn fault(&mut self, now_ms: u64, label: String, alive_before: u32, others_healthy: bool) {
         self.faults.push(Fault {
             at_ms: now_ms,
             label,
             failover_ms: None,
             caused_outage: alive_before > 0 && self.alive == 0,
+            others_healthy,
         });
     }
 
+    /// The instances executing now.
     pub fn alive(&self) -> u32 {
         self.alive
     }
@@ -98,10 +126,24 @@ mod tests {
         audit.app_ended(4500);
         assert_eq!(audit.overlap_ms, 1500);
         audit.app_ended(6000);
-        audit.fault(6000, "crash a".into(), 1);
+        audit.fault(6000, "crash a".into(), 1, true);
         audit.app_started(9000);
         audit.finish(10_000);
         assert_eq!(audit.faults[0].failover_ms, Some(3000));
         assert_eq!((audit.starts, audit.max_alive), (3, 2));
+    }
+
+    #[test]
+    fn a_frozen_instance_does_not_overlap() {
+        let mut audit = Audit::default();
+        audit.app_started(0);
+        audit.suspended(1000, 1);
+        audit.fault(1000, "freeze a".into(), 1, true);
+        audit.app_started(5000);
+        audit.resumed(7000, 1);
+        audit.app_ended(7500);
+        audit.finish(8000);
+        assert_eq!(audit.overlap_ms, 500);
+        assert_eq!(audit.faults[0].failover_ms, Some(4000));
     }
 }

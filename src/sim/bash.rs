@@ -338,6 +338,7 @@ fn shell_reply(outcome: &Outcome) -> (u8, String) {
         Value::MaybeSeconds(None) => (1, String::new()),
         Value::Pids(pids) if pids.is_empty() => (1, String::new()),
         Value::Pids(pids) => (0, pids.iter().map(|pid| format!("{pid}\n")).collect()),
+        other => unreachable!("the script never asks for a value like {other}"),
     }
 }
 

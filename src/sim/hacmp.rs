@@ -1,15 +1,17 @@
-//! The hacmp driver: the engine runs on its own thread against `SimWorld`, which hands every
-//! call to the scheduler and blocks until the scheduler answers.
+//! The hacmp driver: the loop of the node's profile (the compat engine or the safe loop) runs
+//! on its own thread against `SimWorld`, which hands every call to the scheduler and blocks
+//! until the scheduler answers.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use super::daemon::{Daemon, REAL_TIMEOUT};
 use super::request::{Message, Outcome, Request, Value};
-use crate::config::Variables;
-use crate::engine;
+use crate::config::{Profile, Variables};
 use crate::pattern::Pattern;
-use crate::world::{Halted, Signal, Step, World};
+use crate::world::{GuardState, Halted, Io, SafeWorld, Signal, Step, World};
+use crate::{engine, safe};
 
 /// The `World` of one simulated node. A dropped channel means the scheduler halted the node.
 struct SimWorld {
@@ -32,6 +34,114 @@ impl SimWorld {
 /// The scheduler answers each request with the value of its kind; anything else is a bug.
 fn mismatch(value: Value) -> ! {
     panic!("the simulated world answered with the wrong kind of value: {value:?}")
+}
+
+/// Milliseconds as the simulator counts them; durations beyond its range are programmer errors.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).expect("durations fit in u64 milliseconds")
+}
+
+impl SimWorld {
+    /// A storage operation with a deadline; `done` unpacks the value of its kind.
+    fn bounded<T>(&mut self, request: Request, done: impl Fn(Value) -> T) -> Step<Io<T>> {
+        match self.call(request)? {
+            Value::Bounded(io) => Ok(match *io {
+                Io::Done(value) => Io::Done(done(value)),
+                Io::Failed(error) => Io::Failed(error),
+                Io::TimedOut => Io::TimedOut,
+            }),
+            other => mismatch(other),
+        }
+    }
+}
+
+impl SafeWorld for SimWorld {
+    fn elapsed(&mut self) -> Step<Duration> {
+        match self.call(Request::Elapsed)? {
+            Value::Millis(ms) => Ok(Duration::from_millis(ms)),
+            other => mismatch(other),
+        }
+    }
+
+    fn pause(&mut self, duration: Duration) -> Step<()> {
+        self.call(Request::Pause(millis(duration))).map(drop)
+    }
+
+    fn read_record(&mut self, path: &str, limit: Duration) -> Step<Io<Option<String>>> {
+        let request = Request::ReadRecord {
+            path: path.to_string(),
+            limit_ms: millis(limit),
+        };
+        self.bounded(request, |value| match value {
+            Value::Text(text) => text,
+            other => mismatch(other),
+        })
+    }
+
+    fn write_record(&mut self, path: &str, content: &str, limit: Duration) -> Step<Io<()>> {
+        let request = Request::WriteRecord {
+            path: path.to_string(),
+            content: content.to_string(),
+            limit_ms: millis(limit),
+        };
+        self.bounded(request, drop)
+    }
+
+    fn list_records(&mut self, dir: &str, limit: Duration) -> Step<Io<Vec<String>>> {
+        let request = Request::ListRecords {
+            dir: dir.to_string(),
+            limit_ms: millis(limit),
+        };
+        self.bounded(request, |value| match value {
+            Value::Names(names) => names,
+            other => mismatch(other),
+        })
+    }
+
+    fn file_exists(&mut self, path: &str, limit: Duration) -> Step<Io<bool>> {
+        let request = Request::FileExists {
+            path: path.to_string(),
+            limit_ms: millis(limit),
+        };
+        self.bounded(request, |value| match value {
+            Value::Flag(flag) => flag,
+            other => mismatch(other),
+        })
+    }
+
+    fn guard_start(
+        &mut self,
+        command: &str,
+        log_file: &str,
+        deadline: Duration,
+        token: u64,
+    ) -> Step<bool> {
+        let request = Request::GuardStart {
+            command: command.to_string(),
+            log_file: log_file.to_string(),
+            deadline_ms: millis(deadline),
+            token,
+        };
+        match self.call(request)? {
+            Value::Flag(started) => Ok(started),
+            other => mismatch(other),
+        }
+    }
+
+    fn guard_extend(&mut self, deadline: Duration) -> Step<()> {
+        self.call(Request::GuardExtend(millis(deadline))).map(drop)
+    }
+
+    fn guard_state(&mut self) -> Step<GuardState> {
+        match self.call(Request::GuardState)? {
+            Value::Guard(state) => Ok(state),
+            other => mismatch(other),
+        }
+    }
+
+    fn guard_stop(&mut self, grace: Duration) -> Step<()> {
+        self.call(Request::GuardStop(millis(grace))).map(drop)
+    }
 }
 
 impl World for SimWorld {
@@ -114,7 +224,13 @@ impl HacmpDaemon {
                 requests: request_sender,
                 outcomes: outcome_receiver,
             };
-            if let Ok(ended) = engine::run(&mut world, &variables) {
+            let ended = match variables.profile {
+                Profile::Compat => engine::run(&mut world, &variables),
+                Profile::Safe(timing) => {
+                    safe::run(&mut world, &variables, timing).map(|never| match never {})
+                }
+            };
+            if let Ok(ended) = ended {
                 // The scheduler may already have halted us; then nobody needs to know.
                 let _ = world.requests.send(Message::Exited(ended.exit_status()));
             }

@@ -11,10 +11,12 @@ mod bash;
 pub mod cli;
 mod daemon;
 mod hacmp;
+pub mod parallel;
 pub mod parity;
 pub mod random;
 pub mod report;
 pub mod request;
+pub mod safety;
 pub mod scenario;
 pub mod scheduler;
 pub mod world;
@@ -25,6 +27,8 @@ pub mod limits {
     pub const MAX_DURATION_SECONDS: u64 = 24 * 3600;
     pub const MAX_EVENTS: usize = 1000;
     pub const MAX_LATENCY_MS: u64 = 60_000;
+    /// The largest clock jump or skew change, and the oldest attribute cache: ten years.
+    pub const MAX_JUMP_SECONDS: u64 = 10 * 365 * 24 * 3600;
     pub const MAX_TRACE_ENTRIES: usize = 1_000_000;
     /// The most random schedules one command runs.
     pub const MAX_RANDOM: u64 = 1_000_000;

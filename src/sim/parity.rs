@@ -142,31 +142,8 @@ pub fn check_many(
     workers: usize,
     keep_traces: bool,
 ) -> Vec<Result<Verdict, String>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Verdict, String>>>> =
-        Mutex::new((0..scenarios.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..workers.clamp(1, scenarios.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(scenario) = scenarios.get(index) else {
-                        break;
-                    };
-                    let verdict = check(scenario, original, settings, keep_traces)
-                        .map_err(|e| format!("scenario {}: {e}", scenario.name));
-                    results.lock().expect("no worker panics while holding it")[index] =
-                        Some(verdict);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .expect("workers are done")
-        .into_iter()
-        .map(|r| r.expect("every scenario was checked"))
-        .collect()
+    super::parallel::map(scenarios, workers, |scenario| {
+        check(scenario, original, settings, keep_traces)
+            .map_err(|e| format!("scenario {}: {e}", scenario.name))
+    })
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::scenario::{
     Action, AppSpec, EntryKind, EventSpec, NodeSpec, OnSigterm, Scenario, Seconds, StorageSpec,
 };
+use crate::safe::timing::Timing;
 
 pub struct SplitMix64 {
     state: u64,
@@ -40,7 +41,7 @@ impl SplitMix64 {
 }
 
 /// The actions a random schedule draws from, each applied to one random node where it needs one.
-const RANDOM_ACTIONS: [Action; 13] = [
+const RANDOM_ACTIONS: [Action; 18] = [
     Action::Crash,
     Action::Reboot,
     Action::DaemonKill,
@@ -54,12 +55,56 @@ const RANDOM_ACTIONS: [Action; 13] = [
     Action::StorageHang,
     Action::StorageSlow,
     Action::StorageRestore,
+    Action::Freeze,
+    Action::Thaw,
+    Action::ClockJump,
+    Action::AttributeCache,
+    Action::StorageLate,
 ];
 
 /// Virtual seconds a random schedule lasts.
-const RANDOM_DURATION: i64 = 240;
-/// The most events a random schedule has.
+pub const RANDOM_DURATION: i64 = 300;
+/// Faults happen before this time; at it every fault heals, and nothing happens after it, so
+/// that the cluster's convergence can be checked at the end.
+pub const HEAL_AT: i64 = 200;
+/// The most fault events a random schedule has.
 const RANDOM_MAX_EVENTS: i64 = 8;
+/// How many times the generator draws faileOverTime and loopTime before it settles for the
+/// defaults.
+const TIMING_DRAWS: usize = 8;
+
+/// Seconds of clock difference "of any size": small, beyond faileOverTime, hours, or years.
+fn clock_offset(rng: &mut SplitMix64) -> i64 {
+    let magnitude = [15, 120, 3 * 3600, 5 * 365 * 24 * 3600][rng.below(4) as usize];
+    rng.between(-magnitude, magnitude)
+}
+
+/// faileOverTime and loopTime: half the schedules use the script's defaults; the others draw
+/// values that every profile accepts.
+fn timing(rng: &mut SplitMix64) -> (i64, i64) {
+    if rng.chance(50) {
+        return (10, 3);
+    }
+    for _ in 0..TIMING_DRAWS {
+        let (faile_over, loop_time) = (rng.between(4, 12), rng.between(1, 4));
+        if Timing::new(faile_over as u64, loop_time as u64).is_ok() {
+            return (faile_over, loop_time);
+        }
+    }
+    (10, 3)
+}
+
+fn event(at: Seconds, action: Action, node: Option<&str>) -> EventSpec {
+    EventSpec {
+        at,
+        action,
+        node: node.map(str::to_string),
+        name: None,
+        kind: None,
+        extra_ms: None,
+        seconds: None,
+    }
+}
 
 /// A random schedule of 2 or 3 nodes; the same seed always gives the same scenario.
 pub fn scenario(seed: u64) -> Scenario {
@@ -72,7 +117,7 @@ pub fn scenario(seed: u64) -> Scenario {
             name: name.to_string(),
             start: Seconds::Whole(rng.between(0, 8)),
             clock_skew: Seconds::Whole(if rng.chance(20) {
-                rng.between(-15, 15)
+                clock_offset(&mut rng)
             } else {
                 0
             }),
@@ -80,12 +125,13 @@ pub fn scenario(seed: u64) -> Scenario {
         })
         .collect();
     let mut variables = BTreeMap::new();
-    variables.insert("loopTime".to_string(), rng.between(1, 4).to_string());
-    variables.insert("faileOverTime".to_string(), rng.between(4, 12).to_string());
+    let (faile_over_time, loop_time) = timing(&mut rng);
+    variables.insert("loopTime".to_string(), loop_time.to_string());
+    variables.insert("faileOverTime".to_string(), faile_over_time.to_string());
     let shared_maintenance = rng.chance(25);
     let mut events = Vec::new();
     for _ in 0..rng.between(0, RANDOM_MAX_EVENTS) {
-        let at = Seconds::Fraction(rng.between(1, RANDOM_DURATION * 10 - 1) as f64 / 10.0);
+        let at = Seconds::Fraction(rng.between(1, HEAL_AT * 10 - 1) as f64 / 10.0);
         let action = if rng.chance(10) {
             Action::StrayEntry
         } else if rng.chance(5) {
@@ -93,36 +139,39 @@ pub fn scenario(seed: u64) -> Scenario {
         } else {
             RANDOM_ACTIONS[rng.below(RANDOM_ACTIONS.len() as u64) as usize]
         };
-        let node = names[rng.below(node_count as u64) as usize].to_string();
-        let shared =
-            matches!(action, Action::MaintenanceOn | Action::MaintenanceOff) && shared_maintenance;
+        let node = names[rng.below(node_count as u64) as usize];
+        let shared = (matches!(action, Action::MaintenanceOn | Action::MaintenanceOff)
+            && shared_maintenance)
+            || (action == Action::ClockJump && rng.chance(25));
         let on_node = !shared && !matches!(action, Action::StrayEntry | Action::DeleteEntry);
-        events.push(EventSpec {
-            at,
-            action,
-            node: on_node.then(|| node.clone()),
-            name: match action {
-                Action::StrayEntry => Some("stray".to_string()),
-                Action::DeleteEntry => Some(node),
-                _ => None,
-            },
-            kind: (action == Action::StrayEntry).then_some(EntryKind::File),
-            extra_ms: (action == Action::StorageSlow).then(|| rng.between(50, 3000) as u64),
-        });
+        let mut spec = event(at, action, on_node.then_some(node));
+        spec.name = match action {
+            Action::StrayEntry => Some("stray".to_string()),
+            Action::DeleteEntry => Some(node.to_string()),
+            _ => None,
+        };
+        spec.kind = (action == Action::StrayEntry).then_some(EntryKind::File);
+        spec.extra_ms = match action {
+            Action::StorageSlow => Some(rng.between(50, 3000) as u64),
+            Action::StorageLate => Some(rng.between(50, 20_000) as u64),
+            _ => None,
+        };
+        spec.seconds = match action {
+            Action::ClockJump => Some(Seconds::Whole(clock_offset(&mut rng))),
+            Action::AttributeCache => Some(Seconds::Whole(rng.between(0, 60))),
+            _ => None,
+        };
+        events.push(spec);
     }
     let heartbeat_dir_missing = rng.chance(10);
     if heartbeat_dir_missing {
         // Someone creates the directory eventually; until then no node can become master.
-        events.push(EventSpec {
-            at: Seconds::Whole(rng.between(1, RANDOM_DURATION / 2)),
-            action: Action::CreateDir,
-            node: None,
-            name: None,
-            kind: None,
-            extra_ms: None,
-        });
+        let at = Seconds::Whole(rng.between(1, HEAL_AT / 2));
+        events.push(event(at, Action::CreateDir, None));
     }
     events.sort_by_key(|e| e.at.millis());
+    let heal = healing(&events, &names[..node_count], shared_maintenance);
+    events.extend(heal);
     Scenario {
         name: format!("random-{seed}"),
         description: format!("A random fault schedule from seed {seed}."),
@@ -142,7 +191,7 @@ pub fn scenario(seed: u64) -> Scenario {
         },
         storage: StorageSpec {
             server_skew: Seconds::Whole(if rng.chance(20) {
-                rng.between(-20, 20)
+                clock_offset(&mut rng)
             } else {
                 0
             }),
@@ -153,6 +202,44 @@ pub fn scenario(seed: u64) -> Scenario {
         nodes,
         events,
     }
+}
+
+/// The events at `HEAL_AT` that undo every fault of `faults` (sorted by time): nodes left down
+/// boot, frozen hosts thaw, paused daemons resume, storage works, killed daemons start,
+/// maintenance ends, the heartbeat directory exists. Clock offsets and attribute caches stay:
+/// they are conditions a cluster must live with, not faults that end.
+fn healing(faults: &[EventSpec], names: &[&str], shared_maintenance: bool) -> Vec<EventSpec> {
+    let at = Seconds::Whole(HEAL_AT);
+    let mut heal = Vec::new();
+    for name in names {
+        let mut down = false;
+        for fault in faults.iter().filter(|e| e.node.as_deref() == Some(*name)) {
+            match fault.action {
+                Action::Crash => down = true,
+                Action::Reboot => down = false,
+                _ => {}
+            }
+        }
+        if down {
+            heal.push(event(at, Action::Reboot, Some(name)));
+        }
+        for action in [
+            Action::Thaw,
+            Action::Resume,
+            Action::StorageRestore,
+            Action::DaemonStart,
+        ] {
+            heal.push(event(at, action, Some(name)));
+        }
+        if !shared_maintenance {
+            heal.push(event(at, Action::MaintenanceOff, Some(name)));
+        }
+    }
+    if shared_maintenance {
+        heal.push(event(at, Action::MaintenanceOff, None));
+    }
+    heal.push(event(at, Action::CreateDir, None));
+    heal
 }
 
 #[cfg(test)]

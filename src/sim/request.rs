@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::world::Signal;
+use crate::world::{GuardState, Io, Signal};
 
 /// One world operation, with its arguments exactly as the loop passed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,9 +19,55 @@ pub enum Request {
     Touch(String),
     FindProcesses(String),
     Signal(u32, Signal),
-    StartDetached { command: String, log_file: String },
+    StartDetached {
+        command: String,
+        log_file: String,
+    },
     Print(String),
     PrintError(String),
+    // The safe profile's operations (`SafeWorld`); durations in milliseconds.
+    Elapsed,
+    Pause(u64),
+    ReadRecord {
+        path: String,
+        limit_ms: u64,
+    },
+    WriteRecord {
+        path: String,
+        content: String,
+        limit_ms: u64,
+    },
+    ListRecords {
+        dir: String,
+        limit_ms: u64,
+    },
+    FileExists {
+        path: String,
+        limit_ms: u64,
+    },
+    GuardStart {
+        command: String,
+        log_file: String,
+        deadline_ms: u64,
+        token: u64,
+    },
+    GuardExtend(u64),
+    GuardState,
+    GuardStop(u64),
+}
+
+impl Request {
+    /// The storage operations that carry their own deadline: on a hung storage they time out
+    /// instead of blocking the daemon.
+    pub fn limit_ms(&self) -> Option<u64> {
+        match self {
+            Request::ReadRecord { limit_ms, .. }
+            | Request::WriteRecord { limit_ms, .. }
+            | Request::ListRecords { limit_ms, .. }
+            | Request::FileExists { limit_ms, .. } => Some(*limit_ms),
+            _ => None,
+        }
+    }
 }
 
 /// The value an operation produced.
@@ -33,6 +79,12 @@ pub enum Value {
     Seconds(i64),
     MaybeSeconds(Option<i64>),
     Pids(Vec<u32>),
+    Millis(u64),
+    Text(Option<String>),
+    Names(Vec<String>),
+    Guard(GuardState),
+    /// A storage operation with a deadline; `Done` holds one of the values above.
+    Bounded(Box<Io<Value>>),
 }
 
 /// A value and the error line the tool printed on stderr, if any.
@@ -82,21 +134,64 @@ impl fmt::Display for Request {
             }
             Request::Print(line) => write!(f, "stdout {line:?}"),
             Request::PrintError(line) => write!(f, "stderr {line:?}"),
+            Request::Elapsed => f.write_str("elapsed"),
+            Request::Pause(ms) => write!(f, "pause {ms} ms"),
+            Request::ReadRecord { path, limit_ms } => {
+                write!(f, "read {path:?} within {limit_ms} ms")
+            }
+            Request::WriteRecord {
+                path,
+                content,
+                limit_ms,
+            } => write!(f, "write {path:?} {content:?} within {limit_ms} ms"),
+            Request::ListRecords { dir, limit_ms } => {
+                write!(f, "list {dir:?} within {limit_ms} ms")
+            }
+            Request::FileExists { path, limit_ms } => {
+                write!(f, "exists {path:?} within {limit_ms} ms")
+            }
+            Request::GuardStart {
+                command,
+                log_file,
+                deadline_ms,
+                token,
+            } => write!(
+                f,
+                "guard start {command:?} > {log_file:?} until {deadline_ms} ms, token {token}"
+            ),
+            Request::GuardExtend(ms) => write!(f, "guard extend until {ms} ms"),
+            Request::GuardState => f.write_str("guard state"),
+            Request::GuardStop(grace) => write!(f, "guard stop, grace {grace} ms"),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Unit => f.write_str("ok"),
+            Value::Flag(flag) => write!(f, "{flag}"),
+            Value::Name(name) => write!(f, "{name:?}"),
+            Value::Seconds(seconds) => write!(f, "{seconds}"),
+            Value::MaybeSeconds(Some(seconds)) => write!(f, "{seconds}"),
+            Value::MaybeSeconds(None) | Value::Text(None) => f.write_str("none"),
+            Value::Pids(pids) => write!(f, "{pids:?}"),
+            Value::Millis(ms) => write!(f, "{ms} ms"),
+            Value::Text(Some(text)) => write!(f, "{text:?}"),
+            Value::Names(names) => write!(f, "{names:?}"),
+            Value::Guard(state) => write!(f, "{state:?}"),
+            Value::Bounded(io) => match io.as_ref() {
+                Io::Done(value) => write!(f, "{value}"),
+                Io::Failed(error) => write!(f, "failed {error:?}"),
+                Io::TimedOut => f.write_str("timed out"),
+            },
         }
     }
 }
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.value {
-            Value::Unit => f.write_str("ok")?,
-            Value::Flag(flag) => write!(f, "{flag}")?,
-            Value::Name(name) => write!(f, "{name:?}")?,
-            Value::Seconds(seconds) => write!(f, "{seconds}")?,
-            Value::MaybeSeconds(Some(seconds)) => write!(f, "{seconds}")?,
-            Value::MaybeSeconds(None) => f.write_str("none")?,
-            Value::Pids(pids) => write!(f, "{pids:?}")?,
-        }
+        write!(f, "{}", self.value)?;
         if let Some(error) = &self.error {
             write!(f, " (stderr {error:?})")?;
         }

@@ -163,18 +163,38 @@ pub enum Action {
     DeleteEntry,
     RemoveDir,
     CreateDir,
+    /// The whole host stops (daemon, guard, apps) until `thaw`.
+    Freeze,
+    Thaw,
+    /// The node's wall clock, or without a node the storage server's, jumps by `seconds`.
+    ClockJump,
+    /// The node's `[ -f ]`, `ls` and `stat` answer from a cache up to `seconds` old.
+    AttributeCache,
+    /// The node's writes land `extra_ms` after they were issued.
+    StorageLate,
 }
 
 impl Action {
-    /// Whether the action happens on one node (and so needs `node`).
-    fn needs_node(self, shared_maintenance: bool) -> bool {
-        match self {
+    /// Whether the action happens on one node (and so needs `node`); `None` when it may.
+    fn needs_node(self, shared_maintenance: bool) -> Option<bool> {
+        Some(match self {
+            Action::ClockJump => return None,
             Action::MaintenanceOn | Action::MaintenanceOff => !shared_maintenance,
             Action::StrayEntry | Action::DeleteEntry | Action::RemoveDir | Action::CreateDir => {
                 false
             }
             _ => true,
-        }
+        })
+    }
+
+    /// Whether the action takes `extra_ms`, which it then needs.
+    fn takes_extra_ms(self) -> bool {
+        matches!(self, Action::StorageSlow | Action::StorageLate)
+    }
+
+    /// Whether the action takes `seconds`, which it then needs.
+    fn takes_seconds(self) -> bool {
+        matches!(self, Action::ClockJump | Action::AttributeCache)
     }
 }
 
@@ -190,9 +210,12 @@ pub struct EventSpec {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<EntryKind>,
-    /// The added latency of storage_slow, in milliseconds.
+    /// The added latency of storage_slow, or the delay of storage_late, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_ms: Option<u64>,
+    /// The jump of clock_jump (negative: backwards), or the age limit of attribute_cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<Seconds>,
 }
 
 /// The variables a scenario may override; hostName is always the node's name.
@@ -287,11 +310,11 @@ impl Scenario {
             }
             let needs_node = event.action.needs_node(self.storage.shared_maintenance);
             match (&event.node, needs_node) {
-                (Some(node), true) if self.node_index(node).is_none() => {
+                (Some(node), Some(true) | None) if self.node_index(node).is_none() => {
                     return Err(format!("{context}: no node named {node:?}"));
                 }
-                (None, true) => return Err(format!("{context}: needs node")),
-                (Some(_), false) => return Err(format!("{context}: takes no node")),
+                (None, Some(true)) => return Err(format!("{context}: needs node")),
+                (Some(_), Some(false)) => return Err(format!("{context}: takes no node")),
                 _ => {}
             }
             let needs_name = matches!(event.action, Action::StrayEntry | Action::DeleteEntry);
@@ -312,9 +335,23 @@ impl Scenario {
             if event.kind.is_some() && event.action != Action::StrayEntry {
                 return Err(format!("{context}: kind is for stray_entry"));
             }
-            if (event.action == Action::StorageSlow) != event.extra_ms.is_some() {
+            if event.action.takes_extra_ms() != event.extra_ms.is_some() {
                 return Err(format!(
-                    "{context}: extra_ms is for storage_slow, which needs it"
+                    "{context}: extra_ms is for storage_slow and storage_late, which need it"
+                ));
+            }
+            if event.action.takes_seconds() != event.seconds.is_some() {
+                return Err(format!(
+                    "{context}: seconds is for clock_jump and attribute_cache, which need it"
+                ));
+            }
+            let seconds = event.seconds.map_or(0, Seconds::millis);
+            if seconds.unsigned_abs() > limits::MAX_JUMP_SECONDS * 1000
+                || (event.action == Action::AttributeCache && seconds < 0)
+            {
+                return Err(format!(
+                    "{context}: seconds must be within ±{} (and not negative for a cache)",
+                    limits::MAX_JUMP_SECONDS
                 ));
             }
             if event.extra_ms.is_some_and(|ms| ms > limits::MAX_LATENCY_MS) {

@@ -28,7 +28,20 @@ const RESTART_DELAY_MS: u64 = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Driver {
     Bash,
+    /// hacmp in the compat profile.
     Hacmp,
+    /// hacmp in the safe profile (`hacmpProfile=safe`).
+    Safe,
+}
+
+impl Driver {
+    /// The value of hacmpProfile the node's loop runs with.
+    fn profile(self) -> &'static str {
+        match self {
+            Driver::Safe => "safe",
+            Driver::Bash | Driver::Hacmp => "compat",
+        }
+    }
 }
 
 /// One line of a node's trace.
@@ -53,6 +66,8 @@ impl std::fmt::Display for TraceEntry {
 pub struct RunResult {
     pub traces: Vec<Vec<TraceEntry>>,
     pub audit: Audit,
+    /// Whether every fault had healed by the end (see `Run::healthy`).
+    pub healthy_at_end: bool,
 }
 
 /// What the scheduler needs besides the scenario.
@@ -87,11 +102,14 @@ pub fn node_variables(
     settings: &Settings,
     scenario: &Scenario,
     node: &str,
+    driver: Driver,
 ) -> Result<Variables, String> {
     let mut settings = settings.clone();
     for setting in settings.settings.iter_mut() {
         let value = if setting.name == "hostName" {
             Some(node)
+        } else if setting.name == "hacmpProfile" {
+            Some(driver.profile())
         } else {
             scenario.variables.get(setting.name).map(String::as_str)
         };
@@ -131,6 +149,8 @@ struct Run<'a> {
     rng: SplitMix64,
     directory: Option<PathBuf>,
     original: PathBuf,
+    /// Per node, the timers that came due while the host was frozen; they fire at thaw.
+    deferred: Vec<Vec<Timer>>,
 }
 
 pub fn run(setup: &Setup) -> Result<RunResult, String> {
@@ -139,7 +159,8 @@ pub fn run(setup: &Setup) -> Result<RunResult, String> {
     let variables = scenario
         .nodes
         .iter()
-        .map(|node| node_variables(setup.settings, scenario, &node.name))
+        .zip(setup.drivers)
+        .map(|(node, &driver)| node_variables(setup.settings, scenario, &node.name, driver))
         .collect::<Result<Vec<_>, _>>()?;
     let cluster = Cluster::new(
         scenario,
@@ -175,8 +196,10 @@ pub fn run(setup: &Setup) -> Result<RunResult, String> {
         rng: SplitMix64::new(scenario.seed),
         directory,
         original,
+        deferred: vec![Vec::new(); scenario.nodes.len()],
     };
     let outcome = run.main_loop();
+    let healthy_at_end = run.healthy(None);
     for node in 0..run.slots.len() {
         run.halt(node);
     }
@@ -189,6 +212,7 @@ pub fn run(setup: &Setup) -> Result<RunResult, String> {
     Ok(RunResult {
         traces: run.traces,
         audit: run.cluster.audit,
+        healthy_at_end,
     })
 }
 
@@ -196,11 +220,9 @@ impl Run<'_> {
     fn main_loop(&mut self) -> Result<(), String> {
         let end_ms = self.setup.scenario.duration * 1000;
         loop {
-            let earliest_node = self
-                .slots
-                .iter()
-                .filter(|slot| slot.schedulable())
-                .map(|slot| slot.ready_ms)
+            let earliest_node = (0..self.slots.len())
+                .filter(|&i| self.schedulable(i))
+                .map(|i| self.slots[i].ready_ms)
                 .min();
             let timer = self.cluster.next_timer_ms();
             let (at_ms, is_timer) = match (timer, earliest_node) {
@@ -219,12 +241,38 @@ impl Run<'_> {
                 self.fire(timer)?;
             } else {
                 let ready: Vec<usize> = (0..self.slots.len())
-                    .filter(|&i| self.slots[i].schedulable() && self.slots[i].ready_ms == at_ms)
+                    .filter(|&i| self.schedulable(i) && self.slots[i].ready_ms == at_ms)
                     .collect();
                 let node = ready[self.rng.below(ready.len() as u64) as usize];
                 self.step(node)?;
             }
         }
+    }
+
+    fn schedulable(&self, node: usize) -> bool {
+        self.slots[node].schedulable() && !self.cluster.nodes[node].frozen
+    }
+
+    /// Whether the node's faults have all healed, for every node but `except`: it is up, its
+    /// daemon runs unpaused on a host not frozen, its storage works normally, it is not in
+    /// maintenance; and the heartbeat directory exists and the app does not crash by itself.
+    fn healthy(&self, except: Option<usize>) -> bool {
+        let maintenance = &self.variables[0].maintenance_file;
+        let node_healthy = |node: usize| {
+            let slot = &self.slots[node];
+            slot.up
+                && slot.daemon.is_some()
+                && !slot.paused
+                && !slot.waiting_for_storage
+                && !self.cluster.nodes[node].frozen
+                && self.cluster.nodes[node].storage == Health::Healthy
+                && !self.cluster.in_maintenance(node, maintenance)
+        };
+        (0..self.slots.len())
+            .filter(|&node| Some(node) != except)
+            .all(node_healthy)
+            && self.cluster.heartbeat_dir_exists()
+            && self.setup.scenario.app.lifetime.is_none()
     }
 
     fn trace(&mut self, node: usize, text: String) -> Result<(), String> {
@@ -265,7 +313,7 @@ impl Run<'_> {
                 wants_reply,
             } => (request, wants_reply),
         };
-        if self.cluster.nodes[node].storage == Health::Hung && self.cluster.uses_storage(&request) {
+        if self.cluster.blocks_on_hung_storage(node, &request) {
             let slot = &mut self.slots[node];
             slot.pending = Some(Message::Request {
                 request,
@@ -300,7 +348,9 @@ impl Run<'_> {
         }
         let name = &self.setup.scenario.nodes[node].name;
         let daemon: Box<dyn Daemon> = match self.setup.drivers[node] {
-            Driver::Hacmp => Box::new(HacmpDaemon::start(self.variables[node].clone())),
+            Driver::Hacmp | Driver::Safe => {
+                Box::new(HacmpDaemon::start(self.variables[node].clone()))
+            }
             Driver::Bash => {
                 let directory = self.directory.as_ref().expect("made for bash nodes");
                 let cwd = directory.join(name);
@@ -348,30 +398,87 @@ impl Run<'_> {
     }
 
     fn fire(&mut self, timer: Timer) -> Result<(), String> {
+        let on_node = match timer {
+            Timer::AppExit { node, .. }
+            | Timer::AppKill { node, .. }
+            | Timer::DaemonStart(node)
+            | Timer::GuardDeadline(node) => Some(node),
+            Timer::Event(_) | Timer::Land(_) => None,
+        };
+        if let Some(node) = on_node
+            && self.cluster.nodes[node].frozen
+        {
+            // Nothing happens on a frozen host; the timer fires at thaw.
+            self.deferred[node].push(timer);
+            return Ok(());
+        }
         match timer {
-            Timer::AppExit { node, pid } => {
-                self.cluster.end_app(node, pid);
-                Ok(())
-            }
-            Timer::DaemonStart(node) => self.start_daemon(node),
+            Timer::AppExit { node, pid } => self.cluster.end_app(node, pid),
+            Timer::AppKill { node, pid } => self.cluster.kill_app(node, pid),
+            Timer::GuardDeadline(node) => self.cluster.guard_deadline_check(node),
+            Timer::Land(id) => self.cluster.land_late(id),
+            Timer::DaemonStart(node) => return self.start_daemon(node),
             Timer::Event(index) => {
                 let event = self.setup.scenario.events[index].clone();
-                self.apply(&event)
+                return self.apply(&event);
             }
         }
+        Ok(())
     }
 
-    /// Stops the node's daemon and apps; it stays down until rebooted.
-    fn crash(&mut self, node: usize, label: &str) -> Result<(), String> {
-        let alive_before = self.cluster.audit.alive();
-        self.halt(node);
-        self.cluster.end_all_apps(node);
-        self.slots[node].up = false;
+    /// Records a fault that took effect just now; `alive_before` is the count before it.
+    fn fault(&mut self, node: usize, label: &str, alive_before: u32) {
         let name = &self.setup.scenario.nodes[node].name;
         let label = format!("{label} {name}");
         let now = self.cluster.now_ms;
-        self.cluster.audit.fault(now, label, alive_before);
+        let others_healthy = self.healthy(Some(node));
+        self.cluster
+            .audit
+            .fault(now, label, alive_before, others_healthy);
+    }
+
+    /// Stops the node's daemon, guard and apps; it stays down until rebooted.
+    fn crash(&mut self, node: usize, label: &str) -> Result<(), String> {
+        let alive_before = self.cluster.audit.alive();
+        self.halt(node);
+        self.cluster.crash_host(node);
+        self.deferred[node].clear();
+        self.slots[node].up = false;
+        self.fault(node, label, alive_before);
         Ok(())
+    }
+
+    /// Thaws a frozen host: first the timers that came due meanwhile fire (an app's exit, the
+    /// guard's deadline), then its apps execute again, then its daemon goes on.
+    fn thaw(&mut self, node: usize) -> Result<(), String> {
+        if !self.cluster.nodes[node].frozen {
+            return Ok(());
+        }
+        let due = std::mem::take(&mut self.deferred[node]);
+        let mut daemon_due = false;
+        for timer in due {
+            match timer {
+                Timer::DaemonStart(_) => daemon_due = true,
+                other => self.fire_while_frozen(other),
+            }
+        }
+        self.cluster.guard_deadline_check(node);
+        self.cluster.set_frozen(node, false);
+        self.release(node);
+        if daemon_due {
+            self.start_daemon(node)?;
+        }
+        Ok(())
+    }
+
+    /// A deferred timer of a frozen host, fired at thaw before its apps execute.
+    fn fire_while_frozen(&mut self, timer: Timer) {
+        match timer {
+            Timer::AppExit { node, pid } => self.cluster.end_app(node, pid),
+            Timer::AppKill { node, pid } => self.cluster.kill_app(node, pid),
+            Timer::GuardDeadline(node) => self.cluster.guard_deadline_check(node),
+            other => unreachable!("{other:?} is not deferred"),
+        }
     }
 
     fn apply(&mut self, event: &EventSpec) -> Result<(), String> {
@@ -389,6 +496,7 @@ impl Run<'_> {
                     self.crash(the_node(), "reboot")?;
                 }
                 self.slots[the_node()].up = true;
+                self.cluster.boot_host(the_node());
                 self.start_daemon(the_node())?;
             }
             Action::DaemonKill => self.halt(the_node()),
@@ -403,22 +511,38 @@ impl Run<'_> {
             Action::AppCrash => {
                 let alive_before = self.cluster.audit.alive();
                 self.cluster.end_all_apps(the_node());
-                let label = format!("app crash {}", scenario.nodes[the_node()].name);
-                let now = self.cluster.now_ms;
-                self.cluster.audit.fault(now, label, alive_before);
+                self.fault(the_node(), "app crash", alive_before);
+            }
+            Action::Freeze => {
+                let alive_before = self.cluster.audit.alive();
+                if !self.cluster.nodes[the_node()].frozen && self.slots[the_node()].up {
+                    self.cluster.set_frozen(the_node(), true);
+                    self.fault(the_node(), "freeze", alive_before);
+                }
+            }
+            Action::Thaw => self.thaw(the_node())?,
+            Action::ClockJump => {
+                let by = event.seconds.expect("checked: clock_jump has seconds");
+                self.cluster.jump_clock(node, by.millis());
+            }
+            Action::AttributeCache => {
+                let age = event.seconds.expect("checked: attribute_cache has seconds");
+                self.cluster
+                    .set_attribute_cache(the_node(), age.millis() as u64);
             }
             Action::MaintenanceOn | Action::MaintenanceOff => {
                 let on = event.action == Action::MaintenanceOn;
                 self.cluster.set_maintenance(node, &maintenance, on);
             }
-            Action::StorageFail => self.cluster.nodes[the_node()].storage = Health::Failing,
-            Action::StorageHang => self.cluster.nodes[the_node()].storage = Health::Hung,
-            Action::StorageSlow | Action::StorageRestore => {
-                let health = match event.extra_ms {
-                    Some(extra) => Health::Slow(extra),
-                    None => Health::Healthy,
+            Action::StorageFail => self.cluster.set_storage(the_node(), Health::Failing),
+            Action::StorageHang => self.cluster.set_storage(the_node(), Health::Hung),
+            Action::StorageSlow | Action::StorageLate | Action::StorageRestore => {
+                let health = match (event.action, event.extra_ms) {
+                    (Action::StorageSlow, Some(extra)) => Health::Slow(extra),
+                    (Action::StorageLate, Some(delay)) => Health::Late(delay),
+                    _ => Health::Healthy,
                 };
-                self.cluster.nodes[the_node()].storage = health;
+                self.cluster.set_storage(the_node(), health);
                 if self.slots[the_node()].waiting_for_storage {
                     self.slots[the_node()].waiting_for_storage = false;
                     self.release(the_node());

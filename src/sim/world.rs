@@ -4,6 +4,12 @@
 //! Paths are resolved against every node's virtual working directory `VIRTUAL_CWD`. The
 //! heartbeat directory (and everything below it) is on the shared storage; so is the maintenance
 //! file when the scenario says so; every other path is local to the node.
+//!
+//! The safe profile's operations (records with content, deadlines, the guard) are in the
+//! submodules `records` and `guard`.
+
+mod guard;
+mod records;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,12 +19,15 @@ use super::scenario::{EntryKind, OnSigterm, Scenario};
 use crate::pattern::Pattern;
 use crate::world::Signal;
 
+pub use guard::Guard;
+
 /// Every daemon's working directory.
 pub const VIRTUAL_CWD: &str = "/opt/app";
 /// Virtual time 0 on the wall clock, in milliseconds since the epoch.
 const EPOCH_MS: i64 = 1_700_000_000_000;
 /// The first PID handed to an app; PIDs are never reused within a run.
 const FIRST_PID: u32 = 1000;
+const HOUR_MS: i64 = 3_600_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -29,12 +38,25 @@ pub enum Health {
     Hung,
     /// Every access takes this many more milliseconds.
     Slow(u64),
+    /// Every write lands this many milliseconds after it was issued; `touch` does not wait for
+    /// it, a safe write waits up to its deadline.
+    Late(u64),
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     kind: EntryKind,
     mtime_ms: i64,
+    /// What a safe node wrote into it; bash and compat only touch.
+    content: String,
+}
+
+/// What the shared storage holds: the heartbeat directory and the shared maintenance file.
+#[derive(Debug, Clone, Default)]
+struct Namespace {
+    /// The heartbeat directory's entries, or `None` while it does not exist.
+    entries: Option<BTreeMap<String, Entry>>,
+    shared_files: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +73,15 @@ pub struct Node {
     local_files: BTreeMap<String, i64>,
     apps: Vec<App>,
     pub storage: Health,
+    /// Virtual time at which the node booted; its boot clock is the time since.
+    booted_at_ms: i64,
+    /// The whole host is frozen: daemon, guard and apps do nothing.
+    pub frozen: bool,
+    /// How old (ms) an answer of `[ -f ]`, `ls` or `stat` on shared storage may be.
+    cache_ms: u64,
+    /// The node's attribute cache: when it was filled, and what it saw.
+    cache: Option<(u64, Namespace)>,
+    pub guard: Guard,
 }
 
 /// Where a path leads.
@@ -72,14 +103,32 @@ pub enum Timer {
     Event(usize),
     /// A daemon (re)starts: at its start time, or after systemd's restart delay.
     DaemonStart(usize),
+    /// An app that ignored SIGTERM gets SIGKILL at the end of the guard's grace.
+    AppKill { node: usize, pid: u32 },
+    /// The node's boot clock may have reached its guard's deadline.
+    GuardDeadline(usize),
+    /// A write that was held up lands on the storage.
+    Land(u64),
+}
+
+/// A write issued but not yet on the storage.
+#[derive(Debug, Clone)]
+struct Write {
+    node: usize,
+    path: String,
+    /// A safe record; `None` for `touch`, which changes only the time.
+    content: Option<String>,
 }
 
 pub struct Cluster {
     pub now_ms: u64,
     heartbeat_dir: String,
-    /// The heartbeat directory's entries, or `None` while it does not exist.
-    entries: Option<BTreeMap<String, Entry>>,
-    shared_files: BTreeMap<String, i64>,
+    storage: Namespace,
+    /// Writes that wait for a hung storage: they land when it is restored, last one winning.
+    hung_writes: BTreeMap<(usize, String), Write>,
+    /// Writes that land late, by the number of their `Timer::Land`.
+    late_writes: BTreeMap<u64, Write>,
+    writes_held: u64,
     shared_maintenance: Option<String>,
     server_skew_ms: i64,
     app_command_line: Option<String>,
@@ -126,6 +175,7 @@ impl Cluster {
                     let entry = Entry {
                         kind: e.kind,
                         mtime_ms: EPOCH_MS + e.mtime.millis(),
+                        content: String::new(),
                     };
                     (e.name.clone(), entry)
                 })
@@ -134,19 +184,31 @@ impl Cluster {
         let nodes = scenario
             .nodes
             .iter()
-            .map(|n| Node {
+            .enumerate()
+            .map(|(index, n)| Node {
                 name: n.name.clone(),
                 clock_skew_ms: n.clock_skew.millis(),
                 local_files: BTreeMap::new(),
                 apps: Vec::new(),
                 storage: Health::Healthy,
+                // Hosts have been up for different times, so their boot clocks differ.
+                booted_at_ms: -(index as i64 + 1) * HOUR_MS,
+                frozen: false,
+                cache_ms: 0,
+                cache: None,
+                guard: Guard::default(),
             })
             .collect();
         let mut cluster = Cluster {
             now_ms: 0,
             heartbeat_dir: resolve(heartbeat_dir),
-            entries,
-            shared_files: BTreeMap::new(),
+            storage: Namespace {
+                entries,
+                shared_files: BTreeMap::new(),
+            },
+            hung_writes: BTreeMap::new(),
+            late_writes: BTreeMap::new(),
+            writes_held: 0,
             shared_maintenance: scenario
                 .storage
                 .shared_maintenance
@@ -218,14 +280,66 @@ impl Cluster {
             Request::IsRegularFile(path)
             | Request::NewestEntry(path)
             | Request::ModificationTime(path)
-            | Request::Touch(path) => !matches!(self.place(path), Place::Local(_)),
+            | Request::Touch(path)
+            | Request::ReadRecord { path, .. }
+            | Request::WriteRecord { path, .. }
+            | Request::ListRecords { dir: path, .. }
+            | Request::FileExists { path, .. } => !matches!(self.place(path), Place::Local(_)),
             _ => false,
         }
+    }
+
+    /// Whether the request blocks its daemon while the storage hangs: every storage command
+    /// of the script does; the safe profile's operations time out instead.
+    pub fn blocks_on_hung_storage(&self, node: usize, request: &Request) -> bool {
+        self.nodes[node].storage == Health::Hung
+            && request.limit_ms().is_none()
+            && self.uses_storage(request)
+    }
+
+    /// The node's boot clock.
+    pub fn elapsed_ms(&self, node: usize) -> u64 {
+        let elapsed = self.now_ms as i64 - self.nodes[node].booted_at_ms;
+        assert!(elapsed >= 0, "a node's boot clock is never negative");
+        elapsed as u64
+    }
+
+    /// Refills the node's attribute cache when its content is older than allowed.
+    fn refresh_cache(&mut self, node: usize) {
+        let now = self.now_ms;
+        let state = &mut self.nodes[node];
+        if state.cache_ms == 0 {
+            state.cache = None;
+        } else if state
+            .cache
+            .as_ref()
+            .is_none_or(|(filled, _)| now - filled >= state.cache_ms)
+        {
+            state.cache = Some((now, self.storage.clone()));
+        }
+    }
+
+    /// What the node's `[ -f ]`, `ls` and `stat` see of the shared storage: its attribute
+    /// cache, or the storage itself.
+    fn view(&self, node: usize) -> &Namespace {
+        self.nodes[node]
+            .cache
+            .as_ref()
+            .map_or(&self.storage, |(_, cached)| cached)
     }
 
     /// Serves one request of `node` at the current time; returns its outcome and how many
     /// milliseconds it took.
     pub fn serve(&mut self, node: usize, request: &Request, latency_ms: u64) -> (Outcome, u64) {
+        assert!(!self.nodes[node].frozen, "a frozen node makes no request");
+        if request.limit_ms().is_some() || matches!(request, Request::Touch(_)) {
+            // Writes (and the safe profile's operations) have their own rules for faults.
+            return self.serve_storage(node, request, latency_ms);
+        }
+        if let Some(outcome) = self.serve_host_op(node, request, latency_ms) {
+            return outcome;
+        }
+        self.refresh_cache(node);
         let storage = self.nodes[node].storage;
         let failing = storage == Health::Failing && self.uses_storage(request);
         let mut cost = latency_ms;
@@ -244,9 +358,8 @@ impl Cluster {
             Request::IsRegularFile(path) => {
                 Outcome::ok(Value::Flag(!failing && self.is_regular_file(node, path)))
             }
-            Request::NewestEntry(dir) => self.newest_entry(dir, failing),
+            Request::NewestEntry(dir) => self.newest_entry(node, dir, failing),
             Request::ModificationTime(path) => self.modification_time(node, path, failing),
-            Request::Touch(path) => self.touch(node, path, failing),
             Request::FindProcesses(pattern) => {
                 Outcome::ok(Value::Pids(self.find_processes(node, pattern)))
             }
@@ -256,26 +369,28 @@ impl Cluster {
                 Outcome::ok(Value::Unit)
             }
             Request::Print(_) | Request::PrintError(_) => Outcome::ok(Value::Unit),
+            other => unreachable!("{other} is served elsewhere"),
         };
         (outcome, cost)
     }
 
     fn is_regular_file(&self, node: usize, path: &str) -> bool {
+        let view = self.view(node);
         match self.place(path) {
             Place::HeartbeatDir | Place::BelowHeartbeat => false,
-            Place::HeartbeatEntry(name) => self
+            Place::HeartbeatEntry(name) => view
                 .entries
                 .as_ref()
                 .and_then(|entries| entries.get(&name))
                 .is_some_and(|e| e.kind == EntryKind::File),
-            Place::Shared(resolved) => self.shared_files.contains_key(&resolved),
+            Place::Shared(resolved) => view.shared_files.contains_key(&resolved),
             Place::Local(resolved) => self.nodes[node].local_files.contains_key(&resolved),
         }
     }
 
     /// `ls -1tr DIR | tail -1`: the newest visible entry; equal times go to the smallest name,
     /// which is where `ls -t` puts it before `-r` reverses the list.
-    fn newest_entry(&self, dir: &str, failing: bool) -> Outcome {
+    fn newest_entry(&self, node: usize, dir: &str, failing: bool) -> Outcome {
         let cannot = |why: &str| {
             Outcome::failed(
                 Value::Name(String::new()),
@@ -285,7 +400,7 @@ impl Cluster {
         if failing {
             return cannot("Input/output error");
         }
-        let entries = match (self.place(dir), &self.entries) {
+        let entries = match (self.place(dir), &self.view(node).entries) {
             (Place::HeartbeatDir, Some(entries)) => entries,
             _ => return cannot("No such file or directory"),
         };
@@ -310,59 +425,22 @@ impl Cluster {
         if failing {
             return cannot("Input/output error");
         }
+        let view = self.view(node);
         let mtime_ms = match self.place(path) {
-            Place::HeartbeatDir => self.entries.as_ref().map(|_| EPOCH_MS),
-            Place::HeartbeatEntry(name) => self
+            Place::HeartbeatDir => view.entries.as_ref().map(|_| EPOCH_MS),
+            Place::HeartbeatEntry(name) => view
                 .entries
                 .as_ref()
                 .and_then(|entries| entries.get(&name))
                 .map(|e| e.mtime_ms),
             Place::BelowHeartbeat => None,
-            Place::Shared(resolved) => self.shared_files.get(&resolved).copied(),
+            Place::Shared(resolved) => view.shared_files.get(&resolved).copied(),
             Place::Local(resolved) => self.nodes[node].local_files.get(&resolved).copied(),
         };
         match mtime_ms {
             Some(ms) => Outcome::ok(Value::MaybeSeconds(Some(ms.div_euclid(1000)))),
             None => cannot("No such file or directory"),
         }
-    }
-
-    /// `touch`: the storage server stamps shared files with its own time, a node its own files
-    /// with its own clock.
-    fn touch(&mut self, node: usize, path: &str, failing: bool) -> Outcome {
-        let cannot = |why: &str| {
-            Outcome::failed(Value::Unit, format!("touch: cannot touch '{path}': {why}"))
-        };
-        if failing {
-            return cannot("Input/output error");
-        }
-        let server_ms = self.server_time_ms();
-        match self.place(path) {
-            Place::HeartbeatDir => {
-                if self.entries.is_none() {
-                    return cannot("No such file or directory");
-                }
-            }
-            Place::HeartbeatEntry(name) => match self.entries.as_mut() {
-                Some(entries) => {
-                    let entry = entries.entry(name).or_insert(Entry {
-                        kind: EntryKind::File,
-                        mtime_ms: server_ms,
-                    });
-                    entry.mtime_ms = server_ms;
-                }
-                None => return cannot("No such file or directory"),
-            },
-            Place::BelowHeartbeat => return cannot("Not a directory"),
-            Place::Shared(resolved) => {
-                self.shared_files.insert(resolved, server_ms);
-            }
-            Place::Local(resolved) => {
-                let node_ms = self.node_time_ms(node);
-                self.nodes[node].local_files.insert(resolved, node_ms);
-            }
-        }
-        Outcome::ok(Value::Unit)
     }
 
     fn find_processes(&mut self, node: usize, pattern: &str) -> Vec<u32> {
@@ -398,7 +476,7 @@ impl Cluster {
         Outcome::ok(Value::Unit)
     }
 
-    fn start_app(&mut self, node: usize, command: &str, log_file: &str) {
+    fn start_app(&mut self, node: usize, command: &str, log_file: &str) -> u32 {
         let pid = self.next_pid;
         self.next_pid += 1;
         let command_line = self
@@ -407,29 +485,99 @@ impl Cluster {
             .unwrap_or_else(|| format!("/bin/sh {command}"));
         let node_ms = self.node_time_ms(node);
         let state = &mut self.nodes[node];
+        assert!(!state.frozen, "a frozen node starts nothing");
         state.local_files.insert(resolve(log_file), node_ms);
         state.apps.push(App { pid, command_line });
         self.audit.app_started(self.now_ms);
         if let Some(lifetime) = self.lifetime_ms {
             self.schedule(self.now_ms + lifetime, Timer::AppExit { node, pid });
         }
+        pid
     }
 
-    /// Ends an app if it still runs (a SIGKILL may have beaten its SIGTERM exit).
+    /// Ends an app if it still runs (a SIGKILL may have beaten its SIGTERM exit). An app of a
+    /// frozen host was not executing, so the audit's count does not change.
     pub fn end_app(&mut self, node: usize, pid: u32) {
-        let apps = &mut self.nodes[node].apps;
-        if let Some(index) = apps.iter().position(|app| app.pid == pid) {
-            apps.remove(index);
-            self.audit.app_ended(self.now_ms);
+        let state = &mut self.nodes[node];
+        if let Some(index) = state.apps.iter().position(|app| app.pid == pid) {
+            state.apps.remove(index);
+            state.guard.app_ended(pid);
+            if !state.frozen {
+                self.audit.app_ended(self.now_ms);
+            }
         }
     }
 
-    /// Every app of the node vanishes at once (a crash).
+    /// The host goes down: its apps, its guard and its attribute cache vanish at once.
+    pub fn crash_host(&mut self, node: usize) {
+        let pids: Vec<u32> = self.nodes[node].apps.iter().map(|a| a.pid).collect();
+        for pid in pids {
+            self.end_app(node, pid);
+        }
+        let state = &mut self.nodes[node];
+        state.frozen = false;
+        state.guard = Guard::default();
+        state.cache = None;
+    }
+
+    /// The host boots: its boot clock starts again from zero.
+    pub fn boot_host(&mut self, node: usize) {
+        self.nodes[node].booted_at_ms = self.now_ms as i64;
+    }
+
+    /// Every app of the node dies (the app crash event).
     pub fn end_all_apps(&mut self, node: usize) {
         let pids: Vec<u32> = self.nodes[node].apps.iter().map(|a| a.pid).collect();
         for pid in pids {
             self.end_app(node, pid);
         }
+    }
+
+    /// Freezes (`frozen`) or thaws the whole host; its apps stop or resume executing.
+    pub fn set_frozen(&mut self, node: usize, frozen: bool) {
+        let state = &mut self.nodes[node];
+        if state.frozen == frozen {
+            return;
+        }
+        state.frozen = frozen;
+        let count = state.apps.len() as u32;
+        if frozen {
+            self.audit.suspended(self.now_ms, count);
+        } else {
+            self.audit.resumed(self.now_ms, count);
+        }
+    }
+
+    /// Moves the node's wall clock (`date +%s`), or with `None` the storage server's.
+    pub fn jump_clock(&mut self, node: Option<usize>, by_ms: i64) {
+        match node {
+            Some(node) => self.nodes[node].clock_skew_ms += by_ms,
+            None => self.server_skew_ms += by_ms,
+        }
+    }
+
+    /// Lets the node's `[ -f ]`, `ls` and `stat` answer from a cache up to `ms` old (0: none).
+    pub fn set_attribute_cache(&mut self, node: usize, ms: u64) {
+        self.nodes[node].cache_ms = ms;
+        self.nodes[node].cache = None;
+    }
+
+    /// The number of app processes the node runs, frozen or not.
+    pub fn app_count(&self, node: usize) -> usize {
+        self.nodes[node].apps.len()
+    }
+
+    /// Whether the maintenance file exists for the node.
+    pub fn in_maintenance(&self, node: usize, path: &str) -> bool {
+        let resolved = resolve(path);
+        match &self.shared_maintenance {
+            Some(_) => self.storage.shared_files.contains_key(&resolved),
+            None => self.nodes[node].local_files.contains_key(&resolved),
+        }
+    }
+
+    pub fn heartbeat_dir_exists(&self) -> bool {
+        self.storage.entries.is_some()
     }
 
     /// Creates (`present`) or removes the maintenance file at `path`, shared or on `node`.
@@ -438,7 +586,7 @@ impl Cluster {
         let stamp_ms = node.map_or(self.server_time_ms(), |n| self.node_time_ms(n));
         let files = match node {
             Some(n) if self.shared_maintenance.is_none() => &mut self.nodes[n].local_files,
-            _ => &mut self.shared_files,
+            _ => &mut self.storage.shared_files,
         };
         if present {
             files.insert(resolved, stamp_ms);
@@ -450,22 +598,27 @@ impl Cluster {
     /// A new entry in the heartbeat directory, stamped by the storage server.
     pub fn add_entry(&mut self, name: &str, kind: EntryKind) {
         let mtime_ms = self.server_time_ms();
-        if let Some(entries) = self.entries.as_mut() {
-            entries.insert(name.to_string(), Entry { kind, mtime_ms });
+        if let Some(entries) = self.storage.entries.as_mut() {
+            let entry = Entry {
+                kind,
+                mtime_ms,
+                content: String::new(),
+            };
+            entries.insert(name.to_string(), entry);
         }
     }
 
     pub fn delete_entry(&mut self, name: &str) {
-        if let Some(entries) = self.entries.as_mut() {
+        if let Some(entries) = self.storage.entries.as_mut() {
             entries.remove(name);
         }
     }
 
     /// Removes (`exists` false) or creates an empty heartbeat directory.
     pub fn set_heartbeat_dir(&mut self, exists: bool) {
-        match (exists, self.entries.is_some()) {
-            (true, false) => self.entries = Some(BTreeMap::new()),
-            (false, true) => self.entries = None,
+        match (exists, self.storage.entries.is_some()) {
+            (true, false) => self.storage.entries = Some(BTreeMap::new()),
+            (false, true) => self.storage.entries = None,
             _ => {}
         }
     }

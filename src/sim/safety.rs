@@ -1,0 +1,262 @@
+//! The safe profile's evidence: every scenario run with all nodes on bash, on hacmp compat, on
+//! hacmp safe, and mixed (safe next to bash, safe next to compat), and the safe profile's
+//! promises checked on the audits.
+//!
+//! The rules (docs/safety.md states them for readers):
+//! - **No overlap**: in an all-safe cluster, never two instances executing at once.
+//! - **Failover bound**: with the default variables, after a *clean* host crash of the active
+//!   node (every other node healthy, nothing else happening from a quiet period before it until
+//!   the bound after it) an instance executes again within faileOverTime + loopTime + 5 s +
+//!   `FAILOVER_MARGIN`.
+//! - **Convergence**: when every fault has healed and a quiet period of 2 × (faileOverTime +
+//!   loopTime + 5 s) passed without events before the end, exactly one instance executes at
+//!   the end — in all-safe and in mixed clusters.
+//! - **Mixed not worse**: a mixed cluster's overlap is at most the all-bash cluster's.
+
+use std::path::Path;
+
+use super::audit::Audit;
+use super::scenario::Scenario;
+use super::scheduler::{self, Driver, Setup, node_variables};
+use crate::config::Settings;
+
+/// The bounded extra time the failover rule allows beyond faileOverTime + loopTime + 5 s: the
+/// milliseconds of each storage operation and echo, and the standby's loop not being aligned
+/// with the crash.
+pub const FAILOVER_MARGIN_MS: u64 = 2000;
+/// The variables under which the failover bound is promised (heartbeat.sh's defaults).
+const DEFAULT_FAILE_OVER_TIME: u64 = 10;
+const DEFAULT_LOOP_TIME: u64 = 3;
+/// The script's 5-second conflict-avoidance pause, part of every failover.
+const START_PAUSE_MS: u64 = 5000;
+
+/// Which clusters to run a scenario on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ways {
+    /// bash, compat, safe and both mixes: the report's five columns.
+    All,
+    /// Only the all-safe cluster (no bash process): fast enough for many schedules.
+    SafeOnly,
+}
+
+/// One cluster's run of a scenario.
+pub struct ProfileRun {
+    pub label: &'static str,
+    pub audit: Audit,
+    /// Instances executing at the end of the run.
+    pub executing_at_end: u32,
+}
+
+pub struct SafetyVerdict {
+    pub scenario: String,
+    pub seed: u64,
+    /// In the order bash, compat, safe, safe+bash, safe+compat (those that ran).
+    pub runs: Vec<ProfileRun>,
+    /// Every rule broken, described with the figures that broke it.
+    pub violations: Vec<String>,
+    /// Failover times (ms) after clean crashes in the all-safe run.
+    pub clean_failovers_ms: Vec<u64>,
+    /// Why the safe profile refuses the scenario's variables (it then runs on no node, and
+    /// only bash and compat ran).
+    pub refused: Option<String>,
+}
+
+impl SafetyVerdict {
+    pub fn run(&self, label: &str) -> Option<&ProfileRun> {
+        self.runs.iter().find(|run| run.label == label)
+    }
+}
+
+/// The drivers of every node for one cluster: `safe` on even nodes and `other` on odd ones
+/// for a mix, all `other` when `safe` is `None`.
+fn drivers(nodes: usize, other: Driver, safe: bool) -> Vec<Driver> {
+    (0..nodes)
+        .map(|i| {
+            if safe && i % 2 == 0 {
+                Driver::Safe
+            } else {
+                other
+            }
+        })
+        .collect()
+}
+
+/// The clusters to run, with their labels.
+fn clusters(nodes: usize, ways: Ways) -> Vec<(&'static str, Vec<Driver>)> {
+    let all_safe = ("safe", vec![Driver::Safe; nodes]);
+    if ways == Ways::SafeOnly {
+        return vec![all_safe];
+    }
+    let mut clusters = vec![
+        ("bash", vec![Driver::Bash; nodes]),
+        ("compat", vec![Driver::Hacmp; nodes]),
+        all_safe,
+    ];
+    if nodes > 1 {
+        clusters.push(("safe+bash", drivers(nodes, Driver::Bash, true)));
+        clusters.push(("safe+compat", drivers(nodes, Driver::Hacmp, true)));
+    }
+    clusters
+}
+
+/// What the rules need to know about a scenario.
+struct Facts {
+    /// 2 × (faileOverTime + loopTime + 5 s).
+    quiet_ms: u64,
+    /// The failover bound, when the scenario runs with the default variables.
+    failover_bound_ms: Option<u64>,
+    /// When something happens: every event and every daemon's first start.
+    happenings_ms: Vec<u64>,
+    end_ms: u64,
+}
+
+impl Facts {
+    fn of(scenario: &Scenario, settings: &Settings) -> Result<Facts, String> {
+        let first = &scenario.nodes[0].name;
+        let vars = node_variables(settings, scenario, first, Driver::Hacmp)?;
+        let cycle_ms = (vars.faile_over_time + vars.loop_time) * 1000 + START_PAUSE_MS;
+        let defaults =
+            (vars.faile_over_time, vars.loop_time) == (DEFAULT_FAILE_OVER_TIME, DEFAULT_LOOP_TIME);
+        let happenings_ms = scenario
+            .events
+            .iter()
+            .map(|e| e.at.millis() as u64)
+            .chain(scenario.nodes.iter().map(|n| n.start.millis() as u64))
+            .collect();
+        Ok(Facts {
+            quiet_ms: 2 * cycle_ms,
+            failover_bound_ms: defaults.then_some(cycle_ms + FAILOVER_MARGIN_MS),
+            happenings_ms,
+            end_ms: scenario.duration * 1000,
+        })
+    }
+
+    /// Whether nothing but the fault at `at_ms` happens from the quiet period before it
+    /// until `after_ms` after it.
+    fn alone(&self, at_ms: u64, after_ms: u64) -> bool {
+        let from = at_ms.checked_sub(self.quiet_ms);
+        let until = at_ms + after_ms;
+        from.is_some()
+            && until <= self.end_ms
+            && self
+                .happenings_ms
+                .iter()
+                .filter(|&&t| from.is_some_and(|from| t >= from) && t <= until)
+                .count()
+                == 1
+    }
+
+    /// Whether the run ends after a quiet period.
+    fn quiet_at_end(&self) -> bool {
+        let last = self.happenings_ms.iter().copied().max().unwrap_or(0);
+        self.end_ms.saturating_sub(last) >= self.quiet_ms
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03} s", ms / 1000, ms % 1000)
+}
+
+/// Runs the scenario on the clusters of `ways` and checks the rules.
+pub fn check(
+    scenario: &Scenario,
+    original: &Path,
+    settings: &Settings,
+    ways: Ways,
+) -> Result<SafetyVerdict, String> {
+    let facts = Facts::of(scenario, settings)?;
+    let first = &scenario.nodes[0].name;
+    let refused = node_variables(settings, scenario, first, Driver::Safe).err();
+    let mut verdict = SafetyVerdict {
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        runs: Vec::new(),
+        violations: Vec::new(),
+        clean_failovers_ms: Vec::new(),
+        refused: refused.clone(),
+    };
+    for (label, drivers) in clusters(scenario.nodes.len(), ways) {
+        if refused.is_some() && drivers.contains(&Driver::Safe) {
+            continue;
+        }
+        let result = scheduler::run(&Setup {
+            scenario,
+            drivers: &drivers,
+            original,
+            settings,
+        })?;
+        let executing_at_end = result.audit.alive();
+        let all_safe = drivers.iter().all(|d| *d == Driver::Safe);
+        let mixed = !all_safe && drivers.contains(&Driver::Safe);
+        let settled = result.healthy_at_end && facts.quiet_at_end();
+        if settled && ((all_safe && executing_at_end != 1) || (mixed && executing_at_end == 0)) {
+            verdict.violations.push(format!(
+                "{label}: {executing_at_end} instances execute at the end, after every fault healed and {} without events",
+                seconds(facts.quiet_ms)
+            ));
+        }
+        verdict.runs.push(ProfileRun {
+            label,
+            audit: result.audit,
+            executing_at_end,
+        });
+    }
+    if verdict.refused.is_none() {
+        check_safe(&facts, &mut verdict);
+    }
+    Ok(verdict)
+}
+
+/// The rules of the all-safe cluster: no overlap, the failover bound.
+fn check_safe(facts: &Facts, verdict: &mut SafetyVerdict) {
+    let safe = &verdict
+        .run("safe")
+        .expect("every check runs all-safe")
+        .audit;
+    let mut violations = Vec::new();
+    if safe.overlap_ms > 0 || safe.max_alive > 1 {
+        violations.push(format!(
+            "safe: {} with more than one instance executing (at most {} at once)",
+            seconds(safe.overlap_ms),
+            safe.max_alive
+        ));
+    }
+    let mut clean = Vec::new();
+    if let Some(bound) = facts.failover_bound_ms {
+        for fault in &safe.faults {
+            let is_clean = fault.label.starts_with("crash ")
+                && fault.caused_outage
+                && fault.others_healthy
+                && facts.alone(fault.at_ms, bound);
+            if !is_clean {
+                continue;
+            }
+            match fault.failover_ms {
+                Some(ms) if ms <= bound => clean.push(ms),
+                failover => violations.push(format!(
+                    "safe: after the {} at {} the app executed again after {} (bound {})",
+                    fault.label,
+                    seconds(fault.at_ms),
+                    failover.map_or("never".to_string(), seconds),
+                    seconds(bound)
+                )),
+            }
+        }
+    }
+    verdict.violations.extend(violations);
+    verdict.clean_failovers_ms = clean;
+}
+
+/// Checks many scenarios on `workers` threads; the verdicts come back in the given order.
+pub fn check_many(
+    scenarios: &[Scenario],
+    original: &Path,
+    settings: &Settings,
+    ways: Ways,
+    workers: usize,
+) -> Vec<Result<SafetyVerdict, String>> {
+    super::parallel::map(scenarios, workers, |scenario| {
+        check(scenario, original, settings, ways)
+            .map_err(|e| format!("scenario {}: {e}", scenario.name))
+    })
+}

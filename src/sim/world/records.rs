@@ -1,0 +1,281 @@
+//! Writes (`touch` and the safe profile's records) and the safe profile's storage operations,
+//! which carry a deadline.
+//!
+//! The fault model: on failing storage an operation fails at once with a tool-like error line;
+//! on slow storage it takes longer, and past its deadline it times out; on hung storage it
+//! times out at its deadline (the script's commands block instead, see the scheduler); with
+//! `storage_late` every write lands some time after it was issued. A write that timed out is
+//! not lost: it lands when it would have (slow, late) or when the storage is restored (hung).
+//! A write that succeeds lands when it is issued — the earliest moment it could, which is the
+//! hardest case for a peer judging the writer's liveness. A read sees the storage as it is
+//! when the read is issued.
+
+use super::{Cluster, Entry, Health, Namespace, Place, Timer, Write};
+use crate::sim::request::{Outcome, Request, Value};
+use crate::sim::scenario::EntryKind;
+use crate::world::Io;
+
+const NO_SUCH_FILE: &str = "No such file or directory";
+const IO_ERROR: &str = "Input/output error";
+
+impl Namespace {
+    /// Creates or updates an entry of the heartbeat directory, stamping it `stamp_ms`;
+    /// `content` replaces a record's text (`None`: `touch`, which keeps it).
+    fn write_entry(
+        &mut self,
+        name: &str,
+        content: Option<&str>,
+        stamp_ms: i64,
+    ) -> Result<(), &'static str> {
+        let entries = self.entries.as_mut().ok_or(NO_SUCH_FILE)?;
+        let entry = entries.entry(name.to_string()).or_insert(Entry {
+            kind: EntryKind::File,
+            mtime_ms: stamp_ms,
+            content: String::new(),
+        });
+        if let Some(content) = content {
+            if entry.kind == EntryKind::Dir {
+                return Err("Is a directory");
+            }
+            entry.content = content.to_string();
+        }
+        entry.mtime_ms = stamp_ms;
+        Ok(())
+    }
+}
+
+/// The error line a failed operation prints, in the style of the tool it stands for.
+fn error_line(request: &Request, why: &str) -> String {
+    match request {
+        Request::Touch(path) => format!("touch: cannot touch '{path}': {why}"),
+        Request::ReadRecord { path, .. } => format!("hacmp: cannot read '{path}': {why}"),
+        Request::WriteRecord { path, .. } => format!("hacmp: cannot write '{path}': {why}"),
+        Request::ListRecords { dir, .. } => format!("ls: cannot access '{dir}': {why}"),
+        Request::FileExists { path, .. } => format!("hacmp: cannot stat '{path}': {why}"),
+        other => unreachable!("{other} is not a storage operation"),
+    }
+}
+
+fn bounded(io: Io<Value>) -> Outcome {
+    Outcome::ok(Value::Bounded(Box::new(io)))
+}
+
+impl Cluster {
+    /// Serves `touch` or a safe storage operation; returns its outcome and duration.
+    pub(super) fn serve_storage(
+        &mut self,
+        node: usize,
+        request: &Request,
+        latency_ms: u64,
+    ) -> (Outcome, u64) {
+        self.refresh_cache(node);
+        let health = if self.uses_storage(request) {
+            self.nodes[node].storage
+        } else {
+            Health::Healthy
+        };
+        let write = match request {
+            Request::Touch(path) => Some(Write {
+                node,
+                path: path.clone(),
+                content: None,
+            }),
+            Request::WriteRecord { path, content, .. } => Some(Write {
+                node,
+                path: path.clone(),
+                content: Some(content.clone()),
+            }),
+            _ => None,
+        };
+        let Some(limit_ms) = request.limit_ms() else {
+            return self.touch(request, health, write.expect("touch writes"), latency_ms);
+        };
+        let (duration_ms, lands_after_ms) = match health {
+            Health::Failing => {
+                let error = error_line(request, IO_ERROR);
+                return (bounded(Io::Failed(error)), latency_ms);
+            }
+            Health::Hung => {
+                if let Some(write) = write {
+                    self.hung_writes
+                        .insert((write.node, write.path.clone()), write);
+                }
+                return (bounded(Io::TimedOut), limit_ms);
+            }
+            // A slow write that is confirmed in time lands when issued; one that is not lands
+            // when its confirmation would have come.
+            Health::Slow(extra) => {
+                let duration = latency_ms + extra;
+                (duration, (duration > limit_ms).then_some(duration))
+            }
+            Health::Late(delay) if write.is_some() => (latency_ms.max(delay), Some(delay)),
+            Health::Late(_) | Health::Healthy => (latency_ms, None),
+        };
+        let timed_out = duration_ms > limit_ms;
+        match (write, lands_after_ms) {
+            (Some(write), Some(after)) => {
+                self.hold(write, after);
+                let io = if timed_out {
+                    Io::TimedOut
+                } else {
+                    Io::Done(Value::Unit)
+                };
+                (bounded(io), duration_ms.min(limit_ms))
+            }
+            _ if timed_out => (bounded(Io::TimedOut), limit_ms),
+            (write, _) => (self.perform(node, request, write), duration_ms),
+        }
+    }
+
+    /// `touch`: the storage server stamps shared files with its own time, a node its own files
+    /// with its own clock. With late writes the command returns at once and the time lands
+    /// later.
+    fn touch(
+        &mut self,
+        request: &Request,
+        health: Health,
+        write: Write,
+        latency_ms: u64,
+    ) -> (Outcome, u64) {
+        let result = match health {
+            Health::Failing => Err(IO_ERROR),
+            Health::Hung => unreachable!("the scheduler holds touch while the storage hangs"),
+            Health::Late(delay) => {
+                self.hold(write, delay);
+                Ok(())
+            }
+            Health::Slow(_) | Health::Healthy => self.land(&write),
+        };
+        let cost = match health {
+            Health::Slow(extra) => latency_ms + extra,
+            _ => latency_ms,
+        };
+        let outcome = match result {
+            Ok(()) => Outcome::ok(Value::Unit),
+            Err(why) => Outcome::failed(Value::Unit, error_line(request, why)),
+        };
+        (outcome, cost)
+    }
+
+    /// Serves a safe storage operation at once; `write` is the write it stands for, if any.
+    fn perform(&mut self, node: usize, request: &Request, write: Option<Write>) -> Outcome {
+        let io = match request {
+            Request::ReadRecord { path, .. } => self.read_record(node, path),
+            Request::WriteRecord { .. } => self
+                .land(&write.expect("a record write carries its write"))
+                .map(|()| Value::Unit),
+            Request::ListRecords { dir, .. } => self.list_records(dir),
+            Request::FileExists { path, .. } => Ok(Value::Flag(self.is_regular_file(node, path))),
+            other => unreachable!("{other} is not a safe storage operation"),
+        };
+        bounded(match io {
+            Ok(value) => Io::Done(value),
+            Err(why) => Io::Failed(error_line(request, why)),
+        })
+    }
+
+    /// A record, fresh from the storage (never from the attribute cache).
+    fn read_record(&self, node: usize, path: &str) -> Result<Value, &'static str> {
+        let exists = |present: bool| Ok(Value::Text(present.then(String::new)));
+        match self.place(path) {
+            Place::HeartbeatDir => Err("Is a directory"),
+            Place::BelowHeartbeat => Err("Not a directory"),
+            Place::HeartbeatEntry(name) => {
+                match self.storage.entries.as_ref().and_then(|e| e.get(&name)) {
+                    None => Ok(Value::Text(None)),
+                    // A directory is not a record; the contract says so (world.rs).
+                    Some(entry) if entry.kind == EntryKind::Dir => Ok(Value::Text(None)),
+                    Some(entry) => Ok(Value::Text(Some(entry.content.clone()))),
+                }
+            }
+            Place::Shared(resolved) => exists(self.storage.shared_files.contains_key(&resolved)),
+            Place::Local(resolved) => exists(self.nodes[node].local_files.contains_key(&resolved)),
+        }
+    }
+
+    /// The names `ls` lists (no dot files), sorted, fresh from the storage.
+    fn list_records(&self, dir: &str) -> Result<Value, &'static str> {
+        match (self.place(dir), &self.storage.entries) {
+            (Place::HeartbeatDir, Some(entries)) => Ok(Value::Names(
+                entries
+                    .keys()
+                    .filter(|name| !name.starts_with('.'))
+                    .cloned()
+                    .collect(),
+            )),
+            _ => Err(NO_SUCH_FILE),
+        }
+    }
+
+    /// A write reaches the storage now; the writer's own attribute cache learns of it too.
+    fn land(&mut self, write: &Write) -> Result<(), &'static str> {
+        let content = write.content.as_deref();
+        let server_ms = self.server_time_ms();
+        match self.place(&write.path) {
+            Place::HeartbeatDir if content.is_some() => Err("Is a directory"),
+            Place::HeartbeatDir if self.storage.entries.is_none() => Err(NO_SUCH_FILE),
+            Place::HeartbeatDir => Ok(()),
+            Place::BelowHeartbeat => Err("Not a directory"),
+            Place::HeartbeatEntry(name) => {
+                self.storage.write_entry(&name, content, server_ms)?;
+                if let Some((_, cached)) = self.nodes[write.node].cache.as_mut() {
+                    // The cached directory may be older than the live one; what it lacks
+                    // stays unknown to the cache.
+                    let _ = cached.write_entry(&name, content, server_ms);
+                }
+                Ok(())
+            }
+            Place::Shared(resolved) => {
+                self.storage
+                    .shared_files
+                    .insert(resolved.clone(), server_ms);
+                if let Some((_, cached)) = self.nodes[write.node].cache.as_mut() {
+                    cached.shared_files.insert(resolved, server_ms);
+                }
+                Ok(())
+            }
+            Place::Local(resolved) => {
+                let node_ms = self.node_time_ms(write.node);
+                self.nodes[write.node].local_files.insert(resolved, node_ms);
+                Ok(())
+            }
+        }
+    }
+
+    /// Lets a write land `delay_ms` from now.
+    fn hold(&mut self, write: Write, delay_ms: u64) {
+        self.writes_held += 1;
+        let id = self.writes_held;
+        self.late_writes.insert(id, write);
+        self.schedule(self.now_ms + delay_ms, Timer::Land(id));
+    }
+
+    /// A held write lands (`Timer::Land`); one that cannot land is lost, as on a real storage.
+    pub fn land_late(&mut self, id: u64) {
+        if let Some(write) = self.late_writes.remove(&id) {
+            let _ = self.land(&write);
+        }
+    }
+
+    /// Changes how the shared storage treats the node. Writes that waited for a hung storage
+    /// land when it works again, and are lost when it fails instead.
+    pub fn set_storage(&mut self, node: usize, health: Health) {
+        let was_hung = self.nodes[node].storage == Health::Hung;
+        self.nodes[node].storage = health;
+        if !was_hung || health == Health::Hung {
+            return;
+        }
+        let keys: Vec<(usize, String)> = self
+            .hung_writes
+            .keys()
+            .filter(|(writer, _)| *writer == node)
+            .cloned()
+            .collect();
+        for key in keys {
+            let write = self.hung_writes.remove(&key).expect("listed above");
+            if health != Health::Failing {
+                let _ = self.land(&write);
+            }
+        }
+    }
+}
