@@ -193,10 +193,11 @@ impl Passthrough {
             ino, ROOT,
             "a backing file cannot have the root's inode number"
         );
-        self.names
-            .lock()
-            .unwrap()
-            .insert(ino.0, name.to_os_string());
+        let mut names = self.names.lock().unwrap();
+        // A file replaced under the same name (a record renamed over its predecessor) is gone
+        // from the directory: forgetting it keeps the map as small as the directory.
+        names.retain(|_, known| known != name);
+        names.insert(ino.0, name.to_os_string());
         Ok(attributes_of(ino, &metadata))
     }
 
@@ -349,8 +350,8 @@ impl Filesystem for Passthrough {
         _req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
-        _uid: Option<u32>,
-        _gid: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
         size: Option<u64>,
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
@@ -362,10 +363,13 @@ impl Filesystem for Passthrough {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let result = self
-            .switch
-            .admit()
-            .and_then(|()| self.set_attributes(ino, mode, size, atime, mtime));
+        let result = self.switch.admit().and_then(|()| {
+            if uid.is_some() || gid.is_some() {
+                // Nothing here changes owners; saying so beats pretending.
+                return Err(Errno::EPERM);
+            }
+            self.set_attributes(ino, mode, size, atime, mtime)
+        });
         match result {
             Ok(attr) => reply.attr(&NO_CACHE, &attr),
             Err(error) => reply.error(error),
@@ -377,7 +381,9 @@ impl Filesystem for Passthrough {
             if parent != ROOT {
                 return Err(Errno::ENOENT);
             }
-            Ok(fs::remove_file(self.backing.join(name))?)
+            fs::remove_file(self.backing.join(name))?;
+            self.names.lock().unwrap().retain(|_, known| known != name);
+            Ok(())
         });
         match result {
             Ok(()) => reply.ok(),
@@ -403,6 +409,7 @@ impl Filesystem for Passthrough {
                 return Err(Errno::EINVAL);
             }
             fs::rename(self.backing.join(name), self.backing.join(newname))?;
+            self.names.lock().unwrap().retain(|_, known| known != name);
             self.learn(ROOT, newname).map(|_| ())
         });
         match result {
