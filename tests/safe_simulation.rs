@@ -14,6 +14,8 @@ use hacmp::sim::scenario::Scenario;
 const RANDOM_SAFE_ONLY: u64 = 300;
 /// Random schedules run on all five clusters, for the mixed-cluster rules.
 const RANDOM_ALL_WAYS: u64 = 40;
+/// Random schedules of clean host crashes on all-safe clusters, for the failover bound.
+const RANDOM_CRASHES: u64 = 50;
 /// The first seed; different from the parity suite's, so the two suites cover more schedules.
 const FIRST_SEED: u64 = 10_001;
 
@@ -32,16 +34,7 @@ fn original() -> PathBuf {
 
 fn catalog() -> Vec<Scenario> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shell-parity/scenarios");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("the scenario directory exists")
-        .map(|entry| entry.expect("readable directory").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|path| Scenario::load(path).unwrap_or_else(|e| panic!("{e}")))
-        .collect()
+    Scenario::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every violation of every verdict, each with its scenario and seed.
@@ -59,12 +52,19 @@ fn violations(results: Vec<Result<SafetyVerdict, String>>) -> Vec<String> {
         .collect()
 }
 
-fn check(scenarios: &[Scenario], ways: Ways) {
+/// Checks the rules on every scenario; returns the failover times after clean crashes.
+fn check(scenarios: &[Scenario], ways: Ways) -> Vec<u64> {
     let original = original();
     let settings = original_settings(&original).unwrap();
     let results = safety::check_many(scenarios, &original, &settings, ways, parallel::workers());
+    let clean_failovers = results
+        .iter()
+        .flatten()
+        .flat_map(|verdict| verdict.clean_failovers_ms.iter().copied())
+        .collect();
     let failures = violations(results);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    clean_failovers
 }
 
 #[test]
@@ -87,4 +87,20 @@ fn random_mixed_clusters_keep_the_safe_promises() {
         .map(random::scenario)
         .collect();
     check(&scenarios, Ways::All);
+}
+
+#[test]
+fn random_clean_crashes_fail_over_within_the_bound() {
+    let first = FIRST_SEED + RANDOM_SAFE_ONLY + RANDOM_ALL_WAYS;
+    let scenarios: Vec<Scenario> = (first..first + RANDOM_CRASHES)
+        .map(random::crash_scenario)
+        .collect();
+    let failovers = check(&scenarios, Ways::SafeOnly);
+    // The bound is checked only after clean crashes of the active node; a schedule that never
+    // hits one would check nothing.
+    assert!(
+        failovers.len() as u64 >= RANDOM_CRASHES / 2,
+        "only {} clean crashes of an active node in {RANDOM_CRASHES} schedules",
+        failovers.len()
+    );
 }

@@ -15,8 +15,10 @@ use crate::config::{self, Settings};
 Examples:
   hacmp parity --scenario tests/shell-parity/scenarios/*.toml --report parity.md
   hacmp parity --original /opt/app/heartbeat.sh --random 1000 --seed 1
+  hacmp parity --safety --catalog tests/shell-parity/scenarios --random 1000 --report safety.md
 
-Exits 0 when bash and hacmp agreed on every run, 1 on any difference or failed run.")]
+Exits 0 when bash and hacmp agreed on every run (with --safety: when no run broke a rule of
+the safe profile), 1 on any difference, broken rule or failed run.")]
 pub struct ParityArgs {
     /// The heartbeat.sh to compare with; hacmp takes its variables from it too.
     #[arg(
@@ -28,6 +30,22 @@ pub struct ParityArgs {
     /// Scenario files (TOML; see tests/shell-parity/README.md).
     #[arg(long = "scenario", num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
+    /// A directory whose scenario files (*.toml) all run, in the order of their names.
+    #[arg(long, value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+    /// Check the safe profile's rules instead of parity: each scenario runs on bash, compat,
+    /// safe, safe+bash and safe+compat clusters, each random schedule on an all-safe cluster;
+    /// --report writes the safety report.
+    #[arg(long)]
+    pub safety: bool,
+    /// With --safety: how many random schedules (seeds after those of --random) also run on
+    /// all five clusters.
+    #[arg(long, default_value_t = 0, requires = "safety")]
+    pub random_all_ways: u64,
+    /// With --safety: how many random schedules of clean host crashes (seeds after those of
+    /// --random-all-ways) run on an all-safe cluster, to measure the failover time.
+    #[arg(long, default_value_t = 0, requires = "safety")]
+    pub random_crashes: u64,
     /// How many random fault schedules to run.
     #[arg(long, default_value_t = 0)]
     pub random: u64,
@@ -41,7 +59,7 @@ pub struct ParityArgs {
     #[arg(long, default_value = ".")]
     pub replay_dir: PathBuf,
     /// Write each node's trace of the bash run to DIR/SCENARIO.NODE.trace.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "safety")]
     pub traces: Option<PathBuf>,
 }
 
@@ -52,7 +70,12 @@ pub fn original_settings(original: &Path) -> Result<Settings, String> {
 }
 
 pub fn run(args: &ParityArgs) -> ExitCode {
-    match compare(args) {
+    let outcome = if args.safety {
+        super::safety_report::run(args)
+    } else {
+        compare(args)
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
@@ -62,28 +85,47 @@ pub fn run(args: &ParityArgs) -> ExitCode {
     }
 }
 
-fn compare(args: &ParityArgs) -> Result<bool, String> {
+/// The original's variables, after checking the arguments every mode shares.
+pub(super) fn checked_settings(args: &ParityArgs) -> Result<Settings, String> {
     if !args.original.is_file() {
         return Err(format!(
             "{}: no such original script",
             args.original.display()
         ));
     }
-    if args.random > limits::MAX_RANDOM {
-        return Err(format!("--random is limited to {}", limits::MAX_RANDOM));
+    for (option, count) in [
+        ("--random", args.random),
+        ("--random-all-ways", args.random_all_ways),
+        ("--random-crashes", args.random_crashes),
+    ] {
+        if count > limits::MAX_RANDOM {
+            return Err(format!("{option} is limited to {}", limits::MAX_RANDOM));
+        }
     }
-    let settings = original_settings(&args.original)?;
-    let mut scenarios = args
-        .scenarios
-        .iter()
-        .map(|path| Scenario::load(path))
-        .collect::<Result<Vec<_>, _>>()?;
+    original_settings(&args.original)
+}
+
+/// The scenarios of --catalog, then those of --scenario.
+pub(super) fn scenario_files(args: &ParityArgs) -> Result<Vec<Scenario>, String> {
+    let mut scenarios = match &args.catalog {
+        Some(dir) => Scenario::load_dir(dir)?,
+        None => Vec::new(),
+    };
+    for path in &args.scenarios {
+        scenarios.push(Scenario::load(path)?);
+    }
+    Ok(scenarios)
+}
+
+fn compare(args: &ParityArgs) -> Result<bool, String> {
+    let settings = checked_settings(args)?;
+    let mut scenarios = scenario_files(args)?;
     let first_random = scenarios.len();
     scenarios.extend((0..args.random).map(|i| random::scenario(args.seed.wrapping_add(i))));
     if scenarios.is_empty() {
         return Err("nothing to run: give --scenario FILE or --random N".to_string());
     }
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = super::parallel::workers();
     let started = std::time::Instant::now();
     let results = parity::check_many(
         &scenarios,

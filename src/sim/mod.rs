@@ -4,7 +4,8 @@
 //! Modules: `scenario` (the TOML format), `world` (the simulated cluster), `request` (the
 //! operations both drivers send), `scheduler` (discrete-event runs), `bash` and `hacmp` (the two
 //! drivers), `audit` (app instance accounting), `random` (seeded fault schedules), `parity`
-//! (comparison), `report` and `cli`.
+//! (comparison), `safety` (the safe profile's rules), `report` and `safety_report` (markdown)
+//! and `cli`.
 
 pub mod audit;
 mod bash;
@@ -17,6 +18,7 @@ pub mod random;
 pub mod report;
 pub mod request;
 pub mod safety;
+mod safety_report;
 pub mod scenario;
 pub mod scheduler;
 pub mod world;
@@ -32,4 +34,6 @@ pub mod limits {
     pub const MAX_TRACE_ENTRIES: usize = 1_000_000;
     /// The most random schedules one command runs.
     pub const MAX_RANDOM: u64 = 1_000_000;
+    /// The most scenario files one directory (`--catalog`) may hold.
+    pub const MAX_SCENARIO_FILES: usize = 10_000;
 }

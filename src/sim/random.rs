@@ -204,6 +204,77 @@ pub fn scenario(seed: u64) -> Scenario {
     }
 }
 
+/// When the first crash of a crash schedule happens (seconds, drawn to the millisecond):
+/// late enough that every node has started and a master runs.
+const FIRST_CRASH: (i64, i64) = (60, 100);
+/// Seconds from a crash until the crashed node boots again, and from that crash until the
+/// next one: both beyond the failover bound, so that each crash stays a clean one.
+const REBOOT_AFTER: i64 = 40;
+const NEXT_CRASH_AFTER: i64 = 100;
+
+/// A random schedule of clean host crashes, with the script's default variables: two crashes
+/// of random nodes (an outage when the node was the active one), each followed by a reboot,
+/// with clock offsets of any size. It measures the failover time, which the general
+/// schedules rarely do: their faults seldom leave a crash alone.
+pub fn crash_scenario(seed: u64) -> Scenario {
+    let mut rng = SplitMix64::new(seed);
+    let node_count = rng.between(2, 3) as usize;
+    let names = ["alpha", "beta", "gamma"];
+    let offset = |rng: &mut SplitMix64| {
+        if rng.chance(30) { clock_offset(rng) } else { 0 }
+    };
+    let nodes: Vec<NodeSpec> = names[..node_count]
+        .iter()
+        .map(|name| NodeSpec {
+            name: name.to_string(),
+            start: Seconds::Fraction(rng.between(0, 8000) as f64 / 1000.0),
+            clock_skew: Seconds::Whole(offset(&mut rng)),
+            restart_on_failure: true,
+        })
+        .collect();
+    let mut events = Vec::new();
+    let mut at_ms = rng.between(FIRST_CRASH.0 * 1000, FIRST_CRASH.1 * 1000);
+    for _ in 0..2 {
+        let node = names[rng.below(node_count as u64) as usize];
+        let at = |ms: i64| Seconds::Fraction(ms as f64 / 1000.0);
+        events.push(event(at(at_ms), Action::Crash, Some(node)));
+        events.push(event(
+            at(at_ms + REBOOT_AFTER * 1000),
+            Action::Reboot,
+            Some(node),
+        ));
+        at_ms += NEXT_CRASH_AFTER * 1000;
+    }
+    let variables = [("loopTime", "3"), ("faileOverTime", "10")]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    Scenario {
+        name: format!("crashes-{seed}"),
+        description: format!("Random clean host crashes from seed {seed}."),
+        duration: RANDOM_DURATION as u64,
+        seed,
+        op_latency_ms: 1,
+        variables,
+        app: AppSpec {
+            command_line: None,
+            on_sigterm: if rng.chance(20) {
+                OnSigterm::Ignore
+            } else {
+                OnSigterm::Exit
+            },
+            exit_delay: Seconds::Whole(rng.between(0, 3)),
+            lifetime: None,
+        },
+        storage: StorageSpec {
+            server_skew: Seconds::Whole(offset(&mut rng)),
+            ..StorageSpec::default()
+        },
+        nodes,
+        events,
+    }
+}
+
 /// The events at `HEAL_AT` that undo every fault of `faults` (sorted by time): nodes left down
 /// boot, frozen hosts thaw, paused daemons resume, storage works, killed daemons start,
 /// maintenance ends, the heartbeat directory exists. Clock offsets and attribute caches stay:
@@ -257,11 +328,16 @@ mod tests {
     #[test]
     fn random_scenarios_are_valid_and_replayable() {
         for seed in 0..200 {
-            let scenario = scenario(seed);
-            scenario.check().unwrap();
-            let text = scenario.to_toml();
-            let again: Scenario = toml::from_str(&text).unwrap();
-            assert_eq!(again.to_toml(), text);
+            for scenario in [scenario(seed), crash_scenario(seed)] {
+                check_valid_and_replayable(&scenario);
+            }
         }
+    }
+
+    fn check_valid_and_replayable(scenario: &Scenario) {
+        scenario.check().unwrap();
+        let text = scenario.to_toml();
+        let again: Scenario = toml::from_str(&text).unwrap();
+        assert_eq!(again.to_toml(), text);
     }
 }

@@ -5,13 +5,13 @@ use std::fmt::Write as _;
 use super::audit::Audit;
 use super::parity::Verdict;
 
-fn seconds(ms: u64) -> String {
+pub(super) fn seconds(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
 /// The failover times of the faults that stopped the last app: "12.003", or "none" when an
 /// outage never ended, "-" when no fault stopped the app.
-fn failovers(audit: &Audit) -> String {
+pub(super) fn failovers(audit: &Audit) -> String {
     let times: Vec<String> = audit
         .faults
         .iter()

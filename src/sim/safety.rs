@@ -10,8 +10,14 @@
 //!   `FAILOVER_MARGIN`.
 //! - **Convergence**: when every fault has healed and a quiet period of 2 × (faileOverTime +
 //!   loopTime + 5 s) passed without events before the end, exactly one instance executes at
-//!   the end — in all-safe and in mixed clusters.
-//! - **Mixed not worse**: a mixed cluster's overlap is at most the all-bash cluster's.
+//!   the end of an all-safe run, and at least one (a master was elected) in a mixed cluster.
+//!
+//! A mixed cluster's overlap is reported beside the all-bash cluster's but not asserted: its
+//! bash and compat nodes keep the script's defects (they judge a peer by comparing clocks and
+//! never fence themselves), and because a safe node observes for a full faileOverTime before
+//! it claims, the master role goes to those nodes more often than in an all-bash cluster; on
+//! some schedules (heartbeat-dir-removed, maintenance-standby) a mix overlaps more than
+//! all-bash. The safe profile cannot hold a promise for the nodes that do not run it.
 
 use std::path::Path;
 
@@ -25,10 +31,10 @@ use crate::config::Settings;
 /// with the crash.
 pub const FAILOVER_MARGIN_MS: u64 = 2000;
 /// The variables under which the failover bound is promised (heartbeat.sh's defaults).
-const DEFAULT_FAILE_OVER_TIME: u64 = 10;
-const DEFAULT_LOOP_TIME: u64 = 3;
+pub const DEFAULT_FAILE_OVER_TIME: u64 = 10;
+pub const DEFAULT_LOOP_TIME: u64 = 3;
 /// The script's 5-second conflict-avoidance pause, part of every failover.
-const START_PAUSE_MS: u64 = 5000;
+pub const START_PAUSE_MS: u64 = 5000;
 
 /// Which clusters to run a scenario on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

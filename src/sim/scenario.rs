@@ -241,6 +241,30 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// Every scenario file (`*.toml`) of a directory, in the order of their names.
+    pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, String> {
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|e| format!("{}: cannot read: {e}", dir.display()))?
+                .path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                paths.push(path);
+            }
+            if paths.len() > limits::MAX_SCENARIO_FILES {
+                return Err(format!(
+                    "{}: more than {} scenario files",
+                    dir.display(),
+                    limits::MAX_SCENARIO_FILES
+                ));
+            }
+        }
+        paths.sort();
+        paths.iter().map(|path| Scenario::load(path)).collect()
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a scenario always serializes")
     }

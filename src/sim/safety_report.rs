@@ -1,0 +1,483 @@
+//! `hacmp parity --safety`: runs the catalog on all five clusters and random schedules on
+//! all-safe (and some on all five) clusters, checks the safe profile's rules, and writes the
+//! evidence as docs/safety.md. Every figure in the report comes from the runs; the prose around
+//! them is fixed here, next to the code whose behaviour it states.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::cli::{ParityArgs, checked_settings, scenario_files};
+use super::report::{failovers, seconds};
+use super::safety::{self, SafetyVerdict, Ways};
+use super::scenario::Scenario;
+use super::{parallel, random};
+
+/// The clusters in the order of the report's columns.
+const LABELS: [&str; 5] = ["bash", "compat", "safe", "safe+bash", "safe+compat"];
+
+/// Random schedules of one kind, their seeds and what the checks found.
+struct Batch {
+    seeds: Range<u64>,
+    verdicts: Vec<SafetyVerdict>,
+}
+
+pub fn run(args: &ParityArgs) -> Result<bool, String> {
+    let settings = checked_settings(args)?;
+    let catalog = scenario_files(args)?;
+    // The three kinds of random schedules take consecutive seeds, in this order.
+    let safe_seeds = args.seed..args.seed.saturating_add(args.random);
+    let all_ways_seeds = safe_seeds.end..safe_seeds.end.saturating_add(args.random_all_ways);
+    let crash_seeds = all_ways_seeds.end..all_ways_seeds.end.saturating_add(args.random_crashes);
+    if catalog.is_empty() && crash_seeds.end == safe_seeds.start {
+        return Err("nothing to run: give --catalog DIR, --scenario FILE or --random N".into());
+    }
+    let workers = parallel::workers();
+    let started = Instant::now();
+    let mut failures = 0;
+    let mut check = |scenarios: &[Scenario], ways, replay: bool| {
+        let results = safety::check_many(scenarios, &args.original, &settings, ways, workers);
+        let mut verdicts = Vec::new();
+        for (scenario, result) in scenarios.iter().zip(results) {
+            match result {
+                Ok(verdict) => {
+                    if !verdict.violations.is_empty() {
+                        failures += 1;
+                        report_violations(args, &verdict, replay.then_some(scenario));
+                    }
+                    verdicts.push(verdict);
+                }
+                Err(error) => {
+                    failures += 1;
+                    eprintln!("FAILED {error}");
+                }
+            }
+        }
+        verdicts
+    };
+    let mut random = |seeds: Range<u64>, generate: fn(u64) -> Scenario, ways| {
+        let scenarios: Vec<Scenario> = seeds.clone().map(generate).collect();
+        Batch {
+            verdicts: check(&scenarios, ways, true),
+            seeds,
+        }
+    };
+    let safe_only = random(safe_seeds, random::scenario, Ways::SafeOnly);
+    let all_ways = random(all_ways_seeds, random::scenario, Ways::All);
+    let crashes = random(crash_seeds, random::crash_scenario, Ways::SafeOnly);
+    let catalog = check(&catalog, Ways::All, false);
+    let evidence = Evidence {
+        catalog,
+        safe_only,
+        all_ways,
+        crashes,
+        command: command_line(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    if let Some(path) = &args.report {
+        std::fs::write(path, markdown(&evidence))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    println!(
+        "{} scenarios and {} random schedules checked in {:.1} s: {failures} with a broken rule or a failed run",
+        evidence.catalog.len(),
+        evidence.random().count(),
+        evidence.elapsed_s,
+    );
+    Ok(failures == 0)
+}
+
+/// Prints a verdict's broken rules; a random schedule is also written out for replay.
+fn report_violations(args: &ParityArgs, verdict: &SafetyVerdict, random: Option<&Scenario>) {
+    for violation in &verdict.violations {
+        eprintln!(
+            "VIOLATION {} (seed {}): {violation}",
+            verdict.scenario, verdict.seed
+        );
+    }
+    if let Some(scenario) = random {
+        let path = args
+            .replay_dir
+            .join(format!("safe-{}.toml", verdict.scenario));
+        match std::fs::write(&path, scenario.to_toml()) {
+            Ok(()) => eprintln!(
+                "  replay: hacmp parity --safety --scenario {}",
+                path.display()
+            ),
+            Err(e) => eprintln!("  cannot write {}: {e}", path.display()),
+        }
+    }
+}
+
+/// Everything the report shows.
+struct Evidence {
+    catalog: Vec<SafetyVerdict>,
+    /// General schedules on all-safe clusters.
+    safe_only: Batch,
+    /// General schedules on all five clusters.
+    all_ways: Batch,
+    /// Clean crash schedules on all-safe clusters.
+    crashes: Batch,
+    command: String,
+    elapsed_s: f64,
+}
+
+impl Evidence {
+    /// Every random schedule's verdict; each ran (at least) all-safe.
+    fn random(&self) -> impl Iterator<Item = &SafetyVerdict> {
+        [&self.safe_only, &self.all_ways, &self.crashes]
+            .into_iter()
+            .flat_map(|batch| &batch.verdicts)
+    }
+
+    fn violations(&self) -> usize {
+        self.catalog
+            .iter()
+            .chain(self.random())
+            .map(|verdict| verdict.violations.len())
+            .sum()
+    }
+}
+
+/// The command as it was run, with arguments that need it quoted.
+fn command_line() -> String {
+    std::env::args()
+        .map(|arg| {
+            if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '\'') {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            } else {
+                arg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A cluster's cells: overlap seconds and failover times, or why it did not run.
+fn cells(verdict: &SafetyVerdict, label: &str) -> String {
+    match verdict.run(label) {
+        Some(run) => format!(
+            "{} | {}",
+            seconds(run.audit.overlap_ms),
+            failovers(&run.audit)
+        ),
+        None if verdict.refused.is_some() && label.starts_with("safe") => {
+            "refused | refused".to_string()
+        }
+        None => "n/a | n/a".to_string(),
+    }
+}
+
+fn table(text: &mut String, verdicts: &[SafetyVerdict]) {
+    text.push_str("| Scenario |");
+    for label in LABELS {
+        let _ = write!(text, " {label} overlap | {label} failover |");
+    }
+    text.push_str(" Rules |\n|---|");
+    text.push_str(&"---|---|".repeat(LABELS.len()));
+    text.push_str("---|\n");
+    for verdict in verdicts {
+        let _ = write!(text, "| {} |", verdict.scenario);
+        for label in LABELS {
+            let _ = write!(text, " {} |", cells(verdict, label));
+        }
+        let rules = if verdict.violations.is_empty() {
+            "kept"
+        } else {
+            "**BROKEN**"
+        };
+        let _ = writeln!(text, " {rules} |");
+    }
+}
+
+/// The largest overlap of a cluster over verdicts, and on how many runs it was above zero.
+fn overlap_summary<'a>(verdicts: impl Iterator<Item = &'a SafetyVerdict>, label: &str) -> String {
+    let overlaps: Vec<u64> = verdicts
+        .filter_map(|verdict| verdict.run(label))
+        .map(|run| run.audit.overlap_ms)
+        .collect();
+    let Some(max) = overlaps.iter().max() else {
+        return "not run".to_string();
+    };
+    let with_overlap = overlaps.iter().filter(|&&ms| ms > 0).count();
+    format!(
+        "{} s (overlap on {with_overlap} of {} runs)",
+        seconds(*max),
+        overlaps.len()
+    )
+}
+
+/// How many runs of a mixed cluster had more overlap than the all-bash cluster.
+fn mixed_worse<'a>(verdicts: impl Iterator<Item = &'a SafetyVerdict>, label: &str) -> String {
+    let (mut worse, mut compared) = (0, 0);
+    for verdict in verdicts {
+        if let (Some(mixed), Some(bash)) = (verdict.run(label), verdict.run("bash")) {
+            compared += 1;
+            if mixed.audit.overlap_ms > bash.audit.overlap_ms {
+                worse += 1;
+            }
+        }
+    }
+    format!("{worse} of {compared}")
+}
+
+/// min / median / max of failover times, or a note that there were none.
+fn distribution(mut times_ms: Vec<u64>) -> String {
+    if times_ms.is_empty() {
+        return "no clean crash happened".to_string();
+    }
+    times_ms.sort_unstable();
+    let median = times_ms[times_ms.len() / 2];
+    format!(
+        "{} clean crashes: min {} s, median {} s, max {} s",
+        times_ms.len(),
+        seconds(times_ms[0]),
+        seconds(median),
+        seconds(times_ms[times_ms.len() - 1])
+    )
+}
+
+fn seeds(range: &Range<u64>) -> String {
+    match range.end - range.start {
+        0 => "none".to_string(),
+        1 => format!("{}", range.start),
+        _ => format!("{} to {}", range.start, range.end - 1),
+    }
+}
+
+fn random_summary(text: &mut String, evidence: &Evidence) {
+    let _ = writeln!(
+        text,
+        "- {} general schedules on an all-safe cluster (seeds {}), and {} more on all five \
+         clusters (seeds {}). Each lasts {} s; up to 8 faults of every kind the simulator models \
+         (and stray entries, deleted heartbeats, a missing directory) happen before {} s, when \
+         every fault heals; clock offsets and attribute caches stay.",
+        evidence.safe_only.verdicts.len(),
+        seeds(&evidence.safe_only.seeds),
+        evidence.all_ways.verdicts.len(),
+        seeds(&evidence.all_ways.seeds),
+        random::RANDOM_DURATION,
+        random::HEAL_AT
+    );
+    let _ = writeln!(
+        text,
+        "- {} schedules of clean host crashes on an all-safe cluster (seeds {}): two crashes \
+         of random nodes, each followed by a reboot, with the default variables and clock \
+         offsets of any size; they measure the failover time.",
+        evidence.crashes.verdicts.len(),
+        seeds(&evidence.crashes.seeds),
+    );
+    text.push_str("- Largest overlap per cluster:\n");
+    for label in LABELS {
+        // Every schedule runs all-safe; only the five-way ones run the other clusters.
+        let summary = if label == "safe" {
+            overlap_summary(evidence.random(), label)
+        } else {
+            overlap_summary(evidence.all_ways.verdicts.iter(), label)
+        };
+        let _ = writeln!(text, "  - {label}: {summary}");
+    }
+    for label in ["safe+bash", "safe+compat"] {
+        let _ = writeln!(
+            text,
+            "- {label} had more overlap than all-bash on {} of the schedules run five ways \
+             (reported, not a rule: see below).",
+            mixed_worse(evidence.all_ways.verdicts.iter(), label)
+        );
+    }
+    let clean: Vec<u64> = evidence
+        .random()
+        .flat_map(|verdict| verdict.clean_failovers_ms.iter().copied())
+        .collect();
+    let _ = writeln!(
+        text,
+        "- Safe failover after clean crashes with the default variables: {}.",
+        distribution(clean)
+    );
+    let catalog_clean: Vec<u64> = evidence
+        .catalog
+        .iter()
+        .flat_map(|verdict| verdict.clean_failovers_ms.iter().copied())
+        .collect();
+    let _ = writeln!(
+        text,
+        "- For comparison, the catalog's clean crashes: {}.",
+        distribution(catalog_clean)
+    );
+    let refused = evidence
+        .random()
+        .filter(|verdict| verdict.refused.is_some())
+        .count();
+    let _ = writeln!(
+        text,
+        "- Schedules whose variables the safe profile refuses: {refused}."
+    );
+    let _ = writeln!(
+        text,
+        "- Rule violations, catalog and random schedules together: **{}**.",
+        evidence.violations()
+    );
+}
+
+fn rules(text: &mut String) {
+    let cycle_s =
+        safety::DEFAULT_FAILE_OVER_TIME + safety::DEFAULT_LOOP_TIME + safety::START_PAUSE_MS / 1000;
+    let _ = write!(
+        text,
+        "Checked on every run; any violation makes the command exit 1.\n\n\
+         - **No overlap**: in an all-safe cluster, never more than one instance executes, not \
+         for a millisecond.\n\
+         - **Failover bound**: with the default variables (faileOverTime {f}, loopTime {l}), \
+         after a *clean* crash of the active host (every other node healthy, no other event \
+         from a quiet period before the crash until the bound after it) an instance executes \
+         again within faileOverTime + loopTime + 5 s + {margin} s = {bound} s. The margin \
+         covers the milliseconds of each storage operation and the standby's loop not being \
+         aligned with the crash.\n\
+         - **Convergence**: when every fault has healed and a quiet period of 2 × \
+         (faileOverTime + loopTime + 5 s) passed without events before the end, exactly one \
+         instance executes at the end of an all-safe run, and at least one (a master was \
+         elected) at the end of a mixed run.\n\
+         - **Mixed clusters** (safe on every other node, next to bash or compat) are held to \
+         electing a master. Their overlap is reported beside all-bash's, not asserted: the \
+         bash and compat nodes keep the script's own defects (they judge a peer by comparing \
+         clocks and never fence themselves), and a safe node's full faileOverTime of \
+         observation before it claims hands the master role to those nodes more often than \
+         in an all-bash cluster, so on some schedules a mix overlaps more than all-bash.\n",
+        f = safety::DEFAULT_FAILE_OVER_TIME,
+        l = safety::DEFAULT_LOOP_TIME,
+        margin = seconds(safety::FAILOVER_MARGIN_MS),
+        bound = seconds(cycle_s * 1000 + safety::FAILOVER_MARGIN_MS),
+    );
+}
+
+const COLUMNS: &str = "\
+Each scenario of the catalog (`tests/shell-parity/scenarios`, each file describes itself) runs \
+on five clusters: every node on the unmodified bash script, every node on hacmp's compat \
+profile, every node on the safe profile, and the safe profile on every other node with bash or \
+compat on the rest. **Overlap**: seconds during which more than one instance of the app was \
+executing (alive on a host that is not frozen). **Failover**: for each fault that stopped the \
+last executing instance, the seconds until one executed again (`none`: not before the end of \
+the run; `-`: no fault stopped the app). `n/a`: a one-node scenario has no mixed cluster. \
+`refused`: the safe profile refuses the scenario's variables and does not run.";
+
+const ASSUMPTIONS: &str = "\
+- **Virtual time.** Every run is a discrete-event simulation in milliseconds; `sleep` takes \
+exactly its time and every other command 1 ms unless the scenario says otherwise. The bash \
+nodes run the unmodified script in real bash processes against the simulated world.
+- **Host freeze.** A frozen host does nothing: its daemon, its guard and its apps stop, and its \
+apps do not count as executing. At thaw, timers that came due during the freeze (the guard's \
+deadline, an app's exit, a pending SIGKILL) fire first, before the apps execute again. This is \
+how a kernel treats expired timers after a suspend; a hypervisor that stops a guest's boot \
+clock while it is paused breaks this assumption.
+- **Boot clock.** Every host has a monotonic boot clock (CLOCK_BOOTTIME) that counts on \
+through freezes and never jumps; a reboot starts it again. Wall clocks (`date +%s`, the stamps \
+of local files) and the storage server's clock may be skewed by any amount and jump either way.
+- **Late writes.** A write that lands late reaches the shared storage some time after it was \
+issued: `touch` returns at once, a safe record write waits for it up to its deadline. A write \
+that timed out is not lost: it lands when the slow or late storage delivers it, or when hung \
+storage is restored; failing storage loses it. A write confirmed in time counts as landed when \
+it was issued.
+- **Attribute caching** affects only `stat`, `ls` and `[ -f ]` on the shared storage, which \
+answer from a cache up to N seconds old; a node's own writes update its cache. The safe \
+profile's record reads and listings are always fresh (opening a file revalidates it on NFS).
+- **The guard** is a process of its own on each safe node: it holds the app and a deadline on \
+the boot clock and kills the app with SIGKILL when the deadline passes, whether the daemon is \
+healthy, paused, killed or blocked on storage; it dies with its host.";
+
+/// The date (UTC) of a moment, as YYYY-MM-DD, by the civil calendar.
+fn utc_date(since_epoch_s: u64) -> String {
+    // Days since 1970-01-01, shifted to an era starting on 0000-03-01 (Howard Hinnant's
+    // days-to-civil algorithm), so that leap days fall at the end of each year.
+    let days = since_epoch_s / 86_400 + 719_468;
+    let era = days / 146_097;
+    let day_of_era = days % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The processor's model name as Linux reports it, when it does.
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = info.lines().find(|line| line.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_string())
+}
+
+fn markdown(evidence: &Evidence) -> String {
+    let mut text = String::from(
+        "# Safety report\n\n\
+         The safe profile's evidence from the simulator: overlap and failover of the bash \
+         script, hacmp's compat profile and the safe profile, side by side, on every scenario \
+         of the catalog and on random fault schedules. This file is generated; do not edit it.\n\n\
+         ## Catalog\n\n",
+    );
+    text.push_str(COLUMNS);
+    text.push_str("\n\n");
+    table(&mut text, &evidence.catalog);
+    let refused: Vec<_> = evidence
+        .catalog
+        .iter()
+        .filter_map(|v| Some((v.scenario.as_str(), v.refused.as_deref()?)))
+        .collect();
+    for (scenario, reason) in refused {
+        let _ = writeln!(
+            text,
+            "\n`{scenario}`: the safe profile refuses it: {reason}"
+        );
+    }
+    text.push_str("\n## Random fault schedules\n\n");
+    random_summary(&mut text, evidence);
+    text.push_str("\n## Rules\n\n");
+    rules(&mut text);
+    text.push_str("\n## Modelling assumptions\n\n");
+    text.push_str(ASSUMPTIONS);
+    text.push_str("\n\n## How this file was made\n\n");
+    let now_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let workers = parallel::workers();
+    let cpu = cpu_model().map_or_else(String::new, |model| format!(", {model}"));
+    let _ = write!(
+        text,
+        "Regenerate it with the command that wrote it (`make safety-report` runs the \
+         project's):\n\n    {}\n\n\
+         Generated on {} on a machine with {workers} processors (nproc){cpu}; the runs took \
+         {:.1} s of wall-clock time on {workers} threads (release build).\n",
+        evidence.command,
+        utc_date(now_s),
+        evidence.elapsed_s
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_follow_the_civil_calendar() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        // 2000-02-29 (a leap day of a century divisible by 400) and the day after.
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(utc_date(951_868_800), "2000-03-01");
+        assert_eq!(utc_date(1_700_000_000), "2023-11-14");
+    }
+
+    #[test]
+    fn the_median_is_the_middle_of_the_sorted_times() {
+        assert_eq!(
+            distribution(vec![3000, 1000, 2000]),
+            "3 clean crashes: min 1.000 s, median 2.000 s, max 3.000 s"
+        );
+        assert_eq!(distribution(Vec::new()), "no clean crash happened");
+    }
+}
