@@ -38,7 +38,8 @@ fn expand_pathname(word: &str) -> Vec<String> {
     if !glob_pattern::is_pattern(word.as_bytes()) {
         return vec![word.to_owned()];
     }
-    let components: Vec<&[u8]> = word.as_bytes().split(|&b| b == b'/').collect();
+    let (pattern, directories_only) = without_trailing_slashes(word.as_bytes());
+    let components: Vec<&[u8]> = pattern.split(|&b| b == b'/').collect();
     let mut paths: Vec<Vec<u8>> = vec![Vec::new()];
     for (index, component) in components.iter().enumerate() {
         let mut extended = Vec::new();
@@ -64,6 +65,12 @@ fn expand_pathname(word: &str) -> Vec<String> {
                 .is_ok()
         });
     }
+    if directories_only {
+        paths.retain(|path| Path::new(std::ffi::OsStr::from_bytes(path)).is_dir());
+        for path in &mut paths {
+            path.push(b'/');
+        }
+    }
     if paths.is_empty() {
         return vec![word.to_owned()];
     }
@@ -73,6 +80,21 @@ fn expand_pathname(word: &str) -> Vec<String> {
         .into_iter()
         .map(|path| String::from_utf8_lossy(&path).into_owned())
         .collect()
+}
+
+/// A pattern ending in slashes names directories: bash matches what comes before them and
+/// appends one slash, however many there were (`*//` gives `d/`). Lone backslashes among those
+/// slashes escape nothing and go too (`*/\` gives `d/`).
+fn without_trailing_slashes(pattern: &[u8]) -> (&[u8], bool) {
+    let kept = pattern
+        .iter()
+        .rposition(|&b| b != b'/' && b != b'\\')
+        .map_or(0, |last| last + 1);
+    if pattern[kept..].contains(&b'/') {
+        (&pattern[..kept], true)
+    } else {
+        (pattern, false)
+    }
 }
 
 /// Appends to `out` every path that `path` followed by the pattern `component` names.

@@ -27,8 +27,10 @@ pub fn unescape(word: &[u8]) -> Vec<u8> {
     let mut bytes = word.iter();
     while let Some(&byte) = bytes.next() {
         if byte == b'\\' {
-            // A trailing backslash stands for itself.
-            plain.push(*bytes.next().unwrap_or(&b'\\'));
+            // A trailing backslash escapes nothing and goes, as in bash: `d*/a\` finds `d/a`.
+            if let Some(&escaped) = bytes.next() {
+                plain.push(escaped);
+            }
         } else {
             plain.push(byte);
         }

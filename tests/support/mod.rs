@@ -242,12 +242,19 @@ impl Node {
         processes::find(&pattern, std::process::id())
     }
 
-    /// Kills every application instance of this node with SIGKILL.
+    /// Kills every application instance of this node with SIGKILL and waits until they are
+    /// gone: a killed process keeps its command line until the kernel gets to it, and on a busy
+    /// machine a test could otherwise take the dying instance for a running one.
     pub fn kill_apps(&self) {
-        for pid in self.app_pids() {
+        let killed = self.app_pids();
+        for &pid in &killed {
             // SAFETY: kill has no memory effects; the PID carries this test's marker.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
         }
+        wait_until("the killed instances to end", Duration::from_secs(10), || {
+            let running = self.app_pids();
+            killed.iter().all(|pid| !running.contains(pid))
+        });
     }
 
     /// Sends `signal` (SIGSTOP, SIGCONT) to the daemon, which keeps running.
