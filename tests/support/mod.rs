@@ -246,11 +246,7 @@ impl Node {
     /// gone: a killed process keeps its command line until the kernel gets to it, and on a busy
     /// machine a test could otherwise take the dying instance for a running one.
     pub fn kill_apps(&self) {
-        let killed = self.app_pids();
-        for &pid in &killed {
-            // SAFETY: kill has no memory effects; the PID carries this test's marker.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
+        let killed = self.signal_apps();
         wait_until("the killed instances to end", Duration::from_secs(10), || {
             let running = self.app_pids();
             killed.iter().all(|pid| !running.contains(pid))
@@ -273,6 +269,16 @@ impl Node {
         // SAFETY: kill has no memory effects; the PID is our own child's, not yet reaped.
         unsafe { libc::kill(child.id() as libc::pid_t, signal) };
         child.wait().unwrap()
+    }
+
+    /// Sends SIGKILL to every application instance of this node; returns their PIDs.
+    fn signal_apps(&self) -> Vec<u32> {
+        let pids = self.app_pids();
+        for &pid in &pids {
+            // SAFETY: kill has no memory effects; the PID carries this test's marker.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        pids
     }
 
     /// What the daemon has printed on stdout so far, line by line.
@@ -300,7 +306,8 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill_daemon();
-        self.kill_apps();
+        // No waiting here: a timeout would panic inside a drop, perhaps during a panic.
+        self.signal_apps();
     }
 }
 
