@@ -4,7 +4,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 HACMP := target/release/hacmp
 
-.PHONY: all build deps demo test lint bench install clean
+.PHONY: all build deps demo test lint bench bench-smoke install clean
 
 all: build
 
@@ -21,6 +21,16 @@ demo: deps build
 # Everything CI checks: formatting, lints, and every test.
 test: deps lint
 	$(CARGO) test --all-targets
+
+# Issue 5's benchmarks, hacmp next to heartbeat.sh on this machine, written to
+# docs/benchmarks.md (about 8 minutes). BENCH_ARGS adds options, e.g. BENCH_ARGS='--seconds 600'.
+bench: deps
+	$(CARGO) bench --bench benchmarks -- --write docs/benchmarks.md $(BENCH_ARGS)
+
+# The same benchmarks in seconds, figures discarded; `make test` runs it through
+# `cargo test --all-targets`, so it cannot rot.
+bench-smoke: deps
+	$(CARGO) test --bench benchmarks
 
 lint:
 	$(CARGO) fmt --check
