@@ -124,7 +124,8 @@ fn pgrep(pattern: &str) -> Vec<u32> {
     pids
 }
 
-fn count_processes() -> usize {
+/// The processes on the machine now: the entries of /proc that are PIDs.
+pub fn count_processes() -> usize {
     std::fs::read_dir("/proc")
         .map(|entries| {
             entries
@@ -137,6 +138,19 @@ fn count_processes() -> usize {
                 .count()
         })
         .unwrap_or(0)
+}
+
+/// The median time of `calls` in-process scans for `pattern`.
+pub fn median_find_time(pattern: &Pattern, calls: usize) -> Duration {
+    let own_pid = std::process::id();
+    let times: Vec<Duration> = (0..calls)
+        .map(|_| {
+            let start = Instant::now();
+            processes::find(pattern, own_pid);
+            start.elapsed()
+        })
+        .collect();
+    median(&times)
 }
 
 fn median(times: &[Duration]) -> Duration {
