@@ -443,7 +443,7 @@ fn reading<'a>(figures_of: &dyn Fn(Daemon, Role) -> &'a Figures, scan: &ScanCost
     let mut text = format!(
         "**Reading row 1.** Per loop iteration hacmp spends {hacmp_active} of CPU time in the \
          active role and {hacmp_standby} in the standby role; bash spends {bash_active} and \
-         {bash_standby}, mostly creating {bash_active_tasks} and {bash_standby_tasks} \
+         {bash_standby}, and creates {bash_active_tasks} and {bash_standby_tasks} \
          processes. One /proc scan for the active pattern, timed in the benchmark's process \
          once a second during the window (median of {samples}, with {processes} processes on \
          the machine, which other users share), costs {scan}. hacmp scans once per active \
