@@ -4,7 +4,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 HACMP := target/release/hacmp
 
-.PHONY: all build deps demo test lint bench install clean safety-report
+.PHONY: all build deps demo test lint bench bench-smoke install clean safety-report
 
 all: build
 
@@ -28,6 +28,16 @@ test: deps lint
 safety-report: build
 	$(HACMP) parity --safety --catalog tests/shell-parity/scenarios --seed 100001 \
 		--random 1000 --random-all-ways 50 --random-crashes 200 --report docs/safety.md
+
+# Issue 5's benchmarks, hacmp next to heartbeat.sh on this machine, written to
+# docs/benchmarks.md (about 8 minutes). BENCH_ARGS adds options, e.g. BENCH_ARGS='--seconds 600'.
+bench: deps
+	$(CARGO) bench --bench benchmarks -- --write docs/benchmarks.md $(BENCH_ARGS)
+
+# The same benchmarks in seconds, figures discarded; `make test` runs it through
+# `cargo test --all-targets`, so it cannot rot.
+bench-smoke: deps
+	$(CARGO) test --bench benchmarks
 
 lint:
 	$(CARGO) fmt --check

@@ -1,0 +1,180 @@
+//! Issue 5's benchmarks on the real machine: what hacmp costs next to heartbeat.sh, measured
+//! side by side in one run, written to docs/benchmarks.md.
+//!
+//! `cargo bench --bench benchmarks` (what `make bench` runs) passes `--bench`: the full run.
+//! `cargo test --all-targets` (what `make test` and CI run) passes no `--bench`: a smoke run of
+//! every row in seconds, through the same code, its figures discarded, so the benchmark cannot
+//! rot. Each row is a module that returns a `report::Section`; a new row is a new module and
+//! one more entry in `measure`.
+
+mod children;
+mod perf;
+mod process_scan;
+mod report;
+mod steady_state;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+
+use report::{Machine, Section};
+
+/// The smoke run's name, as libtest would show it, so that a `cargo test FILTER` that does not
+/// select it skips it as it would skip a test.
+const SMOKE_NAME: &str = "benchmarks_smoke";
+
+#[derive(Parser)]
+#[command(about = "Issue 5's real-machine benchmarks: hacmp next to heartbeat.sh")]
+struct Options {
+    /// Passed by `cargo bench`; without it the binary makes a smoke run (as under `cargo test`).
+    #[arg(long)]
+    bench: bool,
+    /// Which rows to measure.
+    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan"])]
+    rows: Vec<RowName>,
+    /// Seconds each steady-state daemon is measured for (all four run at once).
+    #[arg(long, default_value_t = 300)]
+    seconds: u64,
+    /// How many extra processes the process scan runs with, one row each.
+    #[arg(long, value_delimiter = ',', default_values_t = [1000, 5000])]
+    extra_processes: Vec<usize>,
+    /// Timed calls of each scan per row.
+    #[arg(long, default_value_t = 50)]
+    repetitions: usize,
+    /// Write the document here (only from a run of every row); otherwise print the rows.
+    #[arg(long)]
+    write: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum RowName {
+    SteadyState,
+    ProcessScan,
+}
+
+/// What one run measures, and how long it takes.
+struct Plan {
+    rows: Vec<RowName>,
+    steady_state: steady_state::Settings,
+    process_scan: process_scan::Settings,
+    /// The command that reproduces a row, shown in the table.
+    command: fn(RowName, &Plan) -> String,
+}
+
+fn main() {
+    children::take_ownership();
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--bench") {
+        full_run(Options::parse_from(&args));
+    } else {
+        smoke_run(&args[1..]);
+    }
+}
+
+fn full_run(options: Options) {
+    let plan = Plan {
+        rows: options.rows.clone(),
+        steady_state: steady_state::Settings {
+            seconds: options.seconds,
+            warmup_iterations: 1,
+            grace: Duration::from_secs(90),
+        },
+        process_scan: process_scan::Settings {
+            extra_processes: options.extra_processes.clone(),
+            repetitions: options.repetitions,
+        },
+        command: full_command,
+    };
+    let every_row = [RowName::SteadyState, RowName::ProcessScan]
+        .iter()
+        .all(|r| plan.rows.contains(r));
+    let document = measure(&plan, "make bench");
+    match options.write {
+        Some(path) => {
+            assert!(every_row, "--write needs a run of every row");
+            std::fs::write(&path, document)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+            println!("wrote {}", path.display());
+        }
+        None => print!("{document}"),
+    }
+}
+
+fn full_command(row: RowName, plan: &Plan) -> String {
+    let base = "cargo bench --bench benchmarks --";
+    match row {
+        RowName::SteadyState => format!(
+            "{base} --rows steady-state --seconds {}",
+            plan.steady_state.seconds
+        ),
+        RowName::ProcessScan => format!(
+            "{base} --rows process-scan --extra-processes {} --repetitions {}",
+            plan.process_scan
+                .extra_processes
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            plan.process_scan.repetitions
+        ),
+    }
+}
+
+fn smoke_run(args: &[String]) {
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    if !filters.is_empty() && !filters.iter().any(|f| SMOKE_NAME.contains(f.as_str())) {
+        println!("{SMOKE_NAME}: filtered out");
+        return;
+    }
+    let started = Instant::now();
+    let plan = Plan {
+        rows: vec![RowName::SteadyState, RowName::ProcessScan],
+        steady_state: steady_state::Settings {
+            seconds: 3,
+            warmup_iterations: 0,
+            grace: Duration::from_secs(3),
+        },
+        process_scan: process_scan::Settings {
+            extra_processes: vec![50],
+            repetitions: 3,
+        },
+        command: |_, _| "make bench-smoke".to_string(),
+    };
+    let document = measure(&plan, "make bench-smoke");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("benchmarks.md");
+    std::fs::write(&path, &document).expect("the smoke run's document is written");
+    let table_rows = document
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
+        .count();
+    // The header, then six steady-state rows, one scan row, two placeholders and the smoke row.
+    assert_eq!(table_rows, 1 + 6 + 1 + 2 + 1, "the table:\n{document}");
+    println!(
+        "{SMOKE_NAME}: ok in {:.0} s (figures discarded)",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Measures the plan's rows and renders the whole document.
+fn measure(plan: &Plan, full_command: &str) -> String {
+    let mut machine = Machine::describe();
+    let mut sections: Vec<Section> = Vec::new();
+    for &row in &plan.rows {
+        let command = (plan.command)(row, plan);
+        sections.push(match row {
+            RowName::SteadyState => {
+                let root = tempfile::tempdir().expect("a temporary directory");
+                steady_state::measure(&plan.steady_state, root.path(), &command)
+            }
+            RowName::ProcessScan => process_scan::measure(&plan.process_scan, &command),
+        });
+    }
+    sections.push(report::simulator_placeholders());
+    sections.push(report::smoke_section());
+    machine.note_load_at_end();
+    report::render(&sections, &machine, full_command)
+}
