@@ -11,6 +11,7 @@ mod children;
 mod perf;
 mod process_scan;
 mod report;
+mod simulation;
 mod steady_state;
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -33,7 +34,7 @@ struct Options {
     #[arg(long)]
     bench: bool,
     /// Which rows to measure.
-    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan"])]
+    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan", "simulation"])]
     rows: Vec<RowName>,
     /// Seconds each steady-state daemon is measured for (all four run at once).
     #[arg(long, default_value_t = 300)]
@@ -44,6 +45,9 @@ struct Options {
     /// Timed calls of each scan per row.
     #[arg(long, default_value_t = 50)]
     repetitions: usize,
+    /// Random crash instants of the failover-latency row.
+    #[arg(long, default_value_t = 100)]
+    crash_instants: usize,
     /// Write the document here (only from a run of every row); otherwise print the rows.
     #[arg(long)]
     write: Option<PathBuf>,
@@ -53,6 +57,8 @@ struct Options {
 enum RowName {
     SteadyState,
     ProcessScan,
+    /// Rows 3 and 4: failover latency and simulator speed, from the parity simulator.
+    Simulation,
 }
 
 /// What one run measures, and how long it takes.
@@ -60,6 +66,7 @@ struct Plan {
     rows: Vec<RowName>,
     steady_state: steady_state::Settings,
     process_scan: process_scan::Settings,
+    simulation: simulation::Settings,
     /// The command that reproduces a row, shown in the table.
     command: fn(RowName, &Plan) -> String,
 }
@@ -86,11 +93,20 @@ fn full_run(options: Options) {
             extra_processes: options.extra_processes.clone(),
             repetitions: options.repetitions,
         },
+        simulation: simulation::Settings {
+            crash_instants: options.crash_instants,
+            hacmp_hours: 24,
+            bash_minutes: 60,
+        },
         command: full_command,
     };
-    let every_row = [RowName::SteadyState, RowName::ProcessScan]
-        .iter()
-        .all(|r| plan.rows.contains(r));
+    let every_row = [
+        RowName::SteadyState,
+        RowName::ProcessScan,
+        RowName::Simulation,
+    ]
+    .iter()
+    .all(|r| plan.rows.contains(r));
     let document = measure(&plan, "make bench");
     match options.write {
         Some(path) => {
@@ -120,6 +136,10 @@ fn full_command(row: RowName, plan: &Plan) -> String {
                 .join(","),
             plan.process_scan.repetitions
         ),
+        RowName::Simulation => format!(
+            "{base} --rows simulation --crash-instants {}",
+            plan.simulation.crash_instants
+        ),
     }
 }
 
@@ -131,7 +151,11 @@ fn smoke_run(args: &[String]) {
     }
     let started = Instant::now();
     let plan = Plan {
-        rows: vec![RowName::SteadyState, RowName::ProcessScan],
+        rows: vec![
+            RowName::SteadyState,
+            RowName::ProcessScan,
+            RowName::Simulation,
+        ],
         steady_state: steady_state::Settings {
             seconds: 3,
             warmup_iterations: 0,
@@ -140,6 +164,11 @@ fn smoke_run(args: &[String]) {
         process_scan: process_scan::Settings {
             extra_processes: vec![50],
             repetitions: 3,
+        },
+        simulation: simulation::Settings {
+            crash_instants: 2,
+            hacmp_hours: 1,
+            bash_minutes: 2,
         },
         command: |_, _| "make bench-smoke".to_string(),
     };
@@ -151,7 +180,8 @@ fn smoke_run(args: &[String]) {
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
         .count();
-    // The header, then six steady-state rows, one scan row, two placeholders and the smoke row.
+    // The header, then six steady-state rows, one scan row, two simulator rows and the smoke
+    // row.
     assert_eq!(table_rows, 1 + 6 + 1 + 2 + 1, "the table:\n{document}");
     println!(
         "{SMOKE_NAME}: ok in {:.0} s (figures discarded)",
@@ -171,9 +201,9 @@ fn measure(plan: &Plan, full_command: &str) -> String {
                 steady_state::measure(&plan.steady_state, root.path(), &command)
             }
             RowName::ProcessScan => process_scan::measure(&plan.process_scan, &command),
+            RowName::Simulation => simulation::measure(&plan.simulation, &command),
         });
     }
-    sections.push(report::simulator_placeholders());
     sections.push(report::smoke_section());
     machine.note_load_at_end();
     report::render(&sections, &machine, full_command)

@@ -92,34 +92,6 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".to_string())
 }
 
-/// Rows 3 and 4 come from the parity simulator, which is not on this branch yet: their place
-/// is kept so that the table keeps the issue's numbering.
-pub fn simulator_placeholders() -> Section {
-    let placeholder = |what: &str| Row {
-        what: what.to_string(),
-        bash: "not measured yet".to_string(),
-        hacmp: "not measured yet".to_string(),
-        comparison: "must match in the compat profile".to_string(),
-        command: "measured by `make bench-sim`, see below".to_string(),
-    };
-    Section {
-        rows: vec![
-            placeholder(
-                "3. Failover latency (simulator): min, median, max time from the active host's \
-                 crash to the application running elsewhere, default variables, many random \
-                 crash instants",
-            ),
-            placeholder("4. Simulator speed: virtual hours per real second, two-node cluster"),
-        ],
-        method: "**Rows 3 and 4** are measured in virtual time by the parity simulator, which \
-                 runs the same loop (and the unmodified bash original) against a simulated \
-                 machine. They are placeholders until the simulator lands; its benchmark adds \
-                 a section to `bench/` that returns these rows, and `make bench` then fills \
-                 them in like the others."
-            .to_string(),
-    }
-}
-
 /// Row 5: the smoke run that keeps this benchmark from rotting.
 pub fn smoke_section() -> Section {
     Section {

@@ -112,7 +112,11 @@ fn trailing_slashes_and_backslashes_after_a_glob_agree_with_bash() {
         format!("{root}/*//"),
         format!("{root}/*///\\/"),
     ] {
-        assert_eq!(expand_unquoted(&text), bash_words(&text, &cwd), "unquoted {text:?}");
+        assert_eq!(
+            expand_unquoted(&text),
+            bash_words(&text, &cwd),
+            "unquoted {text:?}"
+        );
     }
 }
 

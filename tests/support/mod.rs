@@ -247,10 +247,14 @@ impl Node {
     /// machine a test could otherwise take the dying instance for a running one.
     pub fn kill_apps(&self) {
         let killed = self.signal_apps();
-        wait_until("the killed instances to end", Duration::from_secs(10), || {
-            let running = self.app_pids();
-            killed.iter().all(|pid| !running.contains(pid))
-        });
+        wait_until(
+            "the killed instances to end",
+            Duration::from_secs(10),
+            || {
+                let running = self.app_pids();
+                killed.iter().all(|pid| !running.contains(pid))
+            },
+        );
     }
 
     /// Sends `signal` (SIGSTOP, SIGCONT) to the daemon, which keeps running.
