@@ -124,14 +124,7 @@ fn measured<T>(cpu_clock: fn() -> Duration, call: impl FnOnce() -> T) -> (T, Cos
 
 /// The calling thread's CPU time.
 fn thread_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec owned by this frame.
-    let read = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(read, 0, "the thread's CPU clock");
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    hacmp::real::guard::read_clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// The CPU time (user+sys) of every child this process has waited for.

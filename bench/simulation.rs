@@ -139,7 +139,7 @@ pub fn measure(settings: &Settings, command: &str) -> Section {
                 } else {
                     format!("MISMATCH: compat differs from bash at {mismatches} instants")
                 },
-                command: command.to_string(),
+                command: format!("`{command}`"),
             },
             Row {
                 what: "4. Simulator speed: virtual hours per real second, quiet two-node cluster"
@@ -149,14 +149,14 @@ pub fn measure(settings: &Settings, command: &str) -> Section {
                     settings.bash_minutes
                 ),
                 hacmp: format!(
-                    "{hacmp_speed:.0} (hacmp compat nodes, {} virtual hours)",
+                    "{hacmp_speed:.2} (hacmp compat nodes, {} virtual hours)",
                     settings.hacmp_hours
                 ),
                 comparison: format!(
                     "{:.0}× faster without bash processes",
                     hacmp_speed / bash_speed
                 ),
-                command: command.to_string(),
+                command: format!("`{command}`"),
             },
         ],
         method: format!(

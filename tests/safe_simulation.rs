@@ -2,7 +2,9 @@
 //! mixed clusters, and random fault schedules on all-safe clusters, must keep the safe
 //! profile's promises (see `hacmp::sim::safety` for the rules).
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 
 use hacmp::sim::cli::original_settings;
 use hacmp::sim::parallel;
@@ -18,19 +20,6 @@ const RANDOM_ALL_WAYS: u64 = 40;
 const RANDOM_CRASHES: u64 = 50;
 /// The first seed; different from the parity suite's, so the two suites cover more schedules.
 const FIRST_SEED: u64 = 10_001;
-
-fn original() -> PathBuf {
-    let path = std::env::var_os("HACMP_ORIGINAL").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/heartbeat.sh"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "the bash original {} is missing; set HACMP_ORIGINAL",
-        path.display()
-    );
-    path
-}
 
 fn catalog() -> Vec<Scenario> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shell-parity/scenarios");
@@ -54,7 +43,7 @@ fn violations(results: Vec<Result<SafetyVerdict, String>>) -> Vec<String> {
 
 /// Checks the rules on every scenario; returns the failover times after clean crashes.
 fn check(scenarios: &[Scenario], ways: Ways) -> Vec<u64> {
-    let original = original();
+    let original = support::original_script();
     let settings = original_settings(&original).unwrap();
     let results = safety::check_many(scenarios, &original, &settings, ways, parallel::workers());
     let clean_failovers = results

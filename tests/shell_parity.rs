@@ -1,6 +1,8 @@
 //! Shell parity: the unmodified bash original and hacmp's loop, run side by side in the
 //! simulator on the scenario catalog and on random fault schedules, must leave identical traces.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use hacmp::sim::cli::original_settings;
@@ -14,32 +16,9 @@ const RANDOM_SCHEDULES: u64 = 50;
 /// The catalog must cover at least the list.
 const MIN_CATALOG: usize = 30;
 
-/// The original script; a missing one fails the suite rather than skipping it.
-fn original() -> PathBuf {
-    let path = std::env::var_os("HACMP_ORIGINAL").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/heartbeat.sh"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "the bash original {} is missing; set HACMP_ORIGINAL",
-        path.display()
-    );
-    path
-}
-
 fn catalog() -> Vec<Scenario> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shell-parity/scenarios");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("the scenario directory exists")
-        .map(|entry| entry.expect("readable directory").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|path| Scenario::load(path).unwrap_or_else(|e| panic!("{e}")))
-        .collect()
+    Scenario::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn workers() -> usize {
@@ -48,7 +27,7 @@ fn workers() -> usize {
 
 #[test]
 fn catalog_and_random_schedules_agree() {
-    let original = original();
+    let original = support::original_script();
     let settings = original_settings(&original).unwrap();
     let mut scenarios = catalog();
     assert!(
@@ -70,7 +49,7 @@ fn catalog_and_random_schedules_agree() {
 
 #[test]
 fn same_seed_gives_the_same_trace() {
-    let original = original();
+    let original = support::original_script();
     let settings = original_settings(&original).unwrap();
     let busy = catalog()
         .into_iter()
@@ -89,7 +68,7 @@ fn same_seed_gives_the_same_trace() {
 
 /// A copy of the original with one change, in a fresh directory.
 fn mutated_original(from: &str, to: &str) -> (tempfile::TempDir, PathBuf) {
-    let text = std::fs::read_to_string(original()).unwrap();
+    let text = std::fs::read_to_string(support::original_script()).unwrap();
     assert!(text.contains(from), "the original has no {from:?}");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("heartbeat.sh");
@@ -99,7 +78,7 @@ fn mutated_original(from: &str, to: &str) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn a_different_loop_is_detected() {
-    let settings = original_settings(&original()).unwrap();
+    let settings = original_settings(&support::original_script()).unwrap();
     let scenario = catalog()
         .into_iter()
         .find(|s| s.name == "app-ignores-sigterm")

@@ -42,13 +42,18 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// The boot clock: time since boot, including time suspended; it never jumps.
 pub fn boot_clock() -> Duration {
+    read_clock(libc::CLOCK_BOOTTIME)
+}
+
+/// A clock of the kernel's (clock_gettime), as a duration since its start.
+pub fn read_clock(clock: libc::clockid_t) -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: clock_gettime writes into the valid timespec; CLOCK_BOOTTIME exists on Linux.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
-    assert_eq!(status, 0, "CLOCK_BOOTTIME is always readable");
+    // SAFETY: clock_gettime writes into the valid timespec.
+    let status = unsafe { libc::clock_gettime(clock, &mut now) };
+    assert_eq!(status, 0, "clock {clock} is readable on Linux");
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 

@@ -179,16 +179,7 @@ pub fn scenario(seed: u64) -> Scenario {
         seed,
         op_latency_ms: 1,
         variables,
-        app: AppSpec {
-            command_line: None,
-            on_sigterm: if rng.chance(20) {
-                OnSigterm::Ignore
-            } else {
-                OnSigterm::Exit
-            },
-            exit_delay: Seconds::Whole(rng.between(0, 3)),
-            lifetime: None,
-        },
+        app: random_app(&mut rng),
         storage: StorageSpec {
             server_skew: Seconds::Whole(if rng.chance(20) {
                 clock_offset(&mut rng)
@@ -211,6 +202,21 @@ const FIRST_CRASH: (i64, i64) = (60, 100);
 /// next one: both beyond the failover bound, so that each crash stays a clean one.
 const REBOOT_AFTER: i64 = 40;
 const NEXT_CRASH_AFTER: i64 = 100;
+
+/// The application of a random schedule: one in five ignores SIGTERM, and it takes up to 3 s
+/// to exit.
+fn random_app(rng: &mut SplitMix64) -> AppSpec {
+    AppSpec {
+        command_line: None,
+        on_sigterm: if rng.chance(20) {
+            OnSigterm::Ignore
+        } else {
+            OnSigterm::Exit
+        },
+        exit_delay: Seconds::Whole(rng.between(0, 3)),
+        lifetime: None,
+    }
+}
 
 /// A random schedule of clean host crashes, with the script's default variables: two crashes
 /// of random nodes (an outage when the node was the active one), each followed by a reboot,
@@ -256,16 +262,7 @@ pub fn crash_scenario(seed: u64) -> Scenario {
         seed,
         op_latency_ms: 1,
         variables,
-        app: AppSpec {
-            command_line: None,
-            on_sigterm: if rng.chance(20) {
-                OnSigterm::Ignore
-            } else {
-                OnSigterm::Exit
-            },
-            exit_delay: Seconds::Whole(rng.between(0, 3)),
-            lifetime: None,
-        },
+        app: random_app(&mut rng),
         storage: StorageSpec {
             server_skew: Seconds::Whole(offset(&mut rng)),
             ..StorageSpec::default()
