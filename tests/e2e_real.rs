@@ -28,19 +28,28 @@ fn node(root: &Path, host: &str, marker: &str) -> Node {
     )
 }
 
+/// Waits until the node runs its application and returns its PID. An instance counts once two
+/// looks 300 ms apart see the same PID: while bash's `nohup` execs the script, the process
+/// briefly shows another command line, or none.
 fn wait_for_app(node: &Node, limit_seconds: u64) -> u32 {
-    let what = format!("an application on {}", node.vars.host_name);
+    let what = format!("a settled application on {}", node.vars.host_name);
+    let mut previous = Vec::new();
     wait_until(&what, Duration::from_secs(limit_seconds), || {
-        !node.app_pids().is_empty()
+        let seen = node.app_pids();
+        let settled = !seen.is_empty() && seen == previous;
+        previous = seen;
+        if !settled {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        settled
     });
-    let pids = node.app_pids();
     assert_eq!(
-        pids.len(),
+        previous.len(),
         1,
-        "exactly one instance on {}: {pids:?}",
+        "exactly one instance on {}: {previous:?}",
         node.vars.host_name
     );
-    pids[0]
+    previous[0]
 }
 
 fn modified(path: &Path) -> SystemTime {
