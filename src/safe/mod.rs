@@ -130,6 +130,8 @@ impl SafeLoop<'_> {
             _ => round,
         })
     }
+
+    /// A master's round: renew, look after the application, and yield to a higher claim.
     fn master_round(&mut self) -> Step<()> {
         let token = self.lease.as_ref().map_or(0, |lease| lease.token);
         self.renew(token, Phase::Master)?;
@@ -164,6 +166,8 @@ impl SafeLoop<'_> {
         Ok(())
     }
 
+    /// A standby's round: unless in maintenance, scan, end stray local instances, and claim once
+    /// everything has been still for faileOverTime.
     fn standby_round(&mut self) -> Step<()> {
         if self.maintenance()? {
             self.world
