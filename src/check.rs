@@ -65,11 +65,7 @@ pub fn hazards(vars: &Variables, around: &Surroundings) -> Vec<Hazard> {
 }
 
 fn relative_paths(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
-    let program = vars
-        .start_cmd
-        .split([' ', '\t', '\n'])
-        .find(|w| !w.is_empty())
-        .unwrap_or("");
+    let program = vars.start_program();
     let paths: [(&'static str, &str); 4] = [
         ("heartBeatDir", &vars.heart_beat_dir),
         ("maintenanceFile", &vars.maintenance_file),
@@ -152,11 +148,8 @@ fn local_filesystem_name(magic: i64) -> String {
 }
 
 fn pattern_matches(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
-    let program_name = vars
-        .start_cmd
-        .split([' ', '\t', '\n'])
-        .find(|w| !w.is_empty())
-        .and_then(|program| Path::new(program).file_name())
+    let program_name = Path::new(vars.start_program())
+        .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     for process in &around.matching_processes {

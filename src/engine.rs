@@ -5,6 +5,7 @@
 //! script's own, typos included, because operators grep their journals for them.
 
 use crate::config::Variables;
+use crate::words;
 use crate::world::{Signal, Step, World};
 
 /// How the loop ended. The script's loop never ends by itself except through one shell error,
@@ -163,23 +164,14 @@ fn start_instance(world: &mut dyn World, vars: &Variables) -> Step<()> {
     Ok(())
 }
 
-/// The characters bash splits unquoted expansions on (the default IFS).
-fn is_ifs(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n')
-}
-
 /// `echo $VALUE`: the unquoted expansion is split into words, which echo joins with one space.
 fn echo_unquoted(value: &str) -> String {
-    value
-        .split(is_ifs)
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    words::fields(value).collect::<Vec<_>>().join(" ")
 }
 
 /// `f $VALUE` passes the first word of the split expansion as `$1`, or nothing at all.
 fn first_word(value: &str) -> &str {
-    value.split(is_ifs).find(|w| !w.is_empty()).unwrap_or("")
+    words::fields(value).next().unwrap_or("")
 }
 
 #[cfg(test)]

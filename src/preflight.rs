@@ -27,11 +27,7 @@ pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigErr
         )));
     }
     let start_cmd = settings.get("startCmd");
-    let program = variables
-        .start_cmd
-        .split([' ', '\t', '\n'])
-        .find(|word| !word.is_empty())
-        .expect("validation rejects a blank startCmd");
+    let program = variables.start_program();
     if !is_executable_command(program) {
         return Err(start_cmd.error(&format!(
             "names a program that is not an executable file{}",

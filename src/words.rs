@@ -15,14 +15,22 @@ pub const MAX_WORDS: usize = 10_000;
 /// More entries than we read from one directory while expanding a pattern.
 const MAX_DIRECTORY_ENTRIES: usize = 100_000;
 
+/// The characters bash splits unquoted expansions on: the default IFS.
+pub fn is_ifs(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n')
+}
+
+/// The fields of an unquoted expansion of `text` before pathname expansion: split on IFS, with
+/// empty fields dropped, as `echo $X` and `f $X` see them.
+pub fn fields(text: &str) -> impl Iterator<Item = &str> {
+    text.split(is_ifs).filter(|field| !field.is_empty())
+}
+
 /// The argument vector bash builds from an unquoted expansion of `text`, in the current
 /// directory, with the default IFS and default shell options, in the C locale.
 pub fn expand_unquoted(text: &str) -> Vec<String> {
     let mut words = Vec::new();
-    for field in text
-        .split([' ', '\t', '\n'])
-        .filter(|field| !field.is_empty())
-    {
+    for field in fields(text) {
         words.extend(expand_pathname(field));
         if words.len() >= MAX_WORDS {
             words.truncate(MAX_WORDS);

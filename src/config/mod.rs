@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::pattern::Pattern;
 use crate::safe::timing::Timing;
+use crate::words;
 
 /// The variables heartbeat.sh defines, in the order the script defines them.
 pub const VARIABLE_NAMES: [&str; 8] = [
@@ -100,6 +101,15 @@ pub struct Variables {
     pub faile_over_time: u64,
     pub loop_time: u64,
     pub profile: Profile,
+}
+
+impl Variables {
+    /// The program startCmd runs: its first field (validation rejects a blank startCmd).
+    pub fn start_program(&self) -> &str {
+        words::fields(&self.start_cmd)
+            .next()
+            .expect("validation rejects a blank startCmd")
+    }
 }
 
 /// Which loop runs: heartbeat.sh's exactly, or the safe profile's (docs/safe-profile.md).
@@ -214,7 +224,7 @@ impl Settings {
         let pgrep_program_name = Pattern::new(&required(pattern_setting)?.value)
             .map_err(|e| pattern_setting.error(&e.to_string()))?;
         let start_cmd = required(self.get("startCmd"))?;
-        if start_cmd.value.split([' ', '\t', '\n']).all(str::is_empty) {
+        if words::fields(&start_cmd.value).next().is_none() {
             return Err(start_cmd.error("is blank: there is no command to start"));
         }
         let faile_over_time = seconds(self.get("faileOverTime"))?;
@@ -297,7 +307,7 @@ fn seconds(setting: &Setting) -> Result<u64, ConfigError> {
 /// Characters that change an unquoted expansion in bash: blanks split it into several words and
 /// glob characters may turn it into other file names.
 fn changes_when_unquoted(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '*' | '?' | '[')
+    words::is_ifs(c) || matches!(c, '*' | '?' | '[')
 }
 
 /// A path the script uses unquoted: it must stay one word, exactly as written.
