@@ -1,12 +1,14 @@
 //! The safe profile in the simulator: every catalog scenario run on bash, compat, safe and
-//! mixed clusters, and random fault schedules on all-safe clusters, must keep the safe
-//! profile's promises (see `hacmp::sim::safety` for the rules).
+//! mixed clusters, random fault schedules (uniform and protocol-aware) on all-safe clusters,
+//! and a sample of the faults-at-every-step exploration must keep the safe profile's promises
+//! (see `hacmp::sim::safety` for the rules).
 
 mod support;
 
 use std::path::Path;
 
 use hacmp::sim::cli::original_settings;
+use hacmp::sim::explore;
 use hacmp::sim::parallel;
 use hacmp::sim::random;
 use hacmp::sim::safety::{self, SafetyVerdict, Ways};
@@ -18,8 +20,13 @@ const RANDOM_SAFE_ONLY: u64 = 300;
 const RANDOM_ALL_WAYS: u64 = 40;
 /// Random schedules of clean host crashes on all-safe clusters, for the failover bound.
 const RANDOM_CRASHES: u64 = 50;
+/// Random schedules run as drawn and then protocol-aware, on all-safe clusters.
+const RANDOM_BIASED: u64 = 60;
 /// The first seed; different from the parity suite's, so the two suites cover more schedules.
 const FIRST_SEED: u64 = 10_001;
+/// Every how many variants of the step exploration one runs here: a few hundred runs in all
+/// (`make safety-report` runs every one).
+const EXPLORE_STRIDE: usize = 120;
 
 fn catalog() -> Vec<Scenario> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shell-parity/scenarios");
@@ -91,5 +98,100 @@ fn random_clean_crashes_fail_over_within_the_bound() {
         failovers.len() as u64 >= RANDOM_CRASHES / 2,
         "only {} clean crashes of an active node in {RANDOM_CRASHES} schedules",
         failovers.len()
+    );
+}
+
+#[test]
+fn a_sample_of_faults_at_every_step_keeps_the_safe_promises() {
+    let original = support::original_script();
+    let settings = original_settings(&original).unwrap();
+    let exploration = explore::explore(
+        &original,
+        &settings,
+        EXPLORE_STRIDE,
+        usize::MAX,
+        parallel::workers(),
+    )
+    .unwrap();
+    let mut failures = exploration.failures.clone();
+    for (variant, verdict) in &exploration.violations {
+        failures.push(format!(
+            "{}: {}\n{}",
+            variant.name,
+            verdict.violations.join("; "),
+            variant.to_toml()
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Five bases, each with thousands of variants: the sample must visit every base.
+    assert_eq!(exploration.bases.len(), explore::bases().len());
+    assert!(
+        exploration.bases.iter().all(|(_, runs)| *runs >= 20),
+        "{:?}",
+        exploration.bases
+    );
+}
+
+#[test]
+fn protocol_aware_random_schedules_keep_the_safe_promises() {
+    let original = support::original_script();
+    let settings = original_settings(&original).unwrap();
+    let first = FIRST_SEED + RANDOM_SAFE_ONLY + RANDOM_ALL_WAYS + RANDOM_CRASHES;
+    let seeds: Vec<u64> = (first..first + RANDOM_BIASED).collect();
+    let results = parallel::map(&seeds, parallel::workers(), |&seed| {
+        let uniform = random::scenario(seed);
+        let timing = explore::timing(&uniform, &settings)?;
+        let (verdict, steps) =
+            safety::check_with_steps(&uniform, &original, &settings, Ways::SafeOnly)?;
+        let biased = explore::biased(&uniform, &steps, &timing);
+        // A biased schedule moves faults; one that moved none would test nothing new.
+        let moved = biased.events != uniform.events;
+        let biased_verdict = safety::check(&biased, &original, &settings, Ways::SafeOnly)?;
+        Ok::<_, String>((moved, [verdict, biased_verdict]))
+    });
+    let moved = results
+        .iter()
+        .filter(|result| result.as_ref().is_ok_and(|(moved, _)| *moved))
+        .count();
+    let failures = violations(
+        results
+            .into_iter()
+            .flat_map(|result| match result {
+                Ok((_, verdicts)) => verdicts.into_iter().map(Ok).collect(),
+                Err(error) => vec![Err(error)],
+            })
+            .collect(),
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        moved as u64 >= RANDOM_BIASED / 2,
+        "only {moved} of {RANDOM_BIASED} schedules had a fault moved to a protocol instant"
+    );
+}
+
+/// The catalog's listing-cache scenario, with the safe daemons' refusal to start on such a
+/// mount lifted (`allow`) or kept.
+fn listing_cache_run(allow: bool) -> SafetyVerdict {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/shell-parity/scenarios/safe-listing-cache-refused.toml");
+    let mut scenario = Scenario::load(&path).unwrap();
+    scenario.allow_listing_cache = allow;
+    let original = support::original_script();
+    let settings = original_settings(&original).unwrap();
+    safety::check(&scenario, &original, &settings, Ways::SafeOnly).unwrap()
+}
+
+#[test]
+fn a_mount_that_caches_listings_is_refused_because_claimants_would_overlap() {
+    let refused = listing_cache_run(false);
+    let run = refused.run("safe").unwrap();
+    assert_eq!((run.audit.starts, run.audit.overlap_ms), (0, 0));
+    // Without the refusal, neither claimant lists the other's claim, and both win.
+    let allowed = listing_cache_run(true);
+    let run = allowed.run("safe").unwrap();
+    assert!(
+        run.audit.max_alive == 2 && run.audit.overlap_ms > 0,
+        "no overlap without the refusal: {:?}",
+        run.audit
     );
 }

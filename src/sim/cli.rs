@@ -46,6 +46,22 @@ pub struct ParityArgs {
     /// --random-all-ways) run on an all-safe cluster, to measure the failover time.
     #[arg(long, default_value_t = 0, requires = "safety")]
     pub random_crashes: u64,
+    /// With --safety: how many random schedules (seeds after those of --random-crashes) run
+    /// twice on an all-safe cluster: as drawn, then protocol-aware, with their faults moved to
+    /// instants just before and after deadlines, settles, lease ends and claims of the first run.
+    #[arg(long, default_value_t = 0, requires = "safety")]
+    pub random_biased: u64,
+    /// With --safety: inject every fault kind at every protocol step of the base scenarios
+    /// (cold starts of 2-4 nodes, a master crash, a master's storage failure) and check every
+    /// run.
+    #[arg(long, requires = "safety")]
+    pub explore: bool,
+    /// With --explore: run only every Nth variant of each base.
+    #[arg(long, default_value_t = 1, requires = "explore", value_parser = clap::value_parser!(u64).range(1..))]
+    pub explore_stride: u64,
+    /// With --explore: run at most this many variants of each base.
+    #[arg(long, default_value_t = limits::MAX_RANDOM, requires = "explore")]
+    pub explore_limit: u64,
     /// How many random fault schedules to run.
     #[arg(long, default_value_t = 0)]
     pub random: u64,
@@ -97,6 +113,8 @@ pub(super) fn checked_settings(args: &ParityArgs) -> Result<Settings, String> {
         ("--random", args.random),
         ("--random-all-ways", args.random_all_ways),
         ("--random-crashes", args.random_crashes),
+        ("--random-biased", args.random_biased),
+        ("--explore-limit", args.explore_limit),
     ] {
         if count > limits::MAX_RANDOM {
             return Err(format!("{option} is limited to {}", limits::MAX_RANDOM));

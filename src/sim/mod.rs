@@ -3,14 +3,15 @@
 //!
 //! Modules: `scenario` (the TOML format), `world` (the simulated cluster), `request` (the
 //! operations both drivers send), `scheduler` (discrete-event runs), `bash` and `hacmp` (the two
-//! drivers), `audit` (app instance accounting), `random` (seeded fault schedules), `parity`
-//! (comparison), `safety` (the safe profile's rules), `report` and `safety_report` (markdown)
-//! and `cli`.
+//! drivers), `audit` (app instance accounting), `random` (seeded fault schedules), `explore`
+//! (faults at every protocol step, and protocol-aware schedules), `parity` (comparison),
+//! `safety` (the safe profile's rules), `report` and `safety_report` (markdown) and `cli`.
 
 pub mod audit;
 mod bash;
 pub mod cli;
 mod daemon;
+pub mod explore;
 mod hacmp;
 pub mod parallel;
 pub mod parity;

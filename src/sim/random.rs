@@ -122,6 +122,7 @@ pub fn scenario(seed: u64) -> Scenario {
                 0
             }),
             restart_on_failure: true,
+            listing_cache: Seconds::ZERO,
         })
         .collect();
     let mut variables = BTreeMap::new();
@@ -192,6 +193,7 @@ pub fn scenario(seed: u64) -> Scenario {
         },
         nodes,
         events,
+        allow_listing_cache: false,
     }
 }
 
@@ -236,6 +238,7 @@ pub fn crash_scenario(seed: u64) -> Scenario {
             start: Seconds::Fraction(rng.between(0, 8000) as f64 / 1000.0),
             clock_skew: Seconds::Whole(offset(&mut rng)),
             restart_on_failure: true,
+            listing_cache: Seconds::ZERO,
         })
         .collect();
     let mut events = Vec::new();
@@ -269,6 +272,7 @@ pub fn crash_scenario(seed: u64) -> Scenario {
         },
         nodes,
         events,
+        allow_listing_cache: false,
     }
 }
 

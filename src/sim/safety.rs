@@ -23,7 +23,7 @@ use std::path::Path;
 
 use super::audit::Audit;
 use super::scenario::Scenario;
-use super::scheduler::{self, Driver, Setup, node_variables};
+use super::scheduler::{self, Driver, ProtocolStep, Setup, node_variables};
 use crate::config::Settings;
 
 /// The bounded extra time the failover rule allows beyond faileOverTime + loopTime + 5 s: the
@@ -170,6 +170,18 @@ pub fn check(
     settings: &Settings,
     ways: Ways,
 ) -> Result<SafetyVerdict, String> {
+    check_with_steps(scenario, original, settings, ways).map(|(verdict, _)| verdict)
+}
+
+/// `check`, also returning the protocol steps of the all-safe run (none when the safe profile
+/// refuses the scenario).
+pub fn check_with_steps(
+    scenario: &Scenario,
+    original: &Path,
+    settings: &Settings,
+    ways: Ways,
+) -> Result<(SafetyVerdict, Vec<ProtocolStep>), String> {
+    let mut steps = Vec::new();
     let facts = Facts::of(scenario, settings)?;
     let first = &scenario.nodes[0].name;
     let refused = node_variables(settings, scenario, first, Driver::Safe).err();
@@ -193,6 +205,9 @@ pub fn check(
         })?;
         let executing_at_end = result.audit.alive();
         let all_safe = drivers.iter().all(|d| *d == Driver::Safe);
+        if all_safe {
+            steps = result.steps;
+        }
         let mixed = !all_safe && drivers.contains(&Driver::Safe);
         let settled = result.healthy_at_end && facts.quiet_at_end();
         if settled && ((all_safe && executing_at_end != 1) || (mixed && executing_at_end == 0)) {
@@ -210,7 +225,7 @@ pub fn check(
     if verdict.refused.is_none() {
         check_safe(&facts, &mut verdict);
     }
-    Ok(verdict)
+    Ok((verdict, steps))
 }
 
 /// The rules of the all-safe cluster: no overlap, the failover bound.

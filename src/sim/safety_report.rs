@@ -8,10 +8,12 @@ use std::ops::Range;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::cli::{ParityArgs, checked_settings, scenario_files};
+use super::explore::{self, Exploration};
 use super::report::{failovers, seconds};
 use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::Scenario;
 use super::{parallel, random};
+use crate::config::Settings;
 
 /// The clusters in the order of the report's columns.
 const LABELS: [&str; 5] = ["bash", "compat", "safe", "safe+bash", "safe+compat"];
@@ -25,12 +27,15 @@ struct Batch {
 pub fn run(args: &ParityArgs) -> Result<bool, String> {
     let settings = checked_settings(args)?;
     let catalog = scenario_files(args)?;
-    // The three kinds of random schedules take consecutive seeds, in this order.
+    // The four kinds of random schedules take consecutive seeds, in this order.
     let safe_seeds = args.seed..args.seed.saturating_add(args.random);
     let all_ways_seeds = safe_seeds.end..safe_seeds.end.saturating_add(args.random_all_ways);
     let crash_seeds = all_ways_seeds.end..all_ways_seeds.end.saturating_add(args.random_crashes);
-    if catalog.is_empty() && crash_seeds.end == safe_seeds.start {
-        return Err("nothing to run: give --catalog DIR, --scenario FILE or --random N".into());
+    let biased_seeds = crash_seeds.end..crash_seeds.end.saturating_add(args.random_biased);
+    if catalog.is_empty() && biased_seeds.end == safe_seeds.start && !args.explore {
+        return Err(
+            "nothing to run: give --catalog DIR, --scenario FILE, --random N or --explore".into(),
+        );
     }
     let workers = parallel::workers();
     let started = Instant::now();
@@ -66,11 +71,36 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
     let all_ways = random(all_ways_seeds, random::scenario, Ways::All);
     let crashes = random(crash_seeds, random::crash_scenario, Ways::SafeOnly);
     let catalog = check(&catalog, Ways::All, false);
+    let (biased, biased_failures) = biased_batch(args, &settings, biased_seeds, workers);
+    let exploration = if args.explore {
+        let exploration = explore::explore(
+            &args.original,
+            &settings,
+            args.explore_stride as usize,
+            args.explore_limit as usize,
+            workers,
+        )?;
+        for (variant, verdict) in &exploration.violations {
+            report_violations(args, verdict, Some(variant));
+        }
+        for error in &exploration.failures {
+            eprintln!("FAILED {error}");
+        }
+        Some(exploration)
+    } else {
+        None
+    };
+    failures += biased_failures
+        + exploration
+            .as_ref()
+            .map_or(0, |e| e.violations.len() + e.failures.len());
     let evidence = Evidence {
         catalog,
         safe_only,
         all_ways,
         crashes,
+        biased,
+        exploration,
         command: command_line(),
         elapsed_s: started.elapsed().as_secs_f64(),
     };
@@ -79,12 +109,53 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     println!(
-        "{} scenarios and {} random schedules checked in {:.1} s: {failures} with a broken rule or a failed run",
+        "{} scenarios, {} random schedules and {} explored variants checked in {:.1} s: {failures} with a broken rule or a failed run",
         evidence.catalog.len(),
         evidence.random().count(),
+        evidence.exploration.as_ref().map_or(0, Exploration::runs),
         evidence.elapsed_s,
     );
     Ok(failures == 0)
+}
+
+/// Each seed's schedule as drawn, then its protocol-aware version, both on all-safe clusters;
+/// returns their verdicts (in that order, seed by seed) and how many failed.
+fn biased_batch(
+    args: &ParityArgs,
+    settings: &Settings,
+    seeds: Range<u64>,
+    workers: usize,
+) -> (Batch, usize) {
+    let seed_list: Vec<u64> = seeds.clone().collect();
+    let results = parallel::map(&seed_list, workers, |&seed| {
+        let uniform = random::scenario(seed);
+        let timing = explore::timing(&uniform, settings)?;
+        let (verdict, steps) =
+            safety::check_with_steps(&uniform, &args.original, settings, Ways::SafeOnly)?;
+        let biased = explore::biased(&uniform, &steps, &timing);
+        let biased_verdict = safety::check(&biased, &args.original, settings, Ways::SafeOnly)?;
+        Ok::<_, String>([(uniform, verdict), (biased, biased_verdict)])
+    });
+    let mut verdicts = Vec::new();
+    let mut failures = 0;
+    for result in results {
+        match result {
+            Ok(pair) => {
+                for (scenario, verdict) in pair {
+                    if !verdict.violations.is_empty() {
+                        failures += 1;
+                        report_violations(args, &verdict, Some(&scenario));
+                    }
+                    verdicts.push(verdict);
+                }
+            }
+            Err(error) => {
+                failures += 1;
+                eprintln!("FAILED {error}");
+            }
+        }
+    }
+    (Batch { seeds, verdicts }, failures)
 }
 
 /// Prints a verdict's broken rules; a random schedule is also written out for replay.
@@ -118,6 +189,10 @@ struct Evidence {
     all_ways: Batch,
     /// Clean crash schedules on all-safe clusters.
     crashes: Batch,
+    /// General schedules on all-safe clusters, each as drawn and protocol-aware.
+    biased: Batch,
+    /// Faults at every protocol step of the base scenarios, when asked for.
+    exploration: Option<Exploration>,
     command: String,
     elapsed_s: f64,
 }
@@ -125,7 +200,7 @@ struct Evidence {
 impl Evidence {
     /// Every random schedule's verdict; each ran (at least) all-safe.
     fn random(&self) -> impl Iterator<Item = &SafetyVerdict> {
-        [&self.safe_only, &self.all_ways, &self.crashes]
+        [&self.safe_only, &self.all_ways, &self.crashes, &self.biased]
             .into_iter()
             .flat_map(|batch| &batch.verdicts)
     }

@@ -58,6 +58,11 @@ pub struct Scenario {
     pub nodes: Vec<NodeSpec>,
     #[serde(default, rename = "event")]
     pub events: Vec<EventSpec>,
+    /// Lets a safe daemon start on a node whose mount caches directory listings, which the
+    /// safe profile refuses. Only code sets it (a scenario file cannot): it exists so that a
+    /// test can show what the refusal prevents.
+    #[serde(skip)]
+    pub allow_listing_cache: bool,
 }
 
 fn default_latency() -> u64 {
@@ -81,6 +86,16 @@ pub struct NodeSpec {
     /// systemd's `Restart=on-failure`: start the daemon again 100 ms after it exits non-zero.
     #[serde(default = "default_true")]
     pub restart_on_failure: bool,
+    /// How old (seconds) a listing of the heartbeat directory may be when the node's mount
+    /// answers from its cache (NFS acdirmin/acdirmax): the safe profile's listing sees new
+    /// entries that late. A mount option, so it holds for the whole run; a safe daemon refuses
+    /// to start on such a node.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub listing_cache: Seconds,
+}
+
+fn is_zero(seconds: &Seconds) -> bool {
+    seconds.millis() == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -161,6 +176,8 @@ pub enum Action {
     StorageRestore,
     StrayEntry,
     DeleteEntry,
+    /// An entry is replaced by a directory of the same name, in one step.
+    ReplaceByDir,
     RemoveDir,
     CreateDir,
     /// The whole host stops (daemon, guard, apps) until `thaw`.
@@ -180,9 +197,11 @@ impl Action {
         Some(match self {
             Action::ClockJump => return None,
             Action::MaintenanceOn | Action::MaintenanceOff => !shared_maintenance,
-            Action::StrayEntry | Action::DeleteEntry | Action::RemoveDir | Action::CreateDir => {
-                false
-            }
+            Action::StrayEntry
+            | Action::DeleteEntry
+            | Action::ReplaceByDir
+            | Action::RemoveDir
+            | Action::CreateDir => false,
             _ => true,
         })
     }
@@ -198,14 +217,14 @@ impl Action {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventSpec {
     pub at: Seconds,
     pub action: Action,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
-    /// The heartbeat-directory entry of stray_entry and delete_entry.
+    /// The heartbeat-directory entry of stray_entry, delete_entry and replace_by_dir.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -309,6 +328,14 @@ impl Scenario {
             if node.start.millis() < 0 {
                 return Err(format!("node {}: start is negative", node.name));
             }
+            let cache_ms = node.listing_cache.millis();
+            if cache_ms < 0 || cache_ms as u64 > limits::MAX_JUMP_SECONDS * 1000 {
+                return Err(format!(
+                    "node {}: listing_cache must be 0 to {} seconds",
+                    node.name,
+                    limits::MAX_JUMP_SECONDS
+                ));
+            }
         }
         for name in self.variables.keys() {
             if !OVERRIDABLE.contains(&name.as_str()) {
@@ -341,10 +368,13 @@ impl Scenario {
                 (Some(_), Some(false)) => return Err(format!("{context}: takes no node")),
                 _ => {}
             }
-            let needs_name = matches!(event.action, Action::StrayEntry | Action::DeleteEntry);
+            let needs_name = matches!(
+                event.action,
+                Action::StrayEntry | Action::DeleteEntry | Action::ReplaceByDir
+            );
             if needs_name != event.name.is_some() {
                 return Err(format!(
-                    "{context}: name is for stray_entry and delete_entry"
+                    "{context}: name is for stray_entry, delete_entry and replace_by_dir, which need it"
                 ));
             }
             if event

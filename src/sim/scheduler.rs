@@ -63,8 +63,61 @@ impl std::fmt::Display for TraceEntry {
     }
 }
 
+/// One protocol step of a safe node: a storage operation or a guard call, from when the node
+/// asked until it had its answer, in virtual milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolStep {
+    pub node: usize,
+    pub kind: StepKind,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// When the deadline it carries falls: the storage limit of an operation, the guard's
+    /// deadline (the end of the lease) of a guard start or extension.
+    pub deadline_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    List,
+    Read,
+    /// A record write; `claim` when it writes a claim (not yet master).
+    Write {
+        claim: bool,
+    },
+    Exists,
+    GuardStart,
+    GuardExtend,
+    GuardState,
+    GuardStop,
+}
+
+impl StepKind {
+    /// The kind of a safe node's request, or `None` for one that is not a protocol step.
+    fn of(request: &Request) -> Option<StepKind> {
+        Some(match request {
+            Request::ListRecords { .. } => StepKind::List,
+            Request::ReadRecord { .. } => StepKind::Read,
+            Request::WriteRecord { content, .. } => StepKind::Write {
+                claim: content.contains("state=claim"),
+            },
+            Request::FileExists { .. } => StepKind::Exists,
+            Request::GuardStart { .. } => StepKind::GuardStart,
+            Request::GuardExtend(_) => StepKind::GuardExtend,
+            Request::GuardState => StepKind::GuardState,
+            Request::GuardStop(_) => StepKind::GuardStop,
+            _ => return None,
+        })
+    }
+}
+
+/// What a safe daemon prints when its node's mount caches directory listings, before it exits
+/// with status 2: the simulator's counterpart of the real preflight check.
+pub const LISTING_CACHE_REFUSAL: &str = "hacmp: heartBeatDir is on a mount that caches directory listings; the safe profile needs fresh listings (mount it with noac, actimeo=0 or acdirmin=0,acdirmax=0)";
+
 pub struct RunResult {
     pub traces: Vec<Vec<TraceEntry>>,
+    /// Every protocol step of the safe nodes, in the order they were served.
+    pub steps: Vec<ProtocolStep>,
     pub audit: Audit,
     /// Whether every fault had healed by the end (see `Run::healthy`).
     pub healthy_at_end: bool,
@@ -151,6 +204,7 @@ struct Run<'a> {
     original: PathBuf,
     /// Per node, the timers that came due while the host was frozen; they fire at thaw.
     deferred: Vec<Vec<Timer>>,
+    steps: Vec<ProtocolStep>,
 }
 
 pub fn run(setup: &Setup) -> Result<RunResult, String> {
@@ -197,6 +251,7 @@ pub fn run(setup: &Setup) -> Result<RunResult, String> {
         directory,
         original,
         deferred: vec![Vec::new(); scenario.nodes.len()],
+        steps: Vec::new(),
     };
     let outcome = run.main_loop();
     let healthy_at_end = run.healthy(None);
@@ -211,6 +266,7 @@ pub fn run(setup: &Setup) -> Result<RunResult, String> {
     run.cluster.audit.finish(end_ms);
     Ok(RunResult {
         traces: run.traces,
+        steps: run.steps,
         audit: run.cluster.audit,
         healthy_at_end,
     })
@@ -334,6 +390,9 @@ impl Run<'_> {
         let latency = self.setup.scenario.op_latency_ms;
         let (outcome, cost) = self.cluster.serve(node, &request, latency);
         self.trace(node, format!("{request} -> {outcome}"))?;
+        if let Some(kind) = StepKind::of(&request) {
+            self.note_step(node, kind, &request, cost);
+        }
         let slot = &mut self.slots[node];
         if wants_reply {
             slot.daemon.as_mut().expect("schedulable").reply(&outcome)?;
@@ -342,9 +401,44 @@ impl Run<'_> {
         Ok(())
     }
 
+    fn note_step(&mut self, node: usize, kind: StepKind, request: &Request, cost: u64) {
+        let now = self.cluster.now_ms;
+        let deadline_ms = match request {
+            Request::GuardStart { deadline_ms, .. } | Request::GuardExtend(deadline_ms) => {
+                // The guard's deadline is on the node's boot clock.
+                let boot_ms = now - self.cluster.elapsed_ms(node).min(now);
+                Some(boot_ms + deadline_ms)
+            }
+            other => other.limit_ms().map(|limit| now + limit),
+        };
+        self.steps.push(ProtocolStep {
+            node,
+            kind,
+            start_ms: now,
+            end_ms: now + cost,
+            deadline_ms,
+        });
+    }
+
+    /// Whether a safe daemon refuses to start on the node: its mount caches directory listings
+    /// (unless the scenario lets it, to show what the refusal prevents).
+    fn refuses_to_start(&self, node: usize) -> bool {
+        self.setup.drivers[node] == Driver::Safe
+            && self.cluster.nodes[node].listing_cache_ms > 0
+            && !self.setup.scenario.allow_listing_cache
+    }
+
     fn start_daemon(&mut self, node: usize) -> Result<(), String> {
         if !self.slots[node].up || self.slots[node].daemon.is_some() {
             return Ok(());
+        }
+        if self.refuses_to_start(node) {
+            // systemd's start limit (5 starts in 10 s) soon ends the restarts of a daemon that
+            // refuses at once; the simulator does not restart it at all. The node stays
+            // without a daemon, so the run never counts as healed.
+            self.trace(node, "daemon started".to_string())?;
+            self.trace(node, format!("stderr {LISTING_CACHE_REFUSAL:?}"))?;
+            return self.trace(node, "daemon exited with status 2".to_string());
         }
         let name = &self.setup.scenario.nodes[node].name;
         let daemon: Box<dyn Daemon> = match self.setup.drivers[node] {
@@ -561,6 +655,13 @@ impl Run<'_> {
                     .as_deref()
                     .expect("checked: delete_entry has a name");
                 self.cluster.delete_entry(name);
+            }
+            Action::ReplaceByDir => {
+                let name = event
+                    .name
+                    .as_deref()
+                    .expect("checked: replace_by_dir has a name");
+                self.cluster.replace_by_dir(name);
             }
             Action::RemoveDir => self.cluster.set_heartbeat_dir(false),
             Action::CreateDir => self.cluster.set_heartbeat_dir(true),

@@ -81,6 +81,11 @@ pub struct Node {
     cache_ms: u64,
     /// The node's attribute cache: when it was filled, and what it saw.
     cache: Option<(u64, Namespace)>,
+    /// How old (ms) the safe profile's listing of the heartbeat directory may be (a mount
+    /// option: it never changes during a run).
+    pub listing_cache_ms: u64,
+    /// The node's cached listing: when it was read, and the names it held.
+    listing: Option<(u64, Vec<String>)>,
     pub guard: Guard,
 }
 
@@ -196,6 +201,8 @@ impl Cluster {
                 frozen: false,
                 cache_ms: 0,
                 cache: None,
+                listing_cache_ms: n.listing_cache.millis() as u64,
+                listing: None,
                 guard: Guard::default(),
             })
             .collect();
@@ -518,6 +525,7 @@ impl Cluster {
         state.frozen = false;
         state.guard = Guard::default();
         state.cache = None;
+        state.listing = None;
     }
 
     /// The host boots: its boot clock starts again from zero.
@@ -612,6 +620,13 @@ impl Cluster {
         if let Some(entries) = self.storage.entries.as_mut() {
             entries.remove(name);
         }
+    }
+
+    /// Replaces an entry (or nothing) by an empty directory of the same name, in one step, as
+    /// `rm NAME && mkdir NAME` seen by a host that looked before and after.
+    pub fn replace_by_dir(&mut self, name: &str) {
+        self.delete_entry(name);
+        self.add_entry(name, EntryKind::Dir);
     }
 
     /// Removes (`exists` false) or creates an empty heartbeat directory.

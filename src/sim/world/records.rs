@@ -164,7 +164,7 @@ impl Cluster {
             Request::WriteRecord { .. } => self
                 .land(&write.expect("a record write carries its write"))
                 .map(|()| Value::Unit),
-            Request::ListRecords { dir, .. } => self.list_records(dir),
+            Request::ListRecords { dir, .. } => self.list_records(node, dir),
             Request::FileExists { path, .. } => Ok(Value::Flag(self.is_regular_file(node, path))),
             other => unreachable!("{other} is not a safe storage operation"),
         };
@@ -193,18 +193,29 @@ impl Cluster {
         }
     }
 
-    /// The names `ls` lists (no dot files), sorted, fresh from the storage.
-    fn list_records(&self, dir: &str) -> Result<Value, &'static str> {
-        match (self.place(dir), &self.storage.entries) {
-            (Place::HeartbeatDir, Some(entries)) => Ok(Value::Names(
-                entries
-                    .keys()
-                    .filter(|name| !name.starts_with('.'))
-                    .cloned()
-                    .collect(),
-            )),
-            _ => Err(NO_SUCH_FILE),
+    /// The names `ls` lists (no dot files), sorted: fresh from the storage, or from the node's
+    /// listing cache while that is younger than the mount allows.
+    fn list_records(&mut self, node: usize, dir: &str) -> Result<Value, &'static str> {
+        let now = self.now_ms;
+        let state = &self.nodes[node];
+        if let Some((filled, names)) = &state.listing
+            && now - filled < state.listing_cache_ms
+        {
+            return Ok(Value::Names(names.clone()));
         }
+        let names: Vec<String> = match (self.place(dir), &self.storage.entries) {
+            (Place::HeartbeatDir, Some(entries)) => entries
+                .keys()
+                .filter(|name| !name.starts_with('.'))
+                .cloned()
+                .collect(),
+            _ => return Err(NO_SUCH_FILE),
+        };
+        let state = &mut self.nodes[node];
+        if state.listing_cache_ms > 0 {
+            state.listing = Some((now, names.clone()));
+        }
+        Ok(Value::Names(names))
     }
 
     /// A write reaches the storage now; the writer's own attribute cache learns of it too.
@@ -218,6 +229,12 @@ impl Cluster {
             Place::BelowHeartbeat => Err("Not a directory"),
             Place::HeartbeatEntry(name) => {
                 self.storage.write_entry(&name, content, server_ms)?;
+                // A host sees the entries it creates itself in its cached listing.
+                if let Some((_, names)) = self.nodes[write.node].listing.as_mut()
+                    && let Err(index) = names.binary_search(&name)
+                {
+                    names.insert(index, name.clone());
+                }
                 if let Some((_, cached)) = self.nodes[write.node].cache.as_mut() {
                     // The cached directory may be older than the live one; what it lacks
                     // stays unknown to the cache.

@@ -1,0 +1,422 @@
+//! Faults at every step: instead of faults at random times, each fault kind is injected at
+//! each instant where a node's protocol does something, and every such run is checked.
+//!
+//! For a base scenario (a cold start, a master crash, a master's storage failure) the all-safe
+//! cluster runs once; its protocol steps (`ProtocolStep`: every storage operation and guard
+//! call, from when the node asked until it had the answer) give the instants that matter: the
+//! millisecond before, at and after each start and end. At each such instant, on each node,
+//! each fault kind starts: a pause, a host freeze or a storage hang lasting just under or over
+//! the lease, just over faileOverTime or 25 s; slow storage and late writes just under the
+//! storage limit (or over it, for late writes); the node's record deleted, or replaced by a
+//! directory; a reboot; a clock jump. A variant that repeats another one runs once.
+//!
+//! The same steps make random schedules protocol-aware (`biased`): their faults move to the
+//! instants just before and after deadlines, settles, lease ends and claims.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use super::random::{self, SplitMix64};
+use super::safety::{self, SafetyVerdict, Ways};
+use super::scenario::{Action, EventSpec, NodeSpec, Scenario, Seconds, StorageSpec};
+use super::scheduler::{Driver, ProtocolStep, StepKind, node_variables};
+use crate::config::{Profile, Settings};
+use crate::safe::timing::{SETTLE, Timing};
+
+/// The longest fault of the exploration: long enough for a peer to take over meanwhile.
+const LONG_FAULT_MS: u64 = 25_000;
+/// After the last base event, how long the protocol steps still matter: two rounds past the
+/// new master's start.
+const WINDOW_ROUNDS_AFTER_START: u64 = 2;
+/// How far a clock jumps: an hour, far beyond faileOverTime. Only bash compares clocks, so
+/// the safe profile must not notice it.
+const CLOCK_JUMP_SECONDS: i64 = 3600;
+/// Base scenarios' nodes.
+const NAMES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
+/// Milliseconds after its predecessor that each node of a cold start starts: close enough
+/// that their takeover waits overlap and they claim nearly together.
+const START_STAGGER_MS: i64 = 700;
+/// When the base fault of the crash and storage-failure bases happens, and when it heals.
+const BASE_FAULT_AT_S: i64 = 40;
+const BASE_HEAL_AT_S: i64 = 70;
+
+/// The base scenarios: cold starts of 2, 3 and 4 nodes, a master crash, a master's storage
+/// failure. In every base, alpha starts first and becomes master.
+pub fn bases() -> Vec<Scenario> {
+    let mut bases: Vec<Scenario> = (2..=4)
+        .map(|nodes| base(&format!("cold-start-{nodes}"), nodes, Vec::new()))
+        .collect();
+    let fault = |action| spec(BASE_FAULT_AT_S * 1000, action, Some("alpha"));
+    let heal = |action| spec(BASE_HEAL_AT_S * 1000, action, Some("alpha"));
+    bases.push(base(
+        "master-crash",
+        2,
+        vec![fault(Action::Crash), heal(Action::Reboot)],
+    ));
+    bases.push(base(
+        "master-storage-failure",
+        2,
+        vec![fault(Action::StorageFail), heal(Action::StorageRestore)],
+    ));
+    bases
+}
+
+fn base(name: &str, nodes: usize, events: Vec<EventSpec>) -> Scenario {
+    Scenario {
+        name: name.to_string(),
+        description: format!("Base of the step exploration: {name}."),
+        duration: 120,
+        seed: 0,
+        op_latency_ms: 1,
+        variables: Default::default(),
+        app: Default::default(),
+        storage: StorageSpec::default(),
+        nodes: NAMES[..nodes]
+            .iter()
+            .enumerate()
+            .map(|(index, name)| NodeSpec {
+                name: name.to_string(),
+                start: millis(index as i64 * START_STAGGER_MS),
+                clock_skew: Seconds::ZERO,
+                restart_on_failure: true,
+                listing_cache: Seconds::ZERO,
+            })
+            .collect(),
+        events,
+        allow_listing_cache: false,
+    }
+}
+
+fn millis(ms: i64) -> Seconds {
+    if ms % 1000 == 0 {
+        Seconds::Whole(ms / 1000)
+    } else {
+        Seconds::Fraction(ms as f64 / 1000.0)
+    }
+}
+
+fn spec(at_ms: i64, action: Action, node: Option<&str>) -> EventSpec {
+    EventSpec {
+        at: millis(at_ms),
+        action,
+        node: node.map(str::to_string),
+        name: None,
+        kind: None,
+        extra_ms: None,
+        seconds: None,
+    }
+}
+
+/// The safe profile's durations for a scenario's variables.
+pub fn timing(scenario: &Scenario, settings: &Settings) -> Result<Timing, String> {
+    let first = &scenario.nodes[0].name;
+    match node_variables(settings, scenario, first, Driver::Safe)?.profile {
+        Profile::Safe(timing) => Ok(timing),
+        Profile::Compat => unreachable!("the safe driver runs the safe profile"),
+    }
+}
+
+/// One fault, as the events that make it (its start, and its end where it has one).
+struct Fault {
+    label: String,
+    events: Vec<EventSpec>,
+}
+
+/// Every fault kind, started at `at_ms` on `node`.
+fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
+    let ms = |d: Duration| d.as_millis() as u64;
+    let lease = ms(timing.lease);
+    let io_limit = ms(timing.io_limit);
+    let durations = [
+        lease - 1,
+        lease + 1,
+        ms(timing.takeover_after) + 1,
+        LONG_FAULT_MS,
+    ];
+    let at = at_ms as i64;
+    let on = |action| spec(at, action, Some(node));
+    let after = |delay: u64, action| spec(at + delay as i64, action, Some(node));
+    let named = |at_ms: i64, action| EventSpec {
+        name: Some(node.to_string()),
+        ..spec(at_ms, action, None)
+    };
+    let mut faults = Vec::new();
+    for (label, start, end) in [
+        ("pause", Action::Pause, Action::Resume),
+        ("freeze", Action::Freeze, Action::Thaw),
+        ("hang", Action::StorageHang, Action::StorageRestore),
+    ] {
+        for duration in durations {
+            faults.push(Fault {
+                label: format!("{label}-{duration}ms"),
+                events: vec![on(start), after(duration, end)],
+            });
+        }
+    }
+    for (label, action, extra) in [
+        ("slow", Action::StorageSlow, io_limit - 1),
+        ("slow", Action::StorageSlow, io_limit / 2),
+        ("late", Action::StorageLate, io_limit - 1),
+        ("late", Action::StorageLate, io_limit + 1),
+    ] {
+        let mut start = on(action);
+        start.extra_ms = Some(extra);
+        faults.push(Fault {
+            label: format!("{label}-{extra}ms"),
+            events: vec![start, after(LONG_FAULT_MS, Action::StorageRestore)],
+        });
+    }
+    faults.push(Fault {
+        label: "record-deleted".to_string(),
+        events: vec![named(at, Action::DeleteEntry)],
+    });
+    faults.push(Fault {
+        label: "record-replaced-by-dir".to_string(),
+        events: vec![
+            named(at, Action::ReplaceByDir),
+            named(at + LONG_FAULT_MS as i64, Action::DeleteEntry),
+        ],
+    });
+    faults.push(Fault {
+        label: "reboot".to_string(),
+        events: vec![on(Action::Reboot)],
+    });
+    let mut jump = on(Action::ClockJump);
+    jump.seconds = Some(Seconds::Whole(CLOCK_JUMP_SECONDS));
+    faults.push(Fault {
+        label: "clock-jump".to_string(),
+        events: vec![jump],
+    });
+    faults
+}
+
+/// The instants at which faults start: a millisecond before, at and after every start and end
+/// of a step within `window` (virtual ms).
+fn instants(steps: &[ProtocolStep], window: (u64, u64)) -> BTreeSet<u64> {
+    steps
+        .iter()
+        .flat_map(|step| [step.start_ms, step.end_ms])
+        .filter(|&at| at >= window.0 && at <= window.1)
+        .flat_map(|at| [at.saturating_sub(1), at, at + 1])
+        .collect()
+}
+
+/// Where a base's steps matter: from a round before its fault (or the start) until
+/// `WINDOW_ROUNDS_AFTER_START` rounds after the first application start that follows.
+fn window(base: &Scenario, steps: &[ProtocolStep], timing: &Timing) -> (u64, u64) {
+    let round = timing.loop_pause.as_millis() as u64;
+    let from = base
+        .events
+        .first()
+        .map_or(0, |event| (event.at.millis() as u64).saturating_sub(round));
+    let started = steps
+        .iter()
+        .find(|step| step.kind == StepKind::GuardStart && step.start_ms >= from)
+        .map_or(base.duration * 1000, |step| step.end_ms);
+    (from, started + WINDOW_ROUNDS_AFTER_START * round)
+}
+
+/// The variants of a base: each fault at each instant on each node, each once; the base's
+/// own events stay. Their duration leaves the quiet period the convergence rule needs after
+/// the last event.
+pub fn variants(base: &Scenario, steps: &[ProtocolStep], timing: &Timing) -> Vec<Scenario> {
+    let quiet_ms = 2 * (timing.takeover_after + timing.loop_pause + SETTLE).as_millis() as u64;
+    let mut seen = BTreeSet::new();
+    let mut variants = Vec::new();
+    for at in instants(steps, window(base, steps, timing)) {
+        for node in &base.nodes {
+            for fault in faults(&node.name, at, timing) {
+                let mut events = base.events.clone();
+                events.extend(fault.events);
+                events.sort_by_key(|event| event.at.millis());
+                let last_ms = events.last().map_or(0, |e| e.at.millis() as u64);
+                let duration = base.duration.max((last_ms + quiet_ms).div_ceil(1000) + 1);
+                let variant = Scenario {
+                    name: format!(
+                        "explore-{}-{}-{}-at-{at}ms",
+                        base.name, fault.label, node.name
+                    ),
+                    description: format!(
+                        "{}: {} of {} at {at} ms, a protocol step of the base run.",
+                        base.description, fault.label, node.name
+                    ),
+                    duration,
+                    events,
+                    ..base.clone()
+                };
+                if seen.insert(format!("{:?}", variant.events)) {
+                    variants.push(variant);
+                }
+            }
+        }
+    }
+    variants
+}
+
+/// What the exploration found over every base.
+pub struct Exploration {
+    /// Each base's name and how many distinct variants of it ran.
+    pub bases: Vec<(String, usize)>,
+    /// Verdicts of the variants that broke a rule, with the variants themselves.
+    pub violations: Vec<(Scenario, SafetyVerdict)>,
+    /// Runs that could not complete, with why.
+    pub failures: Vec<String>,
+    /// Failover times (ms) after clean crashes, over every variant.
+    pub clean_failovers_ms: Vec<u64>,
+}
+
+impl Exploration {
+    pub fn runs(&self) -> usize {
+        self.bases.iter().map(|(_, runs)| runs).sum()
+    }
+}
+
+/// Runs every base once, then every `stride`-th of its variants (at most `limit` per base), on
+/// `workers` threads.
+pub fn explore(
+    original: &Path,
+    settings: &Settings,
+    stride: usize,
+    limit: usize,
+    workers: usize,
+) -> Result<Exploration, String> {
+    assert!(stride > 0, "a stride of 0 visits nothing");
+    let mut exploration = Exploration {
+        bases: Vec::new(),
+        violations: Vec::new(),
+        failures: Vec::new(),
+        clean_failovers_ms: Vec::new(),
+    };
+    for base in bases() {
+        let timing = timing(&base, settings)?;
+        let (verdict, steps) = safety::check_with_steps(&base, original, settings, Ways::SafeOnly)?;
+        if !verdict.violations.is_empty() {
+            exploration.violations.push((base.clone(), verdict));
+        }
+        let chosen: Vec<Scenario> = variants(&base, &steps, &timing)
+            .into_iter()
+            .step_by(stride)
+            .take(limit)
+            .collect();
+        let results = safety::check_many(&chosen, original, settings, Ways::SafeOnly, workers);
+        exploration.bases.push((base.name.clone(), chosen.len()));
+        for (variant, result) in chosen.into_iter().zip(results) {
+            match result {
+                Ok(verdict) => {
+                    exploration
+                        .clean_failovers_ms
+                        .extend(&verdict.clean_failovers_ms);
+                    if !verdict.violations.is_empty() {
+                        exploration.violations.push((variant, verdict));
+                    }
+                }
+                Err(error) => exploration.failures.push(error),
+            }
+        }
+    }
+    Ok(exploration)
+}
+
+/// The instants a protocol-aware schedule aims at, in kinds that are drawn with equal chance:
+/// storage deadlines, the ends of settles, the ends of leases, claims, and every step's start
+/// and end.
+fn marks(steps: &[ProtocolStep]) -> [Vec<u64>; 5] {
+    let mut deadlines = Vec::new();
+    let mut settles = Vec::new();
+    let mut lease_ends = Vec::new();
+    let mut claims = Vec::new();
+    let mut edges = Vec::new();
+    let settle_ms = SETTLE.as_millis() as u64;
+    for step in steps {
+        edges.extend([step.start_ms, step.end_ms]);
+        match (step.kind, step.deadline_ms) {
+            (StepKind::GuardStart | StepKind::GuardExtend, Some(end)) => lease_ends.push(end),
+            (StepKind::Write { claim: true }, deadline) => {
+                claims.extend([step.start_ms, step.end_ms]);
+                settles.push(step.start_ms + settle_ms);
+                deadlines.extend(deadline);
+            }
+            (_, deadline) => deadlines.extend(deadline),
+        }
+    }
+    [deadlines, settles, lease_ends, claims, edges]
+}
+
+/// The chance (percent) that a fault of a uniform schedule moves to a protocol instant.
+const BIAS_PERCENT: u64 = 60;
+
+/// A protocol-aware schedule from a uniform one and the steps of its run: each fault before
+/// the healing moves, with `BIAS_PERCENT` chance, to a millisecond just before, at or after an
+/// instant of `marks`; a pause, freeze or hang moved so also ends after a duration that
+/// matters (just under or over the lease, faileOverTime, 25 s), if that is before the healing.
+pub fn biased(uniform: &Scenario, steps: &[ProtocolStep], timing: &Timing) -> Scenario {
+    let mut rng = SplitMix64::new(uniform.seed ^ 0xB1A5_ED00);
+    let marks = marks(steps);
+    let heal_ms = random::HEAL_AT * 1000;
+    let ms = |d: Duration| d.as_millis() as i64;
+    let durations = [
+        ms(timing.lease) - 1,
+        ms(timing.lease) + 1,
+        ms(timing.takeover_after) + 1,
+        LONG_FAULT_MS as i64,
+    ];
+    let mut events = Vec::new();
+    for event in &uniform.events {
+        let mut event = event.clone();
+        let at = event.at.millis();
+        let kind = &marks[rng.below(marks.len() as u64) as usize];
+        let aimed = (at < heal_ms && !kind.is_empty() && rng.below(100) < BIAS_PERCENT)
+            .then(|| kind[rng.below(kind.len() as u64) as usize] as i64 - 1 + rng.below(3) as i64)
+            .filter(|&mark| mark > 0 && mark < heal_ms);
+        if let Some(mark) = aimed {
+            event.at = millis(mark);
+            let end = match event.action {
+                Action::Pause => Some(Action::Resume),
+                Action::Freeze => Some(Action::Thaw),
+                Action::StorageHang => Some(Action::StorageRestore),
+                _ => None,
+            };
+            let ends_at = mark + durations[rng.below(durations.len() as u64) as usize];
+            if let Some(end) = end.filter(|_| ends_at < heal_ms) {
+                events.push(spec(ends_at, end, event.node.as_deref()));
+            }
+        }
+        events.push(event);
+    }
+    // A stable sort keeps the healing events, all at the same instant, in their order.
+    events.sort_by_key(|event| event.at.millis());
+    Scenario {
+        name: format!("biased-{}", uniform.seed),
+        description: format!(
+            "A random fault schedule from seed {}, its faults moved to protocol instants.",
+            uniform.seed
+        ),
+        events,
+        ..uniform.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bases_are_valid() {
+        for base in bases() {
+            base.check().unwrap();
+        }
+    }
+
+    #[test]
+    fn every_fault_is_a_valid_event_list() {
+        let timing = Timing::new(10, 3).unwrap();
+        let mut scenario = bases().remove(0);
+        for fault in faults("alpha", 5000, &timing) {
+            scenario.events = fault.events;
+            scenario
+                .check()
+                .unwrap_or_else(|e| panic!("{}: {e}", fault.label));
+        }
+    }
+}
