@@ -34,35 +34,42 @@ const WINDOW_ROUNDS_AFTER_START: u64 = 2;
 const CLOCK_JUMP_SECONDS: i64 = 3600;
 /// Base scenarios' nodes.
 const NAMES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
-/// Milliseconds after its predecessor that each node of a cold start starts: close enough
-/// that their takeover waits overlap and they claim nearly together.
-const START_STAGGER_MS: i64 = 700;
+/// Milliseconds after its predecessor that each node of a cold start starts: 2 ms, so that
+/// they claim together (each scans before the other's claim lands), or 700 ms, so that the
+/// first claims alone while the others watch.
+const TOGETHER_MS: i64 = 2;
+const APART_MS: i64 = 700;
 /// When the base fault of the crash and storage-failure bases happens, and when it heals.
 const BASE_FAULT_AT_S: i64 = 40;
 const BASE_HEAL_AT_S: i64 = 70;
 
-/// The base scenarios: cold starts of 2, 3 and 4 nodes, a master crash, a master's storage
-/// failure. In every base, alpha starts first and becomes master.
+/// The base scenarios: cold starts of 2 nodes (apart and together), 3 and 4 nodes (together),
+/// a master crash, a master's storage failure. In the last two, alpha starts first and becomes
+/// master.
 pub fn bases() -> Vec<Scenario> {
-    let mut bases: Vec<Scenario> = (2..=4)
-        .map(|nodes| base(&format!("cold-start-{nodes}"), nodes, Vec::new()))
-        .collect();
+    let mut bases = vec![base("cold-start-2-apart", 2, APART_MS, Vec::new())];
+    for nodes in 2..=4 {
+        let name = format!("cold-start-{nodes}-together");
+        bases.push(base(&name, nodes, TOGETHER_MS, Vec::new()));
+    }
     let fault = |action| spec(BASE_FAULT_AT_S * 1000, action, Some("alpha"));
     let heal = |action| spec(BASE_HEAL_AT_S * 1000, action, Some("alpha"));
     bases.push(base(
         "master-crash",
         2,
+        APART_MS,
         vec![fault(Action::Crash), heal(Action::Reboot)],
     ));
     bases.push(base(
         "master-storage-failure",
         2,
+        APART_MS,
         vec![fault(Action::StorageFail), heal(Action::StorageRestore)],
     ));
     bases
 }
 
-fn base(name: &str, nodes: usize, events: Vec<EventSpec>) -> Scenario {
+fn base(name: &str, nodes: usize, stagger_ms: i64, events: Vec<EventSpec>) -> Scenario {
     Scenario {
         name: name.to_string(),
         description: format!("Base of the step exploration: {name}."),
@@ -77,7 +84,7 @@ fn base(name: &str, nodes: usize, events: Vec<EventSpec>) -> Scenario {
             .enumerate()
             .map(|(index, name)| NodeSpec {
                 name: name.to_string(),
-                start: millis(index as i64 * START_STAGGER_MS),
+                start: millis(index as i64 * stagger_ms),
                 clock_skew: Seconds::ZERO,
                 restart_on_failure: true,
                 listing_cache: Seconds::ZERO,
@@ -116,6 +123,13 @@ pub fn timing(scenario: &Scenario, settings: &Settings) -> Result<Timing, String
         Profile::Compat => unreachable!("the safe driver runs the safe profile"),
     }
 }
+
+/// The fault kinds, as the report lists them.
+pub const FAULT_KINDS: &str = "a pause (SIGSTOP) and a host freeze, each lasting just under or \
+over the lease, just over faileOverTime or 25 s; a storage hang of the same durations; slow \
+storage (just under the storage limit, or half of it) and late writes (landing just under or \
+over the storage limit), each for 25 s; the node's record deleted; its record replaced by a \
+directory for 25 s; a reboot; a wall-clock jump of an hour";
 
 /// One fault, as the events that make it (its start, and its end where it has one).
 struct Fault {
@@ -264,6 +278,10 @@ pub struct Exploration {
     pub failures: Vec<String>,
     /// Failover times (ms) after clean crashes, over every variant.
     pub clean_failovers_ms: Vec<u64>,
+    /// The longest overlap of any run.
+    pub max_overlap_ms: u64,
+    /// Every how many variants one ran.
+    pub stride: usize,
 }
 
 impl Exploration {
@@ -287,6 +305,8 @@ pub fn explore(
         violations: Vec::new(),
         failures: Vec::new(),
         clean_failovers_ms: Vec::new(),
+        max_overlap_ms: 0,
+        stride,
     };
     for base in bases() {
         let timing = timing(&base, settings)?;
@@ -307,6 +327,8 @@ pub fn explore(
                     exploration
                         .clean_failovers_ms
                         .extend(&verdict.clean_failovers_ms);
+                    let overlap = verdict.run("safe").map_or(0, |run| run.audit.overlap_ms);
+                    exploration.max_overlap_ms = exploration.max_overlap_ms.max(overlap);
                     if !verdict.violations.is_empty() {
                         exploration.violations.push((variant, verdict));
                     }

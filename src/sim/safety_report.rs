@@ -206,11 +206,118 @@ impl Evidence {
     }
 
     fn violations(&self) -> usize {
+        let explored = self
+            .exploration
+            .as_ref()
+            .map_or(0, |e| e.violations.len() + e.failures.len());
         self.catalog
             .iter()
             .chain(self.random())
             .map(|verdict| verdict.violations.len())
-            .sum()
+            .sum::<usize>()
+            + explored
+    }
+
+    /// The random schedules as drawn, and the protocol-aware ones (every second verdict of the
+    /// biased batch).
+    fn uniform_and_aware(&self) -> (Vec<&SafetyVerdict>, Vec<&SafetyVerdict>) {
+        let mut uniform: Vec<&SafetyVerdict> = [&self.safe_only, &self.all_ways, &self.crashes]
+            .into_iter()
+            .flat_map(|batch| &batch.verdicts)
+            .collect();
+        let mut aware = Vec::new();
+        for (index, verdict) in self.biased.verdicts.iter().enumerate() {
+            if index % 2 == 0 {
+                uniform.push(verdict);
+            } else {
+                aware.push(verdict);
+            }
+        }
+        (uniform, aware)
+    }
+}
+
+/// One row of the summary: what ran, how many distinct runs, the longest all-safe overlap,
+/// the broken rules, and the failover after clean crashes.
+fn summary_row(text: &mut String, what: &str, verdicts: &[&SafetyVerdict]) {
+    let overlap = verdicts
+        .iter()
+        .filter_map(|verdict| verdict.run("safe"))
+        .map(|run| run.audit.overlap_ms)
+        .max()
+        .unwrap_or(0);
+    let broken: usize = verdicts.iter().map(|v| v.violations.len()).sum();
+    let failovers = verdicts
+        .iter()
+        .flat_map(|v| v.clean_failovers_ms.iter().copied())
+        .collect();
+    let _ = writeln!(
+        text,
+        "| {what} | {} | {} | {broken} | {} |",
+        verdicts.len(),
+        seconds(overlap),
+        distribution(failovers)
+    );
+}
+
+fn summary(text: &mut String, evidence: &Evidence) {
+    text.push_str(
+        "| Evidence | Distinct runs | Largest all-safe overlap (s) | Broken rules | Safe failover after clean crashes (default variables) |\n\
+         |---|---|---|---|---|\n",
+    );
+    let catalog: Vec<&SafetyVerdict> = evidence.catalog.iter().collect();
+    summary_row(text, "Catalog (each on five clusters)", &catalog);
+    let (uniform, aware) = evidence.uniform_and_aware();
+    summary_row(text, "Random schedules, uniform", &uniform);
+    summary_row(text, "Random schedules, protocol-aware", &aware);
+    match &evidence.exploration {
+        Some(exploration) => {
+            let _ = writeln!(
+                text,
+                "| Faults at every protocol step | {} | {} | {} | {} |",
+                exploration.runs(),
+                seconds(exploration.max_overlap_ms),
+                exploration.violations.len() + exploration.failures.len(),
+                distribution(exploration.clean_failovers_ms.clone())
+            );
+        }
+        None => text.push_str("| Faults at every protocol step | not run | | | |\n"),
+    }
+}
+
+fn exploration_section(text: &mut String, exploration: &Exploration) {
+    let _ = writeln!(
+        text,
+        "Each base scenario runs once on an all-safe cluster; every instant at which a node's \
+         protocol starts or ends a storage operation or a guard call (and the millisecond \
+         before and after it), within the part of the run that decides (the first election, or \
+         from a round before the base's fault until two rounds after the next application \
+         start), is the start of one fault on each node: {}. Every variant runs once (variants \
+         with the same events run once) and is checked with the rules below{}.\n",
+        explore::FAULT_KINDS,
+        if exploration.stride > 1 {
+            format!("; every {}th variant ran", exploration.stride)
+        } else {
+            String::new()
+        }
+    );
+    text.push_str("| Base | Distinct variants run |\n|---|---|\n");
+    for (base, runs) in &exploration.bases {
+        let _ = writeln!(text, "| {base} | {runs} |");
+    }
+    let _ = writeln!(
+        text,
+        "| **all** | **{}** |\n\nRule violations: **{}**.",
+        exploration.runs(),
+        exploration.violations.len() + exploration.failures.len()
+    );
+    for (variant, verdict) in &exploration.violations {
+        let _ = writeln!(
+            text,
+            "- `{}`: {}",
+            variant.name,
+            verdict.violations.join("; ")
+        );
     }
 }
 
@@ -342,6 +449,16 @@ fn random_summary(text: &mut String, evidence: &Evidence) {
         evidence.crashes.verdicts.len(),
         seeds(&evidence.crashes.seeds),
     );
+    let _ = writeln!(
+        text,
+        "- {} general schedules on an all-safe cluster (seeds {}) that run twice: as drawn, \
+         then protocol-aware: each fault moves, with a chance of 3 in 5, to a millisecond just \
+         before, at or after an instant of the first run drawn from storage deadlines, ends of \
+         settles, ends of leases, claims and the steps themselves; a pause, freeze or hang so \
+         moved ends after just under or over the lease, faileOverTime or 25 s.",
+        evidence.biased.seeds.end - evidence.biased.seeds.start,
+        seeds(&evidence.biased.seeds),
+    );
     text.push_str("- Largest overlap per cluster:\n");
     for label in LABELS {
         // Every schedule runs all-safe; only the five-way ones run the other clusters.
@@ -389,7 +506,7 @@ fn random_summary(text: &mut String, evidence: &Evidence) {
     );
     let _ = writeln!(
         text,
-        "- Rule violations, catalog and random schedules together: **{}**.",
+        "- Rule violations, catalog, random schedules and step exploration together: **{}**.",
         evidence.violations()
     );
 }
@@ -492,9 +609,12 @@ fn markdown(evidence: &Evidence) -> String {
         "# Safety report\n\n\
          The safe profile's evidence from the simulator: overlap and failover of the bash \
          script, hacmp's compat profile and the safe profile, side by side, on every scenario \
-         of the catalog and on random fault schedules. This file is generated; do not edit it.\n\n\
-         ## Catalog\n\n",
+         of the catalog, on random fault schedules and with faults at every step of the \
+         protocol. This file is generated; do not edit it.\n\n\
+         ## Summary\n\n",
     );
+    summary(&mut text, evidence);
+    text.push_str("\n## Catalog\n\n");
     text.push_str(COLUMNS);
     text.push_str("\n\n");
     table(&mut text, &evidence.catalog);
@@ -511,6 +631,10 @@ fn markdown(evidence: &Evidence) -> String {
     }
     text.push_str("\n## Random fault schedules\n\n");
     random_summary(&mut text, evidence);
+    if let Some(exploration) = &evidence.exploration {
+        text.push_str("\n## Faults at every protocol step\n\n");
+        exploration_section(&mut text, exploration);
+    }
     text.push_str("\n## Rules\n\n");
     rules(&mut text);
     text.push_str("\n## Modelling assumptions\n\n");
