@@ -11,29 +11,33 @@
 //!   that cannot write, is paused or has died stops before any peer may take over.
 
 pub mod record;
-pub mod timing;
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use crate::config::Variables;
-use crate::world::{GuardState, Io, SafeWorld, Signal, Step};
+use crate::timing::{CLAIM_WINDOW, GRACEFUL_KILL, KILL_POLL, SETTLE, Timing};
+use crate::world::{EntryRead, GuardState, Io, SafeWorld, Signal, Step};
 
 use record::{Phase, Record};
-use timing::{CLAIM_WINDOW, GRACEFUL_KILL, KILL_POLL, SETTLE, Timing};
 
-/// More entries than a heartbeat directory of a real cluster holds; a scan stops there.
-pub const MAX_RECORDS: usize = 64;
+/// More entries than a heartbeat directory of a real cluster holds, stray files included; a
+/// scan of a directory with more reads none of them and says so, since no decision may rest on
+/// a directory that was not read whole.
+pub const MAX_ENTRIES: usize = 1024;
 
 /// What a scan saw of one entry, in a form where any difference means a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Sight {
     Missing,
+    /// A directory or another entry that is not a regular file.
+    NotAFile,
     Record(Record),
     /// A file that is not a safe record (a bash or compat node's heartbeat, or a stray file),
     /// known by its modification time.
-    Foreign(Option<i64>),
+    Foreign(i64),
     /// The storage did not answer; every such sight differs from every other.
     Unknown(u64),
 }
@@ -42,6 +46,9 @@ struct Observation {
     sight: Sight,
     /// When this loop first saw the entry; a first sight counts as a change for claiming.
     first_seen: Duration,
+    /// When the read that first showed the current sight returned. The change itself may have
+    /// happened at any moment before, so this is the latest it can have happened: a standby
+    /// that waits from here never waits too little, however long the scan or the read took.
     changed_at: Duration,
 }
 
@@ -52,8 +59,13 @@ impl Observation {
     }
 }
 
+/// The lease this host holds, as master.
+#[derive(Clone, Copy)]
 struct Lease {
     token: u64,
+    /// The moment on the boot clock at which the lease ends unless renewed: one lease after the
+    /// issue of the last confirmed write that was itself issued within the lease.
+    until: Duration,
 }
 
 /// One host's safe loop.
@@ -63,6 +75,7 @@ struct SafeLoop<'a> {
     timing: Timing,
     own_path: String,
     started_at: Duration,
+    incarnation: u64,
     observations: BTreeMap<String, Observation>,
     unknown_sights: u64,
     highest_token: u64,
@@ -73,12 +86,14 @@ struct SafeLoop<'a> {
 /// Runs the safe loop for ever (unless the world halts it).
 pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<Infallible> {
     let started_at = world.elapsed()?;
+    let incarnation = world.incarnation()?;
     let mut safe = SafeLoop {
         own_path: format!("{}/{}", vars.heart_beat_dir, vars.host_name),
         world,
         vars,
         timing,
         started_at,
+        incarnation,
         observations: BTreeMap::new(),
         unknown_sights: 0,
         highest_token: 0,
@@ -133,8 +148,17 @@ impl SafeLoop<'_> {
 
     /// A master's round: renew, look after the application, and yield to a higher claim.
     fn master_round(&mut self) -> Step<()> {
-        let token = self.lease.as_ref().map_or(0, |lease| lease.token);
-        self.renew(token, Phase::Master)?;
+        let Some(Lease { token, until }) = self.lease else {
+            return Ok(());
+        };
+        // A lease that ran out may already have been taken over: writing a master record or
+        // counting on the application now would act on a check that is no longer valid.
+        if self.world.elapsed()? >= until {
+            return self.lose_lease();
+        }
+        if let Some(issued) = self.write_own(token, Phase::Master)? {
+            self.extend_lease(issued)?;
+        }
         match self.world.guard_state()? {
             GuardState::Running => {}
             GuardState::Exited | GuardState::Idle => {
@@ -147,13 +171,7 @@ impl SafeLoop<'_> {
                 self.lease = None;
                 return Ok(());
             }
-            GuardState::Fenced => {
-                self.world.print(
-                    "lease expired before a renewal succeeded: the guard killed the application",
-                )?;
-                self.lease = None;
-                return Ok(());
-            }
+            GuardState::Fenced => return self.lose_lease(),
         }
         self.scan()?;
         let now = self.world.elapsed()?;
@@ -162,6 +180,33 @@ impl SafeLoop<'_> {
                 .print(&format!("yielding: {reason}; killing the application now"))?;
             self.world.guard_stop(Duration::ZERO)?;
             self.lease = None;
+        }
+        Ok(())
+    }
+
+    /// The lease ran out before a renewal was confirmed: the guard kills (or has killed) the
+    /// application at that moment; make sure it is gone and become a standby.
+    fn lose_lease(&mut self) -> Step<()> {
+        self.world.guard_stop(Duration::ZERO)?;
+        self.world
+            .print("lease expired before a renewal succeeded: the guard killed the application")?;
+        self.lease = None;
+        Ok(())
+    }
+
+    /// Moves the lease to one lease after `issued`, the moment a confirmed write was issued, if
+    /// that write was issued while the lease still held: peers may take over only after seeing
+    /// our record still for faileOverTime, so a write issued within the lease keeps them off for
+    /// a lease from its issue. A write issued after the lease ended proves nothing (a peer may
+    /// have taken over meanwhile) and moves nothing.
+    fn extend_lease(&mut self, issued: Duration) -> Step<()> {
+        let Some(lease) = self.lease.as_mut() else {
+            return Ok(());
+        };
+        if issued < lease.until {
+            lease.until = lease.until.max(issued + self.timing.lease);
+            let until = lease.until;
+            self.world.guard_extend(until)?;
         }
         Ok(())
     }
@@ -207,14 +252,14 @@ impl SafeLoop<'_> {
         }
     }
 
-    /// Writes our record with the next counter; on success moves the guard's deadline to a
-    /// lease after the moment the write was issued. Returns that moment if the storage
-    /// confirmed the write.
-    fn renew(&mut self, token: u64, phase: Phase) -> Step<Option<Duration>> {
+    /// Writes our record with the next counter. Returns the moment the write was issued if the
+    /// storage confirmed it in time.
+    fn write_own(&mut self, token: u64, phase: Phase) -> Step<Option<Duration>> {
         self.counter += 1;
         let record = Record {
             host: self.vars.host_name.clone(),
             token,
+            incarnation: self.incarnation,
             counter: self.counter,
             phase,
         };
@@ -223,64 +268,93 @@ impl SafeLoop<'_> {
         let written = self
             .world
             .write_record(&path, &record.to_string(), self.timing.io_limit)?;
-        if self.answer(written, &path)?.is_none() {
-            return Ok(None);
-        }
-        if phase == Phase::Master && self.lease.is_some() {
-            self.world.guard_extend(issued + self.timing.lease)?;
-        }
-        Ok(Some(issued))
+        Ok(self.answer(written, &path)?.map(|()| issued))
     }
 
-    /// Reads every entry of the heartbeat directory fresh and notes which changed. Returns
-    /// false when some could not be read: then no decision may rest on this scan.
+    /// Reads every entry of the heartbeat directory fresh and notes which changed, each dated
+    /// when its own read returned. Returns false when some could not be read: then no decision
+    /// may rest on this scan.
     fn scan(&mut self) -> Step<bool> {
-        let now = self.world.elapsed()?;
         let dir = self.vars.heart_beat_dir.clone();
         let listed = self.world.list_records(&dir, self.timing.io_limit)?;
+        let listed_at = self.world.elapsed()?;
         let Some(names) = self.answer(listed, &dir)? else {
             return Ok(false);
         };
-        let mut complete = names.len() <= MAX_RECORDS;
-        let mut seen = BTreeMap::new();
-        for name in names.into_iter().take(MAX_RECORDS) {
+        if names.len() > MAX_ENTRIES {
+            self.world.print_error(&format!(
+                "hacmp: {dir}: {} entries, more than the {MAX_ENTRIES} the safe profile reads; remove stray files to let a takeover happen",
+                names.len()
+            ))?;
+            return Ok(false);
+        }
+        // Entries that disappeared are missing as of the listing that no longer shows them.
+        let gone: Vec<String> = self
+            .observations
+            .keys()
+            .filter(|name| names.binary_search(name).is_err())
+            .cloned()
+            .collect();
+        for name in gone {
+            self.note(name, Sight::Missing, listed_at);
+        }
+        let mut complete = true;
+        for name in names {
             let sight = self.look_at(&name)?;
+            let read_at = self.world.elapsed()?;
             complete &= !matches!(sight, Sight::Unknown(_));
-            seen.insert(name, sight);
+            self.note(name, sight, read_at);
         }
-        // Entries that disappeared are seen as missing, which is a change the first time.
-        for name in self.observations.keys() {
-            seen.entry(name.clone()).or_insert(Sight::Missing);
-        }
-        for (name, sight) in seen {
-            if let Sight::Record(record) = &sight {
-                self.highest_token = self.highest_token.max(record.token);
-            }
-            let observation = self.observations.entry(name).or_insert(Observation {
-                sight: sight.clone(),
-                first_seen: now,
-                changed_at: now,
-            });
-            if observation.sight != sight {
-                observation.sight = sight;
-                observation.changed_at = now;
-            }
-        }
+        self.forget_long_missing(listed_at);
         Ok(complete)
+    }
+
+    /// Records what a read that returned at `at` showed of `name`.
+    fn note(&mut self, name: String, sight: Sight, at: Duration) {
+        if let Sight::Record(record) = &sight {
+            self.highest_token = self.highest_token.max(record.token);
+        }
+        match self.observations.entry(name) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(Observation {
+                    sight,
+                    first_seen: at,
+                    changed_at: at,
+                });
+            }
+            Entry::Occupied(mut occupied) => {
+                let observation = occupied.get_mut();
+                if observation.sight != sight {
+                    observation.sight = sight;
+                    observation.changed_at = at;
+                }
+            }
+        }
+    }
+
+    /// Forgets entries that have been missing for longer than any decision looks back, so that
+    /// the observations stay as small as the directory; one that comes back is a first sight,
+    /// which counts as a change.
+    fn forget_long_missing(&mut self, now: Duration) {
+        let look_back = 2 * (self.timing.takeover_after + SETTLE);
+        self.observations.retain(|_, observation| {
+            observation.sight != Sight::Missing
+                || now.saturating_sub(observation.changed_at) < look_back
+        });
     }
 
     fn look_at(&mut self, name: &str) -> Step<Sight> {
         let path = format!("{}/{}", self.vars.heart_beat_dir, name);
         let read = self.world.read_record(&path, self.timing.io_limit)?;
-        let text = match self.answer(read, &path)? {
-            None => return Ok(self.unknown()),
-            Some(None) => return Ok(Sight::Missing),
-            Some(Some(text)) => text,
-        };
-        if let Some(record) = Record::parse(&text) {
-            return Ok(Sight::Record(record));
-        }
-        Ok(Sight::Foreign(self.world.modification_time(&path)?))
+        Ok(match self.answer(read, &path)? {
+            None => self.unknown(),
+            Some(EntryRead::Missing) => Sight::Missing,
+            Some(EntryRead::NotAFile) => Sight::NotAFile,
+            Some(EntryRead::File { text, modified }) => match Record::parse(&text) {
+                Some(record) => Sight::Record(record),
+                None => Sight::Foreign(modified),
+            },
+        })
     }
 
     fn unknown(&mut self) -> Sight {
@@ -319,27 +393,31 @@ impl SafeLoop<'_> {
     }
 
     /// Claims the lease: a fresh scan, a claim with the next token written within
-    /// CLAIM_WINDOW of it, SETTLE, then a re-read in which our claim must rank highest.
+    /// CLAIM_WINDOW of it, SETTLE, then a re-read in which our claim must rank highest and
+    /// nothing else may have changed. The claim's lease counts from the issue of its last
+    /// confirmed write, and the application starts only while that lease holds.
     fn claim(&mut self) -> Step<()> {
         let scan_started = self.world.elapsed()?;
         if !self.scan()? || !self.may_claim()? {
             return Ok(());
         }
+        let decided_at = self.world.elapsed()?;
         let token = self.highest_token + 1;
         self.world.print("no master taking over")?;
         self.world
             .print(&format!("trying to be master with token {token}"))?;
-        if self.renew(token, Phase::Claim)?.is_none() {
+        let Some(issued) = self.write_own(token, Phase::Claim)? else {
             return Ok(());
-        }
+        };
         if self.world.elapsed()?.saturating_sub(scan_started) > CLAIM_WINDOW {
             self.world
                 .print("the claim took too long to write; backing off")?;
             return Ok(());
         }
+        let mut until = issued + self.timing.lease;
         self.world
             .print("Sleep 5 second to give room for avoiding conflicts")?;
-        if !self.settle(token)? {
+        if !self.settle(token, &mut until)? {
             self.world
                 .print("the claim could not be kept up; backing off")?;
             return Ok(());
@@ -348,24 +426,29 @@ impl SafeLoop<'_> {
         if !self.scan()? {
             return Ok(());
         }
-        let now = self.world.elapsed()?;
-        if let Some(reason) = self.reason_to_lose(token, now) {
+        if let Some(reason) = self.reason_to_lose(token, decided_at) {
             self.world.print(&format!("backing off: {reason}"))?;
             return Ok(());
         }
-        let Some(issued) = self.renew(token, Phase::Master)? else {
+        if self.world.elapsed()? >= until {
+            self.world
+                .print("the claim's lease ran out before we could act on it; backing off")?;
+            return Ok(());
+        }
+        let Some(issued) = self.write_own(token, Phase::Master)? else {
             return Ok(());
         };
-        // A lease from the moment the write was issued: peers may have seen it from then on.
-        let deadline = issued + self.timing.lease;
+        if issued < until {
+            until = until.max(issued + self.timing.lease);
+        }
         self.world.print("We are master so start server")?;
         if self.world.guard_start(
             &self.vars.start_cmd,
             &self.vars.start_cmd_log_file,
-            deadline,
+            until,
             token,
         )? {
-            self.lease = Some(Lease { token });
+            self.lease = Some(Lease { token, until });
         } else {
             self.world
                 .print("the lease ran out before the application could start; backing off")?;
@@ -376,8 +459,9 @@ impl SafeLoop<'_> {
     /// Waits SETTLE, writing the claim again every loopTime meanwhile: peers must see a claim in
     /// progress change as often as a master's record does, or, with faileOverTime shorter than
     /// SETTLE, they would take it for abandoned and claim over it (found by the simulator:
-    /// tests/shell-parity/scenarios/safe-claim-livelock.toml). Returns false when a write failed.
-    fn settle(&mut self, token: u64) -> Step<bool> {
+    /// tests/shell-parity/scenarios/safe-claim-livelock.toml). Each confirmed write issued
+    /// within the claim's lease moves `until`. Returns false when a write failed.
+    fn settle(&mut self, token: u64, until: &mut Duration) -> Step<bool> {
         let ends = self.world.elapsed()? + SETTLE;
         loop {
             let now = self.world.elapsed()?;
@@ -385,23 +469,53 @@ impl SafeLoop<'_> {
                 return Ok(true);
             };
             self.world.pause(remaining.min(self.timing.loop_pause))?;
-            if self.world.elapsed()? < ends && self.renew(token, Phase::Claim)?.is_none() {
+            if self.world.elapsed()? >= ends {
+                continue;
+            }
+            let Some(issued) = self.write_own(token, Phase::Claim)? else {
                 return Ok(false);
+            };
+            if issued < *until {
+                *until = (*until).max(issued + self.timing.lease);
             }
         }
     }
 
-    /// After SETTLE: our claim must read back as written and rank above every other record.
-    fn reason_to_lose(&self, token: u64, now: Duration) -> Option<String> {
+    /// After SETTLE: our claim must read back as written and rank above every other record,
+    /// and nothing else may have changed since we decided to claim — a record that changed,
+    /// vanished or stopped being a file belongs to a host that is alive, or to one we can no
+    /// longer see, and either is a reason to back off. The one change allowed is a lower claim
+    /// in progress: its claimant sees ours and backs off.
+    fn reason_to_lose(&self, token: u64, decided_at: Duration) -> Option<String> {
         match self
             .observations
             .get(&self.vars.host_name)
             .map(|o| &o.sight)
         {
-            Some(Sight::Record(own)) if own.token == token && own.counter == self.counter => {}
+            Some(Sight::Record(own))
+                if own.token == token
+                    && own.incarnation == self.incarnation
+                    && own.counter == self.counter
+                    && own.phase == Phase::Claim => {}
             _ => return Some("our claim does not read back as written".to_string()),
         }
-        self.reason_to_yield(token, now)
+        let own_rank = (token, self.vars.host_name.as_str());
+        for (name, observation) in &self.observations {
+            if *name == self.vars.host_name {
+                continue;
+            }
+            match &observation.sight {
+                Sight::Record(record) if record.rank() > own_rank => {
+                    return Some(format!("{} claims token {}", record.host, record.token));
+                }
+                Sight::Record(record) if record.phase == Phase::Claim => {}
+                _ if observation.changed_at > decided_at => {
+                    return Some(format!("{name} changed while we waited"));
+                }
+                _ => {}
+            }
+        }
+        None
     }
 
     /// The script's killInstance for instances that run here without our lease, ending its
