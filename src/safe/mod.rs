@@ -1,103 +1,59 @@
-//! The safe profile's loop: heartbeat.sh's protocol (the same files, the newest heartbeat belongs
-//! to the master) with the guarantee held — never two instances at once.
+//! The safe profile's loop: heartbeat.sh's protocol with the guarantee held — never two
+//! instances at once.
 //!
 //! How, in short (docs/safe-profile.md has the argument):
-//! - A standby judges a peer by whether its record *changes*, timed on its own boot clock,
-//!   never by comparing timestamps; any read it cannot make counts as a change.
-//! - It claims only after seeing every record unchanged for faileOverTime, then writes a claim,
-//!   waits, and re-reads everything: the highest (token, host) claim wins.
+//! - A standby takes the lease only when its backend says nobody holds it: with the files
+//!   backend (`files.rs`), after seeing every record unchanged for faileOverTime, a claim, a
+//!   settle and a re-read in which the highest (token, host) claim wins.
 //! - A master runs the application under a guard, a separate process that kills it when the
-//!   lease (faileOverTime minus a margin after the last confirmed write) runs out, so a master
-//!   that cannot write, is paused or has died stops before any peer may take over.
+//!   lease (faileOverTime minus a margin after the last confirmation) runs out, so a master that
+//!   cannot renew, is paused or has died stops before any peer may take over.
+//! - The lease rule lives here, whatever the backend: a confirmation extends the lease only if it
+//!   was made while the lease held, and a master whose lease ran out never acts as master again.
 
+pub mod backend;
+pub mod files;
 pub mod record;
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use crate::config::Variables;
-use crate::timing::{CLAIM_WINDOW, GRACEFUL_KILL, KILL_POLL, SETTLE, Timing};
-use crate::world::{EntryRead, GuardState, Io, SafeWorld, Signal, Step};
+use crate::timing::{GRACEFUL_KILL, KILL_POLL, Timing};
+use crate::world::{GuardState, Io, SafeWorld, Signal, Step};
 
-use record::{Phase, Record};
-
-/// More entries than a heartbeat directory of a real cluster holds, stray files included; a
-/// scan of a directory with more reads none of them and says so, since no decision may rest on
-/// a directory that was not read whole.
-pub const MAX_ENTRIES: usize = 1024;
-
-/// What a scan saw of one entry, in a form where any difference means a change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Sight {
-    Missing,
-    /// A directory or another entry that is not a regular file.
-    NotAFile,
-    Record(Record),
-    /// A file that is not a safe record (a bash or compat node's heartbeat, or a stray file),
-    /// known by its modification time.
-    Foreign(i64),
-    /// The storage did not answer; every such sight differs from every other.
-    Unknown(u64),
-}
-
-struct Observation {
-    sight: Sight,
-    /// When this loop first saw the entry; a first sight counts as a change for claiming.
-    first_seen: Duration,
-    /// When the read that first showed the current sight returned. The change itself may have
-    /// happened at any moment before, so this is the latest it can have happened: a standby
-    /// that waits from here never waits too little, however long the scan or the read took.
-    changed_at: Duration,
-}
-
-impl Observation {
-    /// Whether we have seen the entry actually change within `window` before `now`.
-    fn seen_changing(&self, now: Duration, window: Duration) -> bool {
-        self.changed_at > self.first_seen && now.saturating_sub(self.changed_at) < window
-    }
-}
-
-/// The lease this host holds, as master.
-#[derive(Clone, Copy)]
-struct Lease {
-    token: u64,
-    /// The moment on the boot clock at which the lease ends unless renewed: one lease after the
-    /// issue of the last confirmed write that was itself issued within the lease.
-    until: Duration,
-}
+use backend::{Backend, Grant};
 
 /// One host's safe loop.
 struct SafeLoop<'a> {
     world: &'a mut dyn SafeWorld,
+    backend: Box<dyn Backend + 'a>,
     vars: &'a Variables,
     timing: Timing,
-    own_path: String,
-    started_at: Duration,
-    incarnation: u64,
-    observations: BTreeMap<String, Observation>,
-    unknown_sights: u64,
-    highest_token: u64,
-    counter: u64,
-    lease: Option<Lease>,
+    /// The lease this host holds, as master.
+    lease: Option<Grant>,
 }
 
-/// Runs the safe loop for ever (unless the world halts it).
+/// Runs the safe loop on the heartbeat directory for ever (unless the world halts it).
 pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<Infallible> {
     let started_at = world.elapsed()?;
     let incarnation = world.incarnation()?;
+    let backend = Box::new(files::Files::new(vars, timing, started_at, incarnation));
+    run_with(world, backend, vars, timing)
+}
+
+/// Runs the safe loop over `backend` for ever (unless the world halts it).
+fn run_with<'a>(
+    world: &'a mut dyn SafeWorld,
+    backend: Box<dyn Backend + 'a>,
+    vars: &'a Variables,
+    timing: Timing,
+) -> Step<Infallible> {
     let mut safe = SafeLoop {
-        own_path: format!("{}/{}", vars.heart_beat_dir, vars.host_name),
         world,
+        backend,
         vars,
         timing,
-        started_at,
-        incarnation,
-        observations: BTreeMap::new(),
-        unknown_sights: 0,
-        highest_token: 0,
-        counter: 0,
         lease: None,
     };
     safe.world.print("starting monitoring (safe profile)")?;
@@ -110,6 +66,23 @@ pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<
             safe.master_round()?;
         } else {
             safe.standby_round()?;
+        }
+    }
+}
+
+/// The value of a storage operation on `path`, or `None` after printing why there is none.
+fn answer<T>(world: &mut dyn SafeWorld, io: Io<T>, path: &str) -> Step<Option<T>> {
+    match io {
+        Io::Done(value) => Ok(Some(value)),
+        Io::Failed(error) => {
+            world.print_error(&error)?;
+            Ok(None)
+        }
+        Io::TimedOut => {
+            world.print_error(&format!(
+                "hacmp: {path}: no answer from the storage in time"
+            ))?;
+            Ok(None)
         }
     }
 }
@@ -136,9 +109,7 @@ impl SafeLoop<'_> {
         if self.lease.is_some() {
             return Ok(round);
         }
-        let last_change = self.observations.values().map(|o| o.changed_at).max();
-        let claimable_at = last_change.unwrap_or(self.started_at).max(self.started_at)
-            + self.timing.takeover_after;
+        let claimable_at = self.backend.claimable_at();
         let now = self.world.elapsed()?;
         Ok(match claimable_at.checked_sub(now) {
             Some(wait) if wait < round => wait.max(MIN_PAUSE),
@@ -148,16 +119,16 @@ impl SafeLoop<'_> {
 
     /// A master's round: renew, look after the application, and yield to a higher claim.
     fn master_round(&mut self) -> Step<()> {
-        let Some(Lease { token, until }) = self.lease else {
+        let Some(Grant { token, until }) = self.lease else {
             return Ok(());
         };
-        // A lease that ran out may already have been taken over: writing a master record or
-        // counting on the application now would act on a check that is no longer valid.
+        // A lease that ran out may already have been taken over: renewing it or counting on the
+        // application now would act on a check that is no longer valid.
         if self.world.elapsed()? >= until {
             return self.lose_lease();
         }
-        if let Some(issued) = self.write_own(token, Phase::Master)? {
-            self.extend_lease(issued)?;
+        if let Some(confirmed) = self.backend.renew(self.world, token)? {
+            self.extend_lease(confirmed)?;
         }
         match self.world.guard_state()? {
             GuardState::Running => {}
@@ -173,9 +144,9 @@ impl SafeLoop<'_> {
             }
             GuardState::Fenced => return self.lose_lease(),
         }
-        self.scan()?;
+        self.backend.observe(self.world)?;
         let now = self.world.elapsed()?;
-        if let Some(reason) = self.reason_to_yield(token, now) {
+        if let Some(reason) = self.backend.reason_to_yield(token, now) {
             self.world
                 .print(&format!("yielding: {reason}; killing the application now"))?;
             self.world.guard_stop(Duration::ZERO)?;
@@ -194,35 +165,56 @@ impl SafeLoop<'_> {
         Ok(())
     }
 
-    /// Moves the lease to one lease after `issued`, the moment a confirmed write was issued, if
-    /// that write was issued while the lease still held: peers may take over only after seeing
-    /// our record still for faileOverTime, so a write issued within the lease keeps them off for
-    /// a lease from its issue. A write issued after the lease ended proves nothing (a peer may
-    /// have taken over meanwhile) and moves nothing.
-    fn extend_lease(&mut self, issued: Duration) -> Step<()> {
+    /// Moves the lease to one lease after `confirmed`, if that confirmation was made while the
+    /// lease still held: peers may take over only a lease after our last confirmation they could
+    /// see, so one made within the lease keeps them off for a lease from it. A confirmation made
+    /// after the lease ended proves nothing (a peer may have taken over meanwhile) and moves
+    /// nothing.
+    fn extend_lease(&mut self, confirmed: Duration) -> Step<()> {
         let Some(lease) = self.lease.as_mut() else {
             return Ok(());
         };
-        if issued < lease.until {
-            lease.until = lease.until.max(issued + self.timing.lease);
+        if confirmed < lease.until {
+            lease.until = lease.until.max(confirmed + self.timing.lease);
             let until = lease.until;
             self.world.guard_extend(until)?;
         }
         Ok(())
     }
 
-    /// A standby's round: unless in maintenance, scan, end stray local instances, and claim once
-    /// everything has been still for faileOverTime.
+    /// A standby's round: unless in maintenance, look at the cluster, end stray local
+    /// instances, and take the lease once the backend says it is free.
     fn standby_round(&mut self) -> Step<()> {
         if self.maintenance()? {
             self.world
                 .print("We are in maintenance mode, so we do nothing")?;
             return Ok(());
         }
-        let complete = self.scan()?;
+        let complete = self.backend.observe(self.world)?;
         self.kill_local_instances()?;
-        if complete && self.may_claim()? {
-            self.claim()?;
+        if complete && self.world.elapsed()? >= self.backend.claimable_at() {
+            self.take_over()?;
+        }
+        Ok(())
+    }
+
+    /// Asks the backend for the lease and, once granted, starts the application under the guard
+    /// until the grant's end.
+    fn take_over(&mut self) -> Step<()> {
+        let Some(grant) = self.backend.acquire(self.world)? else {
+            return Ok(());
+        };
+        self.world.print("We are master so start server")?;
+        if self.world.guard_start(
+            &self.vars.start_cmd,
+            &self.vars.start_cmd_log_file,
+            grant.until,
+            grant.token,
+        )? {
+            self.lease = Some(grant);
+        } else {
+            self.world
+                .print("the lease ran out before the application could start; backing off")?;
         }
         Ok(())
     }
@@ -232,290 +224,7 @@ impl SafeLoop<'_> {
     fn maintenance(&mut self) -> Step<bool> {
         let file = self.vars.maintenance_file.clone();
         let exists = self.world.file_exists(&file, self.timing.io_limit)?;
-        Ok(self.answer(exists, &file)?.unwrap_or(true))
-    }
-
-    /// The value of a storage operation on `path`, or `None` after printing why there is none.
-    fn answer<T>(&mut self, io: Io<T>, path: &str) -> Step<Option<T>> {
-        match io {
-            Io::Done(value) => Ok(Some(value)),
-            Io::Failed(error) => {
-                self.world.print_error(&error)?;
-                Ok(None)
-            }
-            Io::TimedOut => {
-                self.world.print_error(&format!(
-                    "hacmp: {path}: no answer from the storage in time"
-                ))?;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Writes our record with the next counter. Returns the moment the write was issued if the
-    /// storage confirmed it in time.
-    fn write_own(&mut self, token: u64, phase: Phase) -> Step<Option<Duration>> {
-        self.counter += 1;
-        let record = Record {
-            host: self.vars.host_name.clone(),
-            token,
-            incarnation: self.incarnation,
-            counter: self.counter,
-            phase,
-        };
-        let issued = self.world.elapsed()?;
-        let path = self.own_path.clone();
-        let written = self
-            .world
-            .write_record(&path, &record.to_string(), self.timing.io_limit)?;
-        Ok(self.answer(written, &path)?.map(|()| issued))
-    }
-
-    /// Reads every entry of the heartbeat directory fresh and notes which changed, each dated
-    /// when its own read returned. Returns false when some could not be read: then no decision
-    /// may rest on this scan.
-    fn scan(&mut self) -> Step<bool> {
-        let dir = self.vars.heart_beat_dir.clone();
-        let listed = self.world.list_records(&dir, self.timing.io_limit)?;
-        let listed_at = self.world.elapsed()?;
-        let Some(names) = self.answer(listed, &dir)? else {
-            return Ok(false);
-        };
-        if names.len() > MAX_ENTRIES {
-            self.world.print_error(&format!(
-                "hacmp: {dir}: {} entries, more than the {MAX_ENTRIES} the safe profile reads; remove stray files to let a takeover happen",
-                names.len()
-            ))?;
-            return Ok(false);
-        }
-        // Entries that disappeared are missing as of the listing that no longer shows them.
-        let gone: Vec<String> = self
-            .observations
-            .keys()
-            .filter(|name| names.binary_search(name).is_err())
-            .cloned()
-            .collect();
-        for name in gone {
-            self.note(name, Sight::Missing, listed_at);
-        }
-        let mut complete = true;
-        for name in names {
-            let sight = self.look_at(&name)?;
-            let read_at = self.world.elapsed()?;
-            complete &= !matches!(sight, Sight::Unknown(_));
-            self.note(name, sight, read_at);
-        }
-        self.forget_long_missing(listed_at);
-        Ok(complete)
-    }
-
-    /// Records what a read that returned at `at` showed of `name`.
-    fn note(&mut self, name: String, sight: Sight, at: Duration) {
-        if let Sight::Record(record) = &sight {
-            self.highest_token = self.highest_token.max(record.token);
-        }
-        match self.observations.entry(name) {
-            Entry::Vacant(vacant) => {
-                vacant.insert(Observation {
-                    sight,
-                    first_seen: at,
-                    changed_at: at,
-                });
-            }
-            Entry::Occupied(mut occupied) => {
-                let observation = occupied.get_mut();
-                if observation.sight != sight {
-                    observation.sight = sight;
-                    observation.changed_at = at;
-                }
-            }
-        }
-    }
-
-    /// Forgets entries that have been missing for longer than any decision looks back, so that
-    /// the observations stay as small as the directory; one that comes back is a first sight,
-    /// which counts as a change.
-    fn forget_long_missing(&mut self, now: Duration) {
-        let look_back = 2 * (self.timing.takeover_after + SETTLE);
-        self.observations.retain(|_, observation| {
-            observation.sight != Sight::Missing
-                || now.saturating_sub(observation.changed_at) < look_back
-        });
-    }
-
-    fn look_at(&mut self, name: &str) -> Step<Sight> {
-        let path = format!("{}/{}", self.vars.heart_beat_dir, name);
-        let read = self.world.read_record(&path, self.timing.io_limit)?;
-        Ok(match self.answer(read, &path)? {
-            None => self.unknown(),
-            Some(EntryRead::Missing) => Sight::Missing,
-            Some(EntryRead::NotAFile) => Sight::NotAFile,
-            Some(EntryRead::File { text, modified }) => match Record::parse(&text) {
-                Some(record) => Sight::Record(record),
-                None => Sight::Foreign(modified),
-            },
-        })
-    }
-
-    fn unknown(&mut self) -> Sight {
-        self.unknown_sights += 1;
-        Sight::Unknown(self.unknown_sights)
-    }
-
-    /// A standby may claim once it has watched for faileOverTime and seen nothing change.
-    fn may_claim(&mut self) -> Step<bool> {
-        let now = self.world.elapsed()?;
-        let still = |since: Duration| now.saturating_sub(since) >= self.timing.takeover_after;
-        Ok(still(self.started_at) && self.observations.values().all(|o| still(o.changed_at)))
-    }
-
-    /// Why a master must give up its lease now, if it must: a higher claim, or the heartbeat of
-    /// a bash or compat node that is still being touched (that node believes it is master).
-    fn reason_to_yield(&self, own_token: u64, now: Duration) -> Option<String> {
-        let own_rank = (own_token, self.vars.host_name.as_str());
-        for (name, observation) in &self.observations {
-            if *name == self.vars.host_name {
-                continue;
-            }
-            match &observation.sight {
-                Sight::Record(record) if record.rank() > own_rank => {
-                    return Some(format!("{} claims token {}", record.host, record.token));
-                }
-                Sight::Foreign(_) if observation.seen_changing(now, self.timing.takeover_after) => {
-                    return Some(format!(
-                        "{name}'s heartbeat is being touched by a host outside the safe profile"
-                    ));
-                }
-                _ => {}
-            }
-        }
-        None
-    }
-
-    /// Claims the lease: a fresh scan, a claim with the next token written within
-    /// CLAIM_WINDOW of it, SETTLE, then a re-read in which our claim must rank highest and
-    /// nothing else may have changed. The claim's lease counts from the issue of its last
-    /// confirmed write, and the application starts only while that lease holds.
-    fn claim(&mut self) -> Step<()> {
-        let scan_started = self.world.elapsed()?;
-        if !self.scan()? || !self.may_claim()? {
-            return Ok(());
-        }
-        let decided_at = self.world.elapsed()?;
-        let token = self.highest_token + 1;
-        self.world.print("no master taking over")?;
-        self.world
-            .print(&format!("trying to be master with token {token}"))?;
-        let Some(issued) = self.write_own(token, Phase::Claim)? else {
-            return Ok(());
-        };
-        if self.world.elapsed()?.saturating_sub(scan_started) > CLAIM_WINDOW {
-            self.world
-                .print("the claim took too long to write; backing off")?;
-            return Ok(());
-        }
-        let mut until = issued + self.timing.lease;
-        self.world
-            .print("Sleep 5 second to give room for avoiding conflicts")?;
-        if !self.settle(token, &mut until)? {
-            self.world
-                .print("the claim could not be kept up; backing off")?;
-            return Ok(());
-        }
-        self.world.print("Check if we are still master")?;
-        if !self.scan()? {
-            return Ok(());
-        }
-        if let Some(reason) = self.reason_to_lose(token, decided_at) {
-            self.world.print(&format!("backing off: {reason}"))?;
-            return Ok(());
-        }
-        if self.world.elapsed()? >= until {
-            self.world
-                .print("the claim's lease ran out before we could act on it; backing off")?;
-            return Ok(());
-        }
-        let Some(issued) = self.write_own(token, Phase::Master)? else {
-            return Ok(());
-        };
-        if issued < until {
-            until = until.max(issued + self.timing.lease);
-        }
-        self.world.print("We are master so start server")?;
-        if self.world.guard_start(
-            &self.vars.start_cmd,
-            &self.vars.start_cmd_log_file,
-            until,
-            token,
-        )? {
-            self.lease = Some(Lease { token, until });
-        } else {
-            self.world
-                .print("the lease ran out before the application could start; backing off")?;
-        }
-        Ok(())
-    }
-
-    /// Waits SETTLE, writing the claim again every loopTime meanwhile: peers must see a claim in
-    /// progress change as often as a master's record does, or, with faileOverTime shorter than
-    /// SETTLE, they would take it for abandoned and claim over it (found by the simulator:
-    /// tests/shell-parity/scenarios/safe-claim-livelock.toml). Each confirmed write issued
-    /// within the claim's lease moves `until`. Returns false when a write failed.
-    fn settle(&mut self, token: u64, until: &mut Duration) -> Step<bool> {
-        let ends = self.world.elapsed()? + SETTLE;
-        loop {
-            let now = self.world.elapsed()?;
-            let Some(remaining) = ends.checked_sub(now).filter(|r| !r.is_zero()) else {
-                return Ok(true);
-            };
-            self.world.pause(remaining.min(self.timing.loop_pause))?;
-            if self.world.elapsed()? >= ends {
-                continue;
-            }
-            let Some(issued) = self.write_own(token, Phase::Claim)? else {
-                return Ok(false);
-            };
-            if issued < *until {
-                *until = (*until).max(issued + self.timing.lease);
-            }
-        }
-    }
-
-    /// After SETTLE: our claim must read back as written and rank above every other record,
-    /// and nothing else may have changed since we decided to claim — a record that changed,
-    /// vanished or stopped being a file belongs to a host that is alive, or to one we can no
-    /// longer see, and either is a reason to back off. The one change allowed is a lower claim
-    /// in progress: its claimant sees ours and backs off.
-    fn reason_to_lose(&self, token: u64, decided_at: Duration) -> Option<String> {
-        match self
-            .observations
-            .get(&self.vars.host_name)
-            .map(|o| &o.sight)
-        {
-            Some(Sight::Record(own))
-                if own.token == token
-                    && own.incarnation == self.incarnation
-                    && own.counter == self.counter
-                    && own.phase == Phase::Claim => {}
-            _ => return Some("our claim does not read back as written".to_string()),
-        }
-        let own_rank = (token, self.vars.host_name.as_str());
-        for (name, observation) in &self.observations {
-            if *name == self.vars.host_name {
-                continue;
-            }
-            match &observation.sight {
-                Sight::Record(record) if record.rank() > own_rank => {
-                    return Some(format!("{} claims token {}", record.host, record.token));
-                }
-                Sight::Record(record) if record.phase == Phase::Claim => {}
-                _ if observation.changed_at > decided_at => {
-                    return Some(format!("{name} changed while we waited"));
-                }
-                _ => {}
-            }
-        }
-        None
+        Ok(answer(self.world, exists, &file)?.unwrap_or(true))
     }
 
     /// The script's killInstance for instances that run here without our lease, ending its
