@@ -13,5 +13,6 @@ pub mod sim;
 pub mod status;
 pub mod storage;
 pub mod table;
+pub mod timing;
 pub mod words;
 pub mod world;

@@ -9,7 +9,8 @@
 use std::ffi::CString;
 use std::path::Path;
 
-use crate::config::{ConfigError, Settings, Variables};
+use crate::config::{ConfigError, Profile, Settings, Variables};
+use crate::storage::{self, RealStorage, StorageProbe};
 
 pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigError> {
     let heartbeat_dir = settings.get("heartBeatDir");
@@ -18,6 +19,11 @@ pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigErr
             "is not a directory{}",
             relative_to_working_directory(&variables.heart_beat_dir)
         )));
+    }
+    if matches!(variables.profile, Profile::Safe(_))
+        && let Some(reason) = cached_listings(&RealStorage, Path::new(&variables.heart_beat_dir))
+    {
+        return Err(heartbeat_dir.error(&reason));
     }
     let log = settings.get("startCmdLogFile");
     if !can_write_file(&variables.start_cmd_log_file) {
@@ -39,6 +45,22 @@ pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigErr
         )));
     }
     Ok(())
+}
+
+/// Why the storage holding `dir` cannot serve the safe profile, if it cannot: when two standbys
+/// claim at once, each must see the other's new file when it lists the directory after the
+/// settle (docs/safe-profile.md), and an NFS client answers listings from its cache unless told
+/// not to. Reads of known files are fresh anyway (opening a file revalidates it).
+fn cached_listings(probe: &dyn StorageProbe, dir: &Path) -> Option<String> {
+    let canonical = dir.canonicalize().ok()?;
+    let table = probe.mount_table().ok()?;
+    let mount = storage::mount_of(&table, &canonical)?;
+    (mount.is_nfs() && mount.caches_listings()).then(|| {
+        format!(
+            "is on an NFS mount ({}) that answers directory listings from a cache; the safe profile needs every listing fresh: mount it with actimeo=0 (or noac)",
+            mount.mount_point.display()
+        )
+    })
 }
 
 /// Says where a relative path points, because systemd starts services in `/` and a path that
@@ -90,4 +112,32 @@ fn is_executable_command(program: &str) -> bool {
     }
     let search_path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
     std::env::split_paths(&search_path).any(|dir| is_executable_file(&dir.join(program)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    /// A host whose root filesystem is an NFS mount with the given options.
+    struct NfsRoot(&'static str);
+
+    impl StorageProbe for NfsRoot {
+        fn filesystem_magic(&self, _: &Path) -> io::Result<i64> {
+            Ok(0x6969)
+        }
+        fn mount_table(&self) -> io::Result<String> {
+            Ok(format!("1 0 0:50 / / rw - nfs4 srv:/e {}\n", self.0))
+        }
+    }
+
+    #[test]
+    fn an_nfs_mount_that_caches_listings_is_refused_with_the_options_to_use() {
+        let reason = cached_listings(&NfsRoot("rw,hard,acregmax=10"), Path::new("/")).unwrap();
+        assert!(reason.contains("actimeo=0"), "{reason}");
+        for fresh in ["rw,hard,noac", "rw,hard,acdirmin=0,acdirmax=0"] {
+            assert_eq!(cached_listings(&NfsRoot(fresh), Path::new("/")), None);
+        }
+    }
 }

@@ -109,6 +109,14 @@ impl Mount {
         longest("acregmax", 60).max(longest("acdirmax", 60))
     }
 
+    /// For NFS: whether this host may answer a directory listing from its cache instead of
+    /// asking the server. Directories are cached for acdirmin to acdirmax seconds (30 and 60 by
+    /// default, which the mount table does not show); `noac`, or `actimeo=0`, which the table
+    /// shows as `acdirmax=0`, turns that off.
+    pub fn caches_listings(&self) -> bool {
+        !self.has_option("noac") && self.option_value("acdirmax") != Some("0")
+    }
+
     pub fn is_soft(&self) -> bool {
         self.has_option("soft") || self.has_option("softerr")
     }
@@ -192,6 +200,7 @@ mod tests {
         assert!(mount.is_nfs());
         assert_eq!(mount.attribute_cache_seconds(), 30);
         assert!(!mount.is_soft());
+        assert!(mount.caches_listings());
         let root = mount_of(TABLE, Path::new("/var/tmp")).unwrap();
         assert_eq!(root.filesystem, "ext4");
     }
@@ -201,5 +210,13 @@ mod tests {
         let mount = mount_of(TABLE, Path::new("/mnt/soft copy/hb")).unwrap();
         assert!(mount.is_soft());
         assert_eq!(mount.attribute_cache_seconds(), 0);
+        assert!(!mount.caches_listings());
+    }
+
+    #[test]
+    fn actimeo_0_turns_the_listing_cache_off() {
+        let table = "1 0 0:5 / /mnt/hb rw - nfs4 srv:/x rw,hard,acregmin=0,acregmax=0,acdirmin=0,acdirmax=0\n";
+        let mount = mount_of(table, Path::new("/mnt/hb/dir")).unwrap();
+        assert!(!mount.caches_listings());
     }
 }

@@ -75,6 +75,19 @@ pub enum Io<T> {
     TimedOut,
 }
 
+/// What a fresh read found at a record's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryRead {
+    /// Nothing at the path.
+    Missing,
+    /// Something that is not a regular file (a directory, say): never a record.
+    NotAFile,
+    /// A regular file: its content (cut after `safe::record::MAX_RECORD_BYTES` + 1 bytes, so
+    /// that an over-long file is never taken for a record) and its modification time in whole
+    /// seconds, both from the same open file.
+    File { text: String, modified: i64 },
+}
+
 /// The application as the guard sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardState {
@@ -102,10 +115,13 @@ pub trait SafeWorld: World {
     /// Sleeps for a duration shorter than a second, or any other.
     fn pause(&mut self, duration: std::time::Duration) -> Step<()>;
 
-    /// Reads a record fresh from the storage, not from a cache; `None` when there is no regular
-    /// file at `path` (nothing, a directory, or another kind of entry: none of them is a record,
-    /// and none changes by being read again).
-    fn read_record(&mut self, path: &str, limit: std::time::Duration) -> Step<Io<Option<String>>>;
+    /// A number that differs for every start of the daemon, even on the same host and boot, so
+    /// that no two records of different runs are ever equal.
+    fn incarnation(&mut self) -> Step<u64>;
+
+    /// Reads a record fresh from the storage, not from a cache: its content and modification
+    /// time, with one deadline for both.
+    fn read_record(&mut self, path: &str, limit: std::time::Duration) -> Step<Io<EntryRead>>;
 
     /// Replaces a record with `content`; `Done` only once the storage has it.
     fn write_record(

@@ -17,7 +17,7 @@ use support::{
 };
 
 /// Short enough for tests, long enough for a loaded machine: a 4-second lease, 1-second
-/// storage deadlines (see `hacmp::safe::timing::Timing::new`).
+/// storage deadlines (see `hacmp::timing::Timing::new`).
 const FAILE_OVER_TIME: u64 = 5;
 const LOOP_TIME: u64 = 1;
 /// Every process of a cluster (daemons, guards, applications) inherits this variable, set to

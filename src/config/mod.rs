@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::pattern::Pattern;
-use crate::safe::timing::Timing;
+use crate::timing::Timing;
 use crate::words;
 
 /// The variables heartbeat.sh defines, in the order the script defines them.

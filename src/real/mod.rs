@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::pattern::Pattern;
-use crate::world::{GuardState, Io, SafeWorld, Signal, Step, World};
+use crate::world::{EntryRead, GuardState, Io, SafeWorld, Signal, Step, World};
 
 /// The error line a tool prints on stderr, word for word as GNU coreutils or bash print it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,18 @@ impl RealWorld {
     fn report<T>(&mut self, result: Result<T, ToolError>) -> Option<T> {
         result.map_err(|e| eprintln!("{e}")).ok()
     }
+}
+
+/// 64 random bits from the kernel. Should getrandom fail (it cannot, on a kernel that booted),
+/// the boot clock's nanoseconds and our PID still differ between two starts of the daemon.
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer it is given.
+    let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if filled == bytes.len() as isize {
+        return u64::from_ne_bytes(bytes);
+    }
+    (guard::boot_clock().as_nanos() as u64) ^ (u64::from(std::process::id()) << 40)
 }
 
 impl Default for RealWorld {
@@ -138,7 +150,11 @@ impl SafeWorld for RealWorld {
         Ok(())
     }
 
-    fn read_record(&mut self, path: &str, limit: Duration) -> Step<Io<Option<String>>> {
+    fn incarnation(&mut self) -> Step<u64> {
+        Ok(random_u64())
+    }
+
+    fn read_record(&mut self, path: &str, limit: Duration) -> Step<Io<EntryRead>> {
         let path = path.to_string();
         Ok(self.bounded(limit, move || records::read(&path)))
     }

@@ -4,11 +4,13 @@
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::files::describe;
 use super::listing;
 use crate::safe::record::MAX_RECORD_BYTES;
+use crate::world::EntryRead;
 
 fn failure(path: &str, error: &std::io::Error) -> String {
     format!("hacmp: {path}: {}", describe(error))
@@ -16,17 +18,22 @@ fn failure(path: &str, error: &std::io::Error) -> String {
 
 /// Reads a record past the page cache: opening the file revalidates it with an NFS server
 /// (close-to-open consistency), and dropping its cached pages makes the read go to the server.
-/// `None` when there is no regular file at `path`.
-pub fn read(path: &str) -> Result<Option<String>, String> {
+/// The modification time comes from the open file (fstat), so it is as fresh as the content
+/// and needs no second, unbounded `stat` that an attribute cache could answer.
+pub fn read(path: &str) -> Result<EntryRead, String> {
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) if error.raw_os_error() == Some(libc::EISDIR) => return Ok(None),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(EntryRead::Missing);
+        }
+        Err(error) if error.raw_os_error() == Some(libc::EISDIR) => {
+            return Ok(EntryRead::NotAFile);
+        }
         Err(error) => return Err(failure(path, &error)),
     };
     let metadata = file.metadata().map_err(|e| failure(path, &e))?;
     if !metadata.is_file() {
-        return Ok(None);
+        return Ok(EntryRead::NotAFile);
     }
     // SAFETY: fadvise only drops clean cached pages of this open file.
     unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
@@ -35,7 +42,10 @@ pub fn read(path: &str) -> Result<Option<String>, String> {
     file.take(MAX_RECORD_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| failure(path, &e))?;
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    Ok(EntryRead::File {
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        modified: metadata.mtime(),
+    })
 }
 
 /// Replaces a record so that readers see the old content or the new, never a mixture: the new

@@ -1,88 +1,59 @@
-//! The safe profile's loop: heartbeat.sh's protocol (the same files, the newest heartbeat belongs
-//! to the master) with the guarantee held — never two instances at once.
+//! The safe profile's loop: heartbeat.sh's protocol with the guarantee held — never two
+//! instances at once.
 //!
 //! How, in short (docs/safe-profile.md has the argument):
-//! - A standby judges a peer by whether its record *changes*, timed on its own boot clock,
-//!   never by comparing timestamps; any read it cannot make counts as a change.
-//! - It claims only after seeing every record unchanged for faileOverTime, then writes a claim,
-//!   waits, and re-reads everything: the highest (token, host) claim wins.
+//! - A standby takes the lease only when its backend says nobody holds it: with the files
+//!   backend (`files.rs`), after seeing every record unchanged for faileOverTime, a claim, a
+//!   settle and a re-read in which the highest (token, host) claim wins.
 //! - A master runs the application under a guard, a separate process that kills it when the
-//!   lease (faileOverTime minus a margin after the last confirmed write) runs out, so a master
-//!   that cannot write, is paused or has died stops before any peer may take over.
+//!   lease (faileOverTime minus a margin after the last confirmation) runs out, so a master that
+//!   cannot renew, is paused or has died stops before any peer may take over.
+//! - The lease rule lives here, whatever the backend: a confirmation extends the lease only if it
+//!   was made while the lease held, and a master whose lease ran out never acts as master again.
 
+pub mod backend;
+pub mod files;
 pub mod record;
-pub mod timing;
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use crate::config::Variables;
+use crate::timing::{GRACEFUL_KILL, KILL_POLL, Timing};
 use crate::world::{GuardState, Io, SafeWorld, Signal, Step};
 
-use record::{Phase, Record};
-use timing::{CLAIM_WINDOW, GRACEFUL_KILL, KILL_POLL, SETTLE, Timing};
-
-/// More entries than a heartbeat directory of a real cluster holds; a scan stops there.
-pub const MAX_RECORDS: usize = 64;
-
-/// What a scan saw of one entry, in a form where any difference means a change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Sight {
-    Missing,
-    Record(Record),
-    /// A file that is not a safe record (a bash or compat node's heartbeat, or a stray file),
-    /// known by its modification time.
-    Foreign(Option<i64>),
-    /// The storage did not answer; every such sight differs from every other.
-    Unknown(u64),
-}
-
-struct Observation {
-    sight: Sight,
-    /// When this loop first saw the entry; a first sight counts as a change for claiming.
-    first_seen: Duration,
-    changed_at: Duration,
-}
-
-impl Observation {
-    /// Whether we have seen the entry actually change within `window` before `now`.
-    fn seen_changing(&self, now: Duration, window: Duration) -> bool {
-        self.changed_at > self.first_seen && now.saturating_sub(self.changed_at) < window
-    }
-}
-
-struct Lease {
-    token: u64,
-}
+use backend::{Backend, Grant};
 
 /// One host's safe loop.
 struct SafeLoop<'a> {
     world: &'a mut dyn SafeWorld,
+    backend: Box<dyn Backend + 'a>,
     vars: &'a Variables,
     timing: Timing,
-    own_path: String,
-    started_at: Duration,
-    observations: BTreeMap<String, Observation>,
-    unknown_sights: u64,
-    highest_token: u64,
-    counter: u64,
-    lease: Option<Lease>,
+    /// The lease this host holds, as master.
+    lease: Option<Grant>,
 }
 
-/// Runs the safe loop for ever (unless the world halts it).
+/// Runs the safe loop on the heartbeat directory for ever (unless the world halts it).
 pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<Infallible> {
     let started_at = world.elapsed()?;
+    let incarnation = world.incarnation()?;
+    let backend = Box::new(files::Files::new(vars, timing, started_at, incarnation));
+    run_with(world, backend, vars, timing)
+}
+
+/// Runs the safe loop over `backend` for ever (unless the world halts it).
+fn run_with<'a>(
+    world: &'a mut dyn SafeWorld,
+    backend: Box<dyn Backend + 'a>,
+    vars: &'a Variables,
+    timing: Timing,
+) -> Step<Infallible> {
     let mut safe = SafeLoop {
-        own_path: format!("{}/{}", vars.heart_beat_dir, vars.host_name),
         world,
+        backend,
         vars,
         timing,
-        started_at,
-        observations: BTreeMap::new(),
-        unknown_sights: 0,
-        highest_token: 0,
-        counter: 0,
         lease: None,
     };
     safe.world.print("starting monitoring (safe profile)")?;
@@ -95,6 +66,23 @@ pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<
             safe.master_round()?;
         } else {
             safe.standby_round()?;
+        }
+    }
+}
+
+/// The value of a storage operation on `path`, or `None` after printing why there is none.
+fn answer<T>(world: &mut dyn SafeWorld, io: Io<T>, path: &str) -> Step<Option<T>> {
+    match io {
+        Io::Done(value) => Ok(Some(value)),
+        Io::Failed(error) => {
+            world.print_error(&error)?;
+            Ok(None)
+        }
+        Io::TimedOut => {
+            world.print_error(&format!(
+                "hacmp: {path}: no answer from the storage in time"
+            ))?;
+            Ok(None)
         }
     }
 }
@@ -121,9 +109,7 @@ impl SafeLoop<'_> {
         if self.lease.is_some() {
             return Ok(round);
         }
-        let last_change = self.observations.values().map(|o| o.changed_at).max();
-        let claimable_at = last_change.unwrap_or(self.started_at).max(self.started_at)
-            + self.timing.takeover_after;
+        let claimable_at = self.backend.claimable_at();
         let now = self.world.elapsed()?;
         Ok(match claimable_at.checked_sub(now) {
             Some(wait) if wait < round => wait.max(MIN_PAUSE),
@@ -133,8 +119,17 @@ impl SafeLoop<'_> {
 
     /// A master's round: renew, look after the application, and yield to a higher claim.
     fn master_round(&mut self) -> Step<()> {
-        let token = self.lease.as_ref().map_or(0, |lease| lease.token);
-        self.renew(token, Phase::Master)?;
+        let Some(Grant { token, until }) = self.lease else {
+            return Ok(());
+        };
+        // A lease that ran out may already have been taken over: renewing it or counting on the
+        // application now would act on a check that is no longer valid.
+        if self.world.elapsed()? >= until {
+            return self.lose_lease();
+        }
+        if let Some(confirmed) = self.backend.renew(self.world, token)? {
+            self.extend_lease(confirmed)?;
+        }
         match self.world.guard_state()? {
             GuardState::Running => {}
             GuardState::Exited | GuardState::Idle => {
@@ -147,17 +142,11 @@ impl SafeLoop<'_> {
                 self.lease = None;
                 return Ok(());
             }
-            GuardState::Fenced => {
-                self.world.print(
-                    "lease expired before a renewal succeeded: the guard killed the application",
-                )?;
-                self.lease = None;
-                return Ok(());
-            }
+            GuardState::Fenced => return self.lose_lease(),
         }
-        self.scan()?;
+        self.backend.observe(self.world)?;
         let now = self.world.elapsed()?;
-        if let Some(reason) = self.reason_to_yield(token, now) {
+        if let Some(reason) = self.backend.reason_to_yield(token, now) {
             self.world
                 .print(&format!("yielding: {reason}; killing the application now"))?;
             self.world.guard_stop(Duration::ZERO)?;
@@ -166,18 +155,66 @@ impl SafeLoop<'_> {
         Ok(())
     }
 
-    /// A standby's round: unless in maintenance, scan, end stray local instances, and claim once
-    /// everything has been still for faileOverTime.
+    /// The lease ran out before a renewal was confirmed: the guard kills (or has killed) the
+    /// application at that moment; make sure it is gone and become a standby.
+    fn lose_lease(&mut self) -> Step<()> {
+        self.world.guard_stop(Duration::ZERO)?;
+        self.world
+            .print("lease expired before a renewal succeeded: the guard killed the application")?;
+        self.lease = None;
+        Ok(())
+    }
+
+    /// Moves the lease to one lease after `confirmed`, if that confirmation was made while the
+    /// lease still held: peers may take over only a lease after our last confirmation they could
+    /// see, so one made within the lease keeps them off for a lease from it. A confirmation made
+    /// after the lease ended proves nothing (a peer may have taken over meanwhile) and moves
+    /// nothing.
+    fn extend_lease(&mut self, confirmed: Duration) -> Step<()> {
+        let Some(lease) = self.lease.as_mut() else {
+            return Ok(());
+        };
+        if confirmed < lease.until {
+            lease.until = lease.until.max(confirmed + self.timing.lease);
+            let until = lease.until;
+            self.world.guard_extend(until)?;
+        }
+        Ok(())
+    }
+
+    /// A standby's round: unless in maintenance, look at the cluster, end stray local
+    /// instances, and take the lease once the backend says it is free.
     fn standby_round(&mut self) -> Step<()> {
         if self.maintenance()? {
             self.world
                 .print("We are in maintenance mode, so we do nothing")?;
             return Ok(());
         }
-        let complete = self.scan()?;
+        let complete = self.backend.observe(self.world)?;
         self.kill_local_instances()?;
-        if complete && self.may_claim()? {
-            self.claim()?;
+        if complete && self.world.elapsed()? >= self.backend.claimable_at() {
+            self.take_over()?;
+        }
+        Ok(())
+    }
+
+    /// Asks the backend for the lease and, once granted, starts the application under the guard
+    /// until the grant's end.
+    fn take_over(&mut self) -> Step<()> {
+        let Some(grant) = self.backend.acquire(self.world)? else {
+            return Ok(());
+        };
+        self.world.print("We are master so start server")?;
+        if self.world.guard_start(
+            &self.vars.start_cmd,
+            &self.vars.start_cmd_log_file,
+            grant.until,
+            grant.token,
+        )? {
+            self.lease = Some(grant);
+        } else {
+            self.world
+                .print("the lease ran out before the application could start; backing off")?;
         }
         Ok(())
     }
@@ -187,221 +224,7 @@ impl SafeLoop<'_> {
     fn maintenance(&mut self) -> Step<bool> {
         let file = self.vars.maintenance_file.clone();
         let exists = self.world.file_exists(&file, self.timing.io_limit)?;
-        Ok(self.answer(exists, &file)?.unwrap_or(true))
-    }
-
-    /// The value of a storage operation on `path`, or `None` after printing why there is none.
-    fn answer<T>(&mut self, io: Io<T>, path: &str) -> Step<Option<T>> {
-        match io {
-            Io::Done(value) => Ok(Some(value)),
-            Io::Failed(error) => {
-                self.world.print_error(&error)?;
-                Ok(None)
-            }
-            Io::TimedOut => {
-                self.world.print_error(&format!(
-                    "hacmp: {path}: no answer from the storage in time"
-                ))?;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Writes our record with the next counter; on success moves the guard's deadline to a
-    /// lease after the moment the write was issued. Returns that moment if the storage
-    /// confirmed the write.
-    fn renew(&mut self, token: u64, phase: Phase) -> Step<Option<Duration>> {
-        self.counter += 1;
-        let record = Record {
-            host: self.vars.host_name.clone(),
-            token,
-            counter: self.counter,
-            phase,
-        };
-        let issued = self.world.elapsed()?;
-        let path = self.own_path.clone();
-        let written = self
-            .world
-            .write_record(&path, &record.to_string(), self.timing.io_limit)?;
-        if self.answer(written, &path)?.is_none() {
-            return Ok(None);
-        }
-        if phase == Phase::Master && self.lease.is_some() {
-            self.world.guard_extend(issued + self.timing.lease)?;
-        }
-        Ok(Some(issued))
-    }
-
-    /// Reads every entry of the heartbeat directory fresh and notes which changed. Returns
-    /// false when some could not be read: then no decision may rest on this scan.
-    fn scan(&mut self) -> Step<bool> {
-        let now = self.world.elapsed()?;
-        let dir = self.vars.heart_beat_dir.clone();
-        let listed = self.world.list_records(&dir, self.timing.io_limit)?;
-        let Some(names) = self.answer(listed, &dir)? else {
-            return Ok(false);
-        };
-        let mut complete = names.len() <= MAX_RECORDS;
-        let mut seen = BTreeMap::new();
-        for name in names.into_iter().take(MAX_RECORDS) {
-            let sight = self.look_at(&name)?;
-            complete &= !matches!(sight, Sight::Unknown(_));
-            seen.insert(name, sight);
-        }
-        // Entries that disappeared are seen as missing, which is a change the first time.
-        for name in self.observations.keys() {
-            seen.entry(name.clone()).or_insert(Sight::Missing);
-        }
-        for (name, sight) in seen {
-            if let Sight::Record(record) = &sight {
-                self.highest_token = self.highest_token.max(record.token);
-            }
-            let observation = self.observations.entry(name).or_insert(Observation {
-                sight: sight.clone(),
-                first_seen: now,
-                changed_at: now,
-            });
-            if observation.sight != sight {
-                observation.sight = sight;
-                observation.changed_at = now;
-            }
-        }
-        Ok(complete)
-    }
-
-    fn look_at(&mut self, name: &str) -> Step<Sight> {
-        let path = format!("{}/{}", self.vars.heart_beat_dir, name);
-        let read = self.world.read_record(&path, self.timing.io_limit)?;
-        let text = match self.answer(read, &path)? {
-            None => return Ok(self.unknown()),
-            Some(None) => return Ok(Sight::Missing),
-            Some(Some(text)) => text,
-        };
-        if let Some(record) = Record::parse(&text) {
-            return Ok(Sight::Record(record));
-        }
-        Ok(Sight::Foreign(self.world.modification_time(&path)?))
-    }
-
-    fn unknown(&mut self) -> Sight {
-        self.unknown_sights += 1;
-        Sight::Unknown(self.unknown_sights)
-    }
-
-    /// A standby may claim once it has watched for faileOverTime and seen nothing change.
-    fn may_claim(&mut self) -> Step<bool> {
-        let now = self.world.elapsed()?;
-        let still = |since: Duration| now.saturating_sub(since) >= self.timing.takeover_after;
-        Ok(still(self.started_at) && self.observations.values().all(|o| still(o.changed_at)))
-    }
-
-    /// Why a master must give up its lease now, if it must: a higher claim, or the heartbeat of
-    /// a bash or compat node that is still being touched (that node believes it is master).
-    fn reason_to_yield(&self, own_token: u64, now: Duration) -> Option<String> {
-        let own_rank = (own_token, self.vars.host_name.as_str());
-        for (name, observation) in &self.observations {
-            if *name == self.vars.host_name {
-                continue;
-            }
-            match &observation.sight {
-                Sight::Record(record) if record.rank() > own_rank => {
-                    return Some(format!("{} claims token {}", record.host, record.token));
-                }
-                Sight::Foreign(_) if observation.seen_changing(now, self.timing.takeover_after) => {
-                    return Some(format!(
-                        "{name}'s heartbeat is being touched by a host outside the safe profile"
-                    ));
-                }
-                _ => {}
-            }
-        }
-        None
-    }
-
-    /// Claims the lease: a fresh scan, a claim with the next token written within
-    /// CLAIM_WINDOW of it, SETTLE, then a re-read in which our claim must rank highest.
-    fn claim(&mut self) -> Step<()> {
-        let scan_started = self.world.elapsed()?;
-        if !self.scan()? || !self.may_claim()? {
-            return Ok(());
-        }
-        let token = self.highest_token + 1;
-        self.world.print("no master taking over")?;
-        self.world
-            .print(&format!("trying to be master with token {token}"))?;
-        if self.renew(token, Phase::Claim)?.is_none() {
-            return Ok(());
-        }
-        if self.world.elapsed()?.saturating_sub(scan_started) > CLAIM_WINDOW {
-            self.world
-                .print("the claim took too long to write; backing off")?;
-            return Ok(());
-        }
-        self.world
-            .print("Sleep 5 second to give room for avoiding conflicts")?;
-        if !self.settle(token)? {
-            self.world
-                .print("the claim could not be kept up; backing off")?;
-            return Ok(());
-        }
-        self.world.print("Check if we are still master")?;
-        if !self.scan()? {
-            return Ok(());
-        }
-        let now = self.world.elapsed()?;
-        if let Some(reason) = self.reason_to_lose(token, now) {
-            self.world.print(&format!("backing off: {reason}"))?;
-            return Ok(());
-        }
-        let Some(issued) = self.renew(token, Phase::Master)? else {
-            return Ok(());
-        };
-        // A lease from the moment the write was issued: peers may have seen it from then on.
-        let deadline = issued + self.timing.lease;
-        self.world.print("We are master so start server")?;
-        if self.world.guard_start(
-            &self.vars.start_cmd,
-            &self.vars.start_cmd_log_file,
-            deadline,
-            token,
-        )? {
-            self.lease = Some(Lease { token });
-        } else {
-            self.world
-                .print("the lease ran out before the application could start; backing off")?;
-        }
-        Ok(())
-    }
-
-    /// Waits SETTLE, writing the claim again every loopTime meanwhile: peers must see a claim in
-    /// progress change as often as a master's record does, or, with faileOverTime shorter than
-    /// SETTLE, they would take it for abandoned and claim over it (found by the simulator:
-    /// tests/shell-parity/scenarios/safe-claim-livelock.toml). Returns false when a write failed.
-    fn settle(&mut self, token: u64) -> Step<bool> {
-        let ends = self.world.elapsed()? + SETTLE;
-        loop {
-            let now = self.world.elapsed()?;
-            let Some(remaining) = ends.checked_sub(now).filter(|r| !r.is_zero()) else {
-                return Ok(true);
-            };
-            self.world.pause(remaining.min(self.timing.loop_pause))?;
-            if self.world.elapsed()? < ends && self.renew(token, Phase::Claim)?.is_none() {
-                return Ok(false);
-            }
-        }
-    }
-
-    /// After SETTLE: our claim must read back as written and rank above every other record.
-    fn reason_to_lose(&self, token: u64, now: Duration) -> Option<String> {
-        match self
-            .observations
-            .get(&self.vars.host_name)
-            .map(|o| &o.sight)
-        {
-            Some(Sight::Record(own)) if own.token == token && own.counter == self.counter => {}
-            _ => return Some("our claim does not read back as written".to_string()),
-        }
-        self.reason_to_yield(token, now)
+        Ok(answer(self.world, exists, &file)?.unwrap_or(true))
     }
 
     /// The script's killInstance for instances that run here without our lease, ending its

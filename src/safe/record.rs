@@ -1,15 +1,20 @@
 //! The content of a heartbeat file in the safe profile.
 //!
 //! bash and the compat profile only look at a heartbeat file's name and modification time, so
-//! the safe profile is free to write a line into it: which lease it holds (the token) and a
-//! counter that changes with every renewal. Peers judge a host by whether this line changes,
-//! timed on their own clock, never by comparing timestamps.
+//! the safe profile is free to write a line into it: which lease it holds (the token), the run
+//! of the daemon that wrote it (the incarnation) and a counter that changes with every renewal.
+//! Peers judge a host by whether this line changes, timed on their own clock, never by comparing
+//! timestamps; so a line must never repeat, not even after the daemon restarts with its counter
+//! at 1 and takes the same token again: the incarnation, new for every start, sees to that.
 
 use std::fmt;
 
 /// A record's first word, so that no other file's content is mistaken for a record.
 const MAGIC: &str = "hacmp-safe";
-const VERSION: &str = "1";
+/// Version 2 added the incarnation. Version 1 records (from a node not yet upgraded) are read
+/// with incarnation 0, so a rolling upgrade still sees their tokens.
+const VERSION: &str = "2";
+const VERSION_WITHOUT_INCARNATION: &str = "1";
 /// Longer content cannot be a record, and is not parsed.
 pub const MAX_RECORD_BYTES: usize = 512;
 
@@ -26,6 +31,8 @@ pub struct Record {
     pub host: String,
     /// The fencing token: one more than any token its writer had seen when it claimed.
     pub token: u64,
+    /// Differs for every start of the writing daemon.
+    pub incarnation: u64,
     /// Changes with every write, so that each renewal is visible as a change.
     pub counter: u64,
     pub phase: Phase,
@@ -42,12 +49,21 @@ impl Record {
             return None;
         }
         let mut words = text.strip_suffix('\n')?.split(' ');
-        if words.next()? != MAGIC || words.next()? != VERSION {
+        if words.next()? != MAGIC {
             return None;
         }
+        let has_incarnation = match words.next()? {
+            VERSION => true,
+            VERSION_WITHOUT_INCARNATION => false,
+            _ => return None,
+        };
         let mut field = |name: &str| words.next()?.strip_prefix(name)?.strip_prefix('=');
         let host = field("host")?.to_string();
         let token = field("token")?.parse().ok()?;
+        let incarnation = match has_incarnation {
+            true => field("incarnation")?.parse().ok()?,
+            false => 0,
+        };
         let counter = field("counter")?.parse().ok()?;
         let phase = match field("state")? {
             "claim" => Phase::Claim,
@@ -60,6 +76,7 @@ impl Record {
         Some(Record {
             host,
             token,
+            incarnation,
             counter,
             phase,
         })
@@ -74,8 +91,8 @@ impl fmt::Display for Record {
         };
         writeln!(
             f,
-            "{MAGIC} {VERSION} host={} token={} counter={} state={state}",
-            self.host, self.token, self.counter
+            "{MAGIC} {VERSION} host={} token={} incarnation={} counter={} state={state}",
+            self.host, self.token, self.incarnation, self.counter
         )
     }
 }
@@ -89,15 +106,25 @@ mod tests {
         let record = Record {
             host: "nodeA".into(),
             token: 7,
+            incarnation: 99,
             counter: 42,
             phase: Phase::Master,
         };
         let text = record.to_string();
         assert_eq!(
             text,
-            "hacmp-safe 1 host=nodeA token=7 counter=42 state=master\n"
+            "hacmp-safe 2 host=nodeA token=7 incarnation=99 counter=42 state=master\n"
         );
         assert_eq!(Record::parse(&text), Some(record));
+    }
+
+    #[test]
+    fn a_version_1_record_reads_with_incarnation_0() {
+        let record = Record::parse("hacmp-safe 1 host=a token=3 counter=5 state=claim\n").unwrap();
+        assert_eq!(
+            (record.token, record.incarnation, record.counter),
+            (3, 0, 5)
+        );
     }
 
     #[test]
@@ -105,10 +132,11 @@ mod tests {
         for text in [
             "",
             "\n",
+            "hacmp-safe 3 host=a token=1 incarnation=1 counter=1 state=claim\n",
             "hacmp-safe 2 host=a token=1 counter=1 state=claim\n",
-            "hacmp-safe 1 host=a token=x counter=1 state=claim\n",
-            "hacmp-safe 1 host=a token=1 counter=1 state=claim extra\n",
-            "hacmp-safe 1 host=a token=1 counter=1 state=claim",
+            "hacmp-safe 2 host=a token=x incarnation=1 counter=1 state=claim\n",
+            "hacmp-safe 2 host=a token=1 incarnation=1 counter=1 state=claim extra\n",
+            "hacmp-safe 2 host=a token=1 incarnation=1 counter=1 state=claim",
         ] {
             assert_eq!(Record::parse(text), None, "{text:?}");
         }

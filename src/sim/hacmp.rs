@@ -10,7 +10,7 @@ use super::daemon::{Daemon, REAL_TIMEOUT};
 use super::request::{Message, Outcome, Request, Value};
 use crate::config::{Profile, Variables};
 use crate::pattern::Pattern;
-use crate::world::{GuardState, Halted, Io, SafeWorld, Signal, Step, World};
+use crate::world::{EntryRead, GuardState, Halted, Io, SafeWorld, Signal, Step, World};
 use crate::{engine, safe};
 
 /// The `World` of one simulated node. A dropped channel means the scheduler halted the node.
@@ -67,13 +67,20 @@ impl SafeWorld for SimWorld {
         self.call(Request::Pause(millis(duration))).map(drop)
     }
 
-    fn read_record(&mut self, path: &str, limit: Duration) -> Step<Io<Option<String>>> {
+    fn incarnation(&mut self) -> Step<u64> {
+        match self.call(Request::Incarnation)? {
+            Value::Number(number) => Ok(number),
+            other => mismatch(other),
+        }
+    }
+
+    fn read_record(&mut self, path: &str, limit: Duration) -> Step<Io<EntryRead>> {
         let request = Request::ReadRecord {
             path: path.to_string(),
             limit_ms: millis(limit),
         };
         self.bounded(request, |value| match value {
-            Value::Text(text) => text,
+            Value::Entry(entry) => entry,
             other => mismatch(other),
         })
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::scenario::{
     Action, AppSpec, EntryKind, EventSpec, NodeSpec, OnSigterm, Scenario, Seconds, StorageSpec,
 };
-use crate::safe::timing::Timing;
+use crate::timing::Timing;
 
 pub struct SplitMix64 {
     state: u64,

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::world::{GuardState, Io, Signal};
+use crate::world::{EntryRead, GuardState, Io, Signal};
 
 /// One world operation, with its arguments exactly as the loop passed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,7 @@ pub enum Request {
     PrintError(String),
     // The safe profile's operations (`SafeWorld`); durations in milliseconds.
     Elapsed,
+    Incarnation,
     Pause(u64),
     ReadRecord {
         path: String,
@@ -80,7 +81,8 @@ pub enum Value {
     MaybeSeconds(Option<i64>),
     Pids(Vec<u32>),
     Millis(u64),
-    Text(Option<String>),
+    Number(u64),
+    Entry(EntryRead),
     Names(Vec<String>),
     Guard(GuardState),
     /// A storage operation with a deadline; `Done` holds one of the values above.
@@ -135,6 +137,7 @@ impl fmt::Display for Request {
             Request::Print(line) => write!(f, "stdout {line:?}"),
             Request::PrintError(line) => write!(f, "stderr {line:?}"),
             Request::Elapsed => f.write_str("elapsed"),
+            Request::Incarnation => f.write_str("incarnation"),
             Request::Pause(ms) => write!(f, "pause {ms} ms"),
             Request::ReadRecord { path, limit_ms } => {
                 write!(f, "read {path:?} within {limit_ms} ms")
@@ -174,10 +177,15 @@ impl fmt::Display for Value {
             Value::Name(name) => write!(f, "{name:?}"),
             Value::Seconds(seconds) => write!(f, "{seconds}"),
             Value::MaybeSeconds(Some(seconds)) => write!(f, "{seconds}"),
-            Value::MaybeSeconds(None) | Value::Text(None) => f.write_str("none"),
+            Value::MaybeSeconds(None) => f.write_str("none"),
             Value::Pids(pids) => write!(f, "{pids:?}"),
             Value::Millis(ms) => write!(f, "{ms} ms"),
-            Value::Text(Some(text)) => write!(f, "{text:?}"),
+            Value::Number(number) => write!(f, "{number}"),
+            Value::Entry(EntryRead::Missing) => f.write_str("missing"),
+            Value::Entry(EntryRead::NotAFile) => f.write_str("not a file"),
+            Value::Entry(EntryRead::File { text, modified }) => {
+                write!(f, "{text:?} modified {modified}")
+            }
             Value::Names(names) => write!(f, "{names:?}"),
             Value::Guard(state) => write!(f, "{state:?}"),
             Value::Bounded(io) => match io.as_ref() {

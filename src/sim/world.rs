@@ -146,6 +146,9 @@ pub struct Cluster {
     /// Pending timers by (time, insertion order), so that equal times fire in a fixed order.
     timers: BTreeMap<(u64, u64), Timer>,
     timer_sequence: u64,
+    /// How many daemons asked for their incarnation: each gets the next number, so that no two
+    /// runs of a daemon within a simulation share one.
+    incarnations: u64,
     pub audit: Audit,
 }
 
@@ -230,6 +233,7 @@ impl Cluster {
             patterns: HashMap::new(),
             timers: BTreeMap::new(),
             timer_sequence: 0,
+            incarnations: 0,
             audit: Audit::default(),
         };
         for index in 0..scenario.events.len() {
@@ -240,6 +244,12 @@ impl Cluster {
             cluster.schedule(node.start.millis() as u64, Timer::DaemonStart(index));
         }
         cluster
+    }
+
+    /// A number no other daemon start of this run has had.
+    pub fn next_incarnation(&mut self) -> u64 {
+        self.incarnations += 1;
+        self.incarnations
     }
 
     pub fn schedule(&mut self, at_ms: u64, timer: Timer) {

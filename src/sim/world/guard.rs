@@ -46,6 +46,7 @@ impl Cluster {
     ) -> Option<(Outcome, u64)> {
         let (value, cost) = match request {
             Request::Elapsed => (Value::Millis(self.elapsed_ms(node)), latency_ms),
+            Request::Incarnation => (Value::Number(self.next_incarnation()), latency_ms),
             Request::Pause(ms) => (Value::Unit, *ms),
             Request::GuardStart {
                 command,

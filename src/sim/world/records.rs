@@ -13,7 +13,7 @@
 use super::{Cluster, Entry, Health, Namespace, Place, Timer, Write};
 use crate::sim::request::{Outcome, Request, Value};
 use crate::sim::scenario::EntryKind;
-use crate::world::Io;
+use crate::world::{EntryRead, Io};
 
 const NO_SUCH_FILE: &str = "No such file or directory";
 const IO_ERROR: &str = "Input/output error";
@@ -174,22 +174,33 @@ impl Cluster {
         })
     }
 
-    /// A record, fresh from the storage (never from the attribute cache).
+    /// A record and its modification time, fresh from the storage (never from the attribute
+    /// cache).
     fn read_record(&self, node: usize, path: &str) -> Result<Value, &'static str> {
-        let exists = |present: bool| Ok(Value::Text(present.then(String::new)));
+        let file = |modified_ms: Option<i64>, text: &str| {
+            Ok(Value::Entry(modified_ms.map_or(EntryRead::Missing, |ms| {
+                EntryRead::File {
+                    text: text.to_string(),
+                    modified: ms.div_euclid(1000),
+                }
+            })))
+        };
         match self.place(path) {
             Place::HeartbeatDir => Err("Is a directory"),
             Place::BelowHeartbeat => Err("Not a directory"),
             Place::HeartbeatEntry(name) => {
                 match self.storage.entries.as_ref().and_then(|e| e.get(&name)) {
-                    None => Ok(Value::Text(None)),
-                    // A directory is not a record; the contract says so (world.rs).
-                    Some(entry) if entry.kind == EntryKind::Dir => Ok(Value::Text(None)),
-                    Some(entry) => Ok(Value::Text(Some(entry.content.clone()))),
+                    None => Ok(Value::Entry(EntryRead::Missing)),
+                    Some(entry) if entry.kind == EntryKind::Dir => {
+                        Ok(Value::Entry(EntryRead::NotAFile))
+                    }
+                    Some(entry) => file(Some(entry.mtime_ms), &entry.content),
                 }
             }
-            Place::Shared(resolved) => exists(self.storage.shared_files.contains_key(&resolved)),
-            Place::Local(resolved) => exists(self.nodes[node].local_files.contains_key(&resolved)),
+            Place::Shared(resolved) => file(self.storage.shared_files.get(&resolved).copied(), ""),
+            Place::Local(resolved) => {
+                file(self.nodes[node].local_files.get(&resolved).copied(), "")
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! The safe profile's durations, all derived from faileOverTime (F) and loopTime (L) so that no
 //! new variable is needed. The safety argument in docs/safe-profile.md depends on the relations
-//! that `Timing::new` checks.
+//! that `Timing::new` checks. The module stands apart from `safe` so that `config`, which
+//! validates faileOverTime and loopTime into a `Timing`, does not depend on the loop.
 
 use std::time::Duration;
 

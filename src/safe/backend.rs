@@ -1,0 +1,49 @@
+//! The seam between the safe loop and the place where the cluster keeps its lease.
+//!
+//! The loop (`safe/mod.rs`) owns everything that does not depend on where the lease lives: the
+//! rounds, maintenance, ending stray local instances, the guard, and the lease rule (a
+//! confirmation extends the lease only if it was made while the lease held). A backend owns the
+//! rest: how a host looks at its peers, how it takes the lease, and how it confirms it.
+//! `files::Files` keeps heartbeat.sh's files in a heartbeat directory; another store (several
+//! directories, a replicated key-value store) is one more implementation of this trait, and the
+//! loop does not change.
+//!
+//! A backend acts only through the `SafeWorld` it is handed, so the same code runs on the real
+//! machine and in the simulator.
+
+use std::time::Duration;
+
+use crate::world::SafeWorld;
+use crate::world::Step;
+
+/// The lease, as a backend grants it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// The fencing token: it grows with every grant in the cluster.
+    pub token: u64,
+    /// When the lease ends on this host's boot clock unless renewed: one lease after the
+    /// confirmation that justified the grant, never after a step taken later.
+    pub until: Duration,
+}
+
+pub trait Backend {
+    /// Looks at the cluster and notes what changed since the last look. Returns false when part
+    /// of it could not be seen: then no decision may rest on this look.
+    fn observe(&mut self, world: &mut dyn SafeWorld) -> Step<bool>;
+
+    /// The earliest moment, on this host's boot clock, at which what was seen so far lets a
+    /// standby try to take the lease; the loop wakes then instead of a whole loopTime later.
+    fn claimable_at(&self) -> Duration;
+
+    /// Tries to take the lease, printing each step as it goes. `Some` when this host holds it;
+    /// the loop then starts the application under the guard until `Grant::until`.
+    fn acquire(&mut self, world: &mut dyn SafeWorld) -> Step<Option<Grant>>;
+
+    /// Confirms the lease held with `token` once more. Returns the moment from which the
+    /// confirmation counts (no peer can take the lease before a lease after it), if the store
+    /// confirmed it in time.
+    fn renew(&mut self, world: &mut dyn SafeWorld, token: u64) -> Step<Option<Duration>>;
+
+    /// After a master's look: why it must give up the lease held with `token` now, if it must.
+    fn reason_to_yield(&self, token: u64, now: Duration) -> Option<String>;
+}
