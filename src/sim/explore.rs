@@ -22,7 +22,7 @@ use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::{Action, EventSpec, NodeSpec, Scenario, Seconds, StorageSpec};
 use super::scheduler::{Driver, ProtocolStep, StepKind, node_variables};
 use crate::config::{Profile, Settings};
-use crate::safe::timing::{SETTLE, Timing};
+use crate::timing::{SETTLE, Timing};
 
 /// The longest fault of the exploration: long enough for a peer to take over meanwhile.
 const LONG_FAULT_MS: u64 = 25_000;

@@ -111,8 +111,8 @@ impl StepKind {
 }
 
 /// What a safe daemon prints when its node's mount caches directory listings, before it exits
-/// with status 2: the simulator's counterpart of the real preflight check.
-pub const LISTING_CACHE_REFUSAL: &str = "hacmp: heartBeatDir is on a mount that caches directory listings; the safe profile needs fresh listings (mount it with noac, actimeo=0 or acdirmin=0,acdirmax=0)";
+/// with status 2: the simulator's counterpart of the real preflight check (`preflight.rs`).
+pub const LISTING_CACHE_REFUSAL: &str = "hacmp: heartBeatDir is on an NFS mount that answers directory listings from a cache; the safe profile needs every listing fresh: mount it with actimeo=0 (or noac)";
 
 pub struct RunResult {
     pub traces: Vec<Vec<TraceEntry>>,
