@@ -144,6 +144,7 @@ fn protocol_aware_random_schedules_keep_the_safe_promises() {
         let (verdict, steps) =
             safety::check_with_steps(&uniform, &original, &settings, Ways::SafeOnly)?;
         let biased = explore::biased(&uniform, &steps, &timing);
+        biased.check()?;
         // A biased schedule moves faults; one that moved none would test nothing new.
         let moved = biased.events != uniform.events;
         let biased_verdict = safety::check(&biased, &original, &settings, Ways::SafeOnly)?;
