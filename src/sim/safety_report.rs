@@ -133,6 +133,9 @@ fn biased_batch(
         let (verdict, steps) =
             safety::check_with_steps(&uniform, &args.original, settings, Ways::SafeOnly)?;
         let biased = explore::biased(&uniform, &steps, &timing);
+        biased
+            .check()
+            .map_err(|e| format!("{}: {e}", biased.name))?;
         let biased_verdict = safety::check(&biased, &args.original, settings, Ways::SafeOnly)?;
         Ok::<_, String>([(uniform, verdict), (biased, biased_verdict)])
     });
