@@ -21,6 +21,7 @@ use super::request::{Message, Request};
 use super::scenario::{Action, EventSpec, Scenario};
 use super::world::{Cluster, Health, Timer, resolve};
 use crate::config::{Settings, Variables};
+use crate::safe::record::{Phase, Record};
 
 /// systemd's default RestartSec, before `Restart=on-failure` starts the daemon again.
 const RESTART_DELAY_MS: u64 = 100;
@@ -98,7 +99,7 @@ impl StepKind {
             Request::ListRecords { .. } => StepKind::List,
             Request::ReadRecord { .. } => StepKind::Read,
             Request::WriteRecord { content, .. } => StepKind::Write {
-                claim: content.contains("state=claim"),
+                claim: Record::parse(content).is_some_and(|record| record.phase == Phase::Claim),
             },
             Request::FileExists { .. } => StepKind::Exists,
             Request::GuardStart { .. } => StepKind::GuardStart,
