@@ -107,7 +107,7 @@ Examples:
     Check { file: Option<PathBuf> },
 
     /// Compare the bash original with hacmp in a deterministic simulator.
-    Parity(hacmp::sim::cli::ParityArgs),
+    Parity(hacmp::sim::options::ParityArgs),
 
     /// The safe profile's guard process; started by `hacmp run`, never by hand.
     #[command(hide = true)]

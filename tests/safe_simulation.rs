@@ -6,7 +6,7 @@ mod support;
 
 use std::path::Path;
 
-use hacmp::sim::cli::original_settings;
+use hacmp::sim::options::original_settings;
 use hacmp::sim::parallel;
 use hacmp::sim::random;
 use hacmp::sim::safety::{self, SafetyVerdict, Ways};

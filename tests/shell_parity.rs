@@ -5,7 +5,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use hacmp::sim::cli::original_settings;
+use hacmp::sim::options::original_settings;
 use hacmp::sim::parity;
 use hacmp::sim::random;
 use hacmp::sim::scenario::Scenario;

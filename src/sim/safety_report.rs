@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::cli::{ParityArgs, checked_settings, scenario_files};
+use super::options::{ParityArgs, checked_settings, scenario_files};
 use super::report::{failovers, seconds};
 use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::Scenario;
