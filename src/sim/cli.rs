@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use super::options::{ParityArgs, checked_settings, scenario_files};
 use super::parity::{self, Verdict};
+use super::progress::Progress;
 use super::scenario::Scenario;
 use super::{random, report};
 
@@ -35,13 +36,16 @@ fn compare(args: &ParityArgs) -> Result<bool, String> {
     }
     let workers = super::parallel::workers();
     let started = std::time::Instant::now();
+    let progress = Progress::on_terminal(scenarios.len() as u64);
     let results = parity::check_many(
         &scenarios,
         &args.original,
         &settings,
         workers,
         args.traces.is_some(),
+        &progress,
     );
+    progress.clear();
     let mut verdicts: Vec<Verdict> = Vec::new();
     let mut failures = 0;
     for (index, result) in results.into_iter().enumerate() {

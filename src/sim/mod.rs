@@ -5,7 +5,7 @@
 //! operations both drivers send), `scheduler` (discrete-event runs), `bash` and `hacmp` (the two
 //! drivers), `audit` (app instance accounting), `random` (seeded fault schedules), `parity`
 //! (comparison), `safety` (the safe profile's rules), `report` and `safety_report` (markdown),
-//! `options` (the command line's options) and `cli`.
+//! `options` (the command line's options), `progress` (its progress line) and `cli`.
 
 pub mod audit;
 mod bash;
@@ -15,6 +15,7 @@ mod hacmp;
 pub mod options;
 pub mod parallel;
 pub mod parity;
+pub mod progress;
 pub mod random;
 pub mod report;
 pub mod request;
