@@ -18,7 +18,8 @@ build:
 deps:
 	@sh .ci/install-deps
 
-# A real two-node failover on this machine; ends by itself in about a minute.
+# A real two-node failover on this machine, in the compat and then the safe profile, with both
+# failover times side by side; ends by itself in about 70 s (at most 120 s).
 demo: deps build
 	bash examples/demo.sh $(HACMP)
 
