@@ -36,7 +36,7 @@ fn compare(args: &ParityArgs) -> Result<bool, String> {
     }
     let workers = super::parallel::workers();
     let started = std::time::Instant::now();
-    let progress = Progress::on_terminal(scenarios.len() as u64);
+    let progress = Progress::on_terminal(scenarios.len() as u64, "differences");
     let results = parity::check_many(
         &scenarios,
         &args.original,

@@ -13,6 +13,8 @@ const REDRAW_EVERY: Duration = Duration::from_millis(200);
 /// Counts runs as the workers finish them and draws the line.
 pub struct Progress {
     total: u64,
+    /// What a run that did not pass found, in the plural: "differences", "broken rules".
+    findings: &'static str,
     started: Instant,
     /// Where the line goes; `None` when nobody would see it.
     sink: Option<Mutex<Box<dyn Write + Send>>>,
@@ -28,23 +30,23 @@ struct Counts {
 }
 
 impl Progress {
-    /// A progress line for `total` runs on stderr, if stderr is a terminal.
-    pub fn on_terminal(total: u64) -> Progress {
+    /// A progress line for `total` runs on stderr, if stderr is a terminal; `findings` names
+    /// what a run that does not pass found.
+    pub fn on_terminal(total: u64, findings: &'static str) -> Progress {
         let terminal = std::io::stderr().is_terminal();
-        Progress::to(
-            total,
-            terminal.then(|| Box::new(std::io::stderr()) as Box<_>),
-        )
+        let sink = terminal.then(|| Box::new(std::io::stderr()) as Box<_>);
+        Progress::to(total, findings, sink)
     }
 
     /// Counts without drawing anything: for callers that report on their own (tests, benches).
     pub fn silent() -> Progress {
-        Progress::to(0, None)
+        Progress::to(0, "differences", None)
     }
 
-    fn to(total: u64, sink: Option<Box<dyn Write + Send>>) -> Progress {
+    fn to(total: u64, findings: &'static str, sink: Option<Box<dyn Write + Send>>) -> Progress {
         Progress {
             total,
+            findings,
             started: Instant::now(),
             sink: sink.map(Mutex::new),
             counts: Mutex::new(Counts::default()),
@@ -96,8 +98,8 @@ impl Progress {
             }
         };
         format!(
-            "{} of {} runs done, {} differences so far, {left}",
-            counts.done, self.total, counts.differences
+            "{} of {} runs done, {} {} so far, {left}",
+            counts.done, self.total, counts.differences, self.findings
         )
     }
 }
@@ -129,7 +131,7 @@ mod tests {
 
     #[test]
     fn the_line_says_runs_done_differences_and_time_left() {
-        let progress = Progress::to(10, None);
+        let progress = Progress::to(10, "differences", None);
         let counts = Counts {
             done: 4,
             differences: 1,
@@ -144,14 +146,14 @@ mod tests {
     #[test]
     fn the_first_and_the_last_run_are_always_drawn_in_place() {
         let captured = Captured::default();
-        let progress = Progress::to(3, Some(Box::new(captured.clone())));
+        let progress = Progress::to(3, "broken rules", Some(Box::new(captured.clone())));
         progress.record(1, false);
         // The second run comes within the redraw interval and is not drawn.
         progress.record(1, true);
         progress.record(1, false);
         let text = captured.text();
-        assert!(text.starts_with("\r\x1b[K1 of 3 runs done, 0 differences so far"));
-        assert!(text.ends_with("\r\x1b[K3 of 3 runs done, 1 differences so far, done"));
+        assert!(text.starts_with("\r\x1b[K1 of 3 runs done, 0 broken rules so far"));
+        assert!(text.ends_with("\r\x1b[K3 of 3 runs done, 1 broken rules so far, done"));
         assert_eq!(text.matches('\r').count(), 2, "{text:?}");
         assert!(!text.contains('\n'), "one line, rewritten: {text:?}");
         progress.clear();

@@ -41,7 +41,7 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         (crash_seeds.end - crash_seeds.start) * Ways::SafeOnly.clusters(),
         catalog.len() as u64 * Ways::All.clusters(),
     ];
-    let progress = Progress::on_terminal(runs.iter().sum());
+    let progress = Progress::on_terminal(runs.iter().sum(), "broken rules");
     let mut failures = 0;
     let mut check = |scenarios: &[Scenario], ways, replay: bool| {
         let results = safety::check_many(
