@@ -6,8 +6,9 @@ mod support;
 
 use std::path::Path;
 
-use hacmp::sim::cli::original_settings;
+use hacmp::sim::options::original_settings;
 use hacmp::sim::parallel;
+use hacmp::sim::progress::Progress;
 use hacmp::sim::random;
 use hacmp::sim::safety::{self, SafetyVerdict, Ways};
 use hacmp::sim::scenario::Scenario;
@@ -45,7 +46,14 @@ fn violations(results: Vec<Result<SafetyVerdict, String>>) -> Vec<String> {
 fn check(scenarios: &[Scenario], ways: Ways) -> Vec<u64> {
     let original = support::original_script();
     let settings = original_settings(&original).unwrap();
-    let results = safety::check_many(scenarios, &original, &settings, ways, parallel::workers());
+    let results = safety::check_many(
+        scenarios,
+        &original,
+        &settings,
+        ways,
+        parallel::workers(),
+        &Progress::silent(),
+    );
     let clean_failovers = results
         .iter()
         .flatten()

@@ -4,16 +4,18 @@
 //! Modules: `scenario` (the TOML format), `world` (the simulated cluster), `request` (the
 //! operations both drivers send), `scheduler` (discrete-event runs), `bash` and `hacmp` (the two
 //! drivers), `audit` (app instance accounting), `random` (seeded fault schedules), `parity`
-//! (comparison), `safety` (the safe profile's rules), `report` and `safety_report` (markdown)
-//! and `cli`.
+//! (comparison), `safety` (the safe profile's rules), `report` and `safety_report` (markdown),
+//! `options` (the command line's options), `progress` (its progress line) and `cli`.
 
 pub mod audit;
 mod bash;
 pub mod cli;
 mod daemon;
 mod hacmp;
+pub mod options;
 pub mod parallel;
 pub mod parity;
+pub mod progress;
 pub mod random;
 pub mod report;
 pub mod request;

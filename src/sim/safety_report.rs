@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::cli::{ParityArgs, checked_settings, scenario_files};
+use super::options::{ParityArgs, checked_settings, scenario_files};
+use super::progress::Progress;
 use super::report::{failovers, seconds};
 use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::Scenario;
@@ -34,9 +35,25 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
     }
     let workers = parallel::workers();
     let started = Instant::now();
+    let runs = [
+        (safe_seeds.end - safe_seeds.start) * Ways::SafeOnly.clusters(),
+        (all_ways_seeds.end - all_ways_seeds.start) * Ways::All.clusters(),
+        (crash_seeds.end - crash_seeds.start) * Ways::SafeOnly.clusters(),
+        catalog.len() as u64 * Ways::All.clusters(),
+    ];
+    let progress = Progress::on_terminal(runs.iter().sum(), "broken rules");
     let mut failures = 0;
     let mut check = |scenarios: &[Scenario], ways, replay: bool| {
-        let results = safety::check_many(scenarios, &args.original, &settings, ways, workers);
+        let results = safety::check_many(
+            scenarios,
+            &args.original,
+            &settings,
+            ways,
+            workers,
+            &progress,
+        );
+        // The broken rules below start on a line of their own; the next run redraws the line.
+        progress.clear();
         let mut verdicts = Vec::new();
         for (scenario, result) in scenarios.iter().zip(results) {
             match result {
