@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use hacmp::config::Settings as Variables;
-use hacmp::sim::cli::original_settings;
+use hacmp::sim::options::original_settings;
 use hacmp::sim::parallel;
 use hacmp::sim::random::SplitMix64;
 use hacmp::sim::scenario::Scenario;

@@ -107,13 +107,14 @@ Examples:
     Check { file: Option<PathBuf> },
 
     /// Compare the bash original with hacmp in a deterministic simulator.
-    Parity(hacmp::sim::cli::ParityArgs),
+    Parity(hacmp::sim::options::ParityArgs),
 
     /// The safe profile's guard process; started by `hacmp run`, never by hand.
     #[command(hide = true)]
     Guard,
 
-    /// Write the man page and shell completions into a directory (used by `make install`).
+    /// Write the man pages (DIR/man) and shell completions (DIR/completions) into a directory
+    /// (used by `make install` and `make deb`).
     #[command(hide = true)]
     GenerateDocs { dir: PathBuf },
 }
@@ -301,11 +302,12 @@ fn daemon_command_lines(file: Option<&Path>) -> Vec<String> {
 
 fn generate_docs(dir: &Path) -> u8 {
     let written = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(dir.join("man"))?;
         std::fs::create_dir_all(dir.join("completions"))?;
         let command = Cli::command();
-        let mut page = Vec::new();
-        clap_mangen::Man::new(command.clone()).render(&mut page)?;
-        std::fs::write(dir.join("hacmp.1"), page)?;
+        // hacmp.1 and a page for every subcommand it names (hacmp-run.1, hacmp-status.1, ...);
+        // the hidden ones are started by hacmp itself or by `make`, and get none.
+        clap_mangen::generate_to(command.clone(), dir.join("man"))?;
         for shell in [
             clap_complete::Shell::Bash,
             clap_complete::Shell::Zsh,

@@ -262,6 +262,31 @@ fn the_safe_standby_takes_over_without_overlap_under_every_fault() {
     );
 }
 
+/// Stray entries must not block an election (issue 9, hole 5): with a hundred stray files and
+/// directories in the heartbeat directory — more than the 64 entries a scan once read — a lone
+/// node still becomes master, and after its daemon is killed the standby takes over, never
+/// next to it.
+#[test]
+fn stray_entries_neither_block_an_election_nor_a_takeover() {
+    const STRAY_FILES: usize = 96;
+    const STRAY_DIRECTORIES: usize = 4;
+    let mut cluster = Cluster::new("stray-entries", "safe");
+    for index in 0..STRAY_FILES {
+        let content = if index % 2 == 0 { "" } else { "notes\n" };
+        fs::write(cluster.shared.join(format!("stray-{index:03}")), content).unwrap();
+    }
+    for index in 0..STRAY_DIRECTORIES {
+        fs::create_dir(cluster.shared.join(format!("stray-dir-{index}"))).unwrap();
+    }
+    cluster.start(ACTIVE);
+    cluster.wait_for_instance(ACTIVE);
+    cluster.start(STANDBY);
+    cluster.wait_for_rounds(STANDBY, 3);
+    cluster.nodes[ACTIVE].kill_daemon();
+    cluster.wait_for_instance(STANDBY);
+    cluster.assert_no_overlap();
+}
+
 /// The control experiment: the compat profile keeps heartbeat.sh's hole (the active node keeps
 /// its application running when it cannot reach the heartbeat directory), and the oracle sees
 /// the two instances overlap. Without this, a broken oracle would pass every test above.

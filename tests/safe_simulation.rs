@@ -7,9 +7,10 @@ mod support;
 
 use std::path::Path;
 
-use hacmp::sim::cli::original_settings;
 use hacmp::sim::explore;
+use hacmp::sim::options::original_settings;
 use hacmp::sim::parallel;
+use hacmp::sim::progress::Progress;
 use hacmp::sim::random;
 use hacmp::sim::safety::{self, SafetyVerdict, Ways};
 use hacmp::sim::scenario::Scenario;
@@ -52,7 +53,14 @@ fn violations(results: Vec<Result<SafetyVerdict, String>>) -> Vec<String> {
 fn check(scenarios: &[Scenario], ways: Ways) -> Vec<u64> {
     let original = support::original_script();
     let settings = original_settings(&original).unwrap();
-    let results = safety::check_many(scenarios, &original, &settings, ways, parallel::workers());
+    let results = safety::check_many(
+        scenarios,
+        &original,
+        &settings,
+        ways,
+        parallel::workers(),
+        &Progress::silent(),
+    );
     let clean_failovers = results
         .iter()
         .flatten()
@@ -105,14 +113,14 @@ fn random_clean_crashes_fail_over_within_the_bound() {
 fn a_sample_of_faults_at_every_step_keeps_the_safe_promises() {
     let original = support::original_script();
     let settings = original_settings(&original).unwrap();
+    let plan = explore::plan(&original, &settings, EXPLORE_STRIDE, usize::MAX).unwrap();
     let exploration = explore::explore(
+        plan,
         &original,
         &settings,
-        EXPLORE_STRIDE,
-        usize::MAX,
         parallel::workers(),
-    )
-    .unwrap();
+        &Progress::silent(),
+    );
     let mut failures = exploration.failures.clone();
     for (variant, verdict) in &exploration.violations {
         failures.push(format!(

@@ -5,8 +5,9 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use hacmp::sim::cli::original_settings;
+use hacmp::sim::options::original_settings;
 use hacmp::sim::parity;
+use hacmp::sim::progress::Progress;
 use hacmp::sim::random;
 use hacmp::sim::scenario::Scenario;
 use hacmp::sim::scheduler::Driver;
@@ -36,14 +37,20 @@ fn catalog_and_random_schedules_agree() {
         scenarios.len()
     );
     scenarios.extend((1..=RANDOM_SCHEDULES).map(random::scenario));
-    let failures: Vec<String> =
-        parity::check_many(&scenarios, &original, &settings, workers(), false)
-            .into_iter()
-            .filter_map(|result| match result {
-                Ok(verdict) => verdict.difference,
-                Err(error) => Some(error),
-            })
-            .collect();
+    let failures: Vec<String> = parity::check_many(
+        &scenarios,
+        &original,
+        &settings,
+        workers(),
+        false,
+        &Progress::silent(),
+    )
+    .into_iter()
+    .filter_map(|result| match result {
+        Ok(verdict) => verdict.difference,
+        Err(error) => Some(error),
+    })
+    .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -99,4 +106,28 @@ fn a_different_loop_is_detected() {
             "changing {from:?} to {to:?} went unnoticed"
         );
     }
+}
+
+/// Off a terminal (here: stderr is a pipe) a long `hacmp parity` writes no progress line, so
+/// that logs and CI output hold only the results; the summary still comes on stdout.
+#[test]
+fn parity_off_a_terminal_prints_no_progress() {
+    let replay_dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .arg("parity")
+        .arg("--original")
+        .arg(support::original_script())
+        .args(["--random", "12", "--replay-dir"])
+        .arg(replay_dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("12 runs compared in "),
+        "the summary is on stdout: {stdout:?}"
+    );
+    assert_eq!(stderr, "", "nothing but differences goes to stderr");
 }

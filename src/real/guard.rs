@@ -22,6 +22,8 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
+use duct::Handle;
+
 use super::spawn;
 use crate::world::GuardState;
 
@@ -169,7 +171,7 @@ pub fn serve() -> i32 {
         // SAFETY: the guard is single-threaded at this point.
         unsafe { std::env::remove_var(name) };
     }
-    let mut application = match spawn::start_guarded(&command, &log, token) {
+    let application = match spawn::start_guarded(&command, &log, token) {
         Ok(Some(child)) => child,
         Ok(None) => return EXITED,
         Err(error) => {
@@ -177,7 +179,7 @@ pub fn serve() -> i32 {
             return NOT_STARTED;
         }
     };
-    let group = application.id() as libc::pid_t;
+    let group = application.pids()[0] as libc::pid_t;
     let mut deadline = nanos(deadline);
     let mut commands = Commands::new();
     loop {
@@ -195,7 +197,7 @@ pub fn serve() -> i32 {
             Some(Order::Extend(later)) => deadline = deadline.max(later),
             Some(Order::Stop(grace)) => {
                 stop_application(
-                    &mut application,
+                    &application,
                     group,
                     grace.min(deadline.saturating_sub(boot_clock())),
                 );
@@ -216,7 +218,7 @@ fn kill_group(group: libc::pid_t, signal: libc::c_int) {
 }
 
 /// SIGTERM, then SIGKILL once `grace` has passed or at once when it is zero.
-fn stop_application(application: &mut Child, group: libc::pid_t, grace: Duration) {
+fn stop_application(application: &Handle, group: libc::pid_t, grace: Duration) {
     if !grace.is_zero() {
         kill_group(group, libc::SIGTERM);
         let until = boot_clock() + grace;

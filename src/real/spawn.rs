@@ -5,13 +5,27 @@
 //! in it for the same reason, and runs nohup, which ignores SIGHUP and execvp's the words of
 //! `$startCmd`. The child stays in our process group and session. bash never learns whether the
 //! command ran; nohup's complaint, if any, lands in the log.
+//!
+//! The child is started through duct, which sets its stdin, stdout and stderr (two descriptors
+//! of one open log, as `2>&1` makes them) and its environment, and waits for it.
+//!
+//! Not through duct, each for a reason (the standard library's `pre_exec`, reached through
+//! duct's `before_spawn` hook, runs it in the child between fork and exec):
+//! - the signal dispositions and mask (nohup ignores SIGHUP, bash SIGINT and SIGQUIT, all else
+//!   default): duct has no setting for them, and they must be set in the child, since setting
+//!   them in the daemon would change the daemon's own;
+//! - for the guard, the process group of its own and PR_SET_PDEATHSIG with the check that the
+//!   guard still lives: duct has no setting for either, and PR_SET_PDEATHSIG exists only as a
+//!   call the child makes about itself.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread::JoinHandle;
+
+use duct::Handle;
 
 use super::ToolError;
 use super::files::{describe, quote};
@@ -26,14 +40,12 @@ pub const MAX_RUNNING_CHILDREN: usize = 256;
 #[derive(Default)]
 pub struct Children {
     reapers: Vec<JoinHandle<()>>,
-    /// Children whose reaper thread could not be created; polled on every start instead.
-    unwatched: Vec<u32>,
 }
 
 impl Children {
     pub fn start_detached(&mut self, command: &str, log_file: &str) -> Result<(), ToolError> {
-        self.forget_finished();
-        if self.reapers.len() + self.unwatched.len() >= MAX_RUNNING_CHILDREN {
+        self.reapers.retain(|reaper| !reaper.is_finished());
+        if self.reapers.len() >= MAX_RUNNING_CHILDREN {
             return Err(ToolError(format!(
                 "hacmp: {MAX_RUNNING_CHILDREN} started commands are still running; not starting another"
             )));
@@ -44,25 +56,19 @@ impl Children {
         Ok(())
     }
 
-    fn watch(&mut self, mut child: Child) {
-        let pid = child.id();
+    fn watch(&mut self, child: Handle) {
+        let pid = child.pids()[0];
         let reaper = std::thread::Builder::new()
             .name(format!("reaper-{pid}"))
             .spawn(move || {
                 // Nobody looks at the status, as bash never does for `&`.
                 let _ = child.wait();
             });
-        match reaper {
-            Ok(reaper) => self.reapers.push(reaper),
-            // The child went down with the closure that could not run; it is reaped by its PID
-            // on later calls instead.
-            Err(_) => self.unwatched.push(pid),
+        // A reaper thread that could not be created dropped the handle with its closure; duct
+        // keeps a dropped running child and reaps it when it starts the next one.
+        if let Ok(reaper) = reaper {
+            self.reapers.push(reaper);
         }
-    }
-
-    fn forget_finished(&mut self) {
-        self.reapers.retain(|reaper| !reaper.is_finished());
-        self.unwatched.retain(|&pid| !reap_if_exited(pid));
     }
 }
 
@@ -74,7 +80,7 @@ pub fn start_guarded(
     command: &str,
     log_file: &str,
     token: u64,
-) -> Result<Option<Child>, ToolError> {
+) -> Result<Option<Handle>, ToolError> {
     start(command, log_file, Some(token))
 }
 
@@ -83,7 +89,7 @@ fn start(
     command: &str,
     log_file: &str,
     guard_token: Option<u64>,
-) -> Result<Option<Child>, ToolError> {
+) -> Result<Option<Handle>, ToolError> {
     let log = OpenOptions::new()
         .write(true)
         .create(true)
@@ -119,17 +125,6 @@ fn start(
     }
 }
 
-/// waitpid without blocking; true once the child is gone (reaped now or unknown to the kernel).
-fn reap_if_exited(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return true;
-    };
-    let mut status = 0;
-    // SAFETY: `status` is a valid place for the kernel to write into.
-    let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    reaped != 0
-}
-
 /// Runs `program` as nohup would run it from bash's asynchronous child. Setting `pre_exec` also
 /// makes the standard library fork and call execvp, which searches PATH and hands a script
 /// without `#!` to /bin/sh, instead of posix_spawnp, which does not.
@@ -138,37 +133,49 @@ fn spawn_like_nohup(
     arguments: &[String],
     log: &File,
     guard_token: Option<u64>,
-) -> io::Result<Child> {
-    let mut command = Command::new(program);
-    command
-        .args(arguments)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log.try_clone()?);
+) -> io::Result<Handle> {
+    let mut expression = duct::cmd(program, arguments)
+        .stdin_null()
+        // Two descriptors of the one open log, as `> log 2>&1` makes them: they share the
+        // file offset, so neither overwrites what the other wrote.
+        .stdout_file(log.try_clone()?)
+        .stderr_file(log.try_clone()?)
+        // The status is the reaper's or the guard's to read; an exit status other than 0 is
+        // not an error of starting.
+        .unchecked();
     if let Some(token) = guard_token {
-        command.env("HACMP_FENCING_TOKEN", token.to_string());
         let guard = std::process::id() as libc::pid_t;
-        // SAFETY: setpgid, prctl, getppid and _exit are async-signal-safe.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::setpgid(0, 0) != 0
-                    || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-                // A guard that died before prctl took effect sent no signal: do not run.
-                if libc::getppid() != guard {
-                    libc::_exit(1);
-                }
+        expression = expression
+            .env("HACMP_FENCING_TOKEN", token.to_string())
+            .before_spawn(move |command| {
+                // SAFETY: setpgid, prctl, getppid and _exit are async-signal-safe.
+                unsafe { command.pre_exec(move || guard_child(guard)) };
                 Ok(())
             });
+    }
+    expression
+        .before_spawn(|command: &mut Command| {
+            // SAFETY: the hook only makes async-signal-safe calls (rt_sigaction, sigprocmask).
+            unsafe { command.pre_exec(set_signal_dispositions) };
+            Ok(())
+        })
+        .start()
+}
+
+/// In the guard's child: a process group of its own, and SIGKILL when the guard dies.
+fn guard_child(guard: libc::pid_t) -> io::Result<()> {
+    // SAFETY: setpgid, prctl, getppid and _exit are async-signal-safe and touch no memory of
+    // ours.
+    unsafe {
+        if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // A guard that died before prctl took effect sent no signal: do not run.
+        if libc::getppid() != guard {
+            libc::_exit(1);
         }
     }
-    // SAFETY: the hook only makes async-signal-safe calls (rt_sigaction, sigprocmask).
-    unsafe {
-        command.pre_exec(set_signal_dispositions);
-    }
-    command.spawn()
+    Ok(())
 }
 
 /// Ignores SIGHUP (nohup), SIGINT and SIGQUIT (bash, for `&` without job control); everything

@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use super::progress::Progress;
 use super::random::{self, SplitMix64};
 use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::{Action, EventSpec, NodeSpec, Scenario, Seconds, StorageSpec};
@@ -290,36 +291,76 @@ impl Exploration {
     }
 }
 
-/// Runs every base once, then every `stride`-th of its variants (at most `limit` per base), on
-/// `workers` threads.
-pub fn explore(
+/// The variants to run: each base, the verdict of its own run, and the variants chosen.
+pub struct Plan {
+    bases: Vec<(Scenario, SafetyVerdict, Vec<Scenario>)>,
+    stride: usize,
+}
+
+impl Plan {
+    /// How many variants the plan runs.
+    pub fn runs(&self) -> u64 {
+        self.bases
+            .iter()
+            .map(|(_, _, chosen)| chosen.len() as u64)
+            .sum()
+    }
+}
+
+/// Runs every base once and chooses every `stride`-th of its variants (at most `limit` per
+/// base).
+pub fn plan(
     original: &Path,
     settings: &Settings,
     stride: usize,
     limit: usize,
-    workers: usize,
-) -> Result<Exploration, String> {
+) -> Result<Plan, String> {
     assert!(stride > 0, "a stride of 0 visits nothing");
+    let mut plan = Plan {
+        bases: Vec::new(),
+        stride,
+    };
+    for base in bases() {
+        let timing = timing(&base, settings)?;
+        let (verdict, steps) = safety::check_with_steps(&base, original, settings, Ways::SafeOnly)?;
+        let chosen = variants(&base, &steps, &timing)
+            .into_iter()
+            .step_by(stride)
+            .take(limit)
+            .collect();
+        plan.bases.push((base, verdict, chosen));
+    }
+    Ok(plan)
+}
+
+/// Runs the plan's variants on `workers` threads and checks every run.
+pub fn explore(
+    plan: Plan,
+    original: &Path,
+    settings: &Settings,
+    workers: usize,
+    progress: &Progress,
+) -> Exploration {
     let mut exploration = Exploration {
         bases: Vec::new(),
         violations: Vec::new(),
         failures: Vec::new(),
         clean_failovers_ms: Vec::new(),
         max_overlap_ms: 0,
-        stride,
+        stride: plan.stride,
     };
-    for base in bases() {
-        let timing = timing(&base, settings)?;
-        let (verdict, steps) = safety::check_with_steps(&base, original, settings, Ways::SafeOnly)?;
+    for (base, verdict, chosen) in plan.bases {
         if !verdict.violations.is_empty() {
             exploration.violations.push((base.clone(), verdict));
         }
-        let chosen: Vec<Scenario> = variants(&base, &steps, &timing)
-            .into_iter()
-            .step_by(stride)
-            .take(limit)
-            .collect();
-        let results = safety::check_many(&chosen, original, settings, Ways::SafeOnly, workers);
+        let results = safety::check_many(
+            &chosen,
+            original,
+            settings,
+            Ways::SafeOnly,
+            workers,
+            progress,
+        );
         exploration.bases.push((base.name.clone(), chosen.len()));
         for (variant, result) in chosen.into_iter().zip(results) {
             match result {
@@ -337,7 +378,7 @@ pub fn explore(
             }
         }
     }
-    Ok(exploration)
+    exploration
 }
 
 /// The instants a protocol-aware schedule aims at, in kinds that are drawn with equal chance:

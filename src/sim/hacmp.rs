@@ -11,7 +11,7 @@ use super::request::{Message, Outcome, Request, Value};
 use crate::config::{Profile, Variables};
 use crate::pattern::Pattern;
 use crate::world::{EntryRead, GuardState, Halted, Io, SafeWorld, Signal, Step, World};
-use crate::{engine, safe};
+use crate::{engine, safe, words};
 
 /// The `World` of one simulated node. A dropped channel means the scheduler halted the node.
 struct SimWorld {
@@ -199,9 +199,13 @@ impl World for SimWorld {
         self.call(Request::Signal(pid, signal)).map(drop)
     }
 
+    /// The request carries the words exec receives, as the bash driver's does: startCmd split
+    /// as bash splits an unquoted `$startCmd`. Pathname expansion is left out: bash's driver
+    /// globs in a real scratch directory that the simulated node does not have, and
+    /// tests/spawn_vs_bash.rs compares globbing with bash on the real machine.
     fn start_detached(&mut self, command: &str, log_file: &str) -> Step<()> {
         let request = Request::StartDetached {
-            command: command.to_string(),
+            command: words::fields(command).collect::<Vec<_>>().join(" "),
             log_file: log_file.to_string(),
         };
         self.call(request).map(drop)

@@ -5,7 +5,8 @@
 //! operations both drivers send), `scheduler` (discrete-event runs), `bash` and `hacmp` (the two
 //! drivers), `audit` (app instance accounting), `random` (seeded fault schedules), `explore`
 //! (faults at every protocol step, and protocol-aware schedules), `parity` (comparison),
-//! `safety` (the safe profile's rules), `report` and `safety_report` (markdown) and `cli`.
+//! `safety` (the safe profile's rules), `report` and `safety_report` (markdown), `options`
+//! (the command line's options), `progress` (its progress line) and `cli`.
 
 pub mod audit;
 mod bash;
@@ -13,8 +14,10 @@ pub mod cli;
 mod daemon;
 pub mod explore;
 mod hacmp;
+pub mod options;
 pub mod parallel;
 pub mod parity;
+pub mod progress;
 pub mod random;
 pub mod report;
 pub mod request;

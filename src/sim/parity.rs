@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::audit::Audit;
+use super::progress::Progress;
 use super::scenario::Scenario;
 use super::scheduler::{self, Driver, Setup, TraceEntry};
 use crate::config::Settings;
@@ -141,9 +142,13 @@ pub fn check_many(
     settings: &Settings,
     workers: usize,
     keep_traces: bool,
+    progress: &Progress,
 ) -> Vec<Result<Verdict, String>> {
     super::parallel::map(scenarios, workers, |scenario| {
-        check(scenario, original, settings, keep_traces)
-            .map_err(|e| format!("scenario {}: {e}", scenario.name))
+        let result = check(scenario, original, settings, keep_traces)
+            .map_err(|e| format!("scenario {}: {e}", scenario.name));
+        let agreed = matches!(&result, Ok(verdict) if verdict.difference.is_none());
+        progress.record(1, !agreed);
+        result
     })
 }

@@ -19,6 +19,7 @@ pub enum Request {
     Touch(String),
     FindProcesses(String),
     Signal(u32, Signal),
+    /// `nohup $startCmd`: `command` holds the words exec receives, joined by single blanks.
     StartDetached {
         command: String,
         log_file: String,

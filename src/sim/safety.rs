@@ -22,6 +22,7 @@
 use std::path::Path;
 
 use super::audit::Audit;
+use super::progress::Progress;
 use super::scenario::Scenario;
 use super::scheduler::{self, Driver, ProtocolStep, Setup, node_variables};
 use crate::config::Settings;
@@ -43,6 +44,16 @@ pub enum Ways {
     All,
     /// Only the all-safe cluster (no bash process): fast enough for many schedules.
     SafeOnly,
+}
+
+impl Ways {
+    /// How many clusters a scenario runs on: the unit of `hacmp parity --safety`'s progress.
+    pub fn clusters(self) -> u64 {
+        match self {
+            Ways::All => 5,
+            Ways::SafeOnly => 1,
+        }
+    }
 }
 
 /// One cluster's run of a scenario.
@@ -275,9 +286,13 @@ pub fn check_many(
     settings: &Settings,
     ways: Ways,
     workers: usize,
+    progress: &Progress,
 ) -> Vec<Result<SafetyVerdict, String>> {
     super::parallel::map(scenarios, workers, |scenario| {
-        check(scenario, original, settings, ways)
-            .map_err(|e| format!("scenario {}: {e}", scenario.name))
+        let result = check(scenario, original, settings, ways)
+            .map_err(|e| format!("scenario {}: {e}", scenario.name));
+        let kept = matches!(&result, Ok(verdict) if verdict.violations.is_empty());
+        progress.record(ways.clusters(), !kept);
+        result
     })
 }

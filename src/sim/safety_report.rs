@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::cli::{ParityArgs, checked_settings, scenario_files};
 use super::explore::{self, Exploration};
+use super::options::{ParityArgs, checked_settings, scenario_files};
+use super::progress::Progress;
 use super::report::{failovers, seconds};
 use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::Scenario;
@@ -39,9 +40,38 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
     }
     let workers = parallel::workers();
     let started = Instant::now();
+    // The exploration's base runs come first: they decide how many variants there are.
+    let plan = match args.explore {
+        true => Some(explore::plan(
+            &args.original,
+            &settings,
+            args.explore_stride as usize,
+            args.explore_limit as usize,
+        )?),
+        false => None,
+    };
+    let runs = [
+        (safe_seeds.end - safe_seeds.start) * Ways::SafeOnly.clusters(),
+        (all_ways_seeds.end - all_ways_seeds.start) * Ways::All.clusters(),
+        (crash_seeds.end - crash_seeds.start) * Ways::SafeOnly.clusters(),
+        catalog.len() as u64 * Ways::All.clusters(),
+        // Each schedule as drawn and protocol-aware.
+        (biased_seeds.end - biased_seeds.start) * 2 * Ways::SafeOnly.clusters(),
+        plan.as_ref().map_or(0, explore::Plan::runs),
+    ];
+    let progress = Progress::on_terminal(runs.iter().sum(), "broken rules");
     let mut failures = 0;
     let mut check = |scenarios: &[Scenario], ways, replay: bool| {
-        let results = safety::check_many(scenarios, &args.original, &settings, ways, workers);
+        let results = safety::check_many(
+            scenarios,
+            &args.original,
+            &settings,
+            ways,
+            workers,
+            &progress,
+        );
+        // The broken rules below start on a line of their own; the next run redraws the line.
+        progress.clear();
         let mut verdicts = Vec::new();
         for (scenario, result) in scenarios.iter().zip(results) {
             match result {
@@ -71,15 +101,10 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
     let all_ways = random(all_ways_seeds, random::scenario, Ways::All);
     let crashes = random(crash_seeds, random::crash_scenario, Ways::SafeOnly);
     let catalog = check(&catalog, Ways::All, false);
-    let (biased, biased_failures) = biased_batch(args, &settings, biased_seeds, workers);
-    let exploration = if args.explore {
-        let exploration = explore::explore(
-            &args.original,
-            &settings,
-            args.explore_stride as usize,
-            args.explore_limit as usize,
-            workers,
-        )?;
+    let (biased, biased_failures) = biased_batch(args, &settings, biased_seeds, workers, &progress);
+    let exploration = if let Some(plan) = plan {
+        let exploration = explore::explore(plan, &args.original, &settings, workers, &progress);
+        progress.clear();
         for (variant, verdict) in &exploration.violations {
             report_violations(args, verdict, Some(variant));
         }
@@ -125,6 +150,7 @@ fn biased_batch(
     settings: &Settings,
     seeds: Range<u64>,
     workers: usize,
+    progress: &Progress,
 ) -> (Batch, usize) {
     let seed_list: Vec<u64> = seeds.clone().collect();
     let results = parallel::map(&seed_list, workers, |&seed| {
@@ -137,8 +163,11 @@ fn biased_batch(
             .check()
             .map_err(|e| format!("{}: {e}", biased.name))?;
         let biased_verdict = safety::check(&biased, &args.original, settings, Ways::SafeOnly)?;
+        let kept = verdict.violations.is_empty() && biased_verdict.violations.is_empty();
+        progress.record(2 * Ways::SafeOnly.clusters(), !kept);
         Ok::<_, String>([(uniform, verdict), (biased, biased_verdict)])
     });
+    progress.clear();
     let mut verdicts = Vec::new();
     let mut failures = 0;
     for result in results {

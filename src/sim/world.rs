@@ -17,6 +17,7 @@ use super::audit::Audit;
 use super::request::{Outcome, Request, Value};
 use super::scenario::{EntryKind, OnSigterm, Scenario};
 use crate::pattern::Pattern;
+use crate::words;
 use crate::world::Signal;
 
 pub use guard::Guard;
@@ -496,10 +497,13 @@ impl Cluster {
     fn start_app(&mut self, node: usize, command: &str, log_file: &str) -> u32 {
         let pid = self.next_pid;
         self.next_pid += 1;
-        let command_line = self
-            .app_command_line
-            .clone()
-            .unwrap_or_else(|| format!("/bin/sh {command}"));
+        // The kernel shows the words exec received, whatever blanks separated them in startCmd.
+        let command_line = self.app_command_line.clone().unwrap_or_else(|| {
+            format!(
+                "/bin/sh {}",
+                words::fields(command).collect::<Vec<_>>().join(" ")
+            )
+        });
         let node_ms = self.node_time_ms(node);
         let state = &mut self.nodes[node];
         assert!(!state.frozen, "a frozen node starts nothing");

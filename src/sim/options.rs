@@ -1,0 +1,120 @@
+//! The options of `hacmp parity` and what every mode makes of them. Both modes (`cli`'s
+//! comparison and `safety_report`) depend on this module, and it on neither, so that the
+//! dependencies between them run one way.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::limits;
+use super::scenario::Scenario;
+use crate::config::{self, Settings};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  hacmp parity --scenario tests/shell-parity/scenarios/*.toml --report parity.md
+  hacmp parity --original /opt/app/heartbeat.sh --random 1000 --seed 1
+  hacmp parity --safety --catalog tests/shell-parity/scenarios --random 1000 --report safety.md
+  hacmp parity --safety --explore --explore-stride 10 --random-biased 100
+
+Exits 0 when bash and hacmp agreed on every run (with --safety: when no run broke a rule of
+the safe profile), 1 on any difference, broken rule or failed run.")]
+pub struct ParityArgs {
+    /// The heartbeat.sh to compare with; hacmp takes its variables from it too.
+    #[arg(
+        long,
+        env = "HACMP_ORIGINAL",
+        default_value = "../shared/seed/heartbeat.sh"
+    )]
+    pub original: PathBuf,
+    /// Scenario files (TOML; see tests/shell-parity/README.md).
+    #[arg(long = "scenario", num_args = 1..)]
+    pub scenarios: Vec<PathBuf>,
+    /// A directory whose scenario files (*.toml) all run, in the order of their names.
+    #[arg(long, value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+    /// Check the safe profile's rules instead of parity: each scenario runs on bash, compat,
+    /// safe, safe+bash and safe+compat clusters, each random schedule on an all-safe cluster;
+    /// --report writes the safety report.
+    #[arg(long)]
+    pub safety: bool,
+    /// With --safety: how many random schedules (seeds after those of --random) also run on
+    /// all five clusters.
+    #[arg(long, default_value_t = 0, requires = "safety")]
+    pub random_all_ways: u64,
+    /// With --safety: how many random schedules of clean host crashes (seeds after those of
+    /// --random-all-ways) run on an all-safe cluster, to measure the failover time.
+    #[arg(long, default_value_t = 0, requires = "safety")]
+    pub random_crashes: u64,
+    /// With --safety: how many random schedules (seeds after those of --random-crashes) run
+    /// twice on an all-safe cluster: as drawn, then protocol-aware, with their faults moved to
+    /// instants just before and after deadlines, settles, lease ends and claims of the first run.
+    #[arg(long, default_value_t = 0, requires = "safety")]
+    pub random_biased: u64,
+    /// With --safety: inject every fault kind at every protocol step of the base scenarios
+    /// (cold starts of 2-4 nodes, a master crash, a master's storage failure) and check every
+    /// run.
+    #[arg(long, requires = "safety")]
+    pub explore: bool,
+    /// With --explore: run only every Nth variant of each base.
+    #[arg(long, default_value_t = 1, requires = "explore", value_parser = clap::value_parser!(u64).range(1..))]
+    pub explore_stride: u64,
+    /// With --explore: run at most this many variants of each base.
+    #[arg(long, default_value_t = limits::MAX_RANDOM, requires = "explore")]
+    pub explore_limit: u64,
+    /// How many random fault schedules to run.
+    #[arg(long, default_value_t = 0)]
+    pub random: u64,
+    /// The seed of the first random schedule; the others follow it (seed, seed+1, ...).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the audit figures of every scenario to this markdown file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Where the scenario file of a disagreeing random schedule is written, for replay.
+    #[arg(long, default_value = ".")]
+    pub replay_dir: PathBuf,
+    /// Write each node's trace of the bash run to DIR/SCENARIO.NODE.trace.
+    #[arg(long, value_name = "DIR", conflicts_with = "safety")]
+    pub traces: Option<PathBuf>,
+}
+
+/// The original's variables, read the way `hacmp run` reads them (without the environment,
+/// which the simulated bash does not see either).
+pub fn original_settings(original: &Path) -> Result<Settings, String> {
+    config::resolve(Some(original), &HashMap::new()).map_err(|e| e.to_string())
+}
+
+/// The original's variables, after checking the arguments every mode shares.
+pub fn checked_settings(args: &ParityArgs) -> Result<Settings, String> {
+    if !args.original.is_file() {
+        return Err(format!(
+            "{}: no such original script",
+            args.original.display()
+        ));
+    }
+    for (option, count) in [
+        ("--random", args.random),
+        ("--random-all-ways", args.random_all_ways),
+        ("--random-crashes", args.random_crashes),
+        ("--random-biased", args.random_biased),
+        ("--explore-limit", args.explore_limit),
+    ] {
+        if count > limits::MAX_RANDOM {
+            return Err(format!("{option} is limited to {}", limits::MAX_RANDOM));
+        }
+    }
+    original_settings(&args.original)
+}
+
+/// The scenarios of --catalog, then those of --scenario.
+pub fn scenario_files(args: &ParityArgs) -> Result<Vec<Scenario>, String> {
+    let mut scenarios = match &args.catalog {
+        Some(dir) => Scenario::load_dir(dir)?,
+        None => Vec::new(),
+    };
+    for path in &args.scenarios {
+        scenarios.push(Scenario::load(path)?);
+    }
+    Ok(scenarios)
+}
