@@ -277,7 +277,8 @@ pub struct Exploration {
     pub violations: Vec<(Scenario, SafetyVerdict)>,
     /// Runs that could not complete, with why.
     pub failures: Vec<String>,
-    /// Failover times (ms) after clean crashes, over every variant.
+    /// Failover times (ms) after clean crashes, over every base and variant (a variant's own
+    /// fault rarely leaves a crash alone).
     pub clean_failovers_ms: Vec<u64>,
     /// The longest overlap of any run.
     pub max_overlap_ms: u64,
@@ -350,6 +351,9 @@ pub fn explore(
         stride: plan.stride,
     };
     for (base, verdict, chosen) in plan.bases {
+        exploration
+            .clean_failovers_ms
+            .extend(&verdict.clean_failovers_ms);
         if !verdict.violations.is_empty() {
             exploration.violations.push((base.clone(), verdict));
         }

@@ -603,7 +603,11 @@ storage is restored; failing storage loses it. A write confirmed in time counts 
 it was issued.
 - **Attribute caching** affects only `stat`, `ls` and `[ -f ]` on the shared storage, which \
 answer from a cache up to N seconds old; a node's own writes update its cache. The safe \
-profile's record reads and listings are always fresh (opening a file revalidates it on NFS).
+profile's record reads are always fresh (opening a file revalidates it on NFS).
+- **Listing caches** are a node's mount option (`listing_cache`): its listing of the heartbeat \
+directory answers from a listing up to that old, with the entries it created itself. A safe \
+daemon refuses to start on such a node (exit status 2), as the real preflight does; \
+tests/safe_simulation.rs lifts the refusal to show that two claimants then overlap.
 - **The guard** is a process of its own on each safe node: it holds the app and a deadline on \
 the boot clock and kills the app with SIGKILL when the deadline passes, whether the daemon is \
 healthy, paused, killed or blocked on storage; it dies with its host.";
