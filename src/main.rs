@@ -10,7 +10,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use hacmp::check::{self, Process, Surroundings};
 use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Variables};
 use hacmp::maintenance::{self, Outcome};
-use hacmp::real::{RealWorld, guard, processes};
+use hacmp::real::{RealWorld, guard, processes, report};
 use hacmp::storage::RealStorage;
 use hacmp::{engine, preflight, safe, status, table};
 
@@ -148,7 +148,8 @@ fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
     let Some((_, variables)) = load(file, profile) else {
         return EXIT_INVALID;
     };
-    let mut world = RealWorld::new();
+    report::notify_stopping_on_signals();
+    let mut world = RealWorld::new().reporting(report::Reporter::new(&variables));
     let ended = match variables.profile {
         Profile::Compat => engine::run(&mut world, &variables),
         Profile::Safe(timing) => {

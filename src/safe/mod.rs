@@ -18,6 +18,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use crate::config::Variables;
+use crate::event::Event;
 use crate::world::{GuardState, Io, SafeWorld, Signal, Step};
 
 use record::{Phase, Record};
@@ -91,11 +92,13 @@ pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<
         safe.world
             .print(&format!("In monitoring loop sleep {}", seconds_text(pause)))?;
         safe.world.pause(pause)?;
+        safe.world.report(&Event::RoundBegins);
         if safe.lease.is_some() {
             safe.master_round()?;
         } else {
             safe.standby_round()?;
         }
+        safe.world.report(&Event::RoundEnds);
     }
 }
 
@@ -138,6 +141,7 @@ impl SafeLoop<'_> {
         match self.world.guard_state()? {
             GuardState::Running => {}
             GuardState::Exited | GuardState::Idle => {
+                self.world.report(&Event::Incident);
                 self.world.print("####")?;
                 self.world
                     .print("#### ERROR, we sent last heartbeat but is not alive")?;
@@ -148,6 +152,7 @@ impl SafeLoop<'_> {
                 return Ok(());
             }
             GuardState::Fenced => {
+                self.world.report(&Event::Fenced);
                 self.world.print(
                     "lease expired before a renewal succeeded: the guard killed the application",
                 )?;
@@ -169,6 +174,7 @@ impl SafeLoop<'_> {
     /// A standby's round: unless in maintenance, scan, end stray local instances, and claim once
     /// everything has been still for faileOverTime.
     fn standby_round(&mut self) -> Step<()> {
+        self.world.report(&Event::Standby { master: None });
         if self.maintenance()? {
             self.world
                 .print("We are in maintenance mode, so we do nothing")?;
@@ -187,7 +193,9 @@ impl SafeLoop<'_> {
     fn maintenance(&mut self) -> Step<bool> {
         let file = self.vars.maintenance_file.clone();
         let exists = self.world.file_exists(&file, self.timing.io_limit)?;
-        Ok(self.answer(exists, &file)?.unwrap_or(true))
+        let maintenance = self.answer(exists, &file)?.unwrap_or(true);
+        self.world.report(&Event::Maintenance(maintenance));
+        Ok(maintenance)
     }
 
     /// The value of a storage operation on `path`, or `None` after printing why there is none.
@@ -366,6 +374,7 @@ impl SafeLoop<'_> {
             token,
         )? {
             self.lease = Some(Lease { token });
+            self.world.report(&Event::Started { token: Some(token) });
         } else {
             self.world
                 .print("the lease ran out before the application could start; backing off")?;
