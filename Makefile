@@ -52,6 +52,7 @@ install: build
 	install -D -m 0644 target/generated/completions/_hacmp $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_hacmp
 	install -D -m 0644 target/generated/completions/hacmp.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/hacmp.fish
 	install -D -m 0644 compat/hacmp.service $(DESTDIR)$(PREFIX)/share/doc/hacmp/hacmp.service
+	install -D -m 0644 compat/hacmp@.service $(DESTDIR)$(PREFIX)/share/doc/hacmp/hacmp@.service
 
 clean:
 	$(CARGO) clean

@@ -140,6 +140,28 @@ fn the_hook_and_the_metrics_follow_a_real_failover() {
     );
 }
 
+#[test]
+fn in_the_safe_profile_the_hook_gets_the_fencing_token() {
+    let root = tempfile::tempdir().unwrap();
+    let mut a = node(root.path(), "nodeA", &unique_marker("safe-events"));
+    a.set_variable("hacmpProfile", "safe");
+    a.set_variable("hacmpEventCmd", RECORDING_HOOK);
+    a.start(Daemon::Hacmp);
+    wait_for_app(&a, 30);
+    wait_until("nodeA's master event", Duration::from_secs(10), || {
+        event_names(&a) == ["master"]
+    });
+    assert_eq!(
+        events(&a)[0][1..],
+        [
+            "nodeA",
+            "none",
+            "1",
+            "nodeA started the application as master"
+        ]
+    );
+}
+
 /// A hook that never ends must not hold up the loop: the master keeps its rhythm, touching its
 /// heartbeat round after round, while the hook it started for its first event still runs.
 #[test]

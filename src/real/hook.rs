@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 /// Events waiting for the hook; more means the hook cannot keep up and news would be stale.
 pub const QUEUE_LENGTH: usize = 16;
-/// How long one run of the hook may take before its whole process group is killed.
+/// How long one run of the hook may take before its whole process group is killed: long enough
+/// for a notification to reach a slow mail or chat server, short enough that a hung one does
+/// not hold back the news of a failover for long.
 pub const TIME_LIMIT: Duration = Duration::from_secs(30);
 /// How often the runner looks whether a run has ended.
 const POLL: Duration = Duration::from_millis(20);
@@ -44,13 +46,14 @@ pub struct Hook {
 }
 
 impl Hook {
-    /// Starts the runner thread for `command`. Returns `None`, after saying why on stderr, when
-    /// the thread cannot be created: events then go unreported, and the loop runs as before.
-    pub fn start(command: String) -> Option<Hook> {
+    /// Starts the runner thread for `command`, each run limited to `time_limit`. Returns
+    /// `None`, after saying why on stderr, when the thread cannot be created: events then go
+    /// unreported, and the loop runs as before.
+    pub fn start(command: String, time_limit: Duration) -> Option<Hook> {
         let (queue, events) = sync_channel(QUEUE_LENGTH);
         let runner = std::thread::Builder::new()
             .name("event-hook".to_string())
-            .spawn(move || run_each(&command, events));
+            .spawn(move || run_each(&command, time_limit, events));
         match runner {
             Ok(_) => Some(Hook {
                 queue,
@@ -83,13 +86,13 @@ impl Hook {
     }
 }
 
-fn run_each(command: &str, events: Receiver<HookEvent>) {
+fn run_each(command: &str, time_limit: Duration, events: Receiver<HookEvent>) {
     for event in events {
-        run_once(command, &event);
+        run_once(command, time_limit, &event);
     }
 }
 
-fn run_once(command: &str, event: &HookEvent) {
+fn run_once(command: &str, time_limit: Duration, event: &HookEvent) {
     let mut shell = Command::new("/bin/sh");
     shell
         .arg("-c")
@@ -145,7 +148,7 @@ fn run_once(command: &str, event: &HookEvent) {
     let ended = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
-            Ok(None) if started.elapsed() < TIME_LIMIT => std::thread::sleep(POLL),
+            Ok(None) if started.elapsed() < time_limit => std::thread::sleep(POLL),
             Ok(None) | Err(_) => break None,
         }
     };
@@ -168,9 +171,9 @@ fn run_once(command: &str, event: &HookEvent) {
                 let _ = forwarder.join();
             }
             eprintln!(
-                "{PREFIX} {} killed after the time limit of {} s",
+                "{PREFIX} {} killed after the time limit of {}",
                 event.name,
-                TIME_LIMIT.as_secs()
+                humantime::format_duration(time_limit)
             );
         }
     }
@@ -197,4 +200,64 @@ fn forward(output: Box<dyn Read + Send>) {
 
 fn one_line(message: &str) -> String {
     message.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &'static str) -> HookEvent {
+        HookEvent {
+            name,
+            host: "nodeA".to_string(),
+            peer: Some("nodeB".to_string()),
+            token: Some(7),
+            message: "two\nlines".to_string(),
+        }
+    }
+
+    fn wait_for(path: &std::path::Path) {
+        let started = Instant::now();
+        while !path.exists() {
+            assert!(started.elapsed() < Duration::from_secs(20), "{path:?}");
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Each run sees the variables; a run that outlives the limit is killed and the next event
+    /// runs; events beyond a full queue are dropped and counted, without waiting.
+    #[test]
+    fn runs_one_at_a_time_within_the_limit_and_drops_what_does_not_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("never-written");
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        // The first event blocks (opening a FIFO nobody writes) until the time limit.
+        let command = format!(
+            "cd {dir}; echo \"$HACMP_EVENT $HACMP_HOST $HACMP_PEER $HACMP_TOKEN $HACMP_MESSAGE\" \
+             >> seen; [ $HACMP_EVENT = master ] && read line < never-written; touch $HACMP_EVENT",
+            dir = dir.path().display()
+        );
+        let hook = Hook::start(command, Duration::from_secs(2)).unwrap();
+        hook.send(event("master"));
+        let seen = dir.path().join("seen");
+        wait_for(&seen);
+        let sent = Instant::now();
+        for _ in 0..QUEUE_LENGTH + 3 {
+            hook.send(event("standby"));
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "sending never waits"
+        );
+        assert_eq!(hook.dropped(), 3);
+        wait_for(&dir.path().join("standby"));
+        assert!(
+            !dir.path().join("master").exists(),
+            "the first run was killed"
+        );
+        let lines = std::fs::read_to_string(&seen).unwrap();
+        assert_eq!(lines.lines().next(), Some("master nodeA nodeB 7 two lines"));
+    }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
 
-use super::hook::{Hook, HookEvent};
+use super::hook::{self, Hook, HookEvent};
 use super::metrics::{MetricsWriter, Role, Snapshot, StorageTable};
 use crate::config::Variables;
 use crate::event::Event;
@@ -136,7 +136,8 @@ impl Reporter {
             host: variables.host_name.clone(),
             maintenance_file: variables.maintenance_file.clone(),
             systemd: Systemd::from_environment(),
-            hook: variables.event_command.clone().and_then(Hook::start),
+            hook: (variables.event_command.clone())
+                .and_then(|command| Hook::start(command, hook::TIME_LIMIT)),
             metrics: variables
                 .metrics_file
                 .clone()
