@@ -318,6 +318,16 @@ fn the_template_unit_is_ready_shows_its_role_and_restarts_a_hung_loop() {
     assert_eq!(stops, "watchdog\n", "why systemd stopped the service");
     wait_for_property(&systemd, unit, "ActiveState", "active");
     assert_ne!(systemd.property(unit, "MainPID"), hung);
+
+    // SIGTERM still ends hacmp by that signal once it has said STOPPING=1, which systemd counts
+    // as a clean stop (an exit status would count as a failure).
+    succeeded(&systemd.systemctl(&["stop", unit]), "stop");
+    assert_eq!(systemd.property(unit, "Result"), "success");
+    assert_eq!(
+        node.app_pids(),
+        Vec::<u32>::new(),
+        "stop ends the application"
+    );
     systemd.stop();
 }
 
