@@ -215,7 +215,7 @@ pub fn render(snapshot: &Snapshot, machine: &Status) -> String {
     family(
         "hacmp_loop_duration_seconds",
         "gauge",
-        "How long the last round of the loop took, its pause not counted.",
+        "How long the last round of the loop took: its pause not counted, the script's own waits (before a start, in killInstance) counted.",
         &round,
     );
     let storage = |value: fn(&StorageStats) -> f64| -> Vec<(String, f64)> {

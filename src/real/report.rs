@@ -387,3 +387,45 @@ pub fn notify_stopping_on_signals() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_says_the_role_in_words() {
+        let mut reporter = Reporter {
+            host: "nodeB".to_string(),
+            maintenance_file: "/mnt/shared/maintenance".to_string(),
+            ..Reporter::silent()
+        };
+        let mut after = |event: Event| {
+            reporter.report(&event);
+            reporter.status_text()
+        };
+        assert_eq!(after(Event::RoundBegins), "starting");
+        let standby = Event::Standby {
+            master: Some("nodeA".to_string()),
+        };
+        assert_eq!(after(standby), "standby, master nodeA");
+        let age = Event::HeartbeatAge {
+            host: "nodeA".to_string(),
+            seconds: 2,
+        };
+        assert_eq!(after(age), "standby, master nodeA 2 s ago");
+        assert_eq!(
+            after(Event::Maintenance(true)),
+            "maintenance (/mnt/shared/maintenance exists)"
+        );
+        assert_eq!(
+            after(Event::Maintenance(false)),
+            "standby, master nodeA 2 s ago"
+        );
+        assert_eq!(after(Event::Started { token: None }), "master");
+        let running = Event::Running { pids: vec![4711] };
+        assert_eq!(after(running), "master, application pid 4711");
+        // Once this host was master, the master it knew before is history.
+        assert_eq!(after(Event::Standby { master: None }), "standby");
+        assert_eq!(after(Event::Started { token: Some(7) }), "master, token 7");
+    }
+}
