@@ -449,6 +449,30 @@ mod tests {
     }
 
     #[test]
+    fn events_and_metrics_are_off_unless_set_and_checked_when_set() {
+        let vars = settings(&REQUIRED).validate().unwrap();
+        assert_eq!((vars.event_command, vars.metrics_file), (None, None));
+        let mut pairs = REQUIRED.to_vec();
+        pairs.push(("heartBeatDir", "/mnt/shared/heartbeat/"));
+        pairs.push(("hacmpMetricsFile", "/mnt/shared/heartbeat/hacmp.prom"));
+        assert!(error_of(&pairs).contains("inside heartBeatDir"));
+        pairs.pop();
+        pairs.push(("hacmpMetricsFile", "/var/lib/node_exporter/.prom"));
+        assert!(error_of(&pairs).contains("does not end in .prom"));
+        pairs.pop();
+        pairs.push(("hacmpEventCmd", "logger -t hacmp \"$HACMP_MESSAGE\""));
+        let vars = settings(&pairs).validate().unwrap();
+        assert_eq!(
+            vars.event_command.as_deref(),
+            Some("logger -t hacmp \"$HACMP_MESSAGE\"")
+        );
+        pairs.pop();
+        let too_long = "x".repeat(MAX_EVENT_COMMAND_BYTES + 1);
+        pairs.push(("hacmpEventCmd", &too_long));
+        assert!(error_of(&pairs).contains("longer than the limit"));
+    }
+
+    #[test]
     fn paths_must_survive_unquoted_use() {
         let mut pairs = REQUIRED.to_vec();
         pairs.push(("heartBeatDir", "/mnt/hb dir"));
