@@ -290,6 +290,13 @@ fn the_template_unit_is_ready_shows_its_role_and_restarts_a_hung_loop() {
     assert_eq!(systemd.property(unit, "ActiveState"), "active");
     assert!(node.output_contains("starting monitoring"));
     let app = wait_for_app(&node, 30);
+    let environment = fs::read(format!("/proc/{app}/environ")).unwrap();
+    assert!(
+        !environment
+            .split(|byte| *byte == 0)
+            .any(|variable| variable.starts_with(b"NOTIFY_SOCKET=")),
+        "the application does not inherit the daemon's notification socket"
+    );
     assert!(
         systemd.unit_pids(unit).contains(&app),
         "application {app} not in {} ({:?})",

@@ -190,7 +190,8 @@ impl SafeLoop<'_> {
     /// A standby's round: unless in maintenance, look at the cluster, end stray local
     /// instances, and take the lease once the backend says it is free.
     fn standby_round(&mut self) -> Step<()> {
-        self.world.report(&Event::Standby { master: None });
+        let master = self.backend.master();
+        self.world.report(&Event::Standby { master });
         if self.maintenance()? {
             self.world
                 .print("We are in maintenance mode, so we do nothing")?;
