@@ -12,11 +12,26 @@ const MAX_COMPOUND_NESTING: usize = 64;
 pub(super) enum Statement {
     /// Words ending at `;`, a newline or the end of the file, with no operator among them.
     Simple(Vec<Word>),
-    /// A compound command or a function definition.
-    Compound,
+    /// A compound command, or a function definition with its name.
+    Compound {
+        function: Option<String>,
+        inner: Vec<InnerCommand>,
+    },
     /// Any other command: a pipeline, an and-or list, a redirection, a background job or a
     /// subshell. `line` is where it starts.
-    Other { line: usize },
+    Other {
+        line: usize,
+        inner: Vec<InnerCommand>,
+    },
+}
+
+/// A command inside a compound or other statement, which the reader does not run: the word in
+/// command position (a reserved word, an assignment or a command name) and the words after it up
+/// to the next operator or command. The reader refuses those that would set a variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct InnerCommand {
+    pub name: Word,
+    pub arguments: Vec<Word>,
 }
 
 /// A construct opened and not yet closed.
@@ -109,6 +124,8 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
     let mut command_start = true;
     let mut open: Vec<Open> = Vec::new();
     let mut words = Vec::new();
+    let mut inner: Vec<InnerCommand> = Vec::new();
+    let mut in_command = false;
     loop {
         let Some(token) = tokens.get(index) else {
             if let Some(construct) = open.last() {
@@ -132,6 +149,7 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
                     break;
                 }
                 only_words = false;
+                in_command &= *operator == Operator::Redirect;
                 match operator {
                     Operator::OpenParen => {
                         compound |= at_start;
@@ -155,6 +173,16 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
                 command_start = *operator != Operator::Redirect;
             }
             Token::Word(word) => {
+                match inner.last_mut() {
+                    Some(command) if in_command && !command_start => {
+                        command.arguments.push(word.clone())
+                    }
+                    _ => inner.push(InnerCommand {
+                        name: word.clone(),
+                        arguments: Vec::new(),
+                    }),
+                }
+                in_command = true;
                 let reserved = word.literal().filter(|_| command_start);
                 command_start = false;
                 if let Some(text) = reserved {
@@ -183,12 +211,22 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
             ));
         }
     }
+    let function = header.map(|length| {
+        let name = &tokens[start + usize::from(length == 2 || length == 4)];
+        match name {
+            Token::Word(word) => word.literal().unwrap_or_default().to_string(),
+            Token::Operator { .. } => unreachable!("a function header starts with words"),
+        }
+    });
     let statement = if compound {
-        Statement::Compound
+        Statement::Compound { function, inner }
     } else if only_words {
         Statement::Simple(words)
     } else {
-        Statement::Other { line: first_line }
+        Statement::Other {
+            line: first_line,
+            inner,
+        }
     };
     Ok((statement, index))
 }

@@ -10,8 +10,11 @@ pub(super) const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
 /// What expansion reads from and runs in.
 pub(super) trait Scope {
-    /// The variable's value, or `None` when it is unset.
-    fn variable(&self, name: &str) -> Option<String>;
+    /// The variable's value, or `None` when it is unset; an error when the reader cannot know
+    /// the value bash would have. `line` is where it is read.
+    fn variable(&self, name: &str, line: usize) -> Result<Option<String>, Fault>;
+    /// The home directory `~` means when HOME is unset.
+    fn default_home(&self) -> Option<String>;
     /// The output of `script` with its trailing newlines removed.
     fn command_output(&mut self, script: &str, line: usize) -> Result<String, Fault>;
 }
@@ -71,7 +74,7 @@ fn parameter(
     line: usize,
     scope: &mut impl Scope,
 ) -> Result<String, Fault> {
-    let value = scope.variable(name);
+    let value = scope.variable(name, line)?;
     let Some(alternative) = alternative else {
         return Ok(value.unwrap_or_default());
     };
@@ -110,7 +113,10 @@ fn expand_tildes(
         };
         let (prefix, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let prefix_complete = !path.is_empty() || !is_last || ends_word;
-        let home = scope.variable("HOME");
+        let home = match scope.variable("HOME", line)? {
+            Some(home) => Some(home),
+            None => scope.default_home(),
+        };
         match (prefix_complete, prefix.is_empty(), home) {
             (true, true, Some(home)) => expanded.push(format!("{home}{path}")),
             (true, false, _) => {
