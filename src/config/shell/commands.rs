@@ -68,7 +68,7 @@ pub(super) fn statements(tokens: &[Token]) -> Result<Vec<Statement>, Fault> {
         if matches!(
             tokens[index],
             Token::Operator {
-                operator: Operator::Newline | Operator::Semicolon,
+                operator: Operator::Newline,
                 ..
             }
         ) {
@@ -126,10 +126,22 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
     let mut words = Vec::new();
     let mut inner: Vec<InnerCommand> = Vec::new();
     let mut in_command = false;
+    // The operator just read, `None` after a word: bash's grammar errors that the reader must not
+    // read past are found from it, since bash stops reading the file at such an error.
+    let mut previous: Option<Operator> = None;
     loop {
         let Some(token) = tokens.get(index) else {
             if let Some(construct) = open.last() {
                 return Err(never_closed(construct));
+            }
+            if matches!(
+                previous,
+                Some(Operator::And | Operator::Or | Operator::Pipe)
+            ) {
+                return Err(Fault::new(
+                    first_line,
+                    "the command ends in `&&`, `||` or `|`",
+                ));
             }
             if awaiting_body {
                 return Err(Fault::new(first_line, "function definition has no body"));
@@ -140,6 +152,33 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
         index += 1;
         match token {
             Token::Operator { operator, line } => {
+                let after_word = !at_start && previous.is_none();
+                let continues = matches!(
+                    previous,
+                    Some(Operator::And | Operator::Or | Operator::Pipe)
+                );
+                let in_case = open.last().is_some_and(|c| c.closer == "esac");
+                let misplaced = match operator {
+                    Operator::And | Operator::Or | Operator::Pipe => {
+                        !(after_word || previous == Some(Operator::CloseParen))
+                    }
+                    Operator::Semicolon | Operator::Background => {
+                        at_start
+                            || continues
+                            || matches!(previous, Some(Operator::Semicolon | Operator::Background))
+                    }
+                    Operator::CaseBranchEnd => !in_case,
+                    Operator::OpenParen => !command_start && !in_case,
+                    _ => false,
+                };
+                if misplaced {
+                    return Err(Fault::new(*line, "syntax error: an operator out of place"));
+                }
+                // A newline after `&&`, `||` or `|` continues the command.
+                if *operator == Operator::Newline && continues {
+                    continue;
+                }
+                previous = Some(*operator);
                 let ends_command = matches!(
                     operator,
                     Operator::Newline | Operator::Semicolon | Operator::Background
@@ -173,6 +212,7 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
                 command_start = *operator != Operator::Redirect;
             }
             Token::Word(word) => {
+                previous = None;
                 match inner.last_mut() {
                     Some(command) if in_command && !command_start => {
                         command.arguments.push(word.clone())

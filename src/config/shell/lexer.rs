@@ -429,7 +429,12 @@ impl Lexer {
                 (_, '"') => {
                     let line = self.line;
                     self.bump();
-                    parts.extend(self.parts(Context::DoubleQuotes, line, depth + 1)?);
+                    let inner = self.parts(Context::DoubleQuotes, line, depth + 1)?;
+                    // `""` is quoted text too: it keeps `~""` from being a tilde prefix.
+                    if inner.is_empty() {
+                        push_text(&mut parts, "", true);
+                    }
+                    parts.extend(inner);
                 }
                 (_, '$') => {
                     let in_double_quotes = context.quotes_text();
