@@ -371,3 +371,82 @@ fn hostname_comes_from_the_environment_else_the_kernel() {
     let assignments = read_assignments(&path, &environment).expect("valid");
     assert_eq!(assignments[0].value, "from-env");
 }
+
+#[test]
+fn variables_that_commands_not_run_may_set_cannot_be_read() {
+    let (line, message) = error("a=1\nif true; then a=2; fi\nb=$a\n");
+    assert_eq!(line, 3);
+    assert!(
+        message.starts_with("$a may have been set by the command at ")
+            && message.ends_with("vars.sh:2, which the reader does not run"),
+        "{message}"
+    );
+    // A plain assignment after the command makes the variable known again.
+    assert_eq!(
+        read("for a in x; do :; done\na=3\nb=$a\n")[1],
+        triple("b", "3", 3)
+    );
+    let (line, message) = error("#!/bin/sh\ntrue && startCmd=/x\n");
+    assert_eq!(line, 2);
+    assert!(message.starts_with("startCmd may be set here"), "{message}");
+    let (line, message) = error("#!/bin/sh\nf() { eval \"$1\"; }\nf startCmd=/x\n");
+    assert_eq!(
+        (line, message.as_str()),
+        (
+            2,
+            "`eval` here may change variables, and the reader does not run it"
+        )
+    );
+}
+
+#[test]
+fn an_endless_loop_ends_the_reading() {
+    let text = "#!/bin/bash\na=1\nwhile [ 1 ]\ndo\n  a=2\n  sleep 1\ndone\na=3\n";
+    assert_eq!(read(text), [triple("a", "1", 2)]);
+    // With a way out of the loop, what follows is read, and what the loop sets is unknown.
+    let (line, _) = error("a=1\nwhile true; do a=2; break; done\nb=$a\n");
+    assert_eq!(line, 3);
+}
+
+#[test]
+fn what_bash_rejects_as_a_syntax_error_is_refused() {
+    for text in [
+        "a=1;;\n",
+        "a=1 &&\n",
+        "&& a=1\n",
+        "a=$$(echo x)\n",
+        "a=1 ; ;\n",
+    ] {
+        let (line, message) = error(text);
+        assert_eq!(line, 1, "{text:?}");
+        assert!(
+            message.starts_with("syntax error") || message.starts_with("the command ends"),
+            "{text:?}: {message}"
+        );
+    }
+    // A newline after `&&` continues the command.
+    assert!(
+        error("#!/bin/sh\ntrue &&\n  startCmd=/x\n")
+            .1
+            .starts_with("startCmd may be set")
+    );
+}
+
+#[test]
+fn nul_bytes_and_other_bytes_are_refused_on_their_line() {
+    assert_eq!(
+        error("a=1\nb=x\0y\n"),
+        (
+            2,
+            "a NUL byte, which bash silently drops: remove it".to_string()
+        )
+    );
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let path = directory.path().join("vars.sh");
+    std::fs::write(&path, b"a=1\n\nb=\xff\n").expect("writable");
+    let error = read_assignments(&path, &environment()).expect_err("not UTF-8");
+    assert_eq!(
+        (error.line, error.message.as_str()),
+        (3, "bytes that are not UTF-8 text")
+    );
+}
