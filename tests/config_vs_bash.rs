@@ -325,6 +325,8 @@ fn each_mechanism_of_issue_10_is_read_as_bash_or_refused() {
         "heartBeatDir=~/hb\nstartCmdLogFile=~\n",
         "startCmd=\"[$IFS]$OPTIND$PS4\"\n",
         "startCmd=${HOME-none}\n",
+        // Found by the generator: tildes in ${x-word} expand as in the assignment around it.
+        "startCmd=${nope-x:~/y}\nhostName=x${nope-~/y}\nheartBeatDir=\"${nope-~/y}\"\n",
         // 4. '…' inside "${x-…}": the quotes stay, the brace inside them does not close.
         "startCmd=\"${nope-'a}b'}\"\nhostName=\"${nope:-'$PWD'}\"\n",
         // 5. `#` after `)` inside $( ) starts a comment.
@@ -365,6 +367,8 @@ fn each_mechanism_of_issue_10_is_read_as_bash_or_refused() {
         b"#!/bin/bash\nstartCmd[1]=/x\n",
         // 4. a form bash rejects.
         b"startCmd=\"${nope-'}\"\n",
+        // Found by the generator: $"…" inside "${x-…}" loses its `$`.
+        b"startCmd=\"${nope-$\"t\"}\"\n",
         // 5. what only a full parse of $( ) finds the end of.
         b"startCmd=$(case a in a) echo a;; esac)\n",
         b"startCmd=$(cat <<E\nx)\nE\n)\n",

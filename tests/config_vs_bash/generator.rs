@@ -284,6 +284,27 @@ fn statement(random: &mut Random, is_script: bool) -> String {
             literal_word(random)
         ),
         27 if is_script => "return".to_string(),
+        27 => format!(
+            "{} {name}",
+            random.pick(&["export", "readonly", "export -p", "export -f"])
+        ),
+        28 => format!(
+            "{}{}\nstartCmd=/after-here-document",
+            random.pick(&[": <<END\n", "cat >/dev/null <<-'END'\n"]),
+            random.pick(&["a=1\nEND\\\nEND", "x\nEND", "\tEND"])
+        ),
+        29 => format!(
+            "{name}={}{}",
+            random.pick(&["${nope-", "${a:+", "\"${nope:-", "${b-\""]),
+            random.pick(&[
+                "'x y'}",
+                "\"q}\"}",
+                "a\\}b}",
+                "'}'}\"",
+                "$(echo })}",
+                "x}\""
+            ])
+        ),
         _ => format!("{name}={}", value(random, 0)),
     }
 }

@@ -51,7 +51,7 @@ pub(super) fn expand(
             }
             Part::Quoted(text) => value.push_str(text),
             Part::Parameter { name, alternative } => {
-                value.push_str(&parameter(name, alternative.as_ref(), line, scope)?);
+                value.push_str(&parameter(name, alternative.as_ref(), tildes, line, scope)?);
             }
             Part::Command { script, line } => {
                 value.push_str(&scope.command_output(script, *line)?);
@@ -68,9 +68,12 @@ pub(super) fn expand(
     Ok(value)
 }
 
+/// `$NAME` or `${NAME-word}`; the word's tildes expand as the enclosing word's do (after colons
+/// too in an assignment), each counted from the start of the word.
 fn parameter(
     name: &str,
     alternative: Option<&Alternative>,
+    tildes: Tildes,
     line: usize,
     scope: &mut impl Scope,
 ) -> Result<String, Fault> {
@@ -82,7 +85,7 @@ fn parameter(
         .as_ref()
         .is_some_and(|v| !(alternative.empty_is_unset && v.is_empty()));
     if counts_as_set == alternative.when_set {
-        expand(&alternative.word, Tildes::Leading, line, scope)
+        expand(&alternative.word, tildes, line, scope)
     } else {
         Ok(value.filter(|_| !alternative.when_set).unwrap_or_default())
     }

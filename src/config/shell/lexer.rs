@@ -119,6 +119,9 @@ struct Lexer {
     here_documents: Vec<HereDocument>,
     /// Set by `<<` or `<<-` (with whether tabs are stripped): the next word is a delimiter.
     delimiter_expected: Option<bool>,
+    /// How many `${NAME-word}` inside double quotes are being read. There `$"…"` and `$'…'`
+    /// read in ways no other context shares, and are refused.
+    quoted_braces_open: usize,
 }
 
 /// The tokens of `text`, whose first line is line 1.
@@ -129,6 +132,7 @@ pub(super) fn tokenize(text: &str) -> Result<Vec<Token>, Fault> {
         line: 1,
         here_documents: Vec::new(),
         delimiter_expected: None,
+        quoted_braces_open: 0,
     };
     let mut tokens = Vec::new();
     loop {
@@ -551,6 +555,10 @@ impl Lexer {
                     line,
                 }
             }
+            Some('"' | '\'') if self.quoted_braces_open > 0 => Part::Unsupported {
+                message: "$\"…\" or $'…' inside \"${…}\" is not supported".to_string(),
+                line,
+            },
             Some('\'') if !in_double_quotes => {
                 self.single_quoted()?;
                 Part::Unsupported {
@@ -608,7 +616,7 @@ impl Lexer {
             }
             if let Some(sign @ ('-' | '+')) = self.peek() {
                 self.bump();
-                let word = self.parts(context, opened_at, depth + 1)?;
+                let word = self.brace_word(context, opened_at, depth)?;
                 return Ok(Part::Parameter {
                     name,
                     alternative: Some(Alternative {
@@ -620,7 +628,7 @@ impl Lexer {
             }
         }
         // Read the rest only to find where the expansion ends.
-        self.parts(context, opened_at, depth + 1)?;
+        self.brace_word(context, opened_at, depth)?;
         let text: String = self.chars[text_start..self.position].iter().collect();
         Ok(Part::Unsupported {
             message: format!(
@@ -629,6 +637,20 @@ impl Lexer {
             ),
             line: opened_at,
         })
+    }
+
+    /// The word of `${NAME-word}` and the closing brace.
+    fn brace_word(
+        &mut self,
+        context: Context,
+        opened_at: usize,
+        depth: usize,
+    ) -> Result<Vec<Part>, Fault> {
+        let quoted = context.quotes_text();
+        self.quoted_braces_open += usize::from(quoted);
+        let word = self.parts(context, opened_at, depth + 1);
+        self.quoted_braces_open -= usize::from(quoted);
+        word
     }
 
     /// After `$(` (or `$[`, `NAME=(`): the text up to the matching `)` (or `]`). Quotes, nested
