@@ -41,7 +41,7 @@ bench-smoke: deps
 
 # Random variable files, each read by hacmp and sourced by bash under a systemd-like and a
 # login-like environment: every file must read exactly as bash reads it or be refused.
-# `make test` runs 150 of them; FUZZ_CASES sets how many here, FUZZ_SEED the first seed.
+# `make test` runs 400 of them; FUZZ_CASES sets how many here, FUZZ_SEED the first seed.
 FUZZ_CASES ?= 10000
 FUZZ_SEED ?= 1
 fuzz-config:

@@ -393,7 +393,7 @@ fn refusal_kind(message: &str) -> &str {
 }
 
 /// How many random files `cargo test` compares; `make fuzz-config` sets FUZZ_CASES higher.
-const DEFAULT_FUZZ_CASES: u64 = 150;
+const DEFAULT_FUZZ_CASES: u64 = 400;
 
 /// Random files from `generator`, each compared with bash under both environments. FUZZ_SEED
 /// replays a run; a failure names each differing file's seed.

@@ -482,8 +482,33 @@ impl Reader<'_> {
     /// `. FILE`: FILE is taken relative to the current directory, as bash takes it when no
     /// directory on PATH holds it.
     fn source(&mut self, path: &Path, file_name: &Word) -> Result<Flow, ShellError> {
-        let target = expand(&file_name.parts, Tildes::Leading, file_name.line, self)
-            .map_err(|f| located(path, f))?;
+        let line = file_name.line;
+        let target =
+            expand(&file_name.parts, Tildes::Leading, line, self).map_err(|f| located(path, f))?;
+        // The lexer does not say whether an expansion was quoted, so an expansion whose value
+        // bash could split or glob is refused either way.
+        let separators = self
+            .variable("IFS", line)
+            .map_err(|f| located(path, f))?
+            .unwrap_or_default();
+        let expanded = file_name
+            .parts
+            .iter()
+            .any(|part| matches!(part, Part::Parameter { .. } | Part::Command { .. }));
+        let unquoted_glob = file_name.parts.iter().any(
+            |part| matches!(part, Part::Unquoted(text) if text.contains(['*', '?', '[', '{'])),
+        );
+        if unquoted_glob
+            || expanded && target.contains(|c: char| separators.contains(c) || "*?[".contains(c))
+        {
+            return Err(located(
+                path,
+                Fault::new(
+                    line,
+                    "`. FILE` naming a file with blanks or glob characters is not supported",
+                ),
+            ));
+        }
         if target.is_empty() {
             return Err(located(
                 path,

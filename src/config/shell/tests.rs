@@ -450,3 +450,14 @@ fn nul_bytes_and_other_bytes_are_refused_on_their_line() {
         (3, "bytes that are not UTF-8 text")
     );
 }
+
+#[test]
+fn a_sourced_file_name_bash_could_split_or_glob_is_refused() {
+    for text in [". ./vars*.sh\n", "d='a b'\n. \"$d\"\n", ". {a,b}.sh\n"] {
+        let (_, message) = error(text);
+        assert_eq!(
+            message, "`. FILE` naming a file with blanks or glob characters is not supported",
+            "{text:?}"
+        );
+    }
+}
