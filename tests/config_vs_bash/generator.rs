@@ -36,8 +36,9 @@ impl Random {
     }
 }
 
-/// Names values read from: hacmp's variables, helpers the file sets, unset ones, and bash's own.
-const READ_NAMES: [&str; 27] = [
+/// Names values read from: hacmp's variables, helpers the file sets, unset ones, and those of
+/// bash's own that hacmp provides.
+const READ_NAMES: [&str; 18] = [
     "startCmd",
     "hostName",
     "heartBeatDir",
@@ -48,24 +49,36 @@ const READ_NAMES: [&str; 27] = [
     "PWD",
     "UID",
     "EUID",
-    "SHLVL",
-    "BASH_SOURCE",
-    "PPID",
-    "RANDOM",
-    "LINENO",
     "HOSTNAME",
-    "OSTYPE",
     "IFS",
     "OLDPWD",
     "TERM",
     "PATH",
     "USER",
-    "SHELL",
-    "BASH_VERSION",
-    "_",
     "OPTIND",
     "PS4",
 ];
+
+/// bash's own variables that hacmp refuses, or provides only from the environment.
+const RARE_READ_NAMES: [&str; 9] = [
+    "SHLVL",
+    "BASH_SOURCE",
+    "PPID",
+    "RANDOM",
+    "LINENO",
+    "OSTYPE",
+    "SHELL",
+    "BASH_VERSION",
+    "_",
+];
+
+fn read_name(random: &mut Random) -> &'static str {
+    if random.chance(10) {
+        random.pick(&RARE_READ_NAMES)
+    } else {
+        random.pick(&READ_NAMES)
+    }
+}
 
 /// Names assigned: mostly hacmp's variables, some helpers.
 fn assigned_name(random: &mut Random) -> String {
@@ -73,7 +86,7 @@ fn assigned_name(random: &mut Random) -> String {
         VARIABLE_NAMES[random.below(VARIABLE_NAMES.len())].to_string()
     } else {
         random
-            .pick(&["a", "b", "HOME", "PWD", "IFS", "UID"])
+            .pick(&["a", "b", "HOME", "PWD", "IFS", "a", "b"])
             .to_string()
     }
 }
@@ -108,7 +121,7 @@ fn tricky_text(random: &mut Random) -> String {
 }
 
 fn parameter(random: &mut Random, depth: usize) -> String {
-    let name = random.pick(&READ_NAMES);
+    let name = read_name(random);
     match random.below(12) {
         0 => format!("${{{name}}}"),
         1..=4 => {
@@ -158,7 +171,7 @@ fn double_quoted(random: &mut Random, depth: usize) -> String {
             2 => text.push_str(random.pick(&["\\\\", "\\$", "\\\"", "\\`", "\\x", "\\}", "\\\n"])),
             3 => text.push_str(&format!(
                 "${{{}{}'{}'}}",
-                random.pick(&READ_NAMES),
+                read_name(random),
                 random.pick(&["-", ":-", "+", ":+"]),
                 random.pick(&["q", "}", "a}b", "$a", "\\}", "x y"])
             )),
@@ -186,9 +199,8 @@ fn value(random: &mut Random, depth: usize) -> String {
             10 if random.chance(30) => random
                 .pick(&["$((1+2))", "$[1+2]", "$[ 2 * 3 ]", "$(( 4 ))"])
                 .to_string(),
-            11 => random
-                .pick(&["~", "~/x", "~root", ":~/y", "~+", "~nobody/z"])
-                .to_string(),
+            11 if random.chance(20) => random.pick(&["~root", "~+", "~nobody/z"]).to_string(),
+            11 => random.pick(&["~", "~/x", ":~/y", "~/a:~"]).to_string(),
             12 => random
                 .pick(&["{a,b}", "m{1..3}", "{x}", "a{,}"])
                 .to_string(),
