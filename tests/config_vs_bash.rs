@@ -327,6 +327,7 @@ fn each_mechanism_of_issue_10_is_read_as_bash_or_refused() {
         "startCmd=${HOME-none}\n",
         // Found by the generator: tildes in ${x-word} expand as in the assignment around it.
         "startCmd=${nope-x:~/y}\nhostName=x${nope-~/y}\nheartBeatDir=\"${nope-~/y}\"\n",
+        "#!/bin/bash\nset -euo pipefail\nstartCmd=/x${nope-}\nset +u\nhostName=$nope\n",
         // 4. '…' inside "${x-…}": the quotes stay, the brace inside them does not close.
         "startCmd=\"${nope-'a}b'}\"\nhostName=\"${nope:-'$PWD'}\"\n",
         // 5. `#` after `)` inside $( ) starts a comment.
@@ -363,7 +364,8 @@ fn each_mechanism_of_issue_10_is_read_as_bash_or_refused() {
         b"if true; then startCmd=/x; fi\n",
         b"#!/bin/bash\nf() { startCmd=/x; }\nf\n",
         b"#!/bin/bash\nunset startCmd\n",
-        b"#!/bin/bash\nset -e\nstartCmd=/x\n",
+        b"#!/bin/bash\nset -u\nstartCmd=$nope\n",
+        b"#!/bin/bash\nset -- a\nstartCmd=/x\n",
         b"#!/bin/bash\nstartCmd[1]=/x\n",
         // 4. a form bash rejects.
         b"startCmd=\"${nope-'}\"\n",

@@ -88,6 +88,7 @@ pub fn read_assignments(
         sourcing: Vec::new(),
         files_read: 0,
         substitutions_run: 0,
+        nounset: false,
     };
     reader.read_file(path, None)?;
     let ours = crate::config::VARIABLE_NAMES
@@ -135,6 +136,8 @@ struct Reader<'e> {
     sourcing: Vec<(PathBuf, PathBuf)>,
     files_read: usize,
     substitutions_run: usize,
+    /// `set -u`: expanding an unset variable is an error, which ends bash's reading.
+    nounset: bool,
 }
 
 /// Attaches the file to an error on one of its lines.
@@ -384,6 +387,20 @@ impl Reader<'_> {
             },
             Some("return") => Ok(Flow::Return),
             Some("exit") => Ok(Flow::Exit),
+            Some("set") if is_script => match shell_options(arguments) {
+                Some(nounset) => {
+                    self.nounset = nounset.unwrap_or(self.nounset);
+                    Ok(Flow::Continue)
+                }
+                None => Err(located(
+                    path,
+                    Fault::new(
+                        line,
+                        "`set` with options other than -e, -u, -x, -v and -o pipefail is not \
+                         supported",
+                    ),
+                )),
+            },
             _ if is_script => {
                 let mut effects = Effects::default();
                 effects::add_command(&words[command], arguments, &self.functions, &mut effects);
@@ -525,6 +542,37 @@ enum Declaration {
     Readonly,
 }
 
+/// The options of a top-level `set` the reader understands: `-e`, `-u`, `-x`, `-v` (and `+`),
+/// `-o` with errexit, nounset, xtrace or pipefail. `Some(Some(on))` when nounset is switched,
+/// `Some(None)` when not, `None` for anything else (positional parameters included).
+/// errexit changes no value: where a command would fail and end bash's script, bash never
+/// reaches its loop at all (compat/DIVERGENCES.md, entry 20).
+fn shell_options(arguments: &[Word]) -> Option<Option<bool>> {
+    let mut nounset = None;
+    let mut words = arguments.iter().map(Word::literal);
+    while let Some(word) = words.next() {
+        let word = word?;
+        let (on, letters) = match word.split_at_checked(1)? {
+            ("-", letters) => (true, letters),
+            ("+", letters) => (false, letters),
+            _ => return None,
+        };
+        for letter in letters.chars() {
+            match letter {
+                'u' => nounset = Some(on),
+                'e' | 'x' | 'v' => {}
+                'o' => match words.next()?? {
+                    "nounset" => nounset = Some(on),
+                    "errexit" | "xtrace" | "pipefail" => {}
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+    }
+    Some(nounset)
+}
+
 /// Whether unquoted text of a value has both braces, which bash may brace-expand in an
 /// argument of `export` or `readonly` (it never does in a plain assignment).
 fn brace_expands(value: &[Part]) -> bool {
@@ -561,6 +609,10 @@ impl Scope for Reader<'_> {
 
     fn default_home(&self) -> Option<String> {
         bash_variables::password_database_home()
+    }
+
+    fn unset_is_error(&self) -> bool {
+        self.nounset
     }
 
     fn command_output(&mut self, script: &str, line: usize) -> Result<String, Fault> {

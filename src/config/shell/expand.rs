@@ -15,6 +15,8 @@ pub(super) trait Scope {
     fn variable(&self, name: &str, line: usize) -> Result<Option<String>, Fault>;
     /// The home directory `~` means when HOME is unset.
     fn default_home(&self) -> Option<String>;
+    /// Whether expanding an unset variable is an error (`set -u`).
+    fn unset_is_error(&self) -> bool;
     /// The output of `script` with its trailing newlines removed.
     fn command_output(&mut self, script: &str, line: usize) -> Result<String, Fault>;
 }
@@ -79,6 +81,12 @@ fn parameter(
 ) -> Result<String, Fault> {
     let value = scope.variable(name, line)?;
     let Some(alternative) = alternative else {
+        if value.is_none() && scope.unset_is_error() {
+            return Err(Fault::new(
+                line,
+                format!("${name} is unset under `set -u`, where bash stops reading"),
+            ));
+        }
         return Ok(value.unwrap_or_default());
     };
     let counts_as_set = value
