@@ -389,7 +389,7 @@ impl Lexer {
                 (Context::Word, '(') if starts_array_assignment(&parts) => {
                     let line = self.line;
                     self.bump();
-                    self.command_text(line, depth)?;
+                    self.matched_text(line, depth, ('(', ')'), false)?;
                     parts.push(Part::Unsupported {
                         message: "array assignment NAME=(…) is not supported".to_string(),
                         line,
@@ -521,7 +521,7 @@ impl Lexer {
         let part = match self.peek() {
             Some('(') if self.peek_second() == Some('(') => {
                 self.bump();
-                self.command_text(line, depth)?;
+                self.matched_text(line, depth, ('(', ')'), false)?;
                 Part::Unsupported {
                     message: "arithmetic expansion $((…)) is not supported".to_string(),
                     line,
@@ -534,7 +534,7 @@ impl Lexer {
             }
             Some('[') => {
                 self.bump();
-                self.matched_text(line, depth, ('[', ']'))?;
+                self.matched_text(line, depth, ('[', ']'), false)?;
                 Part::Unsupported {
                     message: "arithmetic expansion $[…] is not supported".to_string(),
                     line,
@@ -653,19 +653,21 @@ impl Lexer {
         word
     }
 
-    /// After `$(` (or `$[`, `NAME=(`): the text up to the matching `)` (or `]`). Quotes, nested
-    /// expansions and comments are skipped over so that a closer inside them does not end the
-    /// text. What would need a full parse to find the end as bash finds it (a `case` pattern's
-    /// `)`, a here-document's body) is refused.
+    /// After `$(`: the commands up to the matching `)`.
     fn command_text(&mut self, opened_at: usize, depth: usize) -> Result<String, Fault> {
-        self.matched_text(opened_at, depth, ('(', ')'))
+        self.matched_text(opened_at, depth, ('(', ')'), true)
     }
 
+    /// After `$(`, `$((`, `$[` or `NAME=(`: the text up to the matching `closer`. Quotes, nested
+    /// expansions and comments are skipped over so that a closer inside them does not end the
+    /// text. In `commands`, what would need a full parse to find the end as bash finds it (a
+    /// `case` pattern's `)`, a here-document's body) is refused; in arithmetic `<<` is a shift.
     fn matched_text(
         &mut self,
         opened_at: usize,
         depth: usize,
         (opener, closer): (char, char),
+        commands: bool,
     ) -> Result<String, Fault> {
         let start = self.position;
         let mut open = 1usize;
@@ -682,13 +684,14 @@ impl Lexer {
                 ));
             };
             let ahead: String = self.chars[self.position..].iter().take(5).collect();
-            if at_word_start && (ahead == "case " || ahead == "case\t" || ahead == "case\n") {
+            let case_word = ahead == "case " || ahead == "case\t" || ahead == "case\n";
+            if commands && at_word_start && case_word {
                 return Err(Fault::new(
                     self.line,
                     "`case` inside a command substitution is not supported",
                 ));
             }
-            if ahead.starts_with("<<") && !ahead.starts_with("<<<") {
+            if commands && ahead.starts_with("<<") && !ahead.starts_with("<<<") {
                 return Err(here_document_in_substitution(self.line));
             }
             match c {

@@ -461,3 +461,17 @@ fn a_sourced_file_name_bash_could_split_or_glob_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_shift_in_skipped_arithmetic_is_no_here_document() {
+    let text = "#!/bin/sh\nf() { echo $((1 << 2)) $[3<<1]; }\na=1\n";
+    assert_eq!(read(text), [triple("a", "1", 3)]);
+    let (line, message) = error("a=$(cat <<E\nx\nE\n)\n");
+    assert_eq!(
+        (line, message.as_str()),
+        (
+            1,
+            "a here-document inside a command substitution is not supported"
+        )
+    );
+}
