@@ -235,7 +235,8 @@ fn login_like() -> Environment {
     }
 }
 
-/// Each of the eight variables as bash has it after `. FILE` (also when the file exits):
+/// Each of the eight variables as bash has it after `. FILE` (also when the file exits, or stops
+/// at an error under `set -u`):
 /// `set:VALUE` or `:` when unset, as bytes; `None` when bash ran out of time.
 fn bash_variables(file: &Path, environment: &Environment) -> Option<Vec<Vec<u8>>> {
     let arguments: Vec<String> = VARIABLE_NAMES
@@ -243,7 +244,7 @@ fn bash_variables(file: &Path, environment: &Environment) -> Option<Vec<Vec<u8>>
         .map(|name| format!("\"${{{name}+set}}:${{{name}}}\""))
         .collect();
     let script = format!(
-        "exec 3>&1; trap 'printf \"%s\\0\" {} >&3' EXIT; . \"$1\" >/dev/null 2>&1",
+        "exec 3>&1; trap 'set +u; printf \"%s\\0\" {} >&3' EXIT; . \"$1\" >/dev/null 2>&1",
         arguments.join(" ")
     );
     let output = Command::new("timeout")
@@ -267,7 +268,12 @@ fn bash_variables(file: &Path, environment: &Environment) -> Option<Vec<Vec<u8>>
         Some(Vec::new()),
         "bash's output ends with NUL"
     );
-    assert_eq!(values.len(), VARIABLE_NAMES.len(), "{}", file.display());
+    assert_eq!(
+        values.len(),
+        VARIABLE_NAMES.len(),
+        "bash printed no values for {:?}",
+        std::fs::read(file).map(|text| String::from_utf8_lossy(&text).into_owned())
+    );
     Some(values)
 }
 
