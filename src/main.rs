@@ -117,12 +117,19 @@ Examples:
 
     /// Show every variable and where it came from, and report the configuration's hazards.
     #[command(after_help = "\
-Exit status: 0 no hazards; 1 hazards found; 2 the variables are unusable.
+Exit status: 0 no hazards; 1 hazards found; 2 the variables are unusable. The JSON schema is
+documented in docs/check-json.md.
 
 Examples:
   hacmp check /etc/hacmp/heartbeat.vars
-  hacmp check /opt/app/heartbeat.sh")]
-    Check { file: Option<PathBuf> },
+  hacmp check /opt/app/heartbeat.sh
+  hacmp check --json /etc/hacmp/heartbeat.vars | jq .variables.startCmd")]
+    Check {
+        file: Option<PathBuf>,
+        /// Print JSON (every variable's value and origin, and the hazards) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 
     /// Compare the bash original with hacmp in a deterministic simulator.
     Parity(hacmp::sim::options::ParityArgs),
@@ -156,7 +163,7 @@ fn main() -> ExitCode {
             file,
             reason,
         }) => switch_maintenance(action, file.as_deref(), reason.as_deref()),
-        Some(Command::Check { file }) => check(file.as_deref()),
+        Some(Command::Check { file, json }) => check(file.as_deref(), json),
         Some(Command::GenerateDocs { dir }) => generate_docs(&dir),
         Some(Command::Parity(args)) => return hacmp::sim::cli::run(&args),
     };
@@ -260,26 +267,39 @@ fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Op
     }
 }
 
-fn check(file: Option<&Path>) -> u8 {
+fn check(file: Option<&Path>, json: bool) -> u8 {
     let colour = table::use_colour();
     let settings = match config::resolve_from_process_environment(file) {
         Ok(settings) => settings,
         Err(error) => {
-            eprintln!("hacmp: {error}");
+            if json {
+                print(&check::render_json(None, Err(&error.to_string())));
+            } else {
+                eprintln!("hacmp: {error}");
+            }
             return EXIT_INVALID;
         }
     };
-    print(&check::render_settings(&settings, colour));
+    if !json {
+        print(&check::render_settings(&settings, colour));
+    }
     let checked = settings
         .validate()
         .and_then(|variables| preflight::check(&settings, &variables).map(|()| variables));
     let variables = match checked {
         Ok(variables) => variables,
         Err(error) => {
-            print(&format!(
-                "\n{}\n",
-                table::paint(&format!("invalid: {error}"), table::Tone::Bad, colour)
-            ));
+            if json {
+                print(&check::render_json(
+                    Some(&settings),
+                    Err(&error.to_string()),
+                ));
+            } else {
+                print(&format!(
+                    "\n{}\n",
+                    table::paint(&format!("invalid: {error}"), table::Tone::Bad, colour)
+                ));
+            }
             return EXIT_INVALID;
         }
     };
@@ -290,7 +310,11 @@ fn check(file: Option<&Path>) -> u8 {
         working_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
     };
     let hazards = check::hazards(&variables, &surroundings);
-    print(&format!("\n{}", check::render_hazards(&hazards, colour)));
+    if json {
+        print(&check::render_json(Some(&settings), Ok(&hazards)));
+    } else {
+        print(&format!("\n{}", check::render_hazards(&hazards, colour)));
+    }
     u8::from(!hazards.is_empty())
 }
 
