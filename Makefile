@@ -8,7 +8,7 @@ BINDIR ?= $(PREFIX)/bin
 HACMP ?= target/release/hacmp
 GENERATED := target/generated
 
-.PHONY: all build deps demo test lint bench bench-smoke install generated deb clean safety-report
+.PHONY: all build deps demo test lint bench bench-smoke install generated deb clean safety-report fuzz-config
 
 all: build
 
@@ -45,6 +45,15 @@ bench: deps
 # `cargo test --all-targets`, so it cannot rot.
 bench-smoke: deps
 	$(CARGO) test --bench benchmarks
+
+# Random variable files, each read by hacmp and sourced by bash under a systemd-like and a
+# login-like environment: every file must read exactly as bash reads it or be refused.
+# `make test` runs 400 of them; FUZZ_CASES sets how many here, FUZZ_SEED the first seed.
+FUZZ_CASES ?= 10000
+FUZZ_SEED ?= 1
+fuzz-config:
+	FUZZ_CASES=$(FUZZ_CASES) FUZZ_SEED=$(FUZZ_SEED) $(CARGO) test --test config_vs_bash \
+		random_variable_files -- --nocapture
 
 lint:
 	$(CARGO) fmt --check

@@ -1,7 +1,10 @@
 //! `hacmp check`: every variable with its origin, and the hazards of the configuration, each
 //! with a one-line reason.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 
 use crate::config::{Settings, Variables};
 use crate::pattern::Pattern;
@@ -9,7 +12,7 @@ use crate::storage::{self, Sharing, StorageProbe};
 use crate::table::{self, Tone};
 
 /// A risk in a configuration that runs: it is legal, but it will hurt in some failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Hazard {
     pub variable: &'static str,
     pub reason: String,
@@ -211,6 +214,53 @@ pub fn render_settings(settings: &Settings, colour: bool) -> String {
         ]);
     }
     table::render(&rows, colour)
+}
+
+/// The version of `hacmp check --json`'s output (docs/check-json.md).
+pub const JSON_SCHEMA: u32 = 1;
+
+/// One variable in `hacmp check --json`.
+#[derive(Serialize)]
+struct JsonVariable<'a> {
+    value: &'a str,
+    origin: String,
+}
+
+/// `hacmp check --json`'s object.
+#[derive(Serialize)]
+struct CheckJson<'a> {
+    schema: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variables: Option<BTreeMap<&'static str, JsonVariable<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hazards: Option<&'a [Hazard]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+/// `hacmp check --json`: every variable with its value and origin, when they could be read,
+/// and either the hazards found or, when the configuration is unusable, the error.
+pub fn render_json(settings: Option<&Settings>, checked: Result<&[Hazard], &str>) -> String {
+    let variables = settings.map(|settings| {
+        settings
+            .settings
+            .iter()
+            .map(|setting| {
+                let variable = JsonVariable {
+                    value: &setting.value,
+                    origin: setting.origin.to_string(),
+                };
+                (setting.name, variable)
+            })
+            .collect()
+    });
+    let json = CheckJson {
+        schema: JSON_SCHEMA,
+        variables,
+        hazards: checked.ok(),
+        error: checked.err(),
+    };
+    serde_json::to_string_pretty(&json).expect("the check serializes") + "\n"
 }
 
 pub fn render_hazards(hazards: &[Hazard], colour: bool) -> String {

@@ -5,6 +5,7 @@
 //! script's own, typos included, because operators grep their journals for them.
 
 use crate::config::Variables;
+use crate::event::Event;
 use crate::words;
 use crate::world::{Signal, Step, World};
 
@@ -36,9 +37,13 @@ pub fn run(world: &mut dyn World, vars: &Variables) -> Step<Ended> {
     let own_heartbeat = format!("{}/{}", vars.heart_beat_dir, vars.host_name);
     world.print("starting monitoring")?;
     loop {
+        world.report(&Event::RoundEnds);
         world.print(&format!("In monitoring loop sleep {}", vars.loop_time))?;
         world.sleep(vars.loop_time)?;
-        if world.is_regular_file(&vars.maintenance_file)? {
+        world.report(&Event::RoundBegins);
+        let maintenance = world.is_regular_file(&vars.maintenance_file)?;
+        world.report(&Event::Maintenance(maintenance));
+        if maintenance {
             world.print("We are in maintenance mode, so we do nothing")?;
             continue;
         }
@@ -53,10 +58,14 @@ pub fn run(world: &mut dyn World, vars: &Variables) -> Step<Ended> {
                 world.touch(&own_heartbeat)?;
                 continue;
             }
+            world.report(&Event::Incident);
             send_incident(world)?;
             world.sleep(vars.faile_over_time)?;
             world.sleep(vars.faile_over_time)?;
         } else {
+            world.report(&Event::Standby {
+                master: Some(first_word(&latest).to_string()).filter(|host| !host.is_empty()),
+            });
             world.print("We are not master, so kill any running instances")?;
             kill_instance(world, vars)?;
         }
@@ -88,7 +97,11 @@ fn is_alive(world: &mut dyn World, vars: &Variables) -> Step<bool> {
     for pid in &pids {
         world.print(&pid.to_string())?;
     }
-    Ok(!pids.is_empty())
+    let running = !pids.is_empty();
+    if running {
+        world.report(&Event::Running { pids });
+    }
+    Ok(running)
 }
 
 enum HeartBeat {
@@ -126,6 +139,10 @@ fn has_heart_beat(world: &mut dyn World, vars: &Variables, host: &str) -> Step<H
     world.print(&modified.to_string())?;
     let age = current - modified;
     let margin = age - vars.faile_over_time as i64;
+    world.report(&Event::HeartbeatAge {
+        host: host.to_string(),
+        seconds: age,
+    });
     world.print(&age.to_string())?;
     world.print(&margin.to_string())?;
     if margin < 0 {
@@ -160,6 +177,7 @@ fn start_instance(world: &mut dyn World, vars: &Variables) -> Step<()> {
     if latest == vars.host_name {
         world.print("We are master so start server")?;
         world.start_detached(&vars.start_cmd, &vars.start_cmd_log_file)?;
+        world.report(&Event::Started { token: None });
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod config;
 pub mod engine;
+pub mod event;
 pub mod maintenance;
 pub mod pattern;
 pub mod preflight;

@@ -10,7 +10,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use hacmp::check::{self, Process, Surroundings};
 use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Variables};
 use hacmp::maintenance::{self, Outcome};
-use hacmp::real::{RealWorld, guard, processes};
+use hacmp::real::{RealWorld, guard, processes, report};
 use hacmp::storage::RealStorage;
 use hacmp::{engine, preflight, safe, status, table};
 
@@ -33,7 +33,8 @@ Examples:
 
 Variables (as in heartbeat.sh): pgrepProgramName, startCmd, startCmdLogFile, maintenanceFile,
 hostName, heartBeatDir, faileOverTime, loopTime. A file's assignment wins over the environment;
-a variable set in neither takes heartbeat.sh's default."
+a variable set in neither takes heartbeat.sh's default. hacmp's own: hacmpProfile,
+hacmpEventCmd, hacmpMetricsFile (see `hacmp run --help`)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -49,6 +50,23 @@ enum Command {
     #[command(after_help = "\
 Exit status: runs until stopped; 2 when the variables are unusable (nothing is started or
 killed); 1 when heartbeat.sh's loop would have ended (see README).
+
+Under systemd (Type=notify, as in hacmp@.service): READY=1 once the loop runs, STATUS= with the
+role in words, WATCHDOG=1 from the loop itself when WatchdogSec= is set, STOPPING=1 on SIGTERM.
+Outside systemd nothing of this happens.
+
+hacmpEventCmd: a command run by /bin/sh on each event, in the background, one at a time, killed
+after 30 s; its output goes to stderr behind 'hacmp: event hook:'. It gets HACMP_EVENT (master,
+standby, incident, fenced, maintenance-on, maintenance-off), HACMP_HOST, HACMP_PEER where known,
+HACMP_TOKEN in the safe profile and a one-line HACMP_MESSAGE. At most 16 events wait; more are
+dropped, counted and said on stderr.
+
+hacmpMetricsFile: an absolute path ending in .prom, in node_exporter's textfile directory,
+replaced after each round: hacmp_role, hacmp_master, hacmp_heartbeat_age_seconds,
+hacmp_maintenance, hacmp_application_running, hacmp_takeovers_total, hacmp_incidents_total,
+hacmp_fenced_total, hacmp_loop_duration_seconds, hacmp_storage_operation_seconds,
+hacmp_storage_operations_total, hacmp_storage_operation_failures_total,
+hacmp_event_hook_dropped_total.
 
 Examples:
   hacmp run heartbeat.sh          variables from the script's own assignments
@@ -99,12 +117,19 @@ Examples:
 
     /// Show every variable and where it came from, and report the configuration's hazards.
     #[command(after_help = "\
-Exit status: 0 no hazards; 1 hazards found; 2 the variables are unusable.
+Exit status: 0 no hazards; 1 hazards found; 2 the variables are unusable. The JSON schema is
+documented in docs/check-json.md.
 
 Examples:
   hacmp check /etc/hacmp/heartbeat.vars
-  hacmp check /opt/app/heartbeat.sh")]
-    Check { file: Option<PathBuf> },
+  hacmp check /opt/app/heartbeat.sh
+  hacmp check --json /etc/hacmp/heartbeat.vars | jq .variables.startCmd")]
+    Check {
+        file: Option<PathBuf>,
+        /// Print JSON (every variable's value and origin, and the hazards) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 
     /// Compare the bash original with hacmp in a deterministic simulator.
     Parity(hacmp::sim::options::ParityArgs),
@@ -138,7 +163,7 @@ fn main() -> ExitCode {
             file,
             reason,
         }) => switch_maintenance(action, file.as_deref(), reason.as_deref()),
-        Some(Command::Check { file }) => check(file.as_deref()),
+        Some(Command::Check { file, json }) => check(file.as_deref(), json),
         Some(Command::GenerateDocs { dir }) => generate_docs(&dir),
         Some(Command::Parity(args)) => return hacmp::sim::cli::run(&args),
     };
@@ -149,7 +174,8 @@ fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
     let Some((_, variables)) = load(file, profile) else {
         return EXIT_INVALID;
     };
-    let mut world = RealWorld::new();
+    report::notify_stopping_on_signals();
+    let mut world = RealWorld::new().reporting(report::Reporter::new(&variables));
     let ended = match variables.profile {
         Profile::Compat => engine::run(&mut world, &variables),
         Profile::Safe(timing) => {
@@ -241,26 +267,39 @@ fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Op
     }
 }
 
-fn check(file: Option<&Path>) -> u8 {
+fn check(file: Option<&Path>, json: bool) -> u8 {
     let colour = table::use_colour();
     let settings = match config::resolve_from_process_environment(file) {
         Ok(settings) => settings,
         Err(error) => {
-            eprintln!("hacmp: {error}");
+            if json {
+                print(&check::render_json(None, Err(&error.to_string())));
+            } else {
+                eprintln!("hacmp: {error}");
+            }
             return EXIT_INVALID;
         }
     };
-    print(&check::render_settings(&settings, colour));
+    if !json {
+        print(&check::render_settings(&settings, colour));
+    }
     let checked = settings
         .validate()
         .and_then(|variables| preflight::check(&settings, &variables).map(|()| variables));
     let variables = match checked {
         Ok(variables) => variables,
         Err(error) => {
-            print(&format!(
-                "\n{}\n",
-                table::paint(&format!("invalid: {error}"), table::Tone::Bad, colour)
-            ));
+            if json {
+                print(&check::render_json(
+                    Some(&settings),
+                    Err(&error.to_string()),
+                ));
+            } else {
+                print(&format!(
+                    "\n{}\n",
+                    table::paint(&format!("invalid: {error}"), table::Tone::Bad, colour)
+                ));
+            }
             return EXIT_INVALID;
         }
     };
@@ -271,7 +310,11 @@ fn check(file: Option<&Path>) -> u8 {
         working_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
     };
     let hazards = check::hazards(&variables, &surroundings);
-    print(&format!("\n{}", check::render_hazards(&hazards, colour)));
+    if json {
+        print(&check::render_json(Some(&settings), Ok(&hazards)));
+    } else {
+        print(&format!("\n{}", check::render_hazards(&hazards, colour)));
+    }
     u8::from(!hazards.is_empty())
 }
 

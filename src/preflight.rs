@@ -44,6 +44,15 @@ pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigErr
             }
         )));
     }
+    if let Some(metrics_file) = &variables.metrics_file {
+        // The file is replaced by renaming a temporary file beside it, so what matters is the
+        // directory.
+        if !can_write_file(metrics_file) || !can_write_file(&format!("{metrics_file}.tmp")) {
+            return Err(settings
+                .get("hacmpMetricsFile")
+                .error("cannot be written (its directory must exist and be writable)"));
+        }
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 //! running the loop crashes or its daemon is killed, and the loop then unwinds without another
 //! step.
 
+use crate::event::Event;
 use crate::pattern::Pattern;
 
 /// The loop's daemon was stopped from outside (simulated crash); it must take no further step.
@@ -61,6 +62,11 @@ pub trait World {
 
     /// A line on standard error that the script would print through a shell or tool error.
     fn print_error(&mut self, line: &str) -> Step<()>;
+
+    /// Tells the world what just happened; no command of the script stands behind it, so a world
+    /// that only replays the script (the simulator) ignores it. It never fails and never halts
+    /// the loop: whatever it does must not change what the loop does next.
+    fn report(&mut self, _event: &Event) {}
 }
 
 /// The outcome of a storage operation that the safe profile bounds in time: on a hung mount the

@@ -9,9 +9,10 @@ use std::process::{Command, Stdio};
 
 use support::unique_marker;
 
-/// A valid variable file whose line `line` (1-based) is replaced by `replacement`.
+/// A valid variable file whose line `line` (1-based) is replaced by `replacement`; line 9, one
+/// past the eight variables of heartbeat.sh, adds it.
 fn variables_with(dir: &Path, marker: &str, line: usize, replacement: &str) -> String {
-    let mut lines = [
+    let mut lines = vec![
         format!("pgrepProgramName='exampleApplication.sh {marker}'"),
         format!("startCmd='./exampleApplication.sh {marker}'"),
         "startCmdLogFile='./app.log'".to_string(),
@@ -21,7 +22,11 @@ fn variables_with(dir: &Path, marker: &str, line: usize, replacement: &str) -> S
         "faileOverTime=3".to_string(),
         "loopTime=1".to_string(),
     ];
-    lines[line - 1] = replacement.to_string();
+    if line == lines.len() + 1 {
+        lines.push(replacement.to_string());
+    } else {
+        lines[line - 1] = replacement.to_string();
+    }
     lines.join("\n") + "\n"
 }
 
@@ -131,5 +136,38 @@ fn a_host_name_with_a_blank_is_refused() {
     assert!(
         error.starts_with("hacmp: VARS:5: hostName='node A' contains a blank"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_relative_metrics_file_is_refused() {
+    assert_eq!(
+        refused(9, "hacmpMetricsFile=hacmp.prom"),
+        "hacmp: VARS:9: hacmpMetricsFile='hacmp.prom' is not an absolute path"
+    );
+}
+
+#[test]
+fn a_metrics_file_node_exporter_would_not_read_is_refused() {
+    let error = refused(9, "hacmpMetricsFile=/var/lib/node_exporter/hacmp.txt");
+    assert!(error.contains("does not end in .prom"), "{error}");
+}
+
+#[test]
+fn a_metrics_file_in_a_missing_directory_is_refused() {
+    let error = refused(9, "hacmpMetricsFile=/nonexistent/hacmp/hacmp.prom");
+    assert!(
+        error.starts_with(
+            "hacmp: VARS:9: hacmpMetricsFile='/nonexistent/hacmp/hacmp.prom' cannot be written"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_blank_event_command_is_refused() {
+    assert_eq!(
+        refused(9, "hacmpEventCmd='  '"),
+        "hacmp: VARS:9: hacmpEventCmd='  ' is blank: there is no command to run"
     );
 }

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use support::{Daemon, Node, NodeVariables, unique_marker, wait_until};
+use support::{Daemon, Node, NodeVariables, unique_marker, wait_for_app, wait_until};
 
 const FAILE_OVER_TIME: u64 = 3;
 const LOOP_TIME: u64 = 1;
@@ -26,30 +26,6 @@ fn node(root: &Path, host: &str, marker: &str) -> Node {
             loop_time: LOOP_TIME,
         },
     )
-}
-
-/// Waits until the node runs its application and returns its PID. An instance counts once two
-/// looks 300 ms apart see the same PID: while bash's `nohup` execs the script, the process
-/// briefly shows another command line, or none.
-fn wait_for_app(node: &Node, limit_seconds: u64) -> u32 {
-    let what = format!("a settled application on {}", node.vars.host_name);
-    let mut previous = Vec::new();
-    wait_until(&what, Duration::from_secs(limit_seconds), || {
-        let seen = node.app_pids();
-        let settled = !seen.is_empty() && seen == previous;
-        previous = seen;
-        if !settled {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        settled
-    });
-    assert_eq!(
-        previous.len(),
-        1,
-        "exactly one instance on {}: {previous:?}",
-        node.vars.host_name
-    );
-    previous[0]
 }
 
 fn modified(path: &Path) -> SystemTime {

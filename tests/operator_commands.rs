@@ -255,6 +255,74 @@ fn check_reports_invalid_variables_with_exit_status_two() {
     );
 }
 
+/// `hacmp check --json` (docs/check-json.md): every variable's value and origin, the hazards,
+/// and on unusable variables the error, with the same exit statuses as the table.
+#[test]
+fn check_json_follows_the_documented_schema() {
+    let hazardous = cluster("loopTime=20\n");
+    let output = hacmp(&hazardous, &["check", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let vars = hazardous.vars.display().to_string();
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["variables"]["hostName"]["value"], "nodeA");
+    assert_eq!(json["variables"]["hostName"]["origin"], format!("{vars}:6"));
+    assert_eq!(json["variables"]["loopTime"]["origin"], format!("{vars}:9"));
+    assert_eq!(json["variables"]["hacmpProfile"]["origin"], "default");
+    let mut names: Vec<&str> = json["variables"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "faileOverTime",
+            "hacmpEventCmd",
+            "hacmpMetricsFile",
+            "hacmpProfile",
+            "heartBeatDir",
+            "hostName",
+            "loopTime",
+            "maintenanceFile",
+            "pgrepProgramName",
+            "startCmd",
+            "startCmdLogFile",
+        ]
+    );
+    let hazards = json["hazards"].as_array().unwrap();
+    assert!(
+        hazards.iter().any(|h| h["variable"] == "loopTime"
+            && h["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("is not shorter than faileOverTime")),
+        "{json}"
+    );
+    assert!(json.get("error").is_none());
+
+    let invalid = cluster("faileOverTime=soon\n");
+    let output = hacmp(&invalid, &["check", "--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let error = json["error"].as_str().unwrap();
+    assert!(error.ends_with(":9: faileOverTime='soon' is not a whole number of seconds"));
+    assert_eq!(json["variables"]["faileOverTime"]["value"], "soon");
+    assert!(json.get("hazards").is_none());
+
+    fs::write(&invalid.vars, "startCmd=$[1+2]\n").unwrap();
+    let output = hacmp(&invalid, &["check", "--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let expected = format!(
+        "{}:1: arithmetic expansion $[…] is not supported",
+        invalid.vars.display()
+    );
+    assert_eq!(json, serde_json::json!({"schema": 1, "error": expected}));
+}
+
 #[test]
 fn generated_docs_cover_every_command() {
     let out = tempfile::tempdir().unwrap();
@@ -264,11 +332,13 @@ fn generated_docs_cover_every_command() {
         .status()
         .unwrap();
     assert!(status.success());
-    let page = fs::read_to_string(out.path().join("hacmp.1")).unwrap();
+    let page = fs::read_to_string(out.path().join("man/hacmp.1")).unwrap();
     let bash = fs::read_to_string(out.path().join("completions/hacmp.bash")).unwrap();
-    for command in ["run", "status", "maintenance", "check"] {
+    for command in ["run", "status", "maintenance", "check", "parity"] {
         assert!(page.contains(command), "man page lacks {command}");
         assert!(bash.contains(command), "bash completion lacks {command}");
+        let own_page = out.path().join(format!("man/hacmp-{command}.1"));
+        assert!(own_page.is_file(), "no page {}", own_page.display());
     }
     assert!(out.path().join("completions/_hacmp").is_file());
     assert!(out.path().join("completions/hacmp.fish").is_file());

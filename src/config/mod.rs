@@ -29,7 +29,11 @@ pub const VARIABLE_NAMES: [&str; 8] = [
 ];
 
 /// hacmp's own variables, which heartbeat.sh does not have.
-pub const HACMP_VARIABLE_NAMES: [&str; 1] = ["hacmpProfile"];
+pub const HACMP_VARIABLE_NAMES: [&str; 3] = ["hacmpProfile", "hacmpEventCmd", "hacmpMetricsFile"];
+
+/// The longest hacmpEventCmd accepted: far more than a command line that calls a script needs,
+/// and well within what one environment of a child process holds.
+pub const MAX_EVENT_COMMAND_BYTES: usize = 4096;
 
 /// The longest loopTime or faileOverTime accepted. A day is far beyond any sensible setting; the
 /// limit keeps the arithmetic on timestamps far from overflow.
@@ -101,6 +105,10 @@ pub struct Variables {
     pub faile_over_time: u64,
     pub loop_time: u64,
     pub profile: Profile,
+    /// hacmpEventCmd: a command run by /bin/sh on each event (README, "Events and metrics").
+    pub event_command: Option<String>,
+    /// hacmpMetricsFile: where to keep the Prometheus textfile, an absolute `.prom` path.
+    pub metrics_file: Option<String>,
 }
 
 impl Variables {
@@ -230,16 +238,19 @@ impl Settings {
         let faile_over_time = seconds(self.get("faileOverTime"))?;
         let loop_time = seconds(self.get("loopTime"))?;
         let profile = profile(self, faile_over_time, loop_time)?;
+        let heart_beat_dir = unsplit_path(self.get("heartBeatDir"))?;
         Ok(Variables {
             pgrep_program_name,
             start_cmd: start_cmd.value.clone(),
             start_cmd_log_file: unsplit_path(self.get("startCmdLogFile"))?,
             maintenance_file: unsplit_path(self.get("maintenanceFile"))?,
             host_name: host_name(self.get("hostName"))?,
-            heart_beat_dir: unsplit_path(self.get("heartBeatDir"))?,
+            metrics_file: metrics_file(self.get("hacmpMetricsFile"), &heart_beat_dir)?,
+            heart_beat_dir,
             faile_over_time,
             loop_time,
             profile,
+            event_command: event_command(self.get("hacmpEventCmd"))?,
         })
     }
 }
@@ -323,6 +334,51 @@ fn unsplit_path(setting: &Setting) -> Result<String, ConfigError> {
     Ok(value.clone())
 }
 
+/// Unset or empty means no hook; a command of blanks only is a mistake, not a wish for none.
+fn event_command(setting: &Setting) -> Result<Option<String>, ConfigError> {
+    let value = &setting.value;
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.trim().is_empty() {
+        return Err(setting.error("is blank: there is no command to run"));
+    }
+    if value.len() > MAX_EVENT_COMMAND_BYTES {
+        return Err(setting.error(&format!(
+            "is longer than the limit of {MAX_EVENT_COMMAND_BYTES} bytes"
+        )));
+    }
+    if value.contains('\0') {
+        return Err(setting.error("contains a NUL byte, which no command line can hold"));
+    }
+    Ok(Some(value.clone()))
+}
+
+/// Unset or empty means no metrics. node_exporter's textfile collector reads only `*.prom`
+/// files of one directory, and systemd starts services in /, so a relative path or another
+/// name would be written where nothing reads it; inside heartBeatDir the loop would take the
+/// file for a host's heartbeat.
+fn metrics_file(setting: &Setting, heart_beat_dir: &str) -> Result<Option<String>, ConfigError> {
+    let value = &setting.value;
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let path = Path::new(value);
+    if !path.is_absolute() {
+        return Err(setting.error("is not an absolute path"));
+    }
+    if !value.ends_with(".prom") || value.ends_with("/.prom") {
+        return Err(setting.error(
+            "does not end in .prom, the only files node_exporter's textfile collector reads",
+        ));
+    }
+    if path.parent() == Some(Path::new(heart_beat_dir)) {
+        return Err(setting
+            .error("is inside heartBeatDir, where the loop would take it for a host's heartbeat"));
+    }
+    Ok(Some(value.clone()))
+}
+
 fn host_name(setting: &Setting) -> Result<String, ConfigError> {
     let value = unsplit_path(setting)?;
     if value.contains('/') {
@@ -390,6 +446,30 @@ mod tests {
         pairs.pop();
         pairs.push(("loopTime", "86401"));
         assert!(error_of(&pairs).contains("limit of 86400"));
+    }
+
+    #[test]
+    fn events_and_metrics_are_off_unless_set_and_checked_when_set() {
+        let vars = settings(&REQUIRED).validate().unwrap();
+        assert_eq!((vars.event_command, vars.metrics_file), (None, None));
+        let mut pairs = REQUIRED.to_vec();
+        pairs.push(("heartBeatDir", "/mnt/shared/heartbeat/"));
+        pairs.push(("hacmpMetricsFile", "/mnt/shared/heartbeat/hacmp.prom"));
+        assert!(error_of(&pairs).contains("inside heartBeatDir"));
+        pairs.pop();
+        pairs.push(("hacmpMetricsFile", "/var/lib/node_exporter/.prom"));
+        assert!(error_of(&pairs).contains("does not end in .prom"));
+        pairs.pop();
+        pairs.push(("hacmpEventCmd", "logger -t hacmp \"$HACMP_MESSAGE\""));
+        let vars = settings(&pairs).validate().unwrap();
+        assert_eq!(
+            vars.event_command.as_deref(),
+            Some("logger -t hacmp \"$HACMP_MESSAGE\"")
+        );
+        pairs.pop();
+        let too_long = "x".repeat(MAX_EVENT_COMMAND_BYTES + 1);
+        pairs.push(("hacmpEventCmd", &too_long));
+        assert!(error_of(&pairs).contains("longer than the limit"));
     }
 
     #[test]

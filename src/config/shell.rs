@@ -3,7 +3,9 @@
 //! commands and functions are skipped, and in a script (a file starting with `#!`) every other
 //! command is ignored. In a plain variable file any other command is an error.
 
+mod bash_variables;
 mod commands;
+mod effects;
 mod expand;
 mod lexer;
 mod substitution;
@@ -15,6 +17,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use commands::Statement;
+use effects::Effects;
 use expand::{Scope, Tildes, expand};
 use lexer::{Part, Word};
 
@@ -80,11 +83,29 @@ pub fn read_assignments(
         readonly: HashSet::new(),
         exported: HashSet::new(),
         assignments: Vec::new(),
+        functions: HashMap::new(),
+        unknown: HashMap::new(),
         sourcing: Vec::new(),
         files_read: 0,
         substitutions_run: 0,
+        nounset: false,
     };
     reader.read_file(path, None)?;
+    let ours = crate::config::VARIABLE_NAMES
+        .iter()
+        .chain(crate::config::HACMP_VARIABLE_NAMES.iter());
+    for name in ours {
+        if let Some((file, line)) = reader.unknown.get(*name) {
+            return Err(ShellError {
+                file: file.clone(),
+                line: *line,
+                message: format!(
+                    "{name} may be set here by a command the reader does not run; \
+                     set it with a plain assignment after it"
+                ),
+            });
+        }
+    }
     Ok(reader.assignments)
 }
 
@@ -106,11 +127,17 @@ struct Reader<'e> {
     /// The variables marked by `export`; those from the environment are exported too.
     exported: HashSet<String>,
     assignments: Vec<Assignment>,
+    /// What each function defined so far may do to variables.
+    functions: HashMap<String, Effects>,
+    /// Variables a command the reader did not run may have set, with where that command is.
+    unknown: HashMap<String, (PathBuf, usize)>,
     /// The files being read, outermost first: each one's canonical path, to find `. FILE`
     /// cycles, and the path it was named by, for the assignments it makes.
     sourcing: Vec<(PathBuf, PathBuf)>,
     files_read: usize,
     substitutions_run: usize,
+    /// `set -u`: expanding an unset variable is an error, which ends bash's reading.
+    nounset: bool,
 }
 
 /// Attaches the file to an error on one of its lines.
@@ -122,22 +149,40 @@ fn located(file: &Path, fault: Fault) -> ShellError {
     }
 }
 
-/// The text of a file, within the size and line limits.
-fn file_text(path: &Path) -> Result<String, String> {
+/// The text of a file, within the size and line limits; faults about the whole file are on
+/// line 0.
+fn file_text(path: &Path) -> Result<String, Fault> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path).map_err(|e| Fault::new(0, e.to_string()))?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Fault::new(0, e.to_string()))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "the file is larger than the limit of {MAX_FILE_BYTES} bytes"
+        return Err(Fault::new(
+            0,
+            format!("the file is larger than the limit of {MAX_FILE_BYTES} bytes"),
         ));
     }
-    let text = String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_string())?;
+    let line_of = |offset: usize| 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count();
+    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+        return Err(Fault::new(
+            line_of(offset),
+            "a NUL byte, which bash silently drops: remove it",
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Fault::new(
+            line_of(e.valid_up_to()),
+            "bytes that are not UTF-8 text",
+        ));
+    }
+    let text = String::from_utf8(bytes).expect("checked to be UTF-8");
     if text.lines().count() > MAX_LINES {
-        return Err(format!("the file has more than {MAX_LINES} lines"));
+        return Err(Fault::new(
+            0,
+            format!("the file has more than {MAX_LINES} lines"),
+        ));
     }
     Ok(text)
 }
@@ -221,7 +266,10 @@ impl Reader<'_> {
                 "more than {MAX_FILES} files sourced in all"
             )));
         }
-        let text = file_text(path).map_err(opening_error)?;
+        let text = file_text(path).map_err(|fault| match fault.line {
+            0 => opening_error(fault.message),
+            _ => located(path, fault),
+        })?;
         let identity = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if self.sourcing.iter().any(|(open, _)| *open == identity) {
             return Err(opening_error(
@@ -241,9 +289,29 @@ impl Reader<'_> {
         let statements = commands::statements(&tokens).map_err(|f| located(path, f))?;
         for statement in statements {
             let flow = match statement {
-                Statement::Compound => Flow::Continue,
-                Statement::Other { .. } if is_script => Flow::Continue,
-                Statement::Other { line } => return Err(located(path, unparsable(line))),
+                Statement::Compound {
+                    function: Some(name),
+                    inner,
+                } => {
+                    let effects = effects::of_commands(&inner, &self.functions);
+                    self.functions.insert(name, effects);
+                    Flow::Continue
+                }
+                Statement::Compound {
+                    function: None,
+                    inner,
+                } if effects::is_endless_loop(&inner) => Flow::Exit,
+                Statement::Compound { inner, .. } => {
+                    let effects = effects::of_commands(&inner, &self.functions);
+                    self.not_run(path, effects)?;
+                    Flow::Continue
+                }
+                Statement::Other { inner, .. } if is_script => {
+                    let effects = effects::of_commands(&inner, &self.functions);
+                    self.not_run(path, effects)?;
+                    Flow::Continue
+                }
+                Statement::Other { line, .. } => return Err(located(path, unparsable(line))),
                 Statement::Simple(words) => self.simple_command(path, is_script, &words)?,
             };
             match flow {
@@ -253,6 +321,18 @@ impl Reader<'_> {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// Records what commands the reader does not run may have done: the variables they may set
+    /// become unknown, and a command whose effect cannot be bounded is refused.
+    fn not_run(&mut self, path: &Path, effects: Effects) -> Result<(), ShellError> {
+        if let Some(fault) = effects.opaque {
+            return Err(located(path, fault));
+        }
+        for (name, line) in effects.assigned {
+            self.unknown.insert(name, (path.to_path_buf(), line));
+        }
+        Ok(())
     }
 
     fn simple_command(
@@ -268,20 +348,30 @@ impl Reader<'_> {
             }
             return Ok(Flow::Continue);
         };
-        let name = if command == 0 {
-            words[0].literal()
-        } else {
-            None
-        };
-        let arguments = &words[1..];
-        match name {
-            Some("export" | "readonly") if arguments.iter().all(is_declaration) => {
-                let declaration = if name == Some("export") {
+        let line = words[command].line;
+        let name = words[command].literal();
+        let arguments = &words[command + 1..];
+        if command > 0
+            && let Some(name) = name.filter(|name| {
+                effects::uses_prefix_assignments(name) || self.functions.contains_key(*name)
+            })
+        {
+            return Err(located(
+                path,
+                Fault::new(
+                    line,
+                    format!("assignments before `{name}` are not supported"),
+                ),
+            ));
+        }
+        match name.filter(|_| command == 0) {
+            Some(builtin @ ("export" | "readonly")) => {
+                let declaration = if builtin == "export" {
                     Declaration::Export
                 } else {
                     Declaration::Readonly
                 };
-                self.declare(arguments, declaration)
+                self.declare(builtin, arguments, declaration)
                     .map_err(|f| located(path, f))?;
                 Ok(Flow::Continue)
             }
@@ -290,27 +380,77 @@ impl Reader<'_> {
                 _ => Err(located(
                     path,
                     Fault::new(
-                        words[0].line,
+                        line,
                         "`. FILE` must name exactly one file: arguments are not supported",
                     ),
                 )),
             },
             Some("return") => Ok(Flow::Return),
             Some("exit") => Ok(Flow::Exit),
-            _ if is_script => Ok(Flow::Continue),
-            _ => Err(located(path, unparsable(words[0].line))),
+            Some("set") if is_script => match shell_options(arguments) {
+                Some(nounset) => {
+                    self.nounset = nounset.unwrap_or(self.nounset);
+                    Ok(Flow::Continue)
+                }
+                None => Err(located(
+                    path,
+                    Fault::new(
+                        line,
+                        "`set` with options other than -e, -u, -x, -v and -o pipefail is not \
+                         supported",
+                    ),
+                )),
+            },
+            _ if is_script => {
+                let mut effects = Effects::default();
+                effects::add_command(&words[command], arguments, &self.functions, &mut effects);
+                self.not_run(path, effects)?;
+                Ok(Flow::Continue)
+            }
+            _ => Err(located(path, unparsable(line))),
         }
     }
 
-    /// `export` and `readonly` arguments: assignments or names.
-    fn declare(&mut self, arguments: &[Word], declaration: Declaration) -> Result<(), Fault> {
+    /// `export` and `readonly` arguments: unquoted assignments or names. Any other argument is
+    /// refused: bash expands it as a word (splitting, brace expansion) and then takes it as an
+    /// assignment, which the reader does not imitate.
+    fn declare(
+        &mut self,
+        builtin: &str,
+        arguments: &[Word],
+        declaration: Declaration,
+    ) -> Result<(), Fault> {
+        // `export -f NAME` marks functions and `-p` prints: neither touches a variable.
+        if let [option, names @ ..] = arguments
+            && matches!(option.literal(), Some("-f" | "-p"))
+            && names.iter().all(|word| word.literal().is_some_and(is_name))
+        {
+            return Ok(());
+        }
         for word in arguments {
             let name = match split_assignment(word) {
-                Some(_) => self.assign(word)?,
-                None => word
-                    .literal()
-                    .expect("is_declaration accepted the word")
-                    .to_string(),
+                Some((name, _, value)) if !brace_expands(&value) => {
+                    self.assign(word)?;
+                    name.to_string()
+                }
+                Some(_) => {
+                    return Err(Fault::new(
+                        word.line,
+                        format!("`{builtin}` with brace expansion in a value is not supported"),
+                    ));
+                }
+                None => match word.literal().filter(|text| is_name(text)) {
+                    Some(name) => name.to_string(),
+                    None => {
+                        return Err(Fault::new(
+                            word.line,
+                            format!(
+                                "`{builtin}` arguments other than unquoted NAME or NAME=value \
+                                 are not supported"
+                            ),
+                        ));
+                    }
+                },
             };
             match declaration {
                 Declaration::Export => self.exported.insert(name),
@@ -324,6 +464,12 @@ impl Reader<'_> {
     fn assign(&mut self, word: &Word) -> Result<String, Fault> {
         let (name, append, value_parts) =
             split_assignment(word).expect("assign() is given assignment words");
+        if bash_variables::refuses_assignment(name) {
+            return Err(Fault::new(
+                word.line,
+                format!("{name} is one of bash's own variables; assigning it is not supported"),
+            ));
+        }
         if self.readonly.contains(name) {
             return Err(Fault::new(
                 word.line,
@@ -332,13 +478,14 @@ impl Reader<'_> {
         }
         let mut value = expand(&value_parts, Tildes::LeadingAndAfterColons, word.line, self)?;
         if append {
-            value = self.variable(name).unwrap_or_default() + &value;
+            value = self.variable(name, word.line)?.unwrap_or_default() + &value;
         }
         let file = self
             .sourcing
             .last()
             .map(|(_, named)| named.clone())
             .expect("assignments are made while a file is read");
+        self.unknown.remove(name);
         self.values.insert(name.to_string(), value.clone());
         self.assignments.push(Assignment {
             name: name.to_string(),
@@ -352,8 +499,33 @@ impl Reader<'_> {
     /// `. FILE`: FILE is taken relative to the current directory, as bash takes it when no
     /// directory on PATH holds it.
     fn source(&mut self, path: &Path, file_name: &Word) -> Result<Flow, ShellError> {
-        let target = expand(&file_name.parts, Tildes::Leading, file_name.line, self)
-            .map_err(|f| located(path, f))?;
+        let line = file_name.line;
+        let target =
+            expand(&file_name.parts, Tildes::Leading, line, self).map_err(|f| located(path, f))?;
+        // The lexer does not say whether an expansion was quoted, so an expansion whose value
+        // bash could split or glob is refused either way.
+        let separators = self
+            .variable("IFS", line)
+            .map_err(|f| located(path, f))?
+            .unwrap_or_default();
+        let expanded = file_name
+            .parts
+            .iter()
+            .any(|part| matches!(part, Part::Parameter { .. } | Part::Command { .. }));
+        let unquoted_glob = file_name.parts.iter().any(
+            |part| matches!(part, Part::Unquoted(text) if text.contains(['*', '?', '[', '{'])),
+        );
+        if unquoted_glob
+            || expanded && target.contains(|c: char| separators.contains(c) || "*?[".contains(c))
+        {
+            return Err(located(
+                path,
+                Fault::new(
+                    line,
+                    "`. FILE` naming a file with blanks or glob characters is not supported",
+                ),
+            ));
+        }
         if target.is_empty() {
             return Err(located(
                 path,
@@ -370,19 +542,77 @@ enum Declaration {
     Readonly,
 }
 
-/// Whether an `export` or `readonly` argument is one the reader understands: an assignment or a
-/// plain name (options such as `-p` are not).
-fn is_declaration(word: &Word) -> bool {
-    split_assignment(word).is_some() || word.literal().is_some_and(is_name)
+/// The options of a top-level `set` the reader understands: `-e`, `-u`, `-x`, `-v` (and `+`),
+/// `-o` with errexit, nounset, xtrace or pipefail. `Some(Some(on))` when nounset is switched,
+/// `Some(None)` when not, `None` for anything else (positional parameters included).
+/// errexit changes no value: where a command would fail and end bash's script, bash never
+/// reaches its loop at all (compat/DIVERGENCES.md, entry 20).
+fn shell_options(arguments: &[Word]) -> Option<Option<bool>> {
+    let mut nounset = None;
+    let mut words = arguments.iter().map(Word::literal);
+    while let Some(word) = words.next() {
+        let word = word?;
+        let (on, letters) = match word.split_at_checked(1)? {
+            ("-", letters) => (true, letters),
+            ("+", letters) => (false, letters),
+            _ => return None,
+        };
+        for letter in letters.chars() {
+            match letter {
+                'u' => nounset = Some(on),
+                'e' | 'x' | 'v' => {}
+                'o' => match words.next()?? {
+                    "nounset" => nounset = Some(on),
+                    "errexit" | "xtrace" | "pipefail" => {}
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+    }
+    Some(nounset)
+}
+
+/// Whether unquoted text of a value has both braces, which bash may brace-expand in an
+/// argument of `export` or `readonly` (it never does in a plain assignment).
+fn brace_expands(value: &[Part]) -> bool {
+    let unquoted: String = value
+        .iter()
+        .filter_map(|part| match part {
+            Part::Unquoted(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    unquoted.contains('{') && unquoted.contains('}')
 }
 
 impl Scope for Reader<'_> {
-    fn variable(&self, name: &str) -> Option<String> {
-        if let Some(value) = self.values.get(name).or_else(|| self.environment.get(name)) {
-            return Some(value.clone());
+    fn variable(&self, name: &str, line: usize) -> Result<Option<String>, Fault> {
+        if let Some((file, set_at)) = self.unknown.get(name) {
+            return Err(Fault::new(
+                line,
+                format!(
+                    "${name} may have been set by the command at {}:{set_at}, which the reader \
+                     does not run",
+                    file.display()
+                ),
+            ));
         }
-        // bash sets HOSTNAME itself when the environment does not.
-        (name == "HOSTNAME").then(super::local_host_name)
+        if let Some(value) = self.values.get(name) {
+            return Ok(Some(value.clone()));
+        }
+        match bash_variables::value(name, self.environment) {
+            Some(value) => value.map_err(|why| Fault::new(line, why)),
+            None => Ok(self.environment.get(name).cloned()),
+        }
+    }
+
+    fn default_home(&self) -> Option<String> {
+        bash_variables::password_database_home()
+    }
+
+    fn unset_is_error(&self) -> bool {
+        self.nounset
     }
 
     fn command_output(&mut self, script: &str, line: usize) -> Result<String, Fault> {

@@ -88,6 +88,10 @@ impl GuardSlot {
                 .env(LOG_VARIABLE, log_file)
                 .env(DEADLINE_VARIABLE, deadline.as_nanos().to_string())
                 .env(TOKEN_VARIABLE, token.to_string())
+                // The guard is no service of systemd's; see spawn.rs.
+                .env_remove("NOTIFY_SOCKET")
+                .env_remove("WATCHDOG_USEC")
+                .env_remove("WATCHDOG_PID")
                 .stdin(Stdio::piped())
                 .spawn()
         };

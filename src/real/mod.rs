@@ -4,15 +4,20 @@
 pub mod bounded;
 pub mod files;
 pub mod guard;
+pub mod hook;
 pub mod listing;
+pub mod metrics;
 pub mod processes;
 pub mod records;
+pub mod report;
 pub mod spawn;
 
 use std::fmt;
 use std::io::Write;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
+use crate::event::Event;
 use crate::pattern::Pattern;
 use crate::world::{EntryRead, GuardState, Io, SafeWorld, Signal, Step, World};
 
@@ -31,6 +36,7 @@ pub struct RealWorld {
     children: spawn::Children,
     workers: bounded::Workers,
     guard: guard::GuardSlot,
+    reporter: report::Reporter,
 }
 
 impl RealWorld {
@@ -42,7 +48,49 @@ impl RealWorld {
             guard: guard::GuardSlot::new(
                 std::env::current_exe().unwrap_or_else(|_| "hacmp".into()),
             ),
+            reporter: report::Reporter::silent(),
         }
+    }
+
+    /// This world, passing the loop's events to `reporter`.
+    pub fn reporting(self, reporter: report::Reporter) -> RealWorld {
+        RealWorld { reporter, ..self }
+    }
+
+    /// Sleeps, waking as often as systemd's watchdog needs to hear that the loop is alive.
+    fn sleep_alive(&mut self, duration: Duration) {
+        let mut left = duration;
+        loop {
+            self.reporter.alive();
+            let step = self
+                .reporter
+                .longest_sleep()
+                .map_or(left, |most| left.min(most));
+            if step.is_zero() {
+                return;
+            }
+            std::thread::sleep(step);
+            left -= step;
+        }
+    }
+
+    /// Runs a storage operation on `path`, timing it for the metrics when they are kept.
+    fn timed<T>(
+        &mut self,
+        operation: &'static str,
+        directory: &str,
+        run: impl FnOnce(&mut Self) -> T,
+        failed: impl FnOnce(&T) -> bool,
+    ) -> T {
+        if !self.reporter.times_storage() {
+            return run(self);
+        }
+        let started = Instant::now();
+        let result = run(self);
+        let failure = failed(&result);
+        self.reporter
+            .storage_operation(operation, directory, started.elapsed(), failure);
+        result
     }
 
     /// Runs a storage operation on a worker, at most `limit` long.
@@ -58,7 +106,7 @@ impl RealWorld {
         }
     }
 
-    fn report<T>(&mut self, result: Result<T, ToolError>) -> Option<T> {
+    fn report_error<T>(&mut self, result: Result<T, ToolError>) -> Option<T> {
         result.map_err(|e| eprintln!("{e}")).ok()
     }
 }
@@ -83,7 +131,7 @@ impl Default for RealWorld {
 
 impl World for RealWorld {
     fn sleep(&mut self, seconds: u64) -> Step<()> {
-        std::thread::sleep(Duration::from_secs(seconds));
+        self.sleep_alive(Duration::from_secs(seconds));
         Ok(())
     }
 
@@ -92,22 +140,37 @@ impl World for RealWorld {
     }
 
     fn is_regular_file(&mut self, path: &str) -> Step<bool> {
-        Ok(files::is_regular_file(path))
+        Ok(self.timed(
+            "exists",
+            directory_of(path),
+            |_| files::is_regular_file(path),
+            |_| false,
+        ))
     }
 
     fn newest_entry(&mut self, dir: &str) -> Step<String> {
-        let newest = listing::newest_entry(dir);
-        Ok(self.report(newest).unwrap_or_default())
+        let newest = self.timed("list", dir, |_| listing::newest_entry(dir), Result::is_err);
+        Ok(self.report_error(newest).unwrap_or_default())
     }
 
     fn modification_time(&mut self, path: &str) -> Step<Option<i64>> {
-        let modified = files::modification_time(path);
-        Ok(self.report(modified))
+        let modified = self.timed(
+            "stat",
+            directory_of(path),
+            |_| files::modification_time(path),
+            Result::is_err,
+        );
+        Ok(self.report_error(modified))
     }
 
     fn touch(&mut self, path: &str) -> Step<()> {
-        let touched = files::touch(path);
-        self.report(touched);
+        let touched = self.timed(
+            "touch",
+            directory_of(path),
+            |_| files::touch(path),
+            Result::is_err,
+        );
+        self.report_error(touched);
         Ok(())
     }
 
@@ -117,13 +180,13 @@ impl World for RealWorld {
 
     fn signal(&mut self, pid: u32, signal: Signal) -> Step<()> {
         let sent = processes::signal(pid, signal);
-        self.report(sent);
+        self.report_error(sent);
         Ok(())
     }
 
     fn start_detached(&mut self, command: &str, log_file: &str) -> Step<()> {
         let started = self.children.start_detached(command, log_file);
-        self.report(started);
+        self.report_error(started);
         Ok(())
     }
 
@@ -138,6 +201,23 @@ impl World for RealWorld {
         let _ = writeln!(std::io::stderr(), "{line}");
         Ok(())
     }
+
+    fn report(&mut self, event: &Event) {
+        self.reporter.report(event);
+    }
+}
+
+/// The directory a storage operation on `path` goes to, as the metrics label it.
+fn directory_of(path: &str) -> &str {
+    match Path::new(path).parent().and_then(Path::to_str) {
+        Some("") | None => ".",
+        Some(parent) => parent,
+    }
+}
+
+/// Whether a bounded storage operation failed or got no answer.
+fn went_wrong<T>(io: &Io<T>) -> bool {
+    !matches!(io, Io::Done(_))
 }
 
 impl SafeWorld for RealWorld {
@@ -146,7 +226,7 @@ impl SafeWorld for RealWorld {
     }
 
     fn pause(&mut self, duration: Duration) -> Step<()> {
-        std::thread::sleep(duration);
+        self.sleep_alive(duration);
         Ok(())
     }
 
@@ -155,23 +235,28 @@ impl SafeWorld for RealWorld {
     }
 
     fn read_record(&mut self, path: &str, limit: Duration) -> Step<Io<EntryRead>> {
-        let path = path.to_string();
-        Ok(self.bounded(limit, move || records::read(&path)))
+        let owned = path.to_string();
+        let run = |world: &mut Self| world.bounded(limit, move || records::read(&owned));
+        Ok(self.timed("read", directory_of(path), run, went_wrong))
     }
 
     fn write_record(&mut self, path: &str, content: &str, limit: Duration) -> Step<Io<()>> {
-        let (path, content) = (path.to_string(), content.to_string());
-        Ok(self.bounded(limit, move || records::write(&path, &content)))
+        let (owned, content) = (path.to_string(), content.to_string());
+        let run = |world: &mut Self| world.bounded(limit, move || records::write(&owned, &content));
+        Ok(self.timed("write", directory_of(path), run, went_wrong))
     }
 
     fn list_records(&mut self, dir: &str, limit: Duration) -> Step<Io<Vec<String>>> {
-        let dir = dir.to_string();
-        Ok(self.bounded(limit, move || records::list(&dir)))
+        let owned = dir.to_string();
+        let run = |world: &mut Self| world.bounded(limit, move || records::list(&owned));
+        Ok(self.timed("list", dir, run, went_wrong))
     }
 
     fn file_exists(&mut self, path: &str, limit: Duration) -> Step<Io<bool>> {
-        let path = path.to_string();
-        Ok(self.bounded(limit, move || Ok(files::is_regular_file(&path))))
+        let owned = path.to_string();
+        let run =
+            |world: &mut Self| world.bounded(limit, move || Ok(files::is_regular_file(&owned)));
+        Ok(self.timed("exists", directory_of(path), run, went_wrong))
     }
 
     fn guard_start(

@@ -140,6 +140,12 @@ fn spawn_like_nohup(
         // file offset, so neither overwrites what the other wrote.
         .stdout_file(log.try_clone()?)
         .stderr_file(log.try_clone()?)
+        // systemd's notification socket and watchdog belong to the daemon's conversation with
+        // its service manager; an application that speaks the protocol itself must not report
+        // as if it were the service.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
         // The status is the reaper's or the guard's to read; an exit status other than 0 is
         // not an error of starting.
         .unchecked();

@@ -44,6 +44,10 @@ pub trait Backend {
     /// confirmed it in time.
     fn renew(&mut self, world: &mut dyn SafeWorld, token: u64) -> Step<Option<Duration>>;
 
+    /// The host that held the lease at the last look, if any other host did, for the operator's
+    /// status and event hook; no decision rests on it.
+    fn master(&self) -> Option<String>;
+
     /// After a master's look: why it must give up the lease held with `token` now, if it must.
     fn reason_to_yield(&self, token: u64, now: Duration) -> Option<String>;
 }

@@ -332,6 +332,19 @@ impl Backend for Files {
         self.write_own(world, token, Phase::Master)
     }
 
+    /// The highest-ranking master record of another host.
+    fn master(&self) -> Option<String> {
+        self.observations
+            .iter()
+            .filter(|(name, _)| **name != self.host_name)
+            .filter_map(|(_, observation)| match &observation.sight {
+                Sight::Record(record) if record.phase == Phase::Master => Some(record),
+                _ => None,
+            })
+            .max_by(|a, b| a.rank().cmp(&b.rank()))
+            .map(|record| record.host.clone())
+    }
+
     /// A higher claim, or the heartbeat of a bash or compat node that is still being touched
     /// (that node believes it is master).
     fn reason_to_yield(&self, own_token: u64, now: Duration) -> Option<String> {

@@ -19,6 +19,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use crate::config::Variables;
+use crate::event::Event;
 use crate::timing::{GRACEFUL_KILL, KILL_POLL, Timing};
 use crate::world::{GuardState, Io, SafeWorld, Signal, Step};
 
@@ -62,11 +63,13 @@ fn run_with<'a>(
         safe.world
             .print(&format!("In monitoring loop sleep {}", seconds_text(pause)))?;
         safe.world.pause(pause)?;
+        safe.world.report(&Event::RoundBegins);
         if safe.lease.is_some() {
             safe.master_round()?;
         } else {
             safe.standby_round()?;
         }
+        safe.world.report(&Event::RoundEnds);
     }
 }
 
@@ -133,6 +136,7 @@ impl SafeLoop<'_> {
         match self.world.guard_state()? {
             GuardState::Running => {}
             GuardState::Exited | GuardState::Idle => {
+                self.world.report(&Event::Incident);
                 self.world.print("####")?;
                 self.world
                     .print("#### ERROR, we sent last heartbeat but is not alive")?;
@@ -158,6 +162,7 @@ impl SafeLoop<'_> {
     /// The lease ran out before a renewal was confirmed: the guard kills (or has killed) the
     /// application at that moment; make sure it is gone and become a standby.
     fn lose_lease(&mut self) -> Step<()> {
+        self.world.report(&Event::Fenced);
         self.world.guard_stop(Duration::ZERO)?;
         self.world
             .print("lease expired before a renewal succeeded: the guard killed the application")?;
@@ -185,6 +190,8 @@ impl SafeLoop<'_> {
     /// A standby's round: unless in maintenance, look at the cluster, end stray local
     /// instances, and take the lease once the backend says it is free.
     fn standby_round(&mut self) -> Step<()> {
+        let master = self.backend.master();
+        self.world.report(&Event::Standby { master });
         if self.maintenance()? {
             self.world
                 .print("We are in maintenance mode, so we do nothing")?;
@@ -212,6 +219,9 @@ impl SafeLoop<'_> {
             grant.token,
         )? {
             self.lease = Some(grant);
+            self.world.report(&Event::Started {
+                token: Some(grant.token),
+            });
         } else {
             self.world
                 .print("the lease ran out before the application could start; backing off")?;
@@ -224,7 +234,9 @@ impl SafeLoop<'_> {
     fn maintenance(&mut self) -> Step<bool> {
         let file = self.vars.maintenance_file.clone();
         let exists = self.world.file_exists(&file, self.timing.io_limit)?;
-        Ok(answer(self.world, exists, &file)?.unwrap_or(true))
+        let maintenance = answer(self.world, exists, &file)?.unwrap_or(true);
+        self.world.report(&Event::Maintenance(maintenance));
+        Ok(maintenance)
     }
 
     /// The script's killInstance for instances that run here without our lease, ending its

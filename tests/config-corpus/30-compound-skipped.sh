@@ -6,4 +6,5 @@ for x in; do before=4; done
 case "a)b" in
   "fi") before=5 ;;
 esac
-after="${before}"
+# Reading `before` here is refused: the reader cannot know that these bodies never run.
+after=done

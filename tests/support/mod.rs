@@ -8,6 +8,7 @@
 
 pub mod fuse_fs;
 pub mod oracle;
+pub mod systemd;
 
 use std::fs;
 use std::io::Read as _;
@@ -59,6 +60,30 @@ pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bo
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits until the node runs its application and returns its PID. An instance counts once two
+/// looks 300 ms apart see the same PID: while bash's `nohup` execs the script, the process
+/// briefly shows another command line, or none.
+pub fn wait_for_app(node: &Node, limit_seconds: u64) -> u32 {
+    let what = format!("a settled application on {}", node.vars.host_name);
+    let mut previous = Vec::new();
+    wait_until(&what, Duration::from_secs(limit_seconds), || {
+        let seen = node.app_pids();
+        let settled = !seen.is_empty() && seen == previous;
+        previous = seen;
+        if !settled {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        settled
+    });
+    assert_eq!(
+        previous.len(),
+        1,
+        "exactly one instance on {}: {previous:?}",
+        node.vars.host_name
+    );
+    previous[0]
 }
 
 /// The variables of one node, written the way an operator writes a variable file.
@@ -173,19 +198,7 @@ impl Node {
                 command.arg(script);
                 command
             }
-            Daemon::HacmpInterpreter => {
-                let script = self.dir.join("heartbeat.sh");
-                let edited = self.edited_original();
-                let (first_line, rest) = edited.split_once('\n').unwrap();
-                assert!(
-                    first_line.starts_with("#!"),
-                    "the original starts with a #! line"
-                );
-                let interpreted = format!("#!{}\n{rest}", env!("CARGO_BIN_EXE_hacmp"));
-                fs::write(&script, interpreted).unwrap();
-                fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-                Command::new(script)
-            }
+            Daemon::HacmpInterpreter => Command::new(self.write_interpreted_script()),
         };
         assert!(
             daemon == Daemon::Hacmp || self.extra_variables.is_empty(),
@@ -200,6 +213,22 @@ impl Node {
             .spawn()
             .unwrap();
         self.daemon = Some(child);
+    }
+
+    /// Writes the edited original with its first line changed to `#!/path/to/hacmp`, as an
+    /// operator migrates, and returns its path.
+    pub fn write_interpreted_script(&self) -> PathBuf {
+        let script = self.dir.join("heartbeat.sh");
+        let edited = self.edited_original();
+        let (first_line, rest) = edited.split_once('\n').unwrap();
+        assert!(
+            first_line.starts_with("#!"),
+            "the original starts with a #! line"
+        );
+        let interpreted = format!("#!{}\n{rest}", env!("CARGO_BIN_EXE_hacmp"));
+        fs::write(&script, interpreted).unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        script
     }
 
     /// The original script with each variable line set to this node's value.

@@ -12,11 +12,26 @@ const MAX_COMPOUND_NESTING: usize = 64;
 pub(super) enum Statement {
     /// Words ending at `;`, a newline or the end of the file, with no operator among them.
     Simple(Vec<Word>),
-    /// A compound command or a function definition.
-    Compound,
+    /// A compound command, or a function definition with its name.
+    Compound {
+        function: Option<String>,
+        inner: Vec<InnerCommand>,
+    },
     /// Any other command: a pipeline, an and-or list, a redirection, a background job or a
     /// subshell. `line` is where it starts.
-    Other { line: usize },
+    Other {
+        line: usize,
+        inner: Vec<InnerCommand>,
+    },
+}
+
+/// A command inside a compound or other statement, which the reader does not run: the word in
+/// command position (a reserved word, an assignment or a command name) and the words after it up
+/// to the next operator or command. The reader refuses those that would set a variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct InnerCommand {
+    pub name: Word,
+    pub arguments: Vec<Word>,
 }
 
 /// A construct opened and not yet closed.
@@ -53,7 +68,7 @@ pub(super) fn statements(tokens: &[Token]) -> Result<Vec<Statement>, Fault> {
         if matches!(
             tokens[index],
             Token::Operator {
-                operator: Operator::Newline | Operator::Semicolon,
+                operator: Operator::Newline,
                 ..
             }
         ) {
@@ -109,10 +124,24 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
     let mut command_start = true;
     let mut open: Vec<Open> = Vec::new();
     let mut words = Vec::new();
+    let mut inner: Vec<InnerCommand> = Vec::new();
+    let mut in_command = false;
+    // The operator just read, `None` after a word: bash's grammar errors that the reader must not
+    // read past are found from it, since bash stops reading the file at such an error.
+    let mut previous: Option<Operator> = None;
     loop {
         let Some(token) = tokens.get(index) else {
             if let Some(construct) = open.last() {
                 return Err(never_closed(construct));
+            }
+            if matches!(
+                previous,
+                Some(Operator::And | Operator::Or | Operator::Pipe)
+            ) {
+                return Err(Fault::new(
+                    first_line,
+                    "the command ends in `&&`, `||` or `|`",
+                ));
             }
             if awaiting_body {
                 return Err(Fault::new(first_line, "function definition has no body"));
@@ -123,6 +152,33 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
         index += 1;
         match token {
             Token::Operator { operator, line } => {
+                let after_word = !at_start && previous.is_none();
+                let continues = matches!(
+                    previous,
+                    Some(Operator::And | Operator::Or | Operator::Pipe)
+                );
+                let in_case = open.last().is_some_and(|c| c.closer == "esac");
+                let misplaced = match operator {
+                    Operator::And | Operator::Or | Operator::Pipe => {
+                        !(after_word || previous == Some(Operator::CloseParen))
+                    }
+                    Operator::Semicolon | Operator::Background => {
+                        at_start
+                            || continues
+                            || matches!(previous, Some(Operator::Semicolon | Operator::Background))
+                    }
+                    Operator::CaseBranchEnd => !in_case,
+                    Operator::OpenParen => !command_start && !in_case,
+                    _ => false,
+                };
+                if misplaced {
+                    return Err(Fault::new(*line, "syntax error: an operator out of place"));
+                }
+                // A newline after `&&`, `||` or `|` continues the command.
+                if *operator == Operator::Newline && continues {
+                    continue;
+                }
+                previous = Some(*operator);
                 let ends_command = matches!(
                     operator,
                     Operator::Newline | Operator::Semicolon | Operator::Background
@@ -132,6 +188,7 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
                     break;
                 }
                 only_words = false;
+                in_command &= *operator == Operator::Redirect;
                 match operator {
                     Operator::OpenParen => {
                         compound |= at_start;
@@ -155,6 +212,17 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
                 command_start = *operator != Operator::Redirect;
             }
             Token::Word(word) => {
+                previous = None;
+                match inner.last_mut() {
+                    Some(command) if in_command && !command_start => {
+                        command.arguments.push(word.clone())
+                    }
+                    _ => inner.push(InnerCommand {
+                        name: word.clone(),
+                        arguments: Vec::new(),
+                    }),
+                }
+                in_command = true;
                 let reserved = word.literal().filter(|_| command_start);
                 command_start = false;
                 if let Some(text) = reserved {
@@ -183,12 +251,22 @@ fn statement(tokens: &[Token], start: usize) -> Result<(Statement, usize), Fault
             ));
         }
     }
+    let function = header.map(|length| {
+        let name = &tokens[start + usize::from(length == 2 || length == 4)];
+        match name {
+            Token::Word(word) => word.literal().unwrap_or_default().to_string(),
+            Token::Operator { .. } => unreachable!("a function header starts with words"),
+        }
+    });
     let statement = if compound {
-        Statement::Compound
+        Statement::Compound { function, inner }
     } else if only_words {
         Statement::Simple(words)
     } else {
-        Statement::Other { line: first_line }
+        Statement::Other {
+            line: first_line,
+            inner,
+        }
     };
     Ok((statement, index))
 }

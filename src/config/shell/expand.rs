@@ -10,8 +10,13 @@ pub(super) const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
 /// What expansion reads from and runs in.
 pub(super) trait Scope {
-    /// The variable's value, or `None` when it is unset.
-    fn variable(&self, name: &str) -> Option<String>;
+    /// The variable's value, or `None` when it is unset; an error when the reader cannot know
+    /// the value bash would have. `line` is where it is read.
+    fn variable(&self, name: &str, line: usize) -> Result<Option<String>, Fault>;
+    /// The home directory `~` means when HOME is unset.
+    fn default_home(&self) -> Option<String>;
+    /// Whether expanding an unset variable is an error (`set -u`).
+    fn unset_is_error(&self) -> bool;
     /// The output of `script` with its trailing newlines removed.
     fn command_output(&mut self, script: &str, line: usize) -> Result<String, Fault>;
 }
@@ -48,7 +53,7 @@ pub(super) fn expand(
             }
             Part::Quoted(text) => value.push_str(text),
             Part::Parameter { name, alternative } => {
-                value.push_str(&parameter(name, alternative.as_ref(), line, scope)?);
+                value.push_str(&parameter(name, alternative.as_ref(), tildes, line, scope)?);
             }
             Part::Command { script, line } => {
                 value.push_str(&scope.command_output(script, *line)?);
@@ -65,21 +70,30 @@ pub(super) fn expand(
     Ok(value)
 }
 
+/// `$NAME` or `${NAME-word}`; the word's tildes expand as the enclosing word's do (after colons
+/// too in an assignment), each counted from the start of the word.
 fn parameter(
     name: &str,
     alternative: Option<&Alternative>,
+    tildes: Tildes,
     line: usize,
     scope: &mut impl Scope,
 ) -> Result<String, Fault> {
-    let value = scope.variable(name);
+    let value = scope.variable(name, line)?;
     let Some(alternative) = alternative else {
+        if value.is_none() && scope.unset_is_error() {
+            return Err(Fault::new(
+                line,
+                format!("${name} is unset under `set -u`, where bash stops reading"),
+            ));
+        }
         return Ok(value.unwrap_or_default());
     };
     let counts_as_set = value
         .as_ref()
         .is_some_and(|v| !(alternative.empty_is_unset && v.is_empty()));
     if counts_as_set == alternative.when_set {
-        expand(&alternative.word, Tildes::Leading, line, scope)
+        expand(&alternative.word, tildes, line, scope)
     } else {
         Ok(value.filter(|_| !alternative.when_set).unwrap_or_default())
     }
@@ -110,7 +124,10 @@ fn expand_tildes(
         };
         let (prefix, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let prefix_complete = !path.is_empty() || !is_last || ends_word;
-        let home = scope.variable("HOME");
+        let home = match scope.variable("HOME", line)? {
+            Some(home) => Some(home),
+            None => scope.default_home(),
+        };
         match (prefix_complete, prefix.is_empty(), home) {
             (true, true, Some(home)) => expanded.push(format!("{home}{path}")),
             (true, false, _) => {

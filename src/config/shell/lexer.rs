@@ -80,6 +80,8 @@ pub(super) enum Token {
 struct HereDocument {
     delimiter: String,
     strip_tabs: bool,
+    /// A delimiter with any quoting makes the body literal: no line joining.
+    quoted: bool,
     line: usize,
 }
 
@@ -92,6 +94,9 @@ enum Context {
     Brace {
         in_double_quotes: bool,
     },
+    /// `'…'` inside `"${NAME-word}"`: bash keeps the quotes and expands what is between them as
+    /// in double quotes, but a `}` there does not end the expansion.
+    SingleQuotesInBrace,
 }
 
 impl Context {
@@ -99,6 +104,7 @@ impl Context {
         matches!(
             self,
             Context::DoubleQuotes
+                | Context::SingleQuotesInBrace
                 | Context::Brace {
                     in_double_quotes: true
                 }
@@ -113,6 +119,9 @@ struct Lexer {
     here_documents: Vec<HereDocument>,
     /// Set by `<<` or `<<-` (with whether tabs are stripped): the next word is a delimiter.
     delimiter_expected: Option<bool>,
+    /// How many `${NAME-word}` inside double quotes are being read. There `$"…"` and `$'…'`
+    /// read in ways no other context shares, and are refused.
+    quoted_braces_open: usize,
 }
 
 /// The tokens of `text`, whose first line is line 1.
@@ -123,6 +132,7 @@ pub(super) fn tokenize(text: &str) -> Result<Vec<Token>, Fault> {
         line: 1,
         here_documents: Vec::new(),
         delimiter_expected: None,
+        quoted_braces_open: 0,
     };
     let mut tokens = Vec::new();
     loop {
@@ -147,9 +157,11 @@ pub(super) fn tokenize(text: &str) -> Result<Vec<Token>, Fault> {
                 let parts = lexer.parts(Context::Word, line, 0)?;
                 let word = Word { parts, line };
                 if let Some(strip_tabs) = lexer.delimiter_expected.take() {
+                    let (delimiter, quoted) = delimiter_text(&word.parts, line)?;
                     lexer.here_documents.push(HereDocument {
-                        delimiter: plain_text(&word.parts),
+                        delimiter,
                         strip_tabs,
+                        quoted,
                         line,
                     });
                 }
@@ -163,16 +175,28 @@ pub(super) fn tokenize(text: &str) -> Result<Vec<Token>, Fault> {
     }
 }
 
-/// A here-document delimiter's text: its quotes only say whether the body is expanded, which
-/// does not matter to a reader that skips the body.
-fn plain_text(parts: &[Part]) -> String {
-    parts
-        .iter()
-        .map(|part| match part {
-            Part::Unquoted(text) | Part::Quoted(text) => text.as_str(),
-            _ => "",
-        })
-        .collect()
+/// A here-document delimiter's text, and whether any of it is quoted, which makes the body
+/// literal. bash takes a delimiter with `$` or a backquote literally, which this lexer would
+/// have read as an expansion: such a delimiter is refused.
+fn delimiter_text(parts: &[Part], line: usize) -> Result<(String, bool), Fault> {
+    let mut text = String::new();
+    let mut quoted = false;
+    for part in parts {
+        match part {
+            Part::Unquoted(piece) => text.push_str(piece),
+            Part::Quoted(piece) => {
+                quoted = true;
+                text.push_str(piece);
+            }
+            _ => {
+                return Err(Fault::new(
+                    line,
+                    "a here-document delimiter with `$` or a backquote is not supported",
+                ));
+            }
+        }
+    }
+    Ok((text, quoted))
 }
 
 fn unterminated_here_document(document: &HereDocument) -> Fault {
@@ -186,16 +210,42 @@ fn unterminated_here_document(document: &HereDocument) -> Fault {
 }
 
 impl Lexer {
+    /// The index of the first character at or after `at` that is not part of a backslash-newline.
+    /// bash removes those before it reads a token, so that they may split a name or an operator
+    /// (`$na\⏎me`, `&\⏎&`); only single quotes, comments, escapes and literal here-document
+    /// bodies keep them, and those read the characters raw.
+    fn after_continuations(&self, mut at: usize) -> usize {
+        while self.chars.get(at) == Some(&'\\') && self.chars.get(at + 1) == Some(&'\n') {
+            at += 2;
+        }
+        at
+    }
+
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.position).copied()
+        self.chars
+            .get(self.after_continuations(self.position))
+            .copied()
     }
 
     fn peek_second(&self) -> Option<char> {
-        self.chars.get(self.position + 1).copied()
+        let first = self.after_continuations(self.position);
+        self.chars.get(self.after_continuations(first + 1)).copied()
     }
 
     fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
+        while self.after_continuations(self.position) != self.position {
+            self.position += 2;
+            self.line += 1;
+        }
+        self.bump_raw()
+    }
+
+    fn peek_raw(&self) -> Option<char> {
+        self.chars.get(self.position).copied()
+    }
+
+    fn bump_raw(&mut self) -> Option<char> {
+        let c = self.peek_raw()?;
         self.position += 1;
         if c == '\n' {
             self.line += 1;
@@ -213,37 +263,27 @@ impl Lexer {
 
     /// Skips blanks and backslash-newline continuations between words.
     fn skip_blanks(&mut self) {
-        loop {
-            match self.peek() {
-                Some(' ' | '\t') => {
-                    self.bump();
-                }
-                Some('\\') if self.peek_second() == Some('\n') => {
-                    self.bump();
-                    self.bump();
-                }
-                _ => return,
-            }
+        while matches!(self.peek(), Some(' ' | '\t')) {
+            self.bump();
         }
     }
 
-    /// Skips to the end of the line, leaving the newline, which still ends the command.
+    /// At `#`: skips to the end of the line, leaving the newline, which still ends the command.
+    /// A backslash at the end of a comment does not continue it.
     fn skip_comment(&mut self) {
-        while self.peek().is_some_and(|c| c != '\n') {
-            self.bump();
+        self.bump();
+        while self.peek_raw().is_some_and(|c| c != '\n') {
+            self.bump_raw();
         }
     }
 
     fn skip_here_document_bodies(&mut self) -> Result<(), Fault> {
         for document in std::mem::take(&mut self.here_documents) {
             loop {
-                if self.peek().is_none() {
+                if self.peek_raw().is_none() {
                     return Err(unterminated_here_document(&document));
                 }
-                let start = self.position;
-                self.skip_comment();
-                let line: String = self.chars[start..self.position].iter().collect();
-                self.bump();
+                let line = self.here_document_line(document.quoted);
                 let line = if document.strip_tabs {
                     line.trim_start_matches('\t')
                 } else {
@@ -255,6 +295,25 @@ impl Lexer {
             }
         }
         Ok(())
+    }
+
+    /// One line of a here-document body and its newline. In an unquoted body a line ending in
+    /// an unescaped backslash is joined with the next, as bash joins it before it compares the
+    /// line with the delimiter.
+    fn here_document_line(&mut self, quoted: bool) -> String {
+        let mut line = String::new();
+        while let Some(c) = self.bump_raw() {
+            if c != '\n' {
+                line.push(c);
+                continue;
+            }
+            let trailing_backslashes = line.chars().rev().take_while(|&b| b == '\\').count();
+            if quoted || trailing_backslashes % 2 == 0 {
+                break;
+            }
+            line.pop();
+        }
+        line
     }
 
     fn operator(&mut self) -> Operator {
@@ -321,9 +380,21 @@ impl Lexer {
                         Err(Fault::new(opened_at, "unterminated double quote"))
                     }
                     Context::Brace { .. } => Err(Fault::new(opened_at, "unterminated ${")),
+                    Context::SingleQuotesInBrace => {
+                        Err(Fault::new(opened_at, "unterminated single quote"))
+                    }
                 };
             };
             match (context, c) {
+                (Context::Word, '(') if starts_array_assignment(&parts) => {
+                    let line = self.line;
+                    self.bump();
+                    self.matched_text(line, depth, ('(', ')'), false)?;
+                    parts.push(Part::Unsupported {
+                        message: "array assignment NAME=(…) is not supported".to_string(),
+                        line,
+                    });
+                }
                 (Context::Word, ' ' | '\t' | '\n' | ';' | '&' | '|' | '<' | '>' | '(' | ')') => {
                     return Ok(parts);
                 }
@@ -332,6 +403,29 @@ impl Lexer {
                     return Ok(parts);
                 }
                 (_, '\\') => self.backslash(context, &mut parts),
+                (
+                    Context::Brace {
+                        in_double_quotes: true,
+                    },
+                    '\'',
+                ) => {
+                    let line = self.line;
+                    self.bump();
+                    push_text(&mut parts, "'", true);
+                    let inner = self.parts(Context::SingleQuotesInBrace, line, depth + 1)?;
+                    parts.extend(inner);
+                    push_text(&mut parts, "'", true);
+                }
+                (Context::SingleQuotesInBrace, '\'') => {
+                    self.bump();
+                    return Ok(parts);
+                }
+                (Context::SingleQuotesInBrace, '"') => {
+                    return Err(Fault::new(
+                        self.line,
+                        "a double quote inside '…' inside \"${…}\" is not supported",
+                    ));
+                }
                 (_, '\'') if !context.quotes_text() => {
                     let text = self.single_quoted()?;
                     push_text(&mut parts, &text, true);
@@ -339,7 +433,12 @@ impl Lexer {
                 (_, '"') => {
                     let line = self.line;
                     self.bump();
-                    parts.extend(self.parts(Context::DoubleQuotes, line, depth + 1)?);
+                    let inner = self.parts(Context::DoubleQuotes, line, depth + 1)?;
+                    // `""` is quoted text too: it keeps `~""` from being a tilde prefix.
+                    if inner.is_empty() {
+                        push_text(&mut parts, "", true);
+                    }
+                    parts.extend(inner);
                 }
                 (_, '$') => {
                     let in_double_quotes = context.quotes_text();
@@ -360,14 +459,12 @@ impl Lexer {
         }
     }
 
+    /// At a backslash that is not a continuation: the character it escapes is read raw.
     fn backslash(&mut self, context: Context, parts: &mut Vec<Part>) {
         self.bump();
-        match self.peek() {
-            Some('\n') => {
-                self.bump();
-            }
+        match self.peek_raw() {
             Some(next) if !context.quotes_text() || escapable_in_double_quotes(next, context) => {
-                self.bump();
+                self.bump_raw();
                 push_text(parts, &next.to_string(), true);
             }
             // Inside double quotes a backslash before any other character is kept; at the end
@@ -382,7 +479,7 @@ impl Lexer {
         self.bump();
         let mut text = String::new();
         loop {
-            match self.bump() {
+            match self.bump_raw() {
                 None => return Err(Fault::new(opened_at, "unterminated single quote")),
                 Some('\'') => return Ok(text),
                 Some(c) => text.push(c),
@@ -397,10 +494,13 @@ impl Lexer {
         self.bump();
         let mut script = String::new();
         loop {
-            match self.bump() {
+            match self.bump_raw() {
                 None => return Err(Fault::new(opened_at, "unterminated backquote")),
+                Some('`') if script.contains("<<") => {
+                    return Err(here_document_in_substitution(opened_at));
+                }
                 Some('`') => return Ok(script),
-                Some('\\') => match self.bump() {
+                Some('\\') => match self.bump_raw() {
                     None => return Err(Fault::new(opened_at, "unterminated backquote")),
                     Some(next @ ('$' | '`' | '\\')) => script.push(next),
                     Some('"') if in_double_quotes => script.push('"'),
@@ -421,7 +521,7 @@ impl Lexer {
         let part = match self.peek() {
             Some('(') if self.peek_second() == Some('(') => {
                 self.bump();
-                self.command_text(line, depth)?;
+                self.matched_text(line, depth, ('(', ')'), false)?;
                 Part::Unsupported {
                     message: "arithmetic expansion $((…)) is not supported".to_string(),
                     line,
@@ -431,6 +531,14 @@ impl Lexer {
                 self.bump();
                 let script = self.command_text(line, depth)?;
                 Part::Command { script, line }
+            }
+            Some('[') => {
+                self.bump();
+                self.matched_text(line, depth, ('[', ']'), false)?;
+                Part::Unsupported {
+                    message: "arithmetic expansion $[…] is not supported".to_string(),
+                    line,
+                }
             }
             Some('{') => {
                 self.bump();
@@ -447,6 +555,10 @@ impl Lexer {
                     line,
                 }
             }
+            Some('"' | '\'') if self.quoted_braces_open > 0 => Part::Unsupported {
+                message: "$\"…\" or $'…' inside \"${…}\" is not supported".to_string(),
+                line,
+            },
             Some('\'') if !in_double_quotes => {
                 self.single_quoted()?;
                 Part::Unsupported {
@@ -504,7 +616,7 @@ impl Lexer {
             }
             if let Some(sign @ ('-' | '+')) = self.peek() {
                 self.bump();
-                let word = self.parts(context, opened_at, depth + 1)?;
+                let word = self.brace_word(context, opened_at, depth)?;
                 return Ok(Part::Parameter {
                     name,
                     alternative: Some(Alternative {
@@ -516,7 +628,7 @@ impl Lexer {
             }
         }
         // Read the rest only to find where the expansion ends.
-        self.parts(context, opened_at, depth + 1)?;
+        self.brace_word(context, opened_at, depth)?;
         let text: String = self.chars[text_start..self.position].iter().collect();
         Ok(Part::Unsupported {
             message: format!(
@@ -527,20 +639,61 @@ impl Lexer {
         })
     }
 
-    /// After `$(`: the text up to the matching `)`. Quotes, nested expansions and comments are
-    /// skipped over so that a `)` inside them does not end the text.
+    /// The word of `${NAME-word}` and the closing brace.
+    fn brace_word(
+        &mut self,
+        context: Context,
+        opened_at: usize,
+        depth: usize,
+    ) -> Result<Vec<Part>, Fault> {
+        let quoted = context.quotes_text();
+        self.quoted_braces_open += usize::from(quoted);
+        let word = self.parts(context, opened_at, depth + 1);
+        self.quoted_braces_open -= usize::from(quoted);
+        word
+    }
+
+    /// After `$(`: the commands up to the matching `)`.
     fn command_text(&mut self, opened_at: usize, depth: usize) -> Result<String, Fault> {
+        self.matched_text(opened_at, depth, ('(', ')'), true)
+    }
+
+    /// After `$(`, `$((`, `$[` or `NAME=(`: the text up to the matching `closer`. Quotes, nested
+    /// expansions and comments are skipped over so that a closer inside them does not end the
+    /// text. In `commands`, what would need a full parse to find the end as bash finds it (a
+    /// `case` pattern's `)`, a here-document's body) is refused; in arithmetic `<<` is a shift.
+    fn matched_text(
+        &mut self,
+        opened_at: usize,
+        depth: usize,
+        (opener, closer): (char, char),
+        commands: bool,
+    ) -> Result<String, Fault> {
         let start = self.position;
-        let mut open_parens = 1usize;
+        let mut open = 1usize;
         loop {
             let at_word_start = self.position == start
                 || matches!(
                     self.chars[self.position - 1],
-                    ' ' | '\t' | '\n' | ';' | '(' | '&' | '|'
+                    ' ' | '\t' | '\n' | ';' | '(' | ')' | '&' | '|'
                 );
             let Some(c) = self.peek() else {
-                return Err(Fault::new(opened_at, "unterminated $(: no matching )"));
+                return Err(Fault::new(
+                    opened_at,
+                    format!("unterminated ${opener}: no matching {closer}"),
+                ));
             };
+            let ahead: String = self.chars[self.position..].iter().take(5).collect();
+            let case_word = ahead == "case " || ahead == "case\t" || ahead == "case\n";
+            if commands && at_word_start && case_word {
+                return Err(Fault::new(
+                    self.line,
+                    "`case` inside a command substitution is not supported",
+                ));
+            }
+            if commands && ahead.starts_with("<<") && !ahead.starts_with("<<<") {
+                return Err(here_document_in_substitution(self.line));
+            }
             match c {
                 '\'' => {
                     self.single_quoted()?;
@@ -554,25 +707,45 @@ impl Lexer {
                     self.backquoted(false)?;
                 }
                 '#' if at_word_start => self.skip_comment(),
+                '<' if ahead.starts_with("<<<") => {
+                    self.position += 3;
+                }
                 _ => {
                     self.bump();
-                    match c {
-                        '\\' => {
-                            self.bump();
+                    if c == '\\' {
+                        self.bump_raw();
+                    } else if c == opener {
+                        open += 1;
+                    } else if c == closer {
+                        open -= 1;
+                        if open == 0 {
+                            return Ok(self.chars[start..self.position - 1].iter().collect());
                         }
-                        '(' => open_parens += 1,
-                        ')' => {
-                            open_parens -= 1;
-                            if open_parens == 0 {
-                                return Ok(self.chars[start..self.position - 1].iter().collect());
-                            }
-                        }
-                        _ => {}
                     }
                 }
             }
         }
     }
+}
+
+fn here_document_in_substitution(line: usize) -> Fault {
+    Fault::new(
+        line,
+        "a here-document inside a command substitution is not supported",
+    )
+}
+
+/// Whether the word read so far is `NAME=` or `NAME+=`, so that a `(` makes it an array.
+fn starts_array_assignment(parts: &[Part]) -> bool {
+    let [Part::Unquoted(text)] = parts else {
+        return false;
+    };
+    let Some(target) = text.strip_suffix('=') else {
+        return false;
+    };
+    let name = target.strip_suffix('+').unwrap_or(target);
+    name.starts_with(|c: char| c == '_' || c.is_ascii_alphabetic())
+        && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 /// Whether a backslash inside double quotes escapes `next` rather than standing for itself.

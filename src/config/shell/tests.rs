@@ -48,7 +48,7 @@ fn the_error_display_is_file_line_message() {
 
 #[test]
 fn a_variable_file_rejects_other_commands() {
-    for text in ["a=1\necho hi\n", "a=1\nb=2 echo hi\n", "a=1\nexport -n a\n"] {
+    for text in ["a=1\necho hi\n", "a=1\nb=2 echo hi\n", "a=1\nshift\n"] {
         let (line, message) = error(text);
         assert_eq!(line, 2, "{text:?}");
         assert!(message.starts_with("unparsable line: "), "{message}");
@@ -59,7 +59,8 @@ fn a_variable_file_rejects_other_commands() {
 
 #[test]
 fn a_script_ignores_other_commands() {
-    let text = "#!/bin/bash\necho \"starting\"\nset -e\nb=2 echo hi\nexport -f f\nx=1 | cat\na=1\n";
+    let text =
+        "#!/bin/bash\necho \"starting\"\nset -x\nb=2 echo hi\nexport -f f\ncat x | grep y\na=1\n";
     assert_eq!(read(text), [triple("a", "1", 7)]);
 }
 
@@ -369,4 +370,108 @@ fn hostname_comes_from_the_environment_else_the_kernel() {
     environment.insert("HOSTNAME".to_string(), "from-env".to_string());
     let assignments = read_assignments(&path, &environment).expect("valid");
     assert_eq!(assignments[0].value, "from-env");
+}
+
+#[test]
+fn variables_that_commands_not_run_may_set_cannot_be_read() {
+    let (line, message) = error("a=1\nif true; then a=2; fi\nb=$a\n");
+    assert_eq!(line, 3);
+    assert!(
+        message.starts_with("$a may have been set by the command at ")
+            && message.ends_with("vars.sh:2, which the reader does not run"),
+        "{message}"
+    );
+    // A plain assignment after the command makes the variable known again.
+    assert_eq!(
+        read("for a in x; do :; done\na=3\nb=$a\n")[1],
+        triple("b", "3", 3)
+    );
+    let (line, message) = error("#!/bin/sh\ntrue && startCmd=/x\n");
+    assert_eq!(line, 2);
+    assert!(message.starts_with("startCmd may be set here"), "{message}");
+    let (line, message) = error("#!/bin/sh\nf() { eval \"$1\"; }\nf startCmd=/x\n");
+    assert_eq!(
+        (line, message.as_str()),
+        (
+            2,
+            "`eval` here may change variables, and the reader does not run it"
+        )
+    );
+}
+
+#[test]
+fn an_endless_loop_ends_the_reading() {
+    let text = "#!/bin/bash\na=1\nwhile [ 1 ]\ndo\n  a=2\n  sleep 1\ndone\na=3\n";
+    assert_eq!(read(text), [triple("a", "1", 2)]);
+    // With a way out of the loop, what follows is read, and what the loop sets is unknown.
+    let (line, _) = error("a=1\nwhile true; do a=2; break; done\nb=$a\n");
+    assert_eq!(line, 3);
+}
+
+#[test]
+fn what_bash_rejects_as_a_syntax_error_is_refused() {
+    for text in [
+        "a=1;;\n",
+        "a=1 &&\n",
+        "&& a=1\n",
+        "a=$$(echo x)\n",
+        "a=1 ; ;\n",
+    ] {
+        let (line, message) = error(text);
+        assert_eq!(line, 1, "{text:?}");
+        assert!(
+            message.starts_with("syntax error") || message.starts_with("the command ends"),
+            "{text:?}: {message}"
+        );
+    }
+    // A newline after `&&` continues the command.
+    assert!(
+        error("#!/bin/sh\ntrue &&\n  startCmd=/x\n")
+            .1
+            .starts_with("startCmd may be set")
+    );
+}
+
+#[test]
+fn nul_bytes_and_other_bytes_are_refused_on_their_line() {
+    assert_eq!(
+        error("a=1\nb=x\0y\n"),
+        (
+            2,
+            "a NUL byte, which bash silently drops: remove it".to_string()
+        )
+    );
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let path = directory.path().join("vars.sh");
+    std::fs::write(&path, b"a=1\n\nb=\xff\n").expect("writable");
+    let error = read_assignments(&path, &environment()).expect_err("not UTF-8");
+    assert_eq!(
+        (error.line, error.message.as_str()),
+        (3, "bytes that are not UTF-8 text")
+    );
+}
+
+#[test]
+fn a_sourced_file_name_bash_could_split_or_glob_is_refused() {
+    for text in [". ./vars*.sh\n", "d='a b'\n. \"$d\"\n", ". {a,b}.sh\n"] {
+        let (_, message) = error(text);
+        assert_eq!(
+            message, "`. FILE` naming a file with blanks or glob characters is not supported",
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_shift_in_skipped_arithmetic_is_no_here_document() {
+    let text = "#!/bin/sh\nf() { echo $((1 << 2)) $[3<<1]; }\na=1\n";
+    assert_eq!(read(text), [triple("a", "1", 3)]);
+    let (line, message) = error("a=$(cat <<E\nx\nE\n)\n");
+    assert_eq!(
+        (line, message.as_str()),
+        (
+            1,
+            "a here-document inside a command substitution is not supported"
+        )
+    );
 }

@@ -1,0 +1,33 @@
+//! What the loops tell the world about what happens, beyond the commands they run: role changes,
+//! incidents, maintenance, and the rhythm of their rounds.
+//!
+//! The loops stay free of I/O: they hand each `Event` to `World::report`, and only the real world
+//! turns it into something visible (systemd's status and watchdog, the operator's event hook, the
+//! metrics file; see `real::report`). The simulator ignores events, so reporting can never change
+//! a trace the parity catalog compares.
+
+/// One thing that happened in a loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// This host became master and started its application: after a takeover, at a cold start,
+    /// or again after an incident. `token` is the safe profile's fencing token.
+    Started { token: Option<u64> },
+    /// A master's round found its application running with these PIDs (the compat profile's
+    /// `pgrep -f`).
+    Running { pids: Vec<u32> },
+    /// This host is not master (any more). `master` names the host whose heartbeat is newest,
+    /// when the loop knows it.
+    Standby { master: Option<String> },
+    /// The age of a host's heartbeat as the loop computed it (the compat profile's hasHeartBeat).
+    HeartbeatAge { host: String, seconds: i64 },
+    /// heartbeat.sh's sendIncident: this host is master but its application is not running.
+    Incident,
+    /// The safe profile's guard killed the application because the lease ran out.
+    Fenced,
+    /// Whether the maintenance file exists, as this round saw it.
+    Maintenance(bool),
+    /// A round begins: the loop woke from its pause.
+    RoundBegins,
+    /// A round ended: the loop is about to pause until the next one.
+    RoundEnds,
+}

@@ -1,0 +1,431 @@
+//! What the real machine does with the loop's events: systemd's readiness, status and watchdog,
+//! the operator's event hook, and the metrics file. Each part is off unless asked for (systemd's
+//! NOTIFY_SOCKET, hacmpEventCmd, hacmpMetricsFile); with all three off the daemon behaves exactly
+//! as without this module.
+//!
+//! Nothing here may slow the loop down: systemd's notifications are one datagram each, the hook
+//! and the metrics writer run on threads of their own behind bounded queues.
+
+use std::time::{Duration, Instant};
+
+use sd_notify::NotifyState;
+
+use super::hook::{self, Hook, HookEvent};
+use super::metrics::{MetricsWriter, Role, Snapshot, StorageTable};
+use crate::config::Variables;
+use crate::event::Event;
+
+/// The share of systemd's watchdog interval after which we ping again: four pings per interval,
+/// so one late wake-up on a loaded machine does not cost a restart.
+const WATCHDOG_PINGS_PER_INTERVAL: u32 = 4;
+
+/// The daemon's link to systemd, when it runs as a service that listens (NOTIFY_SOCKET).
+struct Systemd {
+    /// How long systemd waits for a ping before it kills us; `None` without WatchdogSec=.
+    watchdog: Option<Duration>,
+    last_ping: Option<Instant>,
+    ready: bool,
+    status_sent: String,
+}
+
+impl Systemd {
+    fn from_environment() -> Option<Systemd> {
+        std::env::var_os("NOTIFY_SOCKET")?;
+        Some(Systemd {
+            watchdog: sd_notify::watchdog_enabled(),
+            last_ping: None,
+            ready: false,
+            status_sent: String::new(),
+        })
+    }
+
+    /// The longest the loop may go without a sign of life.
+    fn ping_every(&self) -> Option<Duration> {
+        self.watchdog
+            .map(|interval| interval / WATCHDOG_PINGS_PER_INTERVAL)
+    }
+
+    /// READY=1 the first time, WATCHDOG=1 when due, STATUS= when it changed: one datagram.
+    fn notify(&mut self, status: &str) {
+        let mut states = Vec::new();
+        if !self.ready {
+            states.push(NotifyState::Ready);
+        }
+        let now = Instant::now();
+        let ping_due = match (self.ping_every(), self.last_ping) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(every), Some(last)) => now.duration_since(last) >= every,
+        };
+        if ping_due {
+            states.push(NotifyState::Watchdog);
+        }
+        if status != self.status_sent {
+            states.push(NotifyState::Status(status));
+        }
+        if states.is_empty() {
+            return;
+        }
+        // A lost datagram is not worth stopping for: systemd then restarts a daemon whose
+        // watchdog it no longer hears, which is what it is for.
+        if sd_notify::notify(&states).is_ok() {
+            self.ready = true;
+            if ping_due {
+                self.last_ping = Some(now);
+            }
+            self.status_sent = status.to_string();
+        }
+    }
+}
+
+/// Sends STOPPING=1 when systemd listens. Called once, when SIGTERM or SIGINT arrives.
+pub fn notify_stopping() {
+    let _ = sd_notify::notify(&[NotifyState::Stopping]);
+}
+
+/// The loop's state as far as its events tell it, and where to pass them on.
+pub struct Reporter {
+    host: String,
+    maintenance_file: String,
+    systemd: Option<Systemd>,
+    hook: Option<Hook>,
+    metrics: Option<MetricsWriter>,
+    role: Role,
+    maintenance: bool,
+    /// The other host this loop last took as master.
+    other_master: Option<String>,
+    /// The last heartbeat age the loop computed, by host.
+    heartbeat_age: Option<(String, i64)>,
+    token: Option<u64>,
+    pids: Vec<u32>,
+    round_began: Option<Instant>,
+    last_round: Option<Duration>,
+    takeovers: u64,
+    incidents: u64,
+    fenced: u64,
+    storage: StorageTable,
+}
+
+impl Reporter {
+    /// Reports nothing anywhere: for worlds built outside `hacmp run`.
+    pub fn silent() -> Reporter {
+        Reporter {
+            host: String::new(),
+            maintenance_file: String::new(),
+            systemd: None,
+            hook: None,
+            metrics: None,
+            role: Role::Starting,
+            maintenance: false,
+            other_master: None,
+            heartbeat_age: None,
+            token: None,
+            pids: Vec::new(),
+            round_began: None,
+            last_round: None,
+            takeovers: 0,
+            incidents: 0,
+            fenced: 0,
+            storage: StorageTable::new(),
+        }
+    }
+
+    /// Reports to systemd when it listens, and to the hook and the metrics file when set.
+    pub fn new(variables: &Variables) -> Reporter {
+        Reporter {
+            host: variables.host_name.clone(),
+            maintenance_file: variables.maintenance_file.clone(),
+            systemd: Systemd::from_environment(),
+            hook: (variables.event_command.clone())
+                .and_then(|command| Hook::start(command, hook::TIME_LIMIT)),
+            metrics: variables
+                .metrics_file
+                .clone()
+                .and_then(|target| MetricsWriter::start(variables, target)),
+            ..Reporter::silent()
+        }
+    }
+
+    /// The longest the loop may sleep in one go, so that systemd's watchdog hears from it.
+    pub fn longest_sleep(&self) -> Option<Duration> {
+        self.systemd.as_ref().and_then(Systemd::ping_every)
+    }
+
+    /// A sign of life from the loop: readiness the first time, then the watchdog when due.
+    pub fn alive(&mut self) {
+        if self.systemd.is_none() {
+            return;
+        }
+        let status = self.status_text();
+        if let Some(systemd) = &mut self.systemd {
+            systemd.notify(&status);
+        }
+    }
+
+    /// Whether storage operations are worth timing: only the metrics show them.
+    pub fn times_storage(&self) -> bool {
+        self.metrics.is_some()
+    }
+
+    /// Notes one storage operation on `directory`.
+    pub fn storage_operation(
+        &mut self,
+        operation: &'static str,
+        directory: &str,
+        latency: Duration,
+        failed: bool,
+    ) {
+        let stats = self
+            .storage
+            .entry((operation, directory.to_string()))
+            .or_default();
+        stats.last_latency = latency;
+        stats.operations += 1;
+        stats.failures += u64::from(failed);
+    }
+
+    pub fn report(&mut self, event: &Event) {
+        match event {
+            Event::Started { token } => {
+                self.takeovers += 1;
+                self.role = Role::Master;
+                self.token = *token;
+                self.pids.clear();
+                let peer = self.other_master.take();
+                let message = match &peer {
+                    Some(peer) => format!(
+                        "{} started the application as master; the last master was {peer}",
+                        self.host
+                    ),
+                    None => format!("{} started the application as master", self.host),
+                };
+                self.hook("master", peer, message);
+            }
+            Event::Running { pids } => {
+                self.role = Role::Master;
+                self.pids.clone_from(pids);
+            }
+            Event::Standby { master } => {
+                if master.is_some() {
+                    self.other_master.clone_from(master);
+                }
+                let was_master = self.role == Role::Master;
+                self.role = Role::Standby;
+                self.pids.clear();
+                if was_master {
+                    let message = match master {
+                        Some(master) => {
+                            format!("{} is no longer master; {master} is", self.host)
+                        }
+                        None => format!("{} is no longer master", self.host),
+                    };
+                    self.hook("standby", master.clone(), message);
+                }
+            }
+            Event::HeartbeatAge { host, seconds } => {
+                self.heartbeat_age = Some((host.clone(), *seconds));
+            }
+            Event::Incident => {
+                self.incidents += 1;
+                let message = format!(
+                    "{} sent the last heartbeat but its application is not running",
+                    self.host
+                );
+                self.hook("incident", None, message);
+            }
+            Event::Fenced => {
+                self.fenced += 1;
+                let message = format!(
+                    "the guard on {} killed the application: the lease ran out before a renewal succeeded",
+                    self.host
+                );
+                self.hook("fenced", None, message);
+            }
+            Event::Maintenance(on) => {
+                if *on != self.maintenance {
+                    self.maintenance = *on;
+                    let (name, message) = if *on {
+                        ("maintenance-on", "exists: the loop does nothing")
+                    } else {
+                        ("maintenance-off", "is gone: the loop runs again")
+                    };
+                    let message = format!("{} sees {} {message}", self.host, self.maintenance_file);
+                    self.hook(name, None, message);
+                }
+            }
+            Event::RoundBegins => self.round_began = Some(Instant::now()),
+            Event::RoundEnds => {
+                if let Some(began) = self.round_began.take() {
+                    self.last_round = Some(began.elapsed());
+                }
+                self.offer_metrics();
+            }
+        }
+        self.alive();
+    }
+
+    fn hook(&self, name: &'static str, peer: Option<String>, message: String) {
+        if let Some(hook) = &self.hook {
+            hook.send(HookEvent {
+                name,
+                host: self.host.clone(),
+                peer,
+                token: self.token,
+                message,
+            });
+        }
+    }
+
+    fn offer_metrics(&self) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        metrics.offer(Snapshot {
+            role: self.shown_role(),
+            master: match self.role {
+                Role::Master => Some(self.host.clone()),
+                _ => self.other_master.clone(),
+            },
+            takeovers: self.takeovers,
+            incidents: self.incidents,
+            fenced: self.fenced,
+            last_round: self.last_round,
+            storage: self.storage.clone(),
+            hook_dropped: self.hook.as_ref().map_or(0, Hook::dropped),
+        });
+    }
+
+    fn shown_role(&self) -> Role {
+        if self.maintenance {
+            Role::Maintenance
+        } else {
+            self.role
+        }
+    }
+
+    /// The role in words, for `systemctl status`.
+    fn status_text(&self) -> String {
+        match self.shown_role() {
+            Role::Starting => "starting".to_string(),
+            Role::Maintenance => format!("maintenance ({} exists)", self.maintenance_file),
+            Role::Master => match (self.pids.as_slice(), self.token) {
+                ([pid], _) => format!("master, application pid {pid}"),
+                ([], Some(token)) => format!("master, token {token}"),
+                ([], None) => "master".to_string(),
+                (pids, _) => format!("master, application pids {pids:?}"),
+            },
+            Role::Standby => match (&self.other_master, &self.heartbeat_age) {
+                (Some(master), Some((host, age))) if host == master => {
+                    format!("standby, master {master} {age} s ago")
+                }
+                (Some(master), _) => format!("standby, master {master}"),
+                (None, _) => "standby".to_string(),
+            },
+        }
+    }
+}
+
+/// The pipe's write end through which the signal handler hands a stop signal to its thread.
+static STOP_SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn pass_stop_signal(signal: libc::c_int) {
+    let fd = STOP_SIGNAL_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    let byte = signal as u8;
+    // SAFETY: write is async-signal-safe; a failed write leaves the signal unannounced, and the
+    // daemon then runs on as if none had come, which systemd's stop timeout ends.
+    unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
+}
+
+/// Under systemd, tells it STOPPING=1 when SIGTERM or SIGINT arrives, then ends the daemon by
+/// that signal as before (its application stays, as it stays when bash dies). Outside systemd
+/// the signals keep their default action and nothing changes.
+///
+/// The handler only writes the signal's number to a pipe; a thread does the rest, because a
+/// handler may not allocate or take locks. Caught signals return to their default action in
+/// every program we exec, so the application and the hook see none of this.
+pub fn notify_stopping_on_signals() {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array it is given.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return;
+    }
+    let [read_end, write_end] = fds;
+    STOP_SIGNAL_PIPE.store(write_end, std::sync::atomic::Ordering::Relaxed);
+    let waiter = std::thread::Builder::new()
+        .name("stop-signal".to_string())
+        .spawn(move || {
+            let mut byte = 0u8;
+            // SAFETY: reads one byte into a local.
+            let read = unsafe { libc::read(read_end, (&raw mut byte).cast(), 1) };
+            if read != 1 {
+                return;
+            }
+            notify_stopping();
+            let signal = libc::c_int::from(byte);
+            // SAFETY: restores the default action and sends the signal to ourselves, which ends
+            // the process exactly as the signal would have without a handler.
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+                libc::kill(libc::getpid(), signal);
+            }
+        });
+    if waiter.is_err() {
+        return;
+    }
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: installs a handler that only calls write(2); SA_RESTART keeps the loop's
+        // system calls from failing with EINTR.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = pass_stop_signal as *const () as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_says_the_role_in_words() {
+        let mut reporter = Reporter {
+            host: "nodeB".to_string(),
+            maintenance_file: "/mnt/shared/maintenance".to_string(),
+            ..Reporter::silent()
+        };
+        let mut after = |event: Event| {
+            reporter.report(&event);
+            reporter.status_text()
+        };
+        assert_eq!(after(Event::RoundBegins), "starting");
+        let standby = Event::Standby {
+            master: Some("nodeA".to_string()),
+        };
+        assert_eq!(after(standby), "standby, master nodeA");
+        let age = Event::HeartbeatAge {
+            host: "nodeA".to_string(),
+            seconds: 2,
+        };
+        assert_eq!(after(age), "standby, master nodeA 2 s ago");
+        assert_eq!(
+            after(Event::Maintenance(true)),
+            "maintenance (/mnt/shared/maintenance exists)"
+        );
+        assert_eq!(
+            after(Event::Maintenance(false)),
+            "standby, master nodeA 2 s ago"
+        );
+        assert_eq!(after(Event::Started { token: None }), "master");
+        let running = Event::Running { pids: vec![4711] };
+        assert_eq!(after(running), "master, application pid 4711");
+        // Once this host was master, the master it knew before is history.
+        assert_eq!(after(Event::Standby { master: None }), "standby");
+        assert_eq!(after(Event::Started { token: Some(7) }), "master, token 7");
+    }
+}
