@@ -233,9 +233,11 @@ mod tests {
         let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
-        // The first event blocks (opening a FIFO nobody writes) until the time limit.
+        // The first event blocks (opening a FIFO nobody writes) until the time limit. Queued
+        // runs may outlive the test and its directory: they must then do nothing, not write
+        // into the working directory.
         let command = format!(
-            "cd {dir}; echo \"$HACMP_EVENT $HACMP_HOST $HACMP_PEER $HACMP_TOKEN $HACMP_MESSAGE\" \
+            "cd {dir} || exit 1; echo \"$HACMP_EVENT $HACMP_HOST $HACMP_PEER $HACMP_TOKEN $HACMP_MESSAGE\" \
              >> seen; [ $HACMP_EVENT = master ] && read line < never-written; touch $HACMP_EVENT",
             dir = dir.path().display()
         );
