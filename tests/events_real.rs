@@ -9,24 +9,13 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use support::{Daemon, Node, NodeVariables, unique_marker, wait_for_app, wait_until};
+use support::{Daemon, Node, node_in, unique_marker, wait_for_app, wait_until};
 
 const FAILE_OVER_TIME: u64 = 3;
 const LOOP_TIME: u64 = 1;
 
 fn node(root: &Path, host: &str, marker: &str) -> Node {
-    let heart_beat_dir = root.join("heartbeat");
-    fs::create_dir_all(&heart_beat_dir).unwrap();
-    Node::new(
-        root,
-        NodeVariables {
-            host_name: host.to_string(),
-            heart_beat_dir,
-            marker: marker.to_string(),
-            faile_over_time: FAILE_OVER_TIME,
-            loop_time: LOOP_TIME,
-        },
-    )
+    node_in(root, host, marker, FAILE_OVER_TIME, LOOP_TIME)
 }
 
 /// A hook that appends one line per event to `events` in the node's directory (the daemon's

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use support::systemd::{PrivateSystemd, wait_for_property};
-use support::{Node, NodeVariables, set_mtime, unique_marker, wait_for_app, wait_until};
+use support::{Node, node_in, set_mtime, unique_marker, wait_for_app, wait_until};
 
 const FAILE_OVER_TIME: u64 = 3;
 const LOOP_TIME: u64 = 1;
@@ -21,17 +21,12 @@ const LOOP_TIME: u64 = 1;
 const WATCHDOG_SECONDS: u64 = 3;
 
 fn node(root: &Path, host: &str, label: &str) -> Node {
-    let heart_beat_dir = root.join("heartbeat");
-    fs::create_dir_all(&heart_beat_dir).unwrap();
-    Node::new(
+    node_in(
         root,
-        NodeVariables {
-            host_name: host.to_string(),
-            heart_beat_dir,
-            marker: unique_marker(label),
-            faile_over_time: FAILE_OVER_TIME,
-            loop_time: LOOP_TIME,
-        },
+        host,
+        &unique_marker(label),
+        FAILE_OVER_TIME,
+        LOOP_TIME,
     )
 }
 

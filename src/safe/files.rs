@@ -293,23 +293,36 @@ impl Files {
                     && own.phase == Phase::Claim => {}
             _ => return Some("our claim does not read back as written".to_string()),
         }
-        let own_rank = (token, self.host_name.as_str());
-        for (name, observation) in &self.observations {
-            if *name == self.host_name {
-                continue;
-            }
-            match &observation.sight {
-                Sight::Record(record) if record.rank() > own_rank => {
-                    return Some(format!("{} claims token {}", record.host, record.token));
-                }
-                Sight::Record(record) if record.phase == Phase::Claim => {}
-                _ if observation.changed_at > decided_at => {
-                    return Some(format!("{name} changed while we waited"));
-                }
-                _ => {}
-            }
+        if let Some(reason) = self.higher_claim(token) {
+            return Some(reason);
         }
-        None
+        self.others()
+            .find_map(|(name, observation)| match &observation.sight {
+                Sight::Record(record) if record.phase == Phase::Claim => None,
+                _ if observation.changed_at > decided_at => {
+                    Some(format!("{name} changed while we waited"))
+                }
+                _ => None,
+            })
+    }
+
+    /// The observations of every entry but our own.
+    fn others(&self) -> impl Iterator<Item = (&String, &Observation)> {
+        self.observations
+            .iter()
+            .filter(|(name, _)| **name != self.host_name)
+    }
+
+    /// Another host's record that ranks above ours with `token`, if one does.
+    fn higher_claim(&self, token: u64) -> Option<String> {
+        let own_rank = (token, self.host_name.as_str());
+        self.others()
+            .find_map(|(_, observation)| match &observation.sight {
+                Sight::Record(record) if record.rank() > own_rank => {
+                    Some(format!("{} claims token {}", record.host, record.token))
+                }
+                _ => None,
+            })
     }
 }
 
@@ -334,9 +347,7 @@ impl Backend for Files {
 
     /// The highest-ranking master record of another host.
     fn master(&self) -> Option<String> {
-        self.observations
-            .iter()
-            .filter(|(name, _)| **name != self.host_name)
+        self.others()
             .filter_map(|(_, observation)| match &observation.sight {
                 Sight::Record(record) if record.phase == Phase::Master => Some(record),
                 _ => None,
@@ -348,23 +359,17 @@ impl Backend for Files {
     /// A higher claim, or the heartbeat of a bash or compat node that is still being touched
     /// (that node believes it is master).
     fn reason_to_yield(&self, own_token: u64, now: Duration) -> Option<String> {
-        let own_rank = (own_token, self.host_name.as_str());
-        for (name, observation) in &self.observations {
-            if *name == self.host_name {
-                continue;
-            }
-            match &observation.sight {
-                Sight::Record(record) if record.rank() > own_rank => {
-                    return Some(format!("{} claims token {}", record.host, record.token));
-                }
-                Sight::Foreign(_) if observation.seen_changing(now, self.timing.takeover_after) => {
-                    return Some(format!(
-                        "{name}'s heartbeat is being touched by a host outside the safe profile"
-                    ));
-                }
-                _ => {}
-            }
+        if let Some(reason) = self.higher_claim(own_token) {
+            return Some(reason);
         }
-        None
+        self.others()
+            .find_map(|(name, observation)| match &observation.sight {
+                Sight::Foreign(_) if observation.seen_changing(now, self.timing.takeover_after) => {
+                    Some(format!(
+                        "{name}'s heartbeat is being touched by a host outside the safe profile"
+                    ))
+                }
+                _ => None,
+            })
     }
 }

@@ -105,15 +105,7 @@ fn millis(ms: i64) -> Seconds {
 }
 
 fn spec(at_ms: i64, action: Action, node: Option<&str>) -> EventSpec {
-    EventSpec {
-        at: millis(at_ms),
-        action,
-        node: node.map(str::to_string),
-        name: None,
-        kind: None,
-        extra_ms: None,
-        seconds: None,
-    }
+    EventSpec::new(millis(at_ms), action, node)
 }
 
 /// The safe profile's durations for a scenario's variables.

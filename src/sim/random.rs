@@ -94,18 +94,6 @@ fn timing(rng: &mut SplitMix64) -> (i64, i64) {
     (10, 3)
 }
 
-fn event(at: Seconds, action: Action, node: Option<&str>) -> EventSpec {
-    EventSpec {
-        at,
-        action,
-        node: node.map(str::to_string),
-        name: None,
-        kind: None,
-        extra_ms: None,
-        seconds: None,
-    }
-}
-
 /// A random schedule of 2 or 3 nodes; the same seed always gives the same scenario.
 pub fn scenario(seed: u64) -> Scenario {
     let mut rng = SplitMix64::new(seed);
@@ -145,7 +133,7 @@ pub fn scenario(seed: u64) -> Scenario {
             && shared_maintenance)
             || (action == Action::ClockJump && rng.chance(25));
         let on_node = !shared && !matches!(action, Action::StrayEntry | Action::DeleteEntry);
-        let mut spec = event(at, action, on_node.then_some(node));
+        let mut spec = EventSpec::new(at, action, on_node.then_some(node));
         spec.name = match action {
             Action::StrayEntry => Some("stray".to_string()),
             Action::DeleteEntry => Some(node.to_string()),
@@ -168,7 +156,7 @@ pub fn scenario(seed: u64) -> Scenario {
     if heartbeat_dir_missing {
         // Someone creates the directory eventually; until then no node can become master.
         let at = Seconds::Whole(rng.between(1, HEAL_AT / 2));
-        events.push(event(at, Action::CreateDir, None));
+        events.push(EventSpec::new(at, Action::CreateDir, None));
     }
     events.sort_by_key(|e| e.at.millis());
     let heal = healing(&events, &names[..node_count], shared_maintenance);
@@ -246,8 +234,8 @@ pub fn crash_scenario(seed: u64) -> Scenario {
     for _ in 0..2 {
         let node = names[rng.below(node_count as u64) as usize];
         let at = |ms: i64| Seconds::Fraction(ms as f64 / 1000.0);
-        events.push(event(at(at_ms), Action::Crash, Some(node)));
-        events.push(event(
+        events.push(EventSpec::new(at(at_ms), Action::Crash, Some(node)));
+        events.push(EventSpec::new(
             at(at_ms + REBOOT_AFTER * 1000),
             Action::Reboot,
             Some(node),
@@ -293,7 +281,7 @@ fn healing(faults: &[EventSpec], names: &[&str], shared_maintenance: bool) -> Ve
             }
         }
         if down {
-            heal.push(event(at, Action::Reboot, Some(name)));
+            heal.push(EventSpec::new(at, Action::Reboot, Some(name)));
         }
         for action in [
             Action::Thaw,
@@ -301,16 +289,16 @@ fn healing(faults: &[EventSpec], names: &[&str], shared_maintenance: bool) -> Ve
             Action::StorageRestore,
             Action::DaemonStart,
         ] {
-            heal.push(event(at, action, Some(name)));
+            heal.push(EventSpec::new(at, action, Some(name)));
         }
         if !shared_maintenance {
-            heal.push(event(at, Action::MaintenanceOff, Some(name)));
+            heal.push(EventSpec::new(at, Action::MaintenanceOff, Some(name)));
         }
     }
     if shared_maintenance {
-        heal.push(event(at, Action::MaintenanceOff, None));
+        heal.push(EventSpec::new(at, Action::MaintenanceOff, None));
     }
-    heal.push(event(at, Action::CreateDir, None));
+    heal.push(EventSpec::new(at, Action::CreateDir, None));
     heal
 }
 

@@ -237,6 +237,21 @@ pub struct EventSpec {
     pub seconds: Option<Seconds>,
 }
 
+impl EventSpec {
+    /// An event with no options: `at`, `action`, and the node it happens to, if any.
+    pub fn new(at: Seconds, action: Action, node: Option<&str>) -> EventSpec {
+        EventSpec {
+            at,
+            action,
+            node: node.map(str::to_string),
+            name: None,
+            kind: None,
+            extra_ms: None,
+            seconds: None,
+        }
+    }
+}
+
 /// The variables a scenario may override; hostName is always the node's name.
 const OVERRIDABLE: [&str; 7] = [
     "pgrepProgramName",

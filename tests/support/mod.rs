@@ -86,6 +86,29 @@ pub fn wait_for_app(node: &Node, limit_seconds: u64) -> u32 {
     previous[0]
 }
 
+/// A node of a cluster whose nodes all live in `root` and share `root/heartbeat` as their
+/// heartbeat directory.
+pub fn node_in(
+    root: &Path,
+    host: &str,
+    marker: &str,
+    faile_over_time: u64,
+    loop_time: u64,
+) -> Node {
+    let heart_beat_dir = root.join("heartbeat");
+    fs::create_dir_all(&heart_beat_dir).unwrap();
+    Node::new(
+        root,
+        NodeVariables {
+            host_name: host.to_string(),
+            heart_beat_dir,
+            marker: marker.to_string(),
+            faile_over_time,
+            loop_time,
+        },
+    )
+}
+
 /// The variables of one node, written the way an operator writes a variable file.
 pub struct NodeVariables {
     pub host_name: String,
