@@ -4,7 +4,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 HACMP := target/release/hacmp
 
-.PHONY: all build deps demo test lint bench bench-smoke install clean safety-report
+.PHONY: all build deps demo test lint bench bench-smoke install clean safety-report fuzz-pattern
 
 all: build
 
@@ -55,3 +55,10 @@ install: build
 
 clean:
 	$(CARGO) clean
+
+# The pattern fuzzer at length: random patterns against random command lines of real processes,
+# hacmp's /proc scan against procps `pgrep -f` in the C locale and C.UTF-8. FUZZ_CASES patterns
+# (each in both locales); FUZZ_SEED repeats a run.
+FUZZ_CASES ?= 10000
+fuzz-pattern:
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --test pgrep_vs_procps random_patterns_match_as_pgrep_f_does -- --nocapture

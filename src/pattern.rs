@@ -6,11 +6,18 @@
 //! `ere` translates the part of the ERE grammar on which glibc and the `regex` crate agree and
 //! rejects the rest, so that a pattern never silently matches other processes than pgrep would.
 
+mod classes;
 mod ere;
 
 use std::ffi::CStr;
 use std::fmt;
 use std::sync::OnceLock;
+
+/// The character classes glibc knows in every locale.
+const CLASSES: [&str; 12] = [
+    "alnum", "alpha", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space",
+    "upper", "xdigit",
+];
 
 /// Patterns longer than this are refused; a command-line pattern has no use for more.
 pub const MAX_PATTERN_BYTES: usize = 4096;
@@ -81,14 +88,24 @@ impl Pattern {
 
     /// Reads the pattern as pgrep would in a locale with the given character set.
     pub fn with_encoding(source: &str, encoding: Encoding) -> Result<Pattern, PatternError> {
+        Pattern::from_bytes(source.as_bytes(), encoding)
+    }
+
+    /// Reads a pattern that may not be UTF-8 text, as pgrep would read it from its arguments.
+    pub fn from_bytes(source: &[u8], encoding: Encoding) -> Result<Pattern, PatternError> {
         if source.len() > MAX_PATTERN_BYTES {
             return Err(PatternError(format!(
                 "is longer than {MAX_PATTERN_BYTES} bytes"
             )));
         }
-        if source.contains('\0') {
+        if source.contains(&0) {
             return Err(PatternError(
                 "contains a NUL byte, which ends the pattern early for pgrep".to_string(),
+            ));
+        }
+        if source.len() > 1 && source.starts_with(b"-") {
+            return Err(PatternError(
+                "starts with '-', which pgrep reads as options rather than a pattern (its run fails, or with -P, -u and the like lists other processes)".to_string(),
             ));
         }
         let translated = ere::translate(source, encoding)?;
@@ -99,13 +116,13 @@ impl Pattern {
             ))
         })?;
         Ok(Pattern {
-            source: source.to_string(),
+            source: String::from_utf8_lossy(source).into_owned(),
             encoding,
             regex,
         })
     }
 
-    /// The pattern as the operator wrote it.
+    /// The pattern as the operator wrote it (bytes that are not UTF-8 shown as U+FFFD).
     pub fn as_str(&self) -> &str {
         &self.source
     }
