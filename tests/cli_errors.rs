@@ -27,6 +27,15 @@ fn variables_with(dir: &Path, marker: &str, line: usize, replacement: &str) -> S
 
 /// Runs hacmp on the file and returns its stderr after checking that it refused to start.
 fn refused(replace_line: usize, replacement: &str) -> String {
+    refused_in_environment(&[], replace_line, replacement)
+}
+
+/// `refused`, with variables added to hacmp's environment.
+fn refused_in_environment(
+    environment: &[(&str, &std::ffi::OsStr)],
+    replace_line: usize,
+    replacement: &str,
+) -> String {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path();
     fs::create_dir(dir.join("heartbeat")).unwrap();
@@ -45,6 +54,7 @@ fn refused(replace_line: usize, replacement: &str) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
         .arg("run")
         .arg(&vars)
+        .envs(environment.iter().copied())
         .current_dir(dir)
         .stdin(Stdio::null())
         .output()
@@ -90,6 +100,33 @@ fn an_invalid_regex_names_the_pattern_variable() {
     let error = refused(1, "pgrepProgramName='app('");
     assert!(
         error.starts_with("hacmp: VARS:1: pgrepProgramName='app(' "),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_pattern_starting_with_a_dash_is_refused_as_pgrep_reads_it_as_options() {
+    let error = refused(1, "pgrepProgramName='-P1'");
+    assert!(error.contains("pgrep reads as options"), "{error}");
+}
+
+#[test]
+fn a_range_is_refused_where_the_locale_orders_ranges_by_collation() {
+    // A locale with collation rules, built for this test; glibc finds it through LOCPATH.
+    let locales = tempfile::tempdir().unwrap();
+    let built = Command::new("localedef")
+        .args(["-i", "de_DE", "-f", "ISO-8859-1"])
+        .arg(locales.path().join("de_DE.ISO-8859-1"))
+        .status()
+        .unwrap();
+    assert!(built.success(), "localedef builds de_DE.ISO-8859-1");
+    let environment = [
+        ("LOCPATH", locales.path().as_os_str()),
+        ("LC_ALL", std::ffi::OsStr::new("de_DE.ISO-8859-1")),
+    ];
+    let error = refused_in_environment(&environment, 1, "pgrepProgramName='app[0-9]'");
+    assert!(
+        error.starts_with("hacmp: VARS:1: pgrepProgramName='app[0-9]' has a range, which glibc orders by the locale's collation rules"),
         "{error}"
     );
 }

@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use hacmp::pattern::{Encoding, Pattern};
+use hacmp::pattern::{Collation, Encoding, Pattern};
 use proptest::prelude::*;
 
 const ENCODINGS: [Encoding; 2] = [Encoding::SingleByte, Encoding::Utf8];
@@ -330,9 +330,10 @@ fn patterns_pgrep_would_read_differently_are_refused() {
     // A pattern that is not UTF-8 is read byte by byte in the C locale and refused in a UTF-8
     // one, where glibc's reading of it depends on the rest of the pattern.
     let not_utf8 = b"a\xffb";
-    let single_byte = Pattern::from_bytes(not_utf8, Encoding::SingleByte).unwrap();
+    let single_byte =
+        Pattern::in_locale(not_utf8, Encoding::SingleByte, Collation::CodePoints).unwrap();
     assert!(single_byte.is_match(b"xa\xffb"));
-    assert!(Pattern::from_bytes(not_utf8, Encoding::Utf8).is_err());
+    assert!(Pattern::in_locale(not_utf8, Encoding::Utf8, Collation::CodePoints).is_err());
 }
 
 /// How a refused pattern is shown to deserve refusal.

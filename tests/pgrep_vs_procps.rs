@@ -11,7 +11,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hacmp::pattern::{Encoding, Pattern};
+use hacmp::pattern::{Collation, Encoding, Pattern};
 use hacmp::real::processes::{command_line, find, signal};
 use hacmp::world::Signal;
 
@@ -604,7 +604,8 @@ fn random_patterns_match_as_pgrep_f_does() {
             done += 1;
             let pattern = random_pattern(&mut random, 0);
             for (encoding, locale) in ENCODINGS {
-                let Ok(compiled) = Pattern::from_bytes(&pattern, encoding) else {
+                let Ok(compiled) = Pattern::in_locale(&pattern, encoding, Collation::CodePoints)
+                else {
                     counts.refused += 1;
                     continue;
                 };

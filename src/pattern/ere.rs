@@ -11,7 +11,7 @@
 //! Everything else is refused with the reason, because glibc either refuses it too,
 //! reads it as a GNU extension, or reads it differently from what the regex crate would.
 
-use super::{CLASSES, Encoding, PatternError, classes};
+use super::{CLASSES, Collation, Encoding, PatternError, classes};
 
 /// POSIX only promises repetition counts up to 255 (`_POSIX_RE_DUP_MAX`); larger ones also
 /// make the compiled program needlessly big.
@@ -49,11 +49,16 @@ enum Reading {
 
 /// The translated expression; `.` matches any character (or byte) including newline, as
 /// glibc's does without REG_NEWLINE.
-pub fn translate(source: &[u8], encoding: Encoding) -> Result<String, PatternError> {
+pub fn translate(
+    source: &[u8],
+    encoding: Encoding,
+    collation: Collation,
+) -> Result<String, PatternError> {
+    let new_parser = |symbols, reading| Parser::new(symbols, reading, collation);
     match encoding {
         Encoding::SingleByte => {
             let symbols = source.iter().copied().map(u32::from).collect();
-            Parser::new(symbols, Reading::Bytes).translate()
+            new_parser(symbols, Reading::Bytes).translate()
         }
         Encoding::Utf8 => {
             let text = std::str::from_utf8(source).map_err(|_| {
@@ -62,10 +67,10 @@ pub fn translate(source: &[u8], encoding: Encoding) -> Result<String, PatternErr
             let symbols: Vec<u32> = text.chars().map(u32::from).collect();
             // Whether a bracket expression needs whole characters is known only after the
             // whole pattern has been read; the bytes reading stands only if none did.
-            let mut bytes = Parser::new(symbols.clone(), Reading::Utf8Bytes);
+            let mut bytes = new_parser(symbols.clone(), Reading::Utf8Bytes);
             let translated = bytes.translate()?;
             if bytes.needs_characters {
-                Parser::new(symbols, Reading::Utf8Characters).translate()
+                new_parser(symbols, Reading::Utf8Characters).translate()
             } else {
                 Ok(translated)
             }
@@ -113,6 +118,7 @@ struct Parser {
     depth: usize,
     anchors: usize,
     reading: Reading,
+    collation: Collation,
     /// Set in the bytes reading of a UTF-8 locale when a bracket expression needs characters.
     needs_characters: bool,
 }
@@ -126,13 +132,14 @@ enum Atom {
 }
 
 impl Parser {
-    fn new(symbols: Vec<u32>, reading: Reading) -> Parser {
+    fn new(symbols: Vec<u32>, reading: Reading, collation: Collation) -> Parser {
         Parser {
             symbols,
             position: 0,
             depth: 0,
             anchors: 0,
             reading,
+            collation,
             needs_characters: false,
         }
     }
@@ -472,6 +479,11 @@ impl Parser {
                 "has a range that ends at a character class or collating element, which glibc refuses",
             ));
         }
+        if self.collation == Collation::Rules {
+            return Err(refuse(
+                "has a range, which glibc orders by the locale's collation rules (LC_COLLATE): in en_US.UTF-8 [a-z] takes in é and ß, [0-9] other scripts' digits; list the characters, use a class such as [:digit:], or run with a C or C.UTF-8 LC_COLLATE",
+            ));
+        }
         if start > 0x7F || end > 0x7F {
             return Err(refuse(
                 "has a range with a non-ASCII end point, whose extent depends on the locale's collation order",
@@ -496,11 +508,11 @@ mod tests {
     use super::*;
 
     fn utf8(source: &str) -> String {
-        translate(source.as_bytes(), Encoding::Utf8).unwrap()
+        translate(source.as_bytes(), Encoding::Utf8, Collation::CodePoints).unwrap()
     }
 
     fn single_byte(source: &[u8]) -> String {
-        translate(source, Encoding::SingleByte).unwrap()
+        translate(source, Encoding::SingleByte, Collation::CodePoints).unwrap()
     }
 
     #[test]
@@ -531,6 +543,8 @@ mod tests {
         );
         assert!(utf8("[é]").starts_with("(?s)"));
         assert_eq!(utf8("[[:digit:]]"), "(?s)[0-9]");
-        assert!(translate(b"\xff", Encoding::Utf8).is_err());
+        assert!(translate(b"\xff", Encoding::Utf8, Collation::CodePoints).is_err());
+        assert!(translate(b"[a-z]", Encoding::SingleByte, Collation::Rules).is_err());
+        assert!(translate(b"[az]", Encoding::Utf8, Collation::Rules).is_ok());
     }
 }
