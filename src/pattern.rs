@@ -79,7 +79,10 @@ fn environment_locale() -> (Encoding, Collation) {
             let codeset = CStr::from_ptr(libc::nl_langinfo_l(libc::CODESET, locale))
                 .to_bytes()
                 .to_ascii_uppercase();
-            let rules = libc::nl_langinfo_l(NL_COLLATE_NRULES, locale) as usize;
+            // glibc keeps the number as a 32-bit word in a union with the string pointer it
+            // returns, so only the low 32 bits of the "pointer" are the number; the rest is
+            // whatever the union held.
+            let rules = libc::nl_langinfo_l(NL_COLLATE_NRULES, locale) as usize as u32;
             libc::freelocale(locale);
             let encoding = if codeset == b"UTF-8" {
                 Encoding::Utf8
