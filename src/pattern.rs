@@ -1,9 +1,10 @@
 //! pgrepProgramName: a POSIX extended regular expression, as `pgrep -f` reads it.
 //!
 //! procps-ng's pgrep compiles the pattern with glibc's `regcomp(REG_EXTENDED | REG_NOSUB)` after
-//! `setlocale(LC_ALL, "")`, so what the pattern means depends on the locale's character set: in
-//! a UTF-8 locale `.` and bracket expressions match whole characters, elsewhere single bytes.
-//! `ere` translates the part of the ERE grammar on which glibc and the `regex` crate agree and
+//! `setlocale(LC_ALL, "")`, so what the pattern means depends on the locale: its character set
+//! (in a UTF-8 locale `.` and bracket expressions match whole characters, elsewhere single
+//! bytes), its character table (the members of `[:alpha:]` and the other classes) and its
+//! collation (the extent of a range). `ere` translates the part of the ERE grammar on which glibc and the `regex` crate agree and
 //! rejects the rest, so that a pattern never silently matches other processes than pgrep would.
 
 mod classes;

@@ -10,6 +10,7 @@
 //! glibc checks such an anchor only in one of the repetitions (it finds `(b$){2}` in "bb").
 //! Everything else is refused with the reason, because glibc either refuses it too,
 //! reads it as a GNU extension, or reads it differently from what the regex crate would.
+//! In a locale that orders ranges by collation rules, ranges are refused too.
 
 use super::{CLASSES, Collation, Encoding, PatternError, classes};
 
@@ -62,7 +63,7 @@ pub fn translate(
         }
         Encoding::Utf8 => {
             let text = std::str::from_utf8(source).map_err(|_| {
-                refuse("is not valid UTF-8, which a UTF-8 locale's glibc reads byte by byte")
+                refuse("is not valid UTF-8: in a UTF-8 locale glibc's reading of its stray bytes depends on the rest of the pattern")
             })?;
             let symbols: Vec<u32> = text.chars().map(u32::from).collect();
             // Whether a bracket expression needs whole characters is known only after the
