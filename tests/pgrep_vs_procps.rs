@@ -591,6 +591,13 @@ fn pgrep_children(pattern: &[u8], locale: &str) -> PgrepRun {
     PgrepRun::Listed(pids)
 }
 
+/// Keeps a difference the fuzzer found, and shows it at once, so that a long run cut short still
+/// tells what it found.
+fn report(differences: &mut Vec<String>, difference: String) {
+    eprintln!("  {difference}");
+    differences.push(difference);
+}
+
 /// What one fuzzing run saw.
 #[derive(Default, Debug)]
 struct FuzzCounts {
@@ -621,7 +628,10 @@ fn random_patterns_match_as_pgrep_f_does() {
             start_random_process(&mut started, &marker, &mut random);
         }
         let batch = started.pids();
-        eprintln!("pattern fuzzing: {done} of {cases} patterns, {counts:?}");
+        eprintln!(
+            "pattern fuzzing: {done} of {cases} patterns, {counts:?}, {} differences",
+            differences.len()
+        );
         for _ in 0..PATTERNS_PER_BATCH.min(cases - done) {
             done += 1;
             let pattern = random_pattern(&mut random, 0);
@@ -634,10 +644,13 @@ fn random_patterns_match_as_pgrep_f_does() {
                 let expected = match pgrep_children(&pattern, locale) {
                     PgrepRun::Listed(pids) => pids,
                     PgrepRun::Refused => {
-                        differences.push(format!(
-                            "{:?} in {locale}: accepted, but pgrep refuses it",
-                            String::from_utf8_lossy(&pattern)
-                        ));
+                        report(
+                            &mut differences,
+                            format!(
+                                "{:?} in {locale}: accepted, but pgrep refuses it",
+                                String::from_utf8_lossy(&pattern)
+                            ),
+                        );
                         continue;
                     }
                     PgrepRun::TooSlow => {
@@ -663,13 +676,16 @@ fn random_patterns_match_as_pgrep_f_does() {
                             format!("{shown:?}")
                         })
                         .collect();
-                    differences.push(format!(
-                        "{:?} in {locale}: ours {}, pgrep {} (differing lines {})",
-                        String::from_utf8_lossy(&pattern),
-                        ours.len(),
-                        expected.len(),
-                        lines.join(", ")
-                    ));
+                    report(
+                        &mut differences,
+                        format!(
+                            "{:?} in {locale}: ours {}, pgrep {} (differing lines {})",
+                            String::from_utf8_lossy(&pattern),
+                            ours.len(),
+                            expected.len(),
+                            lines.join(", ")
+                        ),
+                    );
                 }
             }
         }
@@ -678,9 +694,6 @@ fn random_patterns_match_as_pgrep_f_does() {
         "pattern fuzzing: {counts:?}, {} differences",
         differences.len()
     );
-    for difference in differences.iter().take(20) {
-        eprintln!("  {difference}");
-    }
     assert!(differences.is_empty(), "{} differences", differences.len());
     assert!(counts.compared >= cases / 2, "{counts:?}");
     assert!(
