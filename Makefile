@@ -8,7 +8,7 @@ BINDIR ?= $(PREFIX)/bin
 HACMP ?= target/release/hacmp
 GENERATED := target/generated
 
-.PHONY: all build deps demo test lint bench bench-smoke install generated deb clean safety-report fuzz-config
+.PHONY: all build deps demo test lint bench bench-smoke install generated deb clean safety-report fuzz-config fuzz-pattern
 
 all: build
 
@@ -88,3 +88,10 @@ deb: deps build
 
 clean:
 	$(CARGO) clean
+
+# The pattern fuzzer at length: random patterns against random command lines of real processes,
+# hacmp's /proc scan against procps `pgrep -f` in the C locale and C.UTF-8. FUZZ_CASES patterns
+# (each in both locales); FUZZ_SEED repeats a run.
+FUZZ_CASES ?= 10000
+fuzz-pattern:
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --test pgrep_vs_procps random_patterns_match_as_pgrep_f_does -- --nocapture

@@ -3,9 +3,11 @@
 
 mod support;
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use support::unique_marker;
 
@@ -32,6 +34,15 @@ fn variables_with(dir: &Path, marker: &str, line: usize, replacement: &str) -> S
 
 /// Runs hacmp on the file and returns its stderr after checking that it refused to start.
 fn refused(replace_line: usize, replacement: &str) -> String {
+    refused_in_environment(&[], replace_line, replacement)
+}
+
+/// `refused`, with variables added to hacmp's environment.
+fn refused_in_environment(
+    environment: &[(&str, &OsStr)],
+    replace_line: usize,
+    replacement: &str,
+) -> String {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path();
     fs::create_dir(dir.join("heartbeat")).unwrap();
@@ -50,6 +61,7 @@ fn refused(replace_line: usize, replacement: &str) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
         .arg("run")
         .arg(&vars)
+        .envs(environment.iter().copied())
         .current_dir(dir)
         .stdin(Stdio::null())
         .output()
@@ -95,6 +107,111 @@ fn an_invalid_regex_names_the_pattern_variable() {
     let error = refused(1, "pgrepProgramName='app('");
     assert!(
         error.starts_with("hacmp: VARS:1: pgrepProgramName='app(' "),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_pattern_starting_with_a_dash_is_refused_as_pgrep_reads_it_as_options() {
+    let error = refused(1, "pgrepProgramName='-P1'");
+    assert!(error.contains("pgrep reads as options"), "{error}");
+}
+
+/// Whether `hacmp check` refuses a pattern with a range for the collation in `environment`.
+fn hacmp_refuses_a_range(environment: &[(&str, &OsStr)]) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("heartbeat")).unwrap();
+    fs::copy(
+        support::example_app(),
+        dir.path().join("exampleApplication.sh"),
+    )
+    .unwrap();
+    let vars = dir.path().join("heartbeat.vars");
+    let marker = unique_marker("range");
+    fs::write(
+        &vars,
+        variables_with(dir.path(), &marker, 1, "pgrepProgramName='app[0-9]'"),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .arg("check")
+        .arg(&vars)
+        .envs(environment.iter().copied())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let refused = shown.contains("has a range, which glibc orders by the locale's collation");
+    assert_eq!(refused, output.status.code() == Some(2), "{shown}");
+    refused
+}
+
+/// Whether `pgrep -f` in `environment` orders `[!-~]` by collation: it then misses the `B` in
+/// the command line of `process`, which carries `marker`.
+fn pgrep_collates_a_range(environment: &[(&str, &OsStr)], marker: &str, process: u32) -> bool {
+    let output = Command::new("pgrep")
+        .args(["-f", &format!("{marker} [!-~]$")])
+        .envs(environment.iter().copied())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(output.stdout).unwrap();
+    listed.lines().all(|pid| pid != process.to_string())
+}
+
+#[test]
+fn ranges_are_refused_exactly_where_pgrep_orders_them_by_collation() {
+    // A locale with collation rules, built for this test; glibc finds it through LOCPATH.
+    let locales = tempfile::tempdir().unwrap();
+    let built = Command::new("localedef")
+        .args(["-i", "de_DE", "-f", "ISO-8859-1"])
+        .arg(locales.path().join("de_DE.ISO-8859-1"))
+        .status()
+        .unwrap();
+    assert!(built.success(), "localedef builds de_DE.ISO-8859-1");
+    let marker = unique_marker("collation");
+    let mut process = Command::new("sh")
+        .args(["-c", "read x", &marker, "B"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    support::wait_until("the process has executed", Duration::from_secs(10), || {
+        fs::read(format!("/proc/{}/cmdline", process.id()))
+            .is_ok_and(|c| c.ends_with(format!("{marker}\0B\0").as_bytes()))
+    });
+    let german = OsStr::new("de_DE.ISO-8859-1");
+    let c = OsStr::new("C");
+    let missing = OsStr::new("xx_YY.UTF-8");
+    let cases: [&[(&str, &OsStr)]; 6] = [
+        &[("LANG", german)],
+        &[("LC_COLLATE", german)],
+        &[("LC_ALL", german), ("LC_COLLATE", c)],
+        &[("LANG", german), ("LC_COLLATE", c)],
+        &[("LANG", german), ("LC_ALL", c)],
+        &[("LANG", german), ("LC_CTYPE", missing)],
+    ];
+    let mut collated = 0;
+    for case in cases {
+        let environment: Vec<(&str, &OsStr)> = [("LOCPATH", locales.path().as_os_str())]
+            .into_iter()
+            .chain(case.iter().copied())
+            .collect();
+        let by_pgrep = pgrep_collates_a_range(&environment, &marker, process.id());
+        assert_eq!(hacmp_refuses_a_range(&environment), by_pgrep, "{case:?}");
+        collated += usize::from(by_pgrep);
+    }
+    // Only this test's process, by its PID.
+    process.kill().unwrap();
+    process.wait().unwrap();
+    assert_eq!(collated, 3, "the cases cover both readings");
+    let error = refused_in_environment(
+        &[("LOCPATH", locales.path().as_os_str()), ("LC_ALL", german)],
+        1,
+        "pgrepProgramName='app[0-9]'",
+    );
+    assert!(
+        error.starts_with("hacmp: VARS:1: pgrepProgramName='app[0-9]' has a range, which glibc orders by the locale's collation rules"),
         "{error}"
     );
 }

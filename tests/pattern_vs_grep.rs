@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use hacmp::pattern::{Encoding, Pattern};
+use hacmp::pattern::{Collation, Encoding, Pattern};
 use proptest::prelude::*;
 
 const ENCODINGS: [Encoding; 2] = [Encoding::SingleByte, Encoding::Utf8];
@@ -212,6 +212,128 @@ fn accepted_patterns_match_as_glibc_and_grep_do() {
         }
     }
     assert!(compared > 300, "only {compared} comparisons");
+}
+
+/// Patterns and subjects on which glibc's reading in a UTF-8 locale is subtle (grep -E, with its
+/// own matcher, is not asked): bytes that are not UTF-8, which procps passes on to the pattern,
+/// and non-ASCII characters against POSIX classes, which glibc takes from the locale's table.
+const UTF8_SUBTLETIES: &[(&str, &[&[u8]])] = &[
+    // No bracket expression needs characters: glibc matches byte by byte, and `.` takes a
+    // surrogate or a code point above U+10FFFF for one character, but no lone lead byte.
+    (
+        "^.$",
+        &[
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xf5\x80\x80\x80",
+            b"\xc3A",
+            b"\xe0\x80\x80",
+            b"\xc3",
+        ],
+    ),
+    ("^.A$", &[b"\xc3A", "éA".as_bytes()]),
+    ("^a.b$", &[b"a\xed\xa0\x80b", b"a\xc3\x01b"]),
+    // A range makes glibc decode characters: a surrogate is no longer one, U+110000 still is.
+    (
+        "^.$|[a-c]x",
+        &[
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xf8\x88\x80\x80\x80",
+            "é".as_bytes(),
+        ],
+    ),
+    (
+        "^[^a]$",
+        &[
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xc3",
+            "é".as_bytes(),
+        ],
+    ),
+    (
+        "^[^a-z]+$",
+        &[
+            b"\xc3A",
+            b"\xf4\x90\x80\x80\xf4\x90\x80\x80",
+            "€".as_bytes(),
+        ],
+    ),
+    ("^[é]A$", &[b"\xc3A", "éA".as_bytes()]),
+    // Classes hold what the locale's table says, beyond ASCII too; a negated one leaves out the
+    // non-ASCII members.
+    (
+        "^[[:alpha:]]$",
+        &[
+            "é".as_bytes(),
+            "٣".as_bytes(),
+            "ǅ".as_bytes(),
+            "€".as_bytes(),
+        ],
+    ),
+    (
+        "^[^[:alpha:]]$",
+        &["é".as_bytes(), "€".as_bytes(), b"\xf4\x90\x80\x80"],
+    ),
+    (
+        "^[[:space:]]$",
+        &[
+            "\u{2028}".as_bytes(),
+            "\u{a0}".as_bytes(),
+            "\u{3000}".as_bytes(),
+        ],
+    ),
+    (
+        "^[^[:space:][:punct:]]$",
+        &["\u{3000}".as_bytes(), "§".as_bytes(), "€".as_bytes()],
+    ),
+    (
+        "^[[:cntrl:]]$",
+        &["\u{85}".as_bytes(), "\u{200b}".as_bytes()],
+    ),
+    (
+        "^[[:upper:][:digit:]]$",
+        &["É".as_bytes(), "٣".as_bytes(), "é".as_bytes()],
+    ),
+    (
+        "^[[:print:]]$",
+        &["\u{ffff}".as_bytes(), "\u{e000}".as_bytes(), "𝄞".as_bytes()],
+    ),
+];
+
+#[test]
+fn utf8_subtleties_match_as_glibc_does() {
+    for &(pattern, subjects) in UTF8_SUBTLETIES {
+        for encoding in ENCODINGS {
+            for &subject in subjects {
+                let expected = glibc(pattern, subject, encoding)
+                    .unwrap_or_else(|| panic!("glibc refuses {pattern:?}"));
+                assert_eq!(
+                    ours(pattern, subject, encoding),
+                    expected,
+                    "{pattern:?} on {subject:?} in {encoding:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn patterns_pgrep_would_read_differently_are_refused() {
+    // pgrep takes a leading '-' for options; "-" alone is a pattern.
+    for encoding in ENCODINGS {
+        assert!(Pattern::with_encoding("-x", encoding).is_err());
+        assert!(Pattern::with_encoding("-P1", encoding).is_err());
+        assert!(Pattern::with_encoding("-", encoding).is_ok());
+    }
+    // A pattern that is not UTF-8 is read byte by byte in the C locale and refused in a UTF-8
+    // one, where glibc's reading of it depends on the rest of the pattern.
+    let not_utf8 = b"a\xffb";
+    let single_byte =
+        Pattern::in_locale(not_utf8, Encoding::SingleByte, Collation::CodePoints).unwrap();
+    assert!(single_byte.is_match(b"xa\xffb"));
+    assert!(Pattern::in_locale(not_utf8, Encoding::Utf8, Collation::CodePoints).is_err());
 }
 
 /// How a refused pattern is shown to deserve refusal.

@@ -11,7 +11,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hacmp::pattern::{Encoding, Pattern};
+use hacmp::pattern::{Collation, Encoding, Pattern};
 use hacmp::real::processes::{command_line, find, signal};
 use hacmp::world::Signal;
 
@@ -117,6 +117,13 @@ fn start_unusual_processes(started: &mut Started, marker: &str) {
     started.shell_with_arguments(marker, &[&with("é€\u{200b}\u{85}".as_bytes())]);
     started.shell_with_arguments(marker, &[&with(b"\xffbad\xc3\xa9after")]);
     started.shell_with_arguments(marker, &[&with(b"cut\xe2\x82")]);
+    started.shell_with_arguments(
+        marker,
+        &[&with(
+            b"lead\xc3A surrogate\xed\xa0\x80 beyond\xf4\x90\x80\x80 end",
+        )],
+    );
+    started.shell_with_arguments(marker, &[&with("letters é٣ǅ\u{85}\u{3000}€".as_bytes())]);
     started.shell_with_arguments(marker, &[&long_a, &long_b, b"tail"]);
     started.shell_with_arguments(marker, &[&with(b" trailing space ")]);
     let mut perl = Command::new("perl");
@@ -215,8 +222,18 @@ fn find_lists_what_pgrep_f_lists() {
         format!("^{marker} rewritten  $"),
         format!("^\\[{marker}\\] <defunct>$"),
         format!("^\\[{marker}\\]$"),
-        format!("({marker}|x)(é|[^a-z ])"),
+        format!("({marker}|x{marker})(é|[^a-z ])"),
         format!("^sh .*[[:space:]]{marker}[[:punct:]]"),
+        format!("{marker}lead.A"),
+        format!("{marker}lead[^a]A"),
+        format!("{marker}lead\\?A"),
+        format!("{marker}lead.* surrogate. beyond. end"),
+        format!("{marker}lead.* surrogate. beyond. end|[a-c]x"),
+        format!("{marker}lead.* surrogate[^a] beyond"),
+        format!("{marker}lead.* beyond[^a] end"),
+        format!("{marker}letters [[:alpha:]]{{3}}[[:cntrl:]][[:space:]][[:punct:]]"),
+        format!("{marker}letters [^[:alpha:]]"),
+        format!("{marker}letters [[:alpha:]]+[^[:alpha:][:space:]][^[:alpha:][:cntrl:]]"),
     ];
     let mut matched = 0;
     for (encoding, locale) in ENCODINGS {
@@ -283,4 +300,409 @@ fn a_missing_process_gets_bash_kill_error_line() {
         let ours = signal(missing, signal_kind).unwrap_err().to_string();
         assert_eq!(ours, expected);
     }
+}
+
+/// How many random patterns `random_patterns_match_as_pgrep_f_does` tries unless FUZZ_CASES
+/// says otherwise (`make fuzz-pattern` asks for thousands).
+const DEFAULT_FUZZ_CASES: usize = 100;
+/// Patterns tried against one batch of started processes before a fresh batch is started.
+const PATTERNS_PER_BATCH: usize = 500;
+/// Processes started per batch, each with a random command line.
+const PROCESSES_PER_BATCH: usize = 24;
+/// glibc backtracks exponentially on some patterns; a pgrep run slower than this is skipped.
+const PGREP_TIME_LIMIT: Duration = Duration::from_secs(3);
+
+/// A small deterministic generator (xorshift64*), so that a failing run can be repeated with
+/// FUZZ_SEED.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<'a, T: ?Sized>(&mut self, choices: &[&'a T]) -> &'a T {
+        choices[self.below(choices.len())]
+    }
+}
+
+/// Pieces of command lines: ASCII the patterns mention, controls, non-ASCII characters of
+/// several classes, and byte sequences that glibc and the regex crate decode differently (a lone
+/// lead byte, a surrogate, code points above U+10FFFF, an overlong form).
+const LINE_PIECES: &[&[u8]] = &[
+    b"a",
+    b"b",
+    b"A",
+    b"Z",
+    b"1",
+    b"-",
+    b".",
+    b"]",
+    b"_",
+    b" ",
+    b"\t",
+    b"\n",
+    b"\x01",
+    b"\x7f",
+    "é".as_bytes(),
+    "É".as_bytes(),
+    "€".as_bytes(),
+    "\u{85}".as_bytes(),
+    "\u{a0}".as_bytes(),
+    "\u{2028}".as_bytes(),
+    "\u{3000}".as_bytes(),
+    "٣".as_bytes(),
+    "𝄞".as_bytes(),
+    b"\xc3",
+    b"\xc3\x01",
+    b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80",
+    b"\xe0\x80\x80",
+];
+/// Bytes that start no UTF-8 sequence: procps escapes everything from them on, so they are
+/// rarer than the other pieces.
+const ESCAPING_PIECES: &[&[u8]] = &[b"\xff", b"\x80", b"\xf5\x80\x80\x80"];
+
+fn random_argument(random: &mut Random) -> Vec<u8> {
+    let length = match random.below(10) {
+        0 => 0,
+        1 => 200 + random.below(2000),
+        _ => random.below(8),
+    };
+    let mut argument = Vec::new();
+    for _ in 0..length {
+        let pieces = if random.chance(2) {
+            ESCAPING_PIECES
+        } else {
+            LINE_PIECES
+        };
+        argument.extend_from_slice(random.pick(pieces));
+    }
+    argument
+}
+
+/// `sh -c 'read x'` named by a random argv[0] (empty too), with random arguments and the
+/// marker among them.
+fn start_random_process(started: &mut Started, marker: &str, random: &mut Random) -> u32 {
+    let mut command = Command::new("sh");
+    command.arg0(OsString::from_vec(random_argument(random)));
+    command.args(["-c", "read x"]);
+    let count = if random.chance(10) {
+        50 + random.below(200)
+    } else {
+        random.below(5)
+    };
+    let marker_at = random.below(count + 1);
+    for index in 0..=count {
+        if index == marker_at {
+            command.arg(marker);
+        }
+        command.arg(OsString::from_vec(random_argument(random)));
+    }
+    started.start(command, |cmdline| contains(cmdline, marker.as_bytes()))
+}
+
+/// Pattern atoms that stand for themselves, matched against `LINE_PIECES`.
+const PATTERN_LITERALS: &[&[u8]] = &[
+    b"a",
+    b"b",
+    b"A",
+    b"1",
+    b"-",
+    b" ",
+    b"_",
+    b"c",
+    "é".as_bytes(),
+    "€".as_bytes(),
+    "\u{85}".as_bytes(),
+    "𝄞".as_bytes(),
+    b"\\.",
+    b"\\?",
+    b"\\\\",
+    b"\\*",
+    b"\\[",
+    b"\\(",
+    b"\\{",
+    b"}",
+    b"]",
+];
+const BRACKET_MEMBERS: &[&[u8]] = &[
+    b"a",
+    b"b",
+    b"A",
+    b"-",
+    b"?",
+    b".",
+    b" ",
+    b"\\",
+    b"^",
+    "é".as_bytes(),
+    "€".as_bytes(),
+    "\u{a0}".as_bytes(),
+    b"a-c",
+    b"A-Z",
+    b"!-~",
+    b"\x01-\x1f",
+    b" -@",
+    b"[:alpha:]",
+    b"[:alnum:]",
+    b"[:blank:]",
+    b"[:cntrl:]",
+    b"[:digit:]",
+    b"[:graph:]",
+    b"[:lower:]",
+    b"[:print:]",
+    b"[:punct:]",
+    b"[:space:]",
+    b"[:upper:]",
+    b"[:xdigit:]",
+];
+const REPETITIONS: &[&[u8]] = &[b"*", b"+", b"?", b"{2}", b"{0,}", b"{1,3}", b"{0,1}"];
+/// What glibc refuses, reads as a GNU extension, or hacmp refuses; rarer, so that most
+/// patterns are compared.
+const MALFORMED: &[&[u8]] = &[
+    b"\xc3",
+    b"\xff",
+    b"\xa9",
+    b"\\d",
+    b"\\w",
+    b"{,2}",
+    b"{3,1}",
+    b"{",
+    b"[c-a]",
+    "[é-z]".as_bytes(),
+    b"[[:word:]]",
+    b"[[.a.]]",
+    b"[[=a=]]",
+    b"[",
+    b")",
+    b"*",
+    b"\\1",
+];
+
+/// A random extended regular expression, mostly well-formed, sometimes not.
+fn random_pattern(random: &mut Random, depth: usize) -> Vec<u8> {
+    let mut pattern = Vec::new();
+    let branches = 1 + usize::from(random.chance(25)) + usize::from(random.chance(10));
+    for branch in 0..branches {
+        if branch > 0 {
+            pattern.push(b'|');
+        }
+        for _ in 0..1 + random.below(4) {
+            pattern.extend(random_piece(random, depth));
+        }
+    }
+    pattern
+}
+
+fn random_piece(random: &mut Random, depth: usize) -> Vec<u8> {
+    let mut piece = match random.below(20) {
+        0 if random.chance(20) => random.pick(MALFORMED).to_vec(),
+        0..=6 => random.pick(PATTERN_LITERALS).to_vec(),
+        7..=9 => b".".to_vec(),
+        10..=13 => random_bracket(random),
+        14 => b"^".to_vec(),
+        15 => b"$".to_vec(),
+        _ if depth < 3 => [b"(".as_slice(), &random_pattern(random, depth + 1), b")"].concat(),
+        _ => b"a".to_vec(),
+    };
+    let is_anchor = piece == b"^" || piece == b"$";
+    if !is_anchor && random.chance(30) {
+        piece.extend_from_slice(random.pick(REPETITIONS));
+        if random.chance(10) {
+            piece.extend_from_slice(random.pick(REPETITIONS));
+        }
+    }
+    piece
+}
+
+fn random_bracket(random: &mut Random) -> Vec<u8> {
+    let mut bracket = b"[".to_vec();
+    if random.chance(40) {
+        bracket.push(b'^');
+    }
+    if random.chance(10) {
+        bracket.push(b']');
+    }
+    for _ in 0..1 + random.below(3) {
+        bracket.extend_from_slice(random.pick(BRACKET_MEMBERS));
+    }
+    if random.chance(10) {
+        bracket.push(b'-');
+    }
+    bracket.push(b']');
+    bracket
+}
+
+/// What one `pgrep -f PATTERN` run did.
+enum PgrepRun {
+    /// It listed these children of this test (ascending).
+    Listed(Vec<u32>),
+    /// It refused the pattern (glibc's regcomp did, or it took the pattern for options).
+    Refused,
+    /// It took longer than `PGREP_TIME_LIMIT` and was ended.
+    TooSlow,
+}
+
+/// `pgrep -f PATTERN` in the locale, restricted to the children of this test.
+fn pgrep_children(pattern: &[u8], locale: &str) -> PgrepRun {
+    let mut child = Command::new("pgrep")
+        .arg("-f")
+        .args(["-P", &std::process::id().to_string()])
+        .arg(OsString::from_vec(pattern.to_vec()))
+        .env("LC_ALL", locale)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + PGREP_TIME_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            // Only this pgrep, by its PID; it lists processes and signals none.
+            let _ = child.kill();
+            let _ = child.wait();
+            return PgrepRun::TooSlow;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // pgrep exits 0 when it lists something, 1 when nothing matches, 2 or 3 on an error.
+    if status.code().is_none_or(|code| code > 1) {
+        return PgrepRun::Refused;
+    }
+    let mut listing = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut listing).unwrap();
+    let mut pids: Vec<u32> = listing.lines().map(|l| l.parse().unwrap()).collect();
+    pids.sort_unstable();
+    PgrepRun::Listed(pids)
+}
+
+/// Keeps a difference the fuzzer found, and shows it at once, so that a long run cut short still
+/// tells what it found.
+fn report(differences: &mut Vec<String>, difference: String) {
+    eprintln!("  {difference}");
+    differences.push(difference);
+}
+
+/// What one fuzzing run saw.
+#[derive(Default, Debug)]
+struct FuzzCounts {
+    compared: usize,
+    refused: usize,
+    pgrep_too_slow: usize,
+    matched_some: usize,
+    matched_not_all: usize,
+}
+
+#[test]
+fn random_patterns_match_as_pgrep_f_does() {
+    let cases: usize = std::env::var("FUZZ_CASES")
+        .map(|v| v.parse().expect("FUZZ_CASES is a number"))
+        .unwrap_or(DEFAULT_FUZZ_CASES);
+    let seed: u64 = std::env::var("FUZZ_SEED")
+        .map(|v| v.parse().expect("FUZZ_SEED is a number"))
+        .unwrap_or_else(|_| RandomState::new().build_hasher().finish() | 1);
+    eprintln!("pattern fuzzing: FUZZ_SEED={seed} FUZZ_CASES={cases}");
+    let mut random = Random(seed);
+    let mut counts = FuzzCounts::default();
+    let mut differences = Vec::new();
+    let mut done = 0;
+    while done < cases {
+        let marker = marker();
+        let mut started = Started::new();
+        for _ in 0..PROCESSES_PER_BATCH {
+            start_random_process(&mut started, &marker, &mut random);
+        }
+        let batch = started.pids();
+        eprintln!(
+            "pattern fuzzing: {done} of {cases} patterns, {counts:?}, {} differences",
+            differences.len()
+        );
+        for _ in 0..PATTERNS_PER_BATCH.min(cases - done) {
+            done += 1;
+            let pattern = random_pattern(&mut random, 0);
+            for (encoding, locale) in ENCODINGS {
+                let Ok(compiled) = Pattern::in_locale(&pattern, encoding, Collation::CodePoints)
+                else {
+                    counts.refused += 1;
+                    continue;
+                };
+                let expected = match pgrep_children(&pattern, locale) {
+                    // Other tests of this binary start children of their own, which the
+                    // comparison leaves out on both sides.
+                    PgrepRun::Listed(pids) => pids
+                        .into_iter()
+                        .filter(|pid| batch.contains(pid))
+                        .collect::<Vec<u32>>(),
+                    PgrepRun::Refused => {
+                        report(
+                            &mut differences,
+                            format!(
+                                "{:?} in {locale}: accepted, but pgrep refuses it",
+                                String::from_utf8_lossy(&pattern)
+                            ),
+                        );
+                        continue;
+                    }
+                    PgrepRun::TooSlow => {
+                        counts.pgrep_too_slow += 1;
+                        continue;
+                    }
+                };
+                let ours: Vec<u32> = find(&compiled, std::process::id())
+                    .into_iter()
+                    .filter(|pid| batch.contains(pid))
+                    .collect();
+                counts.compared += 1;
+                counts.matched_some += usize::from(!expected.is_empty());
+                counts.matched_not_all += usize::from(expected.len() < batch.len());
+                if ours != expected {
+                    let lines: Vec<String> = batch
+                        .iter()
+                        .filter(|pid| ours.contains(pid) != expected.contains(pid))
+                        .filter_map(|&pid| command_line(pid, encoding))
+                        .map(|line| {
+                            let shown: String =
+                                String::from_utf8_lossy(&line).chars().take(120).collect();
+                            format!("{shown:?}")
+                        })
+                        .collect();
+                    report(
+                        &mut differences,
+                        format!(
+                            "{:?} in {locale}: ours {}, pgrep {} (differing lines {})",
+                            String::from_utf8_lossy(&pattern),
+                            ours.len(),
+                            expected.len(),
+                            lines.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    eprintln!(
+        "pattern fuzzing: {counts:?}, {} differences",
+        differences.len()
+    );
+    assert!(differences.is_empty(), "{} differences", differences.len());
+    assert!(counts.compared >= cases / 2, "{counts:?}");
+    assert!(
+        counts.matched_some > 0 && counts.matched_not_all > 0,
+        "{counts:?}"
+    );
 }

@@ -10,53 +10,80 @@
 //! glibc checks such an anchor only in one of the repetitions (it finds `(b$){2}` in "bb").
 //! Everything else is refused with the reason, because glibc either refuses it too,
 //! reads it as a GNU extension, or reads it differently from what the regex crate would.
+//! In a locale that orders ranges by collation rules, ranges are refused too.
 
-use super::{Encoding, PatternError};
+use super::{CLASSES, Collation, Encoding, PatternError, classes};
 
 /// POSIX only promises repetition counts up to 255 (`_POSIX_RE_DUP_MAX`); larger ones also
 /// make the compiled program needlessly big.
 const MAX_REPETITION: u32 = 255;
 /// Deeper nesting than this has no use in a process pattern and would only deepen the recursion.
 const MAX_GROUP_DEPTH: usize = 64;
-/// The character classes glibc knows in every locale.
-const CLASSES: [&str; 12] = [
-    "alnum", "alpha", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space",
-    "upper", "xdigit",
-];
 /// Escaped, these are GNU word and buffer anchors rather than the plain character.
 const GNU_ANCHOR_ESCAPES: &[u8] = b"<>`'";
+/// Byte sequences glibc's UTF-8 decoder takes for one character although they encode none the
+/// regex crate knows: code points above U+10FFFF, from 4-byte sequences after F4 8F and from
+/// 5- and 6-byte sequences (overlong forms excluded, as glibc excludes them).
+const BEYOND_UNICODE: &str = r"\xF4[\x90-\xBF][\x80-\xBF]{2}|[\xF5-\xF7][\x80-\xBF]{3}|\xF8[\x88-\xBF][\x80-\xBF]{3}|[\xF9-\xFB][\x80-\xBF]{4}|\xFC[\x84-\xBF][\x80-\xBF]{4}|\xFD[\x80-\xBF]{5}";
+/// UTF-16 surrogates written as UTF-8, which glibc's decoder refuses but its byte-wise `.`
+/// (below) takes for a character.
+const SURROGATE: &str = r"\xED[\xA0-\xBF][\x80-\xBF]";
+
+/// How glibc's compiled pattern looks at the command line.
+///
+/// In a UTF-8 locale glibc's `regcomp` checks whether any bracket expression needs whole
+/// characters: a negated one, or one with a range, a class or a non-ASCII member. If none does,
+/// it matches byte by byte, and `.` then takes any sequence that is well-formed by its lead and
+/// continuation bytes (surrogates and code points above U+10FFFF too). Otherwise it decodes
+/// each character with its UTF-8 decoder, which refuses surrogates and overlong forms but
+/// accepts code points above U+10FFFF. Either way a byte that starts no character is matched by
+/// no `.` and no bracket expression, only by a literal of the same byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// A single-byte locale: every byte is one character.
+    Bytes,
+    /// A UTF-8 locale, no bracket expression needs whole characters.
+    Utf8Bytes,
+    /// A UTF-8 locale, some bracket expression needs whole characters.
+    Utf8Characters,
+}
 
 /// The translated expression; `.` matches any character (or byte) including newline, as
 /// glibc's does without REG_NEWLINE.
-pub fn translate(source: &str, encoding: Encoding) -> Result<String, PatternError> {
-    let symbols = match encoding {
-        Encoding::Utf8 => source.chars().map(u32::from).collect(),
-        Encoding::SingleByte => source.bytes().map(u32::from).collect(),
-    };
-    let mut parser = Parser {
-        symbols,
-        position: 0,
-        depth: 0,
-        anchors: 0,
-    };
-    let body = parser.alternation()?;
-    if parser.position < parser.symbols.len() {
-        return Err(refuse(
-            "has a ')' without a matching '(' (glibc would read it as a plain ')'; write \\) for that)",
-        ));
+pub fn translate(
+    source: &[u8],
+    encoding: Encoding,
+    collation: Collation,
+) -> Result<String, PatternError> {
+    let new_parser = |symbols, reading| Parser::new(symbols, reading, collation);
+    match encoding {
+        Encoding::SingleByte => {
+            let symbols = source.iter().copied().map(u32::from).collect();
+            new_parser(symbols, Reading::Bytes).translate()
+        }
+        Encoding::Utf8 => {
+            let text = std::str::from_utf8(source).map_err(|_| {
+                refuse("is not valid UTF-8: in a UTF-8 locale glibc's reading of its stray bytes depends on the rest of the pattern")
+            })?;
+            let symbols: Vec<u32> = text.chars().map(u32::from).collect();
+            // Whether a bracket expression needs whole characters is known only after the
+            // whole pattern has been read; the bytes reading stands only if none did.
+            let mut bytes = new_parser(symbols.clone(), Reading::Utf8Bytes);
+            let translated = bytes.translate()?;
+            if bytes.needs_characters {
+                new_parser(symbols, Reading::Utf8Characters).translate()
+            } else {
+                Ok(translated)
+            }
+        }
     }
-    let flags = match encoding {
-        Encoding::Utf8 => "(?s)",
-        Encoding::SingleByte => "(?s-u)",
-    };
-    Ok(format!("{flags}{body}"))
 }
 
 fn refuse(reason: &str) -> PatternError {
     PatternError(reason.to_string())
 }
 
-/// One symbol in the regex crate's syntax: a character in UTF-8 mode, a byte otherwise.
+/// One symbol in the regex crate's syntax: a character in Unicode mode, a byte otherwise.
 ///
 /// The two-digit form is the one that means a byte when Unicode is off (`\x{..}` always
 /// means a code point); with Unicode on, both mean the code point.
@@ -68,11 +95,33 @@ fn literal(symbol: u32) -> String {
     }
 }
 
+/// A character outside brackets as the bytes of its UTF-8 form, grouped so that a repetition
+/// repeats the whole character.
+fn utf8_bytes_literal(symbol: u32) -> String {
+    let character = char::from_u32(symbol).expect("symbols of a UTF-8 reading are characters");
+    let mut buffer = [0; 4];
+    let bytes = character.encode_utf8(&mut buffer).as_bytes();
+    match bytes {
+        [single] => literal(u32::from(*single)),
+        _ => format!(
+            "(?:{})",
+            bytes
+                .iter()
+                .map(|&b| literal(u32::from(b)))
+                .collect::<String>()
+        ),
+    }
+}
+
 struct Parser {
     symbols: Vec<u32>,
     position: usize,
     depth: usize,
     anchors: usize,
+    reading: Reading,
+    collation: Collation,
+    /// Set in the bytes reading of a UTF-8 locale when a bracket expression needs characters.
+    needs_characters: bool,
 }
 
 /// Whether a piece can take a repetition operator.
@@ -84,6 +133,49 @@ enum Atom {
 }
 
 impl Parser {
+    fn new(symbols: Vec<u32>, reading: Reading, collation: Collation) -> Parser {
+        Parser {
+            symbols,
+            position: 0,
+            depth: 0,
+            anchors: 0,
+            reading,
+            collation,
+            needs_characters: false,
+        }
+    }
+
+    fn translate(&mut self) -> Result<String, PatternError> {
+        let body = self.alternation()?;
+        if self.position < self.symbols.len() {
+            return Err(refuse(
+                "has a ')' without a matching '(' (glibc would read it as a plain ')'; write \\) for that)",
+            ));
+        }
+        let flags = match self.reading {
+            Reading::Utf8Characters => "(?s)",
+            Reading::Bytes | Reading::Utf8Bytes => "(?s-u)",
+        };
+        Ok(format!("{flags}{body}"))
+    }
+
+    /// A symbol outside brackets.
+    fn literal(&self, symbol: u32) -> String {
+        match self.reading {
+            Reading::Utf8Bytes => utf8_bytes_literal(symbol),
+            Reading::Bytes | Reading::Utf8Characters => literal(symbol),
+        }
+    }
+
+    /// `.` outside brackets.
+    fn any(&self) -> String {
+        match self.reading {
+            Reading::Bytes => ".".to_string(),
+            Reading::Utf8Bytes => format!("(?:(?u:.)|{SURROGATE}|{BEYOND_UNICODE})"),
+            Reading::Utf8Characters => format!("(?:.|(?-u:{BEYOND_UNICODE}))"),
+        }
+    }
+
     fn peek_at(&self, offset: usize) -> Option<u32> {
         self.symbols.get(self.position + offset).copied()
     }
@@ -162,7 +254,7 @@ impl Parser {
                 self.anchors += 1;
                 return Ok((anchor.to_string(), Atom::Anchor));
             }
-            Some('.') => ".".to_string(),
+            Some('.') => self.any(),
             Some('[') => self.bracket()?,
             Some('\\') => self.escape()?,
             Some('*' | '+' | '?' | '{') => {
@@ -170,7 +262,7 @@ impl Parser {
                     "has a repetition operator (*, +, ? or {) with nothing before it to repeat, which glibc refuses; write \\* \\+ \\? \\{ for the character",
                 ));
             }
-            _ => literal(symbol),
+            _ => self.literal(symbol),
         };
         Ok((atom, Atom::Repeatable))
     }
@@ -286,11 +378,13 @@ impl Parser {
 
     /// A bracket expression, after the `[`.
     fn bracket(&mut self) -> Result<String, PatternError> {
-        let mut translated = String::from("[");
-        if self.next_is('^') {
+        let negated = self.next_is('^');
+        if negated {
             self.position += 1;
-            translated.push('^');
         }
+        // What makes glibc match a bracket expression by whole characters in a UTF-8 locale.
+        let mut needs_characters = negated;
+        let mut members = String::new();
         let mut first = true;
         loop {
             let Some(symbol) = self.next() else {
@@ -303,18 +397,30 @@ impl Parser {
             if symbol == u32::from('[')
                 && let Some(class) = self.class()?
             {
-                translated.push_str(&class);
+                members.push_str(&class);
+                needs_characters = true;
                 self.refuse_range_from_class()?;
                 continue;
             }
             if self.next_is('-') && self.peek_at(1).is_some_and(|s| s != u32::from(']')) {
                 self.position += 1;
-                translated.push_str(&self.range(symbol)?);
+                members.push_str(&self.range(symbol)?);
+                needs_characters = true;
             } else {
-                translated.push_str(&literal(symbol));
+                members.push_str(&literal(symbol));
+                needs_characters |= symbol > 0x7F;
             }
         }
-        translated.push(']');
+        if self.reading == Reading::Utf8Bytes && needs_characters {
+            self.needs_characters = true;
+        }
+        let negation = if negated { "^" } else { "" };
+        let translated = format!("[{negation}{members}]");
+        if negated && self.reading == Reading::Utf8Characters {
+            // glibc decodes code points above U+10FFFF, which belong to no class and so are
+            // matched by every negated bracket expression.
+            return Ok(format!("(?:{translated}|(?-u:{BEYOND_UNICODE}))"));
+        }
         Ok(translated)
     }
 
@@ -341,7 +447,14 @@ impl Parser {
                     )));
                 }
                 self.position = end + 2;
-                Ok(Some(format!("[:{name}:]")))
+                if self.reading != Reading::Utf8Characters {
+                    return Ok(Some(format!("[:{name}:]")));
+                }
+                let members = classes::members(&name)?
+                    .iter()
+                    .map(|&(start, end)| format!("{}-{}", literal(start), literal(end)))
+                    .collect();
+                Ok(Some(members))
             }
             _ => Ok(None),
         }
@@ -365,6 +478,11 @@ impl Parser {
         if end == u32::from('[') && class_follows {
             return Err(refuse(
                 "has a range that ends at a character class or collating element, which glibc refuses",
+            ));
+        }
+        if self.collation == Collation::Rules {
+            return Err(refuse(
+                "has a range, which glibc orders by the locale's collation rules (LC_COLLATE): in en_US.UTF-8 [a-z] takes in é and ß, [0-9] other scripts' digits; list the characters, use a class such as [:digit:], or run with a C or C.UTF-8 LC_COLLATE",
             ));
         }
         if start > 0x7F || end > 0x7F {
@@ -391,19 +509,43 @@ mod tests {
     use super::*;
 
     fn utf8(source: &str) -> String {
-        translate(source, Encoding::Utf8).unwrap()
+        translate(source.as_bytes(), Encoding::Utf8, Collation::CodePoints).unwrap()
+    }
+
+    fn single_byte(source: &[u8]) -> String {
+        translate(source, Encoding::SingleByte, Collation::CodePoints).unwrap()
     }
 
     #[test]
     fn translates_each_construct() {
-        assert_eq!(utf8("sh.*app"), "(?s)sh.*app");
-        assert_eq!(utf8("a**"), "(?s)(?:a*)*");
-        assert_eq!(utf8("(a|)b{2,}"), "(?s)(?:a|)b{2,}");
-        assert_eq!(utf8("[]a-c[:digit:]\\]"), "(?s)[\\x5Da-c[:digit:]\\x5C]");
-        assert_eq!(utf8("\\.é€"), "(?s)\\x2E\\xE9\\x{20AC}");
+        assert_eq!(single_byte(b"sh.*app"), "(?s-u)sh.*app");
+        assert_eq!(single_byte(b"a**"), "(?s-u)(?:a*)*");
+        assert_eq!(single_byte(b"(a|)b{2,}"), "(?s-u)(?:a|)b{2,}");
         assert_eq!(
-            translate("é*", Encoding::SingleByte).unwrap(),
-            "(?s-u)\\xC3\\xA9*"
+            single_byte(b"[]a-c[:digit:]\\]"),
+            "(?s-u)[\\x5Da-c[:digit:]\\x5C]"
         );
+        assert_eq!(single_byte("é*".as_bytes()), "(?s-u)\\xC3\\xA9*");
+        assert_eq!(single_byte(b"\xff"), "(?s-u)\\xFF");
+    }
+
+    #[test]
+    fn a_utf8_locale_reads_bytes_until_a_bracket_expression_needs_characters() {
+        let any_in_bytes = format!("(?:(?u:.)|{SURROGATE}|{BEYOND_UNICODE})");
+        assert_eq!(
+            utf8("a.é*[b]"),
+            format!("(?s-u)a{any_in_bytes}(?:\\xC3\\xA9)*[b]")
+        );
+        let any_in_characters = format!("(?:.|(?-u:{BEYOND_UNICODE}))");
+        assert_eq!(utf8(".[a-c]"), format!("(?s){any_in_characters}[a-c]"));
+        assert_eq!(
+            utf8("é[^a]"),
+            format!("(?s)\\xE9(?:[^a]|(?-u:{BEYOND_UNICODE}))")
+        );
+        assert!(utf8("[é]").starts_with("(?s)"));
+        assert_eq!(utf8("[[:digit:]]"), "(?s)[0-9]");
+        assert!(translate(b"\xff", Encoding::Utf8, Collation::CodePoints).is_err());
+        assert!(translate(b"[a-z]", Encoding::SingleByte, Collation::Rules).is_err());
+        assert!(translate(b"[az]", Encoding::Utf8, Collation::Rules).is_ok());
     }
 }
