@@ -218,8 +218,16 @@ impl Files {
         let Some(issued) = self.write_own(world, token, Phase::Claim)? else {
             return Ok(None);
         };
-        if world.elapsed()?.saturating_sub(scan_started) > CLAIM_WINDOW {
-            world.print("the claim took too long to write; backing off")?;
+        let confirmed_after = world.elapsed()?.saturating_sub(scan_started);
+        if confirmed_after > CLAIM_WINDOW {
+            // Say where the time went: a scan of many entries on slow storage makes every claim
+            // too late, and the operator must see that rather than a takeover that never comes.
+            world.print(&format!(
+                "the claim was confirmed {:.3} s after its scan began (the scan took {:.3} s), more than the {} s claim window; backing off",
+                confirmed_after.as_secs_f64(),
+                decided_at.saturating_sub(scan_started).as_secs_f64(),
+                CLAIM_WINDOW.as_secs()
+            ))?;
             return Ok(None);
         }
         let mut until = issued + self.timing.lease;
