@@ -120,6 +120,27 @@ fn trailing_slashes_and_backslashes_after_a_glob_agree_with_bash() {
     }
 }
 
+/// Collating symbols and equivalence classes in bracket expressions: `[.a.]` and `[=a=]` stand
+/// for `a`, a `[.` without its `.]` makes the '[' before it an ordinary character, a `[=` without
+/// its `=]` is two members (found by the property test above with `[![.]`).
+#[test]
+fn collating_symbols_in_brackets_agree_with_bash() {
+    let dir = glob_fixture();
+    let cwd = std::env::current_dir().unwrap();
+    let root = dir.path().display();
+    for pattern in [
+        "[![.]", "[[.a.]]", "[![.a.]]", "[[=a=]]", "[[.]", "[[=]", "[a[.]", "[[.a.]d]", "[[.ab.]]",
+        "[[.].]",
+    ] {
+        let text = format!("{root}/{pattern}");
+        assert_eq!(
+            expand_unquoted(&text),
+            bash_words(&text, &cwd),
+            "unquoted {text:?}"
+        );
+    }
+}
+
 /// A script recording what the started program sees, then exiting by itself.
 const RECORDER: &str = r#"#!/bin/sh
 dir=$(dirname "$0")

@@ -150,6 +150,24 @@ fn parse_bracket(pattern: &[u8], start: usize) -> Option<(Box<[bool; 256]>, usiz
             index = end + 2;
             continue;
         }
+        // A collating symbol `[.c.]` or an equivalence class `[=c=]` stands for its one
+        // character, as in bash in the C locale. bash takes a `[.` without its `.]`, or a name
+        // longer than one character, for a bracket expression that does not parse, and the
+        // '[' before it for an ordinary character; a `[=` without its `=]` is two members.
+        if byte == b'[' && matches!(pattern.get(index + 1), Some(b'.' | b'=')) {
+            let delimiter = pattern[index + 1];
+            let end = find_closing(pattern, index + 2, delimiter);
+            match end {
+                Some(end) if end == index + 3 => {
+                    members[usize::from(pattern[index + 2])] = true;
+                    index = end + 2;
+                    continue;
+                }
+                Some(_) => return None,
+                None if delimiter == b'.' => return None,
+                None => {}
+            }
+        }
         let (low, after_low) = escaped_byte(pattern, index)?;
         let is_range = pattern.get(after_low) == Some(&b'-')
             && pattern.get(after_low + 1).is_some_and(|&b| b != b']');
@@ -182,9 +200,15 @@ fn escaped_byte(pattern: &[u8], index: usize) -> Option<(u8, usize)> {
 
 /// The index of the ":]" closing a character class name that starts at `start`.
 fn find_class_end(pattern: &[u8], start: usize) -> Option<usize> {
-    pattern[start..]
+    find_closing(pattern, start, b':')
+}
+
+/// The index of the `delimiter` followed by ']' that closes a name starting at `start`.
+fn find_closing(pattern: &[u8], start: usize, delimiter: u8) -> Option<usize> {
+    pattern
+        .get(start..)?
         .windows(2)
-        .position(|pair| pair == b":]")
+        .position(|pair| pair == [delimiter, b']'])
         .map(|offset| start + offset)
 }
 
