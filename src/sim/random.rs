@@ -181,6 +181,7 @@ pub fn scenario(seed: u64) -> Scenario {
         },
         nodes,
         events,
+        etcd: None,
         allow_listing_cache: false,
     }
 }
@@ -260,6 +261,7 @@ pub fn crash_scenario(seed: u64) -> Scenario {
         },
         nodes,
         events,
+        etcd: None,
         allow_listing_cache: false,
     }
 }
