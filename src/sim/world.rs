@@ -21,7 +21,7 @@ use crate::pattern::Pattern;
 use crate::words;
 use crate::world::Signal;
 
-pub use etcd::{EtcdCluster, Link, PREFIX as ETCD_PREFIX};
+pub use etcd::{ELECTION_MS as ETCD_ELECTION_MS, EtcdCluster, Link, PREFIX as ETCD_PREFIX};
 pub use guard::Guard;
 
 /// Every daemon's working directory.
