@@ -64,7 +64,8 @@ impl std::fmt::Display for TraceEntry {
     }
 }
 
-/// One protocol step of a safe node: a storage operation or a guard call, from when the node
+/// One protocol step of a safe node: a storage operation, an etcd request or a guard call, from
+/// when the node
 /// asked until it had its answer, in virtual milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolStep {
@@ -86,6 +87,8 @@ pub enum StepKind {
         claim: bool,
     },
     Exists,
+    /// A request to the etcd cluster.
+    Etcd,
     GuardStart,
     GuardExtend,
     GuardState,
@@ -102,6 +105,7 @@ impl StepKind {
                 claim: Record::parse(content).is_some_and(|record| record.phase == Phase::Claim),
             },
             Request::FileExists { .. } => StepKind::Exists,
+            Request::Etcd { .. } => StepKind::Etcd,
             Request::GuardStart { .. } => StepKind::GuardStart,
             Request::GuardExtend(_) => StepKind::GuardExtend,
             Request::GuardState => StepKind::GuardState,

@@ -56,6 +56,8 @@ pub struct EtcdCluster {
     /// Which members run.
     members: Vec<bool>,
     leader: Option<usize>,
+    /// The member that led last: an election prefers the next one that runs.
+    last_leader: usize,
     /// When a leader is elected, if a quorum of members is up by then.
     election_at_ms: u64,
     revision: i64,
@@ -74,6 +76,7 @@ impl EtcdCluster {
         EtcdCluster {
             members: vec![true; members],
             leader: Some(0),
+            last_leader: 0,
             election_at_ms: 0,
             revision: 1,
             keys: BTreeMap::new(),
@@ -98,7 +101,11 @@ impl EtcdCluster {
         if self.leader.is_none() && self.has_quorum() && self.election_at_ms <= now_ms {
             // Nothing expired while there was no leader; the new one starts every lease anew.
             let elected_at = self.election_at_ms.max(self.caught_up_ms);
-            self.leader = self.members.iter().position(|&up| up);
+            let count = self.members.len();
+            self.leader = (1..=count)
+                .map(|step| (self.last_leader + step) % count)
+                .find(|&member| self.members[member]);
+            self.last_leader = self.leader.expect("a quorum has a member that runs");
             for lease in self.leases.values_mut() {
                 lease.expires_at_ms = elected_at + lease.ttl_s as u64 * 1000;
             }
@@ -128,6 +135,7 @@ impl EtcdCluster {
 
     /// The leader is lost (it went down, or stepped down): the others elect a new one.
     fn lose_leader(&mut self, now_ms: u64) {
+        self.last_leader = self.leader.unwrap_or(self.last_leader);
         self.leader = None;
         self.election_at_ms = now_ms + ELECTION_MS;
     }
