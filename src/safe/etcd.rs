@@ -164,8 +164,16 @@ impl Etcd {
     /// The campaign: a lease confirmed just now, then the transaction that puts the leader key
     /// only where it does not exist. The grant's lease counts from the confirmation's sending.
     fn campaign(&mut self, world: &mut dyn SafeWorld) -> Step<Option<Grant>> {
-        world.print("the leader key is free: campaigning")?;
+        let ours = matches!(&self.sight, Sight::Held(holder) if self.held_by_us(holder));
+        world.print(if ours {
+            "the leader key is held by our own lease: taking it up"
+        } else {
+            "the leader key is free: campaigning"
+        })?;
         let Some(sent) = self.keep_or_grant(world)? else {
+            if ours {
+                self.give_up_key(world)?;
+            }
             return Ok(None);
         };
         let lease = self.lease.expect("a confirmed lease has an id");
@@ -198,6 +206,21 @@ impl Etcd {
         let token = u64::try_from(holder.create_revision).expect("etcd's revisions are positive");
         world.print(&format!("we hold the leader key with token {token}"))?;
         Ok(Some(Grant { token, until }))
+    }
+
+    /// Revokes our lease, which holds the leader key while we are no master and cannot
+    /// confirm it: the keep-alives we send may still reach the cluster and keep the key alive
+    /// for ever, so that no peer could take over. The revocation deletes the key (the
+    /// application does not run here), and a new lease is granted at the next campaign.
+    fn give_up_key(&mut self, world: &mut dyn SafeWorld) -> Step<()> {
+        let Some(id) = self.lease.take() else {
+            return Ok(());
+        };
+        world.print(&format!(
+            "our lease {id:x} holds the leader key but cannot be confirmed; revoking it so that a peer can take over"
+        ))?;
+        self.ask(world, EtcdRequest::Revoke { id })?;
+        Ok(())
     }
 }
 
