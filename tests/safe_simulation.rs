@@ -299,3 +299,26 @@ fn a_mount_that_caches_listings_is_refused_because_claimants_would_overlap() {
         run.audit
     );
 }
+
+/// `hacmp parity` without --safety compares bash with hacmp, and bash has no etcd backend: an
+/// etcd scenario is refused with one line, before anything runs.
+#[test]
+fn parity_without_safety_refuses_an_etcd_scenario() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/shell-parity/etcd-scenarios/etcd-master-crash.toml");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .arg("parity")
+        .arg("--original")
+        .arg(support::original_script())
+        .arg("--scenario")
+        .arg(&scenario)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "hacmp parity: scenario etcd-master-crash uses etcd, which bash has no counterpart for: check it with --safety\n"
+    );
+}

@@ -1,8 +1,9 @@
 //! The etcd backend: the lease lives in an etcd cluster, a replicated, linearizable store with
 //! leases of its own.
 //!
-//! Every daemon holds one etcd lease with a TTL of faileOverTime and keeps it alive itself, once
-//! a round. The master is the host whose lease holds the leader key `{prefix}/leader`: a
+//! Every daemon holds one etcd lease with a TTL of faileOverTime (never lease 0, which would
+//! hold nothing): the master keeps it alive itself, once a round, and a standby confirms it (or
+//! is granted a new one) just before each campaign. The master is the host whose lease holds the leader key `{prefix}/leader`: a
 //! standby takes it with one transaction (`If CreateRevision(key) == 0 Then Put(key, host,
 //! lease)`), and the key's create revision is the fencing token. The key disappears when the
 //! master's lease ends on the etcd cluster, which cannot happen before the master's own
