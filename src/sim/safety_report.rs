@@ -468,10 +468,10 @@ fn exploration_section(text: &mut String, exploration: &Exploration) {
     let _ = writeln!(
         text,
         "Each base scenario runs once on an all-safe cluster; every instant at which a node's \
-         protocol starts or ends a storage operation or a guard call (and the millisecond \
-         before and after it), within the part of the run that decides (the first election, or \
-         from a round before the base's fault until two rounds after the next application \
-         start), is the start of one fault on each node: {}. Every variant runs once (variants \
+         protocol starts or ends a storage operation, an etcd request or a guard call (and the \
+         millisecond before and after it), within the part of the run that decides (the first \
+         election, or from a round before the base's fault until two rounds after the next \
+         application start), is the start of one fault on each node: {}. Every variant runs once (variants \
          with the same events run once) and is checked with the rules below{}.\n",
         explore::FAULT_KINDS,
         if exploration.stride > 1 {
