@@ -178,6 +178,45 @@ fn protocol_aware_random_schedules_keep_the_safe_promises() {
     );
 }
 
+/// The all-safe run of the catalog scenario `name`.
+fn safe_run_of(name: &str) -> SafetyVerdict {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/shell-parity/scenarios/{name}.toml"));
+    let scenario = Scenario::load(&path).unwrap();
+    let original = support::original_script();
+    let settings = original_settings(&original).unwrap();
+    safety::check(&scenario, &original, &settings, Ways::SafeOnly).unwrap()
+}
+
+#[test]
+fn a_daemon_restarted_within_its_lease_keeps_its_application() {
+    let verdict = safe_run_of("safe-reattach-within-lease");
+    let audit = &verdict.run("safe").unwrap().audit;
+    assert_eq!(
+        (audit.starts, audit.kills, audit.terms, audit.overlap_ms),
+        (1, 0, 0, 0),
+        "one start, never stopped: {audit:?}"
+    );
+}
+
+#[test]
+fn a_daemon_restarted_after_its_lease_finds_its_application_fenced() {
+    for name in [
+        "safe-reattach-after-lease",
+        "safe-reattach-during-peer-claim",
+    ] {
+        let verdict = safe_run_of(name);
+        let run = verdict.run("safe").unwrap();
+        assert_eq!(
+            (run.audit.starts, run.audit.kills, run.executing_at_end),
+            (2, 1, 1),
+            "{name}: fenced once, taken over once: {:?}",
+            run.audit
+        );
+        assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
+    }
+}
+
 /// The catalog's listing-cache scenario, with the safe daemons' refusal to start on such a
 /// mount lifted (`allow`) or kept.
 fn listing_cache_run(allow: bool) -> SafetyVerdict {

@@ -201,6 +201,11 @@ impl Reporter {
                 };
                 self.hook("master", peer, message);
             }
+            Event::Reattached { token } => {
+                // Still the master it was: no takeover, nothing for the hook to announce.
+                self.role = Role::Master;
+                self.token = Some(*token);
+            }
             Event::Running { pids } => {
                 self.role = Role::Master;
                 self.pids.clone_from(pids);

@@ -10,7 +10,7 @@ use super::daemon::{Daemon, REAL_TIMEOUT};
 use super::request::{Message, Outcome, Request, Value};
 use crate::config::{Profile, Variables};
 use crate::pattern::Pattern;
-use crate::world::{EntryRead, GuardState, Halted, Io, SafeWorld, Signal, Step, World};
+use crate::world::{EntryRead, GuardState, Halted, HeldLease, Io, SafeWorld, Signal, Step, World};
 use crate::{engine, safe, words};
 
 /// The `World` of one simulated node. A dropped channel means the scheduler halted the node.
@@ -122,15 +122,24 @@ impl SafeWorld for SimWorld {
         log_file: &str,
         deadline: Duration,
         token: u64,
+        incarnation: u64,
     ) -> Step<bool> {
         let request = Request::GuardStart {
             command: command.to_string(),
             log_file: log_file.to_string(),
             deadline_ms: millis(deadline),
             token,
+            incarnation,
         };
         match self.call(request)? {
             Value::Flag(started) => Ok(started),
+            other => mismatch(other),
+        }
+    }
+
+    fn guard_attach(&mut self, incarnation: u64) -> Step<Option<HeldLease>> {
+        match self.call(Request::GuardAttach(incarnation))? {
+            Value::Held(held) => Ok(held),
             other => mismatch(other),
         }
     }

@@ -8,10 +8,11 @@
 //! scheduler calls `guard_deadline_check` first).
 
 use std::mem;
+use std::time::Duration;
 
 use super::{Cluster, OnSigterm, Timer};
 use crate::sim::request::{Outcome, Request, Value};
-use crate::world::GuardState;
+use crate::world::{GuardState, HeldLease};
 
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
@@ -19,6 +20,10 @@ pub struct Guard {
     apps: Vec<u32>,
     /// Boot-clock milliseconds at which it kills them.
     deadline_ms: u64,
+    /// The fencing token its apps were started with.
+    token: u64,
+    /// The incarnation of the daemon run it answers to.
+    incarnation: u64,
     /// An end of its apps not yet reported by `guard_state`.
     report: Option<GuardState>,
 }
@@ -52,11 +57,20 @@ impl Cluster {
                 command,
                 log_file,
                 deadline_ms,
-                token: _,
+                token,
+                incarnation,
             } => {
                 let started = self.guard_start(node, command, log_file, *deadline_ms);
+                if started {
+                    let guard = &mut self.nodes[node].guard;
+                    (guard.token, guard.incarnation) = (*token, *incarnation);
+                }
                 (Value::Flag(started), latency_ms)
             }
+            Request::GuardAttach(incarnation) => (
+                Value::Held(self.guard_attach(node, *incarnation)),
+                latency_ms,
+            ),
             Request::GuardExtend(deadline_ms) => {
                 self.guard_extend(node, *deadline_ms);
                 (Value::Unit, latency_ms)
@@ -91,6 +105,23 @@ impl Cluster {
             at.max(self.now_ms as i64) as u64,
             Timer::GuardDeadline(node),
         );
+    }
+
+    /// The simulated guard is always the one the node's daemon started (no other process can
+    /// pose as it), so the proof the real world makes always holds here; it is there while its
+    /// apps run, and exits with the last of them.
+    fn guard_attach(&mut self, node: usize, incarnation: u64) -> Option<HeldLease> {
+        let guard = &mut self.nodes[node].guard;
+        if guard.apps.is_empty() {
+            return None;
+        }
+        let held = HeldLease {
+            token: guard.token,
+            incarnation: guard.incarnation,
+            deadline: Duration::from_millis(guard.deadline_ms),
+        };
+        guard.incarnation = incarnation;
+        Some(held)
     }
 
     fn guard_extend(&mut self, node: usize, deadline: u64) {
