@@ -172,8 +172,10 @@ pub trait SafeWorld: World {
     ) -> Step<bool>;
 
     /// At the daemon's start: finds the guard an earlier run of the daemon on this host left
-    /// running, proves that run started it, and makes it answer to this run (`incarnation`)
-    /// from now on; returns what it holds. `None` when there is none, or when the one there
+    /// running, proves that run started it, and takes it over for this run; returns what it
+    /// holds. The guard keeps `incarnation` from the first `guard_extend` on, which follows
+    /// this run's first confirmed write: until the store shows the new incarnation, a later
+    /// run must still find the old one. `None` when there is none, or when the one there
     /// cannot be proven ours: then it is left alone (it was never ours to order), and the
     /// standby rounds end its application as any stray instance. The loop either keeps the
     /// lease it holds or orders it stopped (`guard_stop`) before anything else.

@@ -22,7 +22,8 @@
 //! guard. While no daemon answers for it, the guard accepts one connection from a process of its
 //! own user and says what it holds (`guard token=T incarnation=I deadline=NANOS secret=S`); the
 //! daemon's later run proves it is the guard its earlier run started (`GuardSlot::attach`) and
-//! then orders it over that connection (`attach INCARNATION`, `extend`, `stop`), and the guard
+//! then orders it over that connection (`attach INCARNATION` with the first `extend`, `stop`),
+//! and the guard
 //! answers how the application ended (`end fenced|exited|stopped`). When the socket disappears
 //! while no daemon answers for it (systemd removes the runtime directory on a real stop, keeps
 //! it on a restart), no daemon can ever attach, and the guard stops the application at once.
@@ -103,6 +104,9 @@ pub struct GuardSlot {
     /// Where the guard listens for a later run of the daemon (`runtime_directory`), if anywhere.
     runtime: Option<PathBuf>,
     running: Option<Link>,
+    /// This run's incarnation, for an attached guard to keep from the first extension on: that
+    /// comes after this run's first confirmed write, so the store shows it by then.
+    adopting: Option<u64>,
 }
 
 impl GuardSlot {
@@ -111,6 +115,7 @@ impl GuardSlot {
             program,
             runtime,
             running: None,
+            adopting: None,
         }
     }
 
@@ -201,12 +206,9 @@ impl GuardSlot {
             }
         };
         match prove(&self.program, &runtime, stream) {
-            Ok((mut stream, held)) => {
-                let attached = writeln!(stream.get_mut(), "attach {incarnation}");
-                if attached.is_err() {
-                    return None;
-                }
+            Ok((stream, held)) => {
                 self.running = Some(Link::Attached(stream));
+                self.adopting = Some(incarnation);
                 Some(held)
             }
             Err(why) => {
@@ -231,7 +233,11 @@ impl GuardSlot {
     }
 
     pub fn extend(&mut self, deadline: Duration) {
-        self.tell(&format!("extend {}\n", deadline.as_nanos()));
+        let adopt = match self.adopting.take() {
+            Some(incarnation) => format!("attach {incarnation}\n"),
+            None => String::new(),
+        };
+        self.tell(&format!("{adopt}extend {}\n", deadline.as_nanos()));
     }
 
     /// How the application is; reports its end once.

@@ -160,6 +160,10 @@ impl SafeLoop<'_> {
             until: deadline,
         });
         self.world.report(&Event::Reattached { token });
+        // Renew at once rather than a loopTime later: the lease may be close to its end.
+        if let Some(confirmed) = self.backend.renew(self.world, token)? {
+            self.extend_lease(confirmed)?;
+        }
         Ok(())
     }
 

@@ -24,6 +24,8 @@ pub struct Guard {
     token: u64,
     /// The incarnation of the daemon run it answers to.
     incarnation: u64,
+    /// The incarnation of the run that attached, kept from its first extension on.
+    adopting: Option<u64>,
     /// An end of its apps not yet reported by `guard_state`.
     report: Option<GuardState>,
 }
@@ -63,7 +65,7 @@ impl Cluster {
                 let started = self.guard_start(node, command, log_file, *deadline_ms);
                 if started {
                     let guard = &mut self.nodes[node].guard;
-                    (guard.token, guard.incarnation) = (*token, *incarnation);
+                    (guard.token, guard.incarnation, guard.adopting) = (*token, *incarnation, None);
                 }
                 (Value::Flag(started), latency_ms)
             }
@@ -120,12 +122,15 @@ impl Cluster {
             incarnation: guard.incarnation,
             deadline: Duration::from_millis(guard.deadline_ms),
         };
-        guard.incarnation = incarnation;
+        guard.adopting = Some(incarnation);
         Some(held)
     }
 
     fn guard_extend(&mut self, node: usize, deadline: u64) {
         let guard = &mut self.nodes[node].guard;
+        if let Some(incarnation) = guard.adopting.take() {
+            guard.incarnation = incarnation;
+        }
         if deadline > guard.deadline_ms {
             guard.deadline_ms = deadline;
             self.schedule_guard(node);
