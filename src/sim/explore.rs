@@ -119,10 +119,12 @@ pub fn timing(scenario: &Scenario, settings: &Settings) -> Result<Timing, String
 
 /// The fault kinds, as the report lists them.
 pub const FAULT_KINDS: &str = "a pause (SIGSTOP) and a host freeze, each lasting just under or \
-over the lease, just over faileOverTime or 25 s; a storage hang of the same durations; slow \
-storage (just under the storage limit, or half of it) and late writes (landing just under or \
-over the storage limit), each for 25 s; the node's record deleted; its record replaced by a \
-directory for 25 s; a reboot; a wall-clock jump of an hour";
+over the lease, just over faileOverTime or 25 s; a storage hang of the same durations; the \
+daemon alone killed and started again after the same durations (a master's daemon then \
+reattaches if its lease still holds); slow storage (just under the storage limit, or half of \
+it) and late writes (landing just under or over the storage limit), each for 25 s; the node's \
+record deleted; its record replaced by a directory for 25 s; a reboot; a wall-clock jump of an \
+hour";
 
 /// One fault, as the events that make it (its start, and its end where it has one).
 struct Fault {
@@ -153,6 +155,7 @@ fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
         ("pause", Action::Pause, Action::Resume),
         ("freeze", Action::Freeze, Action::Thaw),
         ("hang", Action::StorageHang, Action::StorageRestore),
+        ("restart", Action::DaemonKill, Action::DaemonStart),
     ] {
         for duration in durations {
             faults.push(Fault {

@@ -54,7 +54,7 @@ pub enum Request {
         token: u64,
         incarnation: u64,
     },
-    /// The guard left by an earlier run, to answer to the run of this incarnation.
+    /// The guard left by an earlier run, taken over by the run of this incarnation.
     GuardAttach(u64),
     GuardExtend(u64),
     GuardState,
