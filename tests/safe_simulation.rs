@@ -199,18 +199,21 @@ fn a_daemon_restarted_within_its_lease_keeps_its_application() {
     );
 }
 
+/// After the lease (the guard has fenced the application) or when the store no longer shows
+/// the lease (the new daemon stops the guard), the application ends once and starts once more.
 #[test]
-fn a_daemon_restarted_after_its_lease_finds_its_application_fenced() {
+fn a_daemon_restarted_after_its_lease_or_without_its_record_does_not_reattach() {
     for name in [
         "safe-reattach-after-lease",
         "safe-reattach-during-peer-claim",
+        "safe-reattach-record-deleted",
     ] {
         let verdict = safe_run_of(name);
         let run = verdict.run("safe").unwrap();
         assert_eq!(
             (run.audit.starts, run.audit.kills, run.executing_at_end),
             (2, 1, 1),
-            "{name}: fenced once, taken over once: {:?}",
+            "{name}: killed once, started once more: {:?}",
             run.audit
         );
         assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
