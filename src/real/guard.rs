@@ -23,17 +23,18 @@
 //! own user and says what it holds (`guard token=T incarnation=I deadline=NANOS secret=S`); the
 //! daemon's later run proves it is the guard its earlier run started (`GuardSlot::attach`) and
 //! then orders it over that connection (`attach INCARNATION` with the first `extend`, `stop`),
-//! and the guard
-//! answers how the application ended (`end fenced|exited|stopped`). When the socket disappears
-//! while no daemon answers for it (systemd removes the runtime directory on a real stop, keeps
-//! it on a restart), no daemon can ever attach, and the guard stops the application at once.
+//! and the guard answers how the application ended (`end fenced|exited|stopped`). When the
+//! socket disappears while no daemon answers for it (systemd removes the runtime directory on a
+//! real stop, keeps it on a restart), no daemon can ever attach, and the guard stops the
+//! application at once. `reattach.rs` holds the socket, the state file and the proof.
+
+mod reattach;
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
@@ -42,6 +43,11 @@ use duct::Handle;
 use super::spawn;
 use crate::timing::GRACEFUL_KILL;
 use crate::world::{GuardState, HeldLease};
+pub use reattach::runtime_directory;
+use reattach::{
+    Listener, SOCKET_NAME, STATE_NAME, attached_end, peer_credentials, prove, safe_directory,
+    wait_readable, write_state,
+};
 
 const COMMAND_VARIABLE: &str = "HACMP_GUARD_COMMAND";
 const LOG_VARIABLE: &str = "HACMP_GUARD_LOG";
@@ -50,17 +56,6 @@ const TOKEN_VARIABLE: &str = "HACMP_GUARD_TOKEN";
 const INCARNATION_VARIABLE: &str = "HACMP_GUARD_INCARNATION";
 const SECRET_VARIABLE: &str = "HACMP_GUARD_SECRET";
 const SOCKET_VARIABLE: &str = "HACMP_GUARD_SOCKET";
-
-/// The directory systemd creates for a unit's RuntimeDirectory=.
-const RUNTIME_DIRECTORY_VARIABLE: &str = "RUNTIME_DIRECTORY";
-/// Where the guard listens, and what the daemon that started it wrote, in the runtime directory.
-const SOCKET_NAME: &str = "guard.socket";
-const STATE_NAME: &str = "guard.state";
-/// How long a daemon waits for a guard's answer on the socket; a guard that is paused or busy
-/// for longer is not attached to (and keeps its deadline).
-const ATTACH_LIMIT: Duration = Duration::from_secs(1);
-/// The longest line either side sends over the socket; anything longer is not ours.
-const MAX_LINE: u64 = 256;
 
 /// Exit statuses of `hacmp guard`.
 const EXITED: i32 = 0;
@@ -175,9 +170,9 @@ impl GuardSlot {
     }
 
     /// Finds the guard an earlier run of the daemon left running in the runtime directory,
-    /// proves that run started it, and makes it answer to this run. `None`, after printing why
-    /// when there is something to say, when there is none or it is not proven ours: that one is
-    /// left alone.
+    /// proves that run started it (`prove`), and takes it over; the guard keeps `incarnation`
+    /// from the first extension on. `None`, after printing why when there is something to say,
+    /// when there is none or it is not proven ours: that one is left alone.
     pub fn attach(&mut self, incarnation: u64) -> Option<HeldLease> {
         assert!(self.running.is_none(), "attaching happens once, at start");
         let runtime = match safe_directory(self.runtime.as_deref()?) {
@@ -284,188 +279,6 @@ impl GuardSlot {
             None => Ok(()),
         };
     }
-}
-
-/// The daemon's runtime directory, `$RUNTIME_DIRECTORY` (the first one when systemd lists
-/// several), if set.
-pub fn runtime_directory() -> Option<PathBuf> {
-    let directories = std::env::var_os(RUNTIME_DIRECTORY_VARIABLE)?;
-    let first = directories.to_string_lossy().split(':').next()?.to_string();
-    (!first.is_empty()).then(|| PathBuf::from(first))
-}
-
-/// `directory`, if it is safe to keep the guard's socket in: a directory that this user owns
-/// and nobody else may enter, so that only this user (or root) can have made what is in it.
-/// `Err` says why it is not.
-fn safe_directory(directory: &Path) -> Result<PathBuf, String> {
-    let shown = directory.display();
-    let metadata = fs::symlink_metadata(directory)
-        .map_err(|error| format!("RUNTIME_DIRECTORY={shown}: {error}"))?;
-    // SAFETY: geteuid has no failure mode and no memory effects.
-    let user = unsafe { libc::geteuid() };
-    if !metadata.is_dir() || metadata.uid() != user || metadata.mode() & 0o077 != 0 {
-        return Err(format!(
-            "RUNTIME_DIRECTORY={shown}: not a directory of user {user} with mode 0700 (RuntimeDirectoryMode=0700)"
-        ));
-    }
-    Ok(directory.to_path_buf())
-}
-
-/// Writes `guard.state` (only this user may read it): which process the guard is and the
-/// secret it was given, for a later run to check.
-fn write_state(runtime: &Path, pid: u32, secret: u64) -> io::Result<()> {
-    let started = start_time(pid)?;
-    let path = runtime.join(STATE_NAME);
-    let hidden = runtime.join(format!(".{STATE_NAME}.{}", std::process::id()));
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&hidden)?;
-    writeln!(file, "pid={pid} start={started} secret={secret}")?;
-    fs::rename(&hidden, &path)
-}
-
-/// A process's start time in clock ticks since boot (/proc/PID/stat, field 22): with its PID it
-/// names one process for the whole boot, even after the PID is reused.
-fn start_time(pid: u32) -> io::Result<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name (field 2) may hold blanks and parentheses; it ends at the last ')'.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    after_name
-        .split_ascii_whitespace()
-        .nth(19)
-        .and_then(|field| field.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("/proc/{pid}/stat: no start time")))
-}
-
-/// Reads the guard's first line and proves it is the guard the earlier run started: it is a
-/// process of this user (SO_PEERCRED), running the very executable `program` this daemon starts
-/// guards with (the same file, not merely the same path), the process (PID and start time)
-/// that run wrote into `guard.state`, and it knows the secret that run gave it.
-fn prove(
-    program: &Path,
-    runtime: &Path,
-    stream: UnixStream,
-) -> Result<(BufReader<UnixStream>, HeldLease), String> {
-    stream
-        .set_read_timeout(Some(ATTACH_LIMIT))
-        .map_err(|error| error.to_string())?;
-    let credentials = peer_credentials(&stream).map_err(|error| error.to_string())?;
-    let mut stream = BufReader::new(stream);
-    let hello = read_line(&mut stream).ok_or("it did not say what it holds in time")?;
-    let (held, secret) = parse_hello(&hello).ok_or("it does not speak as a guard")?;
-    // SAFETY: geteuid has no failure mode and no memory effects.
-    if credentials.uid != unsafe { libc::geteuid() } {
-        return Err(format!("it runs as user {}", credentials.uid));
-    }
-    let pid = u32::try_from(credentials.pid).map_err(|_| "it has no PID here")?;
-    let own = fs::metadata(program).map_err(|error| error.to_string())?;
-    let theirs = fs::metadata(format!("/proc/{pid}/exe"))
-        .map_err(|_| format!("process {pid} is not this hacmp executable"))?;
-    if (own.dev(), own.ino()) != (theirs.dev(), theirs.ino()) {
-        return Err(format!("process {pid} is not this hacmp executable"));
-    }
-    let state = fs::read_to_string(runtime.join(STATE_NAME))
-        .map_err(|error| format!("{STATE_NAME}: {error}"))?;
-    let expected = format!(
-        "pid={pid} start={} secret={secret}\n",
-        start_time(pid).map_err(|error| error.to_string())?
-    );
-    if state != expected {
-        return Err(format!(
-            "process {pid} is not the one the previous run started, or not with its secret"
-        ));
-    }
-    Ok((stream, held))
-}
-
-/// One line from the socket without its newline, if it came within the read timeout.
-fn read_line(stream: &mut BufReader<UnixStream>) -> Option<String> {
-    let mut line = String::new();
-    let read = io::Read::take(stream, MAX_LINE).read_line(&mut line).ok()?;
-    line.strip_suffix('\n')
-        .filter(|_| read > 0)
-        .map(str::to_string)
-}
-
-fn parse_hello(line: &str) -> Option<(HeldLease, u64)> {
-    let mut words = line.split(' ');
-    if words.next()? != "guard" {
-        return None;
-    }
-    let mut field = |name: &str| -> Option<u128> {
-        words
-            .next()?
-            .strip_prefix(name)?
-            .strip_prefix('=')?
-            .parse()
-            .ok()
-    };
-    let token = u64::try_from(field("token")?).ok()?;
-    let incarnation = u64::try_from(field("incarnation")?).ok()?;
-    let deadline = nanos(field("deadline")?);
-    let secret = u64::try_from(field("secret")?).ok()?;
-    words.next().is_none().then_some((
-        HeldLease {
-            token,
-            incarnation,
-            deadline,
-        },
-        secret,
-    ))
-}
-
-/// How an attached guard's application ended, if it has: its `end` line, or the connection
-/// closing (the guard died, and its application with it).
-fn attached_end(stream: &mut BufReader<UnixStream>) -> Option<GuardState> {
-    let nothing_waiting =
-        stream.buffer().is_empty() && !wait_readable(stream.get_ref().as_raw_fd(), Duration::ZERO);
-    if nothing_waiting {
-        return None;
-    }
-    let _ = stream.get_ref().set_read_timeout(Some(ATTACH_LIMIT));
-    Some(match read_line(stream).as_deref() {
-        Some("end fenced") => GuardState::Fenced,
-        _ => GuardState::Exited,
-    })
-}
-
-/// The user and PID of the process at the other end of a unix socket, from the kernel.
-fn peer_credentials(stream: &UnixStream) -> io::Result<libc::ucred> {
-    let mut credentials = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut size = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `size` bytes into the valid ucred.
-    let status = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut credentials).cast(),
-            &mut size,
-        )
-    };
-    if status != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(credentials)
-}
-
-/// Whether `fd` has input (or its end) waiting, within `wait`.
-fn wait_readable(fd: RawFd, wait: Duration) -> bool {
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let millis = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: poll reads and writes the one valid pollfd passed.
-    unsafe { libc::poll(&mut poll, 1, millis) > 0 }
 }
 
 /// `hacmp guard`: the guard process itself. Returns its exit status.
@@ -591,70 +404,6 @@ enum Source {
     Attached(BufReader<UnixStream>),
 }
 
-/// The socket a later run of the daemon attaches through.
-struct Listener {
-    socket: UnixListener,
-    path: PathBuf,
-    /// The socket file's device and inode, to tell it from a file put in its place.
-    identity: (u64, u64),
-    secret: u64,
-}
-
-impl Listener {
-    /// Listens on `path`, replacing what a guard before left there; `None` (said on stderr)
-    /// when it cannot, and then no later run can attach.
-    fn bind(path: PathBuf, secret: u64) -> Option<Listener> {
-        let _ = fs::remove_file(&path);
-        let bound = UnixListener::bind(&path).and_then(|socket| {
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
-            socket.set_nonblocking(true)?;
-            let metadata = fs::symlink_metadata(&path)?;
-            Ok((socket, (metadata.dev(), metadata.ino())))
-        });
-        match bound {
-            Ok((socket, identity)) => Some(Listener {
-                socket,
-                path,
-                identity,
-                secret,
-            }),
-            Err(error) => {
-                eprintln!("hacmp guard: {}: {error}", path.display());
-                None
-            }
-        }
-    }
-
-    /// Whether our socket file is gone (its directory removed), so nobody can reach us.
-    fn gone(&self) -> bool {
-        fs::symlink_metadata(&self.path).map_or(true, |metadata| {
-            (metadata.dev(), metadata.ino()) != self.identity
-        })
-    }
-
-    /// Accepts a connection from a process of our own user and says what we hold.
-    fn accept(&self, held: &HeldLease) -> Option<UnixStream> {
-        let (mut stream, _) = self.socket.accept().ok()?;
-        let credentials = peer_credentials(&stream).ok()?;
-        // SAFETY: geteuid has no failure mode and no memory effects.
-        if credentials.uid != unsafe { libc::geteuid() } {
-            return None;
-        }
-        stream.set_nonblocking(false).ok()?;
-        stream.set_write_timeout(Some(ATTACH_LIMIT)).ok()?;
-        writeln!(
-            stream,
-            "guard token={} incarnation={} deadline={} secret={}",
-            held.token,
-            held.incarnation,
-            held.deadline.as_nanos(),
-            self.secret
-        )
-        .ok()?;
-        Some(stream)
-    }
-}
-
 /// The daemon's orders, read without ever blocking past a deadline.
 struct Orders {
     /// `None` while no daemon answers for the guard: the one that started it is gone and no
@@ -669,7 +418,7 @@ impl Orders {
     fn next(&mut self, wait: Duration, held: &HeldLease) -> Option<Order> {
         let Some(source) = &mut self.source else {
             match &self.listener {
-                Some(listener) if wait_readable(listener.socket.as_raw_fd(), wait) => {
+                Some(listener) if wait_readable(listener.fd(), wait) => {
                     self.source = listener
                         .accept(held)
                         .map(|stream| Source::Attached(BufReader::new(stream)));
@@ -718,10 +467,8 @@ impl Orders {
             };
             let _ = writeln!(stream.get_mut(), "end {end}");
         }
-        if let Some(listener) = self.listener
-            && !listener.gone()
-        {
-            let _ = fs::remove_file(&listener.path);
+        if let Some(listener) = self.listener {
+            listener.give_up();
         }
         status
     }
