@@ -432,5 +432,8 @@ mod tests {
         // Once this host was master, the master it knew before is history.
         assert_eq!(after(Event::Standby { master: None }), "standby");
         assert_eq!(after(Event::Started { token: Some(7) }), "master, token 7");
+        // A restarted daemon that reattached is master again, with the token it kept.
+        assert_eq!(after(Event::Standby { master: None }), "standby");
+        assert_eq!(after(Event::Reattached { token: 7 }), "master, token 7");
     }
 }
