@@ -72,7 +72,7 @@ generated:
 		sed 's|/usr/local/bin/hacmp|$(BINDIR)/hacmp|g' "$$unit" > $(GENERATED)/systemd/$${unit##*/} || exit 1; \
 	done
 
-# The binary, its man pages, shell completions and the example units.
+# The binary, its man pages, shell completions, the example units and the reattach drop-in.
 install: build
 	$(MAKE) generated
 	install -D -m 0755 $(HACMP) $(DESTDIR)$(BINDIR)/hacmp
@@ -82,6 +82,7 @@ install: build
 	install -D -m 0644 $(GENERATED)/completions/_hacmp $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_hacmp
 	install -D -m 0644 $(GENERATED)/completions/hacmp.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/hacmp.fish
 	install -m 0644 $(GENERATED)/systemd/*.service $(DESTDIR)$(PREFIX)/share/doc/hacmp/
+	install -m 0644 compat/reattach.conf $(DESTDIR)$(PREFIX)/share/doc/hacmp/
 
 # The Debian package, target/debian/hacmp_VERSION_ARCH.deb (cargo-deb; the files it holds are
 # listed in Cargo.toml under [package.metadata.deb]). `make deps` installs cargo-deb if missing.

@@ -12,6 +12,9 @@ pub enum Event {
     /// This host became master and started its application: after a takeover, at a cold start,
     /// or again after an incident. `token` is the safe profile's fencing token.
     Started { token: Option<u64> },
+    /// A restarted safe daemon took over the lease and the application of its previous run
+    /// (`token`) without restarting it.
+    Reattached { token: u64 },
     /// A master's round found its application running with these PIDs (the compat profile's
     /// `pgrep -f`).
     Running { pids: Vec<u32> },

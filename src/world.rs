@@ -170,6 +170,20 @@ pub enum GuardState {
     Fenced,
 }
 
+/// What a guard left running by an earlier run of the daemon on this host still holds, once the
+/// world has proven that this earlier run started it (docs/safe-profile.md, "Restart without
+/// failover").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldLease {
+    /// The fencing token the application was started with.
+    pub token: u64,
+    /// The incarnation of the run that last answered for the guard: the record in the store
+    /// must still show it.
+    pub incarnation: u64,
+    /// The guard's deadline on the boot clock: the lease's end as that run last confirmed it.
+    pub deadline: std::time::Duration,
+}
+
 /// What the safe profile needs beyond the commands of heartbeat.sh: a clock that never jumps,
 /// storage operations with deadlines, records with content, and a guard — a process separate
 /// from the daemon that kills the application when the daemon's lease runs out, even when the
@@ -214,14 +228,27 @@ pub trait SafeWorld: World {
 
     /// Starts the application under the guard, which kills it (SIGKILL, whole process group)
     /// once `elapsed` reaches `deadline`, unless extended. `token` is handed to the application
-    /// as HACMP_FENCING_TOKEN. Returns false, starting nothing, when the deadline has passed.
+    /// as HACMP_FENCING_TOKEN; `incarnation` is this run's, kept by the guard so that a later
+    /// run can match it against the store (`guard_attach`). Returns false, starting nothing,
+    /// when the deadline has passed.
     fn guard_start(
         &mut self,
         command: &str,
         log_file: &str,
         deadline: std::time::Duration,
         token: u64,
+        incarnation: u64,
     ) -> Step<bool>;
+
+    /// At the daemon's start: finds the guard an earlier run of the daemon on this host left
+    /// running, proves that run started it, and takes it over for this run; returns what it
+    /// holds. The guard keeps `incarnation` from the first `guard_extend` on, which follows
+    /// this run's first confirmed write: until the store shows the new incarnation, a later
+    /// run must still find the old one. `None` when there is none, or when the one there
+    /// cannot be proven ours: then it is left alone (it was never ours to order), and the
+    /// standby rounds end its application as any stray instance. The loop either keeps the
+    /// lease it holds or orders it stopped (`guard_stop`) before anything else.
+    fn guard_attach(&mut self, incarnation: u64) -> Step<Option<HeldLease>>;
 
     /// Moves the guard's deadline; it only ever moves later.
     fn guard_extend(&mut self, deadline: std::time::Duration) -> Step<()>;

@@ -5,6 +5,7 @@
 mod support;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -86,6 +87,18 @@ impl Cluster {
 
     fn start(&mut self, node: usize) {
         self.nodes[node].start(Daemon::Hacmp);
+    }
+
+    /// Gives every node a runtime directory as systemd's RuntimeDirectoryMode=0700 makes it,
+    /// so that a restarted daemon can reattach to its guard.
+    fn with_runtime_directories(mut self) -> Cluster {
+        for node in &mut self.nodes {
+            let runtime = node.dir.join("run");
+            fs::create_dir(&runtime).unwrap();
+            fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+            node.set_env("RUNTIME_DIRECTORY", runtime.to_str().unwrap());
+        }
+        self
     }
 
     /// Waits for an instance on `node` and returns it.
@@ -260,6 +273,37 @@ fn the_safe_standby_takes_over_without_overlap_under_every_fault() {
         failed.is_empty(),
         "failed under {failed:?} (each thread's message is above, under its name)"
     );
+}
+
+/// Restart without failover (issue 11): kill -9 of the master's daemon alone, started again at
+/// once, well within its lease. The new daemon reattaches to the guard and renews with the same
+/// token: the oracle sees the one instance the whole time, through more than a lease and more
+/// than faileOverTime after the kill, and the standby never claims.
+#[test]
+fn a_master_daemon_restarted_within_its_lease_keeps_its_application() {
+    let mut cluster = Cluster::new("reattach", "safe").with_runtime_directories();
+    cluster.start(ACTIVE);
+    let first = cluster.wait_for_instance(ACTIVE);
+    cluster.start(STANDBY);
+    cluster.wait_for_rounds(STANDBY, 3);
+
+    cluster.nodes[ACTIVE].kill_daemon();
+    cluster.start(ACTIVE);
+    cluster.wait_for_rounds(ACTIVE, 2 * FAILE_OVER_TIME as usize);
+    cluster.wait_for_rounds(STANDBY, 2);
+    assert!(
+        cluster.nodes[ACTIVE]
+            .output_contains("reattached to the application of the previous run, keeping token 1"),
+        "{}",
+        cluster.report()
+    );
+    assert_eq!(
+        cluster.oracle.instances(),
+        std::slice::from_ref(&first),
+        "one instance throughout, never restarted, never started by the standby\n{}",
+        cluster.report()
+    );
+    cluster.assert_no_overlap();
 }
 
 /// Stray entries must not block an election (issue 9, hole 5): with a hundred stray files and

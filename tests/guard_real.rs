@@ -1,9 +1,15 @@
 //! The safe profile's guard on real processes: it kills the application when the deadline
 //! passes, keeps it while extended, stops it on request, keeps the deadline when the daemon's
-//! end of the pipe closes, and the application dies with the guard.
+//! end of the pipe closes, and the application dies with the guard. A later run of the daemon
+//! reattaches to it through the runtime directory, and only to a guard proven to be the one
+//! the earlier run started.
 
 mod support;
 
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,25 +18,44 @@ use hacmp::real::guard::{GuardSlot, boot_clock};
 use hacmp::real::processes;
 use hacmp::world::GuardState;
 
+/// The fencing token and incarnation every guard here is started with.
+const TOKEN: u64 = 7;
+const FIRST_INCARNATION: u64 = 11;
+
 struct Guarded {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     marker: String,
     slot: GuardSlot,
 }
 
-/// Starts the example application under a guard whose deadline is `deadline` from now.
+/// A daemon's handle on guards, with `runtime` as its runtime directory.
+fn slot_in(runtime: &Path) -> GuardSlot {
+    GuardSlot::new(
+        PathBuf::from(env!("CARGO_BIN_EXE_hacmp")),
+        Some(runtime.to_path_buf()),
+    )
+}
+
+/// Starts the example application under a guard whose deadline is `deadline` from now, with a
+/// runtime directory of mode 0700 (`Guarded::runtime`) as systemd makes it.
 fn guarded(label: &str, deadline: Duration) -> Guarded {
     let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("run");
+    fs::create_dir(&runtime).unwrap();
+    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
     let marker = support::unique_marker(label);
     let command = format!("{} {marker}", support::example_app().display());
     let log = dir.path().join("app.log");
-    let mut slot = GuardSlot::new(PathBuf::from(env!("CARGO_BIN_EXE_hacmp")));
-    assert!(slot.start(&command, log.to_str().unwrap(), boot_clock() + deadline, 7));
-    let guarded = Guarded {
-        _dir: dir,
-        marker,
-        slot,
-    };
+    let mut slot = slot_in(&runtime);
+    let deadline = boot_clock() + deadline;
+    assert!(slot.start(
+        &command,
+        log.to_str().unwrap(),
+        deadline,
+        TOKEN,
+        FIRST_INCARNATION
+    ));
+    let guarded = Guarded { dir, marker, slot };
     support::wait_until("the application", Duration::from_secs(5), || {
         !guarded.apps().is_empty()
     });
@@ -38,6 +63,18 @@ fn guarded(label: &str, deadline: Duration) -> Guarded {
 }
 
 impl Guarded {
+    fn runtime(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// Ends this handle as the daemon's death would (the guard's stdin closes), keeping a
+    /// handle that commands nothing, and waits until the guard listens for a later run.
+    fn lose_daemon(&mut self) {
+        let idle = slot_in(&self.runtime());
+        drop(std::mem::replace(&mut self.slot, idle));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     fn apps(&self) -> Vec<u32> {
         let pattern = Pattern::new(&support::regex_escape(&format!(
             "exampleApplication.sh {}",
@@ -116,13 +153,8 @@ fn an_application_that_exits_is_reported() {
 #[test]
 fn the_guard_keeps_the_deadline_after_the_daemon_is_gone() {
     let mut orphan = guarded("orphan", Duration::from_secs(3));
-    let slot = std::mem::replace(
-        &mut orphan.slot,
-        GuardSlot::new(PathBuf::from("/nonexistent")),
-    );
-    // Dropping the daemon's handle closes the guard's stdin, as the daemon's death would.
-    drop(slot);
-    std::thread::sleep(Duration::from_secs(1));
+    orphan.lose_daemon();
+    std::thread::sleep(Duration::from_millis(700));
     assert_eq!(
         orphan.apps().len(),
         1,
@@ -161,6 +193,118 @@ fn the_application_dies_with_its_guard_and_sees_its_token() {
     support::wait_until(
         "the application to die with its guard",
         Duration::from_secs(5),
+        || guarded.apps().is_empty(),
+    );
+}
+
+#[test]
+fn a_later_run_reattaches_extends_and_stops_the_same_application() {
+    let mut guarded = guarded("reattach", Duration::from_secs(3));
+    let app = guarded.apps()[0];
+    guarded.lose_daemon();
+    let mut later = slot_in(&guarded.runtime());
+    let held = later.attach(12).expect("the guard the earlier run started");
+    assert_eq!((held.token, held.incarnation), (TOKEN, FIRST_INCARNATION));
+    assert!(held.deadline > boot_clock(), "the lease still holds");
+    later.extend(boot_clock() + Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        later.state(),
+        GuardState::Running,
+        "past the first deadline"
+    );
+    assert_eq!(
+        guarded.apps(),
+        [app],
+        "the same application, never restarted"
+    );
+    // The guard now answers to the later run: a third run sees its incarnation.
+    drop(later);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut third = slot_in(&guarded.runtime());
+    assert_eq!(third.attach(13).map(|held| held.incarnation), Some(12));
+    third.stop(Duration::ZERO);
+    assert!(guarded.apps().is_empty(), "stop returns once it is gone");
+    assert_eq!(third.state(), GuardState::Idle);
+}
+
+#[test]
+fn a_reattached_guard_reports_the_fence() {
+    let mut guarded = guarded("reattach-fence", Duration::from_secs(2));
+    guarded.lose_daemon();
+    let mut later = slot_in(&guarded.runtime());
+    later.attach(12).expect("the guard the earlier run started");
+    guarded.slot = later;
+    guarded.wait_for_state(GuardState::Fenced, Duration::from_secs(5));
+    assert!(guarded.apps().is_empty());
+}
+
+#[test]
+fn a_guard_started_with_another_secret_is_refused_and_left_alone() {
+    let mut guarded = guarded("other-secret", Duration::from_secs(30));
+    let app = guarded.apps()[0];
+    guarded.lose_daemon();
+    let state = guarded.runtime().join("guard.state");
+    let written = fs::read_to_string(&state).unwrap();
+    let (process, _secret) = written.rsplit_once(" secret=").unwrap();
+    fs::write(&state, format!("{process} secret=1\n")).unwrap();
+    let mut later = slot_in(&guarded.runtime());
+    assert_eq!(later.attach(12), None);
+    assert_eq!(later.state(), GuardState::Idle, "nothing attached");
+    assert_eq!(guarded.apps(), [app], "the refused guard is left alone");
+}
+
+#[test]
+fn a_socket_served_by_another_program_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("run");
+    fs::create_dir(&runtime).unwrap();
+    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+    // A listener of this user, in this test process (not the hacmp executable), that knows
+    // everything a guard says, with a state file naming this process and that secret.
+    let stat = fs::read_to_string("/proc/self/stat").unwrap();
+    let started = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    let pid = std::process::id();
+    fs::write(
+        runtime.join("guard.state"),
+        format!("pid={pid} start={started} secret=5\n"),
+    )
+    .unwrap();
+    let listener = UnixListener::bind(runtime.join("guard.socket")).unwrap();
+    let deadline = (boot_clock() + Duration::from_secs(30)).as_nanos();
+    let impostor = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        writeln!(
+            stream,
+            "guard token=7 incarnation=11 deadline={deadline} secret=5"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        let _ = BufReader::new(stream).read_line(&mut reply);
+        reply
+    });
+    let mut later = slot_in(&runtime);
+    assert_eq!(later.attach(12), None);
+    assert_eq!(impostor.join().unwrap(), "", "it was given no order");
+}
+
+#[test]
+fn an_orphaned_guard_stops_its_application_when_its_socket_goes() {
+    let mut guarded = guarded("socket-gone", Duration::from_secs(60));
+    guarded.lose_daemon();
+    assert_eq!(guarded.apps().len(), 1);
+    // systemd removes the runtime directory on a real stop, not on a restart.
+    fs::remove_dir_all(guarded.runtime()).unwrap();
+    support::wait_until(
+        "the application to be stopped long before its deadline",
+        Duration::from_secs(10),
         || guarded.apps().is_empty(),
     );
 }

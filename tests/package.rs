@@ -129,6 +129,7 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
         "etc/hacmp/heartbeat.vars",
         "usr/share/doc/hacmp/README.md",
         "usr/share/doc/hacmp/DIVERGENCES.md",
+        "usr/share/doc/hacmp/reattach.conf",
         "usr/share/doc/hacmp/copyright",
     ]
     .map(String::from)

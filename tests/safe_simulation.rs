@@ -287,6 +287,48 @@ fn protocol_aware(seeds: std::ops::Range<u64>, generate: fn(u64) -> Scenario) {
     );
 }
 
+/// The all-safe run of the catalog scenario `name`.
+fn safe_run_of(name: &str) -> SafetyVerdict {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/shell-parity/scenarios/{name}.toml"));
+    let scenario = Scenario::load(&path).unwrap();
+    let original = support::original_script();
+    let settings = original_settings(&original).unwrap();
+    safety::check(&scenario, &original, &settings, Ways::SafeOnly).unwrap()
+}
+
+#[test]
+fn a_daemon_restarted_within_its_lease_keeps_its_application() {
+    let verdict = safe_run_of("safe-reattach-within-lease");
+    let audit = &verdict.run("safe").unwrap().audit;
+    assert_eq!(
+        (audit.starts, audit.kills, audit.terms, audit.overlap_ms),
+        (1, 0, 0, 0),
+        "one start, never stopped: {audit:?}"
+    );
+}
+
+/// After the lease (the guard has fenced the application) or when the store no longer shows
+/// the lease (the new daemon stops the guard), the application ends once and starts once more.
+#[test]
+fn a_daemon_restarted_after_its_lease_or_without_its_record_does_not_reattach() {
+    for name in [
+        "safe-reattach-after-lease",
+        "safe-reattach-during-peer-claim",
+        "safe-reattach-record-deleted",
+    ] {
+        let verdict = safe_run_of(name);
+        let run = verdict.run("safe").unwrap();
+        assert_eq!(
+            (run.audit.starts, run.audit.kills, run.executing_at_end),
+            (2, 1, 1),
+            "{name}: killed once, started once more: {:?}",
+            run.audit
+        );
+        assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
+    }
+}
+
 /// The catalog's listing-cache scenario, with the safe daemons' refusal to start on such a
 /// mount lifted (`allow`) or kept.
 fn listing_cache_run(allow: bool) -> SafetyVerdict {

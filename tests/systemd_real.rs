@@ -333,6 +333,95 @@ fn the_template_unit_is_ready_shows_its_role_and_restarts_a_hung_loop() {
     systemd.stop();
 }
 
+/// Restart without failover under systemd, with the template and compat/reattach.conf: a safe
+/// master's daemon restarted by `systemctl restart` and, after a kill -9, by Restart=on-failure
+/// reattaches to its application; `systemctl stop` still ends it.
+#[test]
+fn the_reattach_drop_in_keeps_the_application_through_restarts_and_stop_ends_it() {
+    let root = tempfile::tempdir().unwrap();
+    // A lease (9 s) longer than RestartSec and a loaded machine's restart.
+    let node = node_in(root.path(), "nodeA", &unique_marker("reattach"), 10, 2);
+    let etc = root.path().join("etc");
+    fs::create_dir_all(&etc).unwrap();
+    let variables: String = node
+        .vars
+        .assignments()
+        .into_iter()
+        .chain([("hacmpProfile", "safe".to_string())])
+        .map(|(name, value)| format!("{name}='{value}'\n"))
+        .collect();
+    fs::write(etc.join("nodeA.vars"), variables).unwrap();
+    let reattach =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/reattach.conf"))
+            .unwrap();
+    let instance_dir = format!("{}/%i", root.path().display());
+    let units = vec![
+        ("hacmp@.service".to_string(), template_unit(&etc)),
+        (
+            "hacmp@.service.d/test.conf".to_string(),
+            output_drop_in(&instance_dir, None) + "RestartSec=1s\n",
+        ),
+        ("hacmp@.service.d/reattach.conf".to_string(), reattach),
+    ];
+    let Some(systemd) = private_systemd(&units) else {
+        return;
+    };
+    let unit = "hacmp@nodeA.service";
+    let reattached = || {
+        node.output()
+            .iter()
+            .filter(|line| line.starts_with("reattached to the application of the previous run"))
+            .count()
+    };
+    succeeded(&systemd.systemctl(&["start", unit]), "start");
+    let app = wait_for_app(&node, 60);
+
+    let first = systemd.property(unit, "MainPID");
+    succeeded(&systemd.systemctl(&["restart", unit]), "restart");
+    wait_until(
+        "a reattach after systemctl restart",
+        Duration::from_secs(30),
+        || reattached() == 1,
+    );
+    assert_ne!(systemd.property(unit, "MainPID"), first);
+    assert_eq!(
+        node.app_pids(),
+        [app],
+        "the same application after the restart"
+    );
+
+    succeeded(
+        &systemd.systemctl(&["kill", "-s", "SIGKILL", "--kill-whom=main", unit]),
+        "kill -9 of the daemon",
+    );
+    wait_for_property(&systemd, unit, "NRestarts", "1");
+    wait_until(
+        "a reattach after Restart=on-failure",
+        Duration::from_secs(30),
+        || reattached() == 2,
+    );
+    // Longer than the lease: the new daemon renews it.
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(
+        node.app_pids(),
+        [app],
+        "the same application after the crash"
+    );
+    assert!(
+        systemd.unit_pids(unit).contains(&app),
+        "the application stays in the service's control group"
+    );
+
+    succeeded(&systemd.systemctl(&["stop", unit]), "stop");
+    wait_until(
+        "stop to end the application",
+        Duration::from_secs(5),
+        || node.app_pids().is_empty(),
+    );
+    assert_eq!(systemd.property(unit, "ActiveState"), "inactive");
+    systemd.stop();
+}
+
 #[test]
 fn both_units_pass_systemd_analyze_verify() {
     if !Path::new("/usr/bin/systemd-analyze").exists() {

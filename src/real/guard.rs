@@ -15,9 +15,25 @@
 //! tells the daemon how the application ended. The command, log and first deadline come in the
 //! environment, so that nothing of startCmd shows on the guard's command line, where
 //! pgrepProgramName could match it.
+//!
+//! Restart without failover: when `$RUNTIME_DIRECTORY` is a directory only the daemon's user
+//! can enter (mode 0700, its owner), the guard listens on `guard.socket` there, and the daemon
+//! writes `guard.state` beside it: the guard's PID, its start time and a secret it gave the
+//! guard. While no daemon answers for it, the guard accepts one connection from a process of its
+//! own user and says what it holds (`guard token=T incarnation=I deadline=NANOS secret=S`); the
+//! daemon's later run proves it is the guard its earlier run started (`GuardSlot::attach`) and
+//! then orders it over that connection (`attach INCARNATION` with the first `extend`, `stop`),
+//! and the guard answers how the application ended (`end fenced|exited|stopped`). When the
+//! socket disappears while no daemon answers for it (systemd removes the runtime directory on a
+//! real stop, keeps it on a restart), no daemon can ever attach, and the guard stops the
+//! application at once. `reattach.rs` holds the socket, the state file and the proof.
 
-use std::io::{self, BufRead, Write};
+mod reattach;
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
@@ -25,12 +41,21 @@ use std::time::Duration;
 use duct::Handle;
 
 use super::spawn;
-use crate::world::GuardState;
+use crate::timing::GRACEFUL_KILL;
+use crate::world::{GuardState, HeldLease};
+pub use reattach::runtime_directory;
+use reattach::{
+    Listener, SOCKET_NAME, STATE_NAME, attached_end, peer_credentials, prove, safe_directory,
+    wait_readable, write_state,
+};
 
 const COMMAND_VARIABLE: &str = "HACMP_GUARD_COMMAND";
 const LOG_VARIABLE: &str = "HACMP_GUARD_LOG";
 const DEADLINE_VARIABLE: &str = "HACMP_GUARD_DEADLINE";
 const TOKEN_VARIABLE: &str = "HACMP_GUARD_TOKEN";
+const INCARNATION_VARIABLE: &str = "HACMP_GUARD_INCARNATION";
+const SECRET_VARIABLE: &str = "HACMP_GUARD_SECRET";
+const SOCKET_VARIABLE: &str = "HACMP_GUARD_SOCKET";
 
 /// Exit statuses of `hacmp guard`.
 const EXITED: i32 = 0;
@@ -59,46 +84,82 @@ pub fn read_clock(clock: libc::clockid_t) -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
+/// How the daemon reaches its guard.
+enum Link {
+    /// A guard this run started: its child process and the pipe to its stdin.
+    Child(Child, ChildStdin),
+    /// A guard an earlier run started, reached over its socket.
+    Attached(BufReader<UnixStream>),
+}
+
 /// The daemon's handle on its guard.
 pub struct GuardSlot {
     /// The hacmp executable, which runs the guard as `hacmp guard`.
     program: PathBuf,
-    running: Option<(Child, ChildStdin)>,
+    /// Where the guard listens for a later run of the daemon (`runtime_directory`), if anywhere.
+    runtime: Option<PathBuf>,
+    running: Option<Link>,
+    /// This run's incarnation, for an attached guard to keep from the first extension on: that
+    /// comes after this run's first confirmed write, so the store shows it by then.
+    adopting: Option<u64>,
 }
 
 impl GuardSlot {
-    pub fn new(program: PathBuf) -> GuardSlot {
+    pub fn new(program: PathBuf, runtime: Option<PathBuf>) -> GuardSlot {
         GuardSlot {
             program,
+            runtime,
             running: None,
+            adopting: None,
         }
     }
 
     /// Starts a guard that starts the application; false when the deadline has passed or the
     /// guard could not be started (the reason is printed).
-    pub fn start(&mut self, command: &str, log_file: &str, deadline: Duration, token: u64) -> bool {
+    pub fn start(
+        &mut self,
+        command: &str,
+        log_file: &str,
+        deadline: Duration,
+        token: u64,
+        incarnation: u64,
+    ) -> bool {
         assert!(self.running.is_none(), "one guarded application at a time");
         if boot_clock() >= deadline {
             return false;
         }
-        let started = {
-            Command::new(&self.program)
-                .arg("guard")
-                .env(COMMAND_VARIABLE, command)
-                .env(LOG_VARIABLE, log_file)
-                .env(DEADLINE_VARIABLE, deadline.as_nanos().to_string())
-                .env(TOKEN_VARIABLE, token.to_string())
-                // The guard is no service of systemd's; see spawn.rs.
-                .env_remove("NOTIFY_SOCKET")
-                .env_remove("WATCHDOG_USEC")
-                .env_remove("WATCHDOG_PID")
-                .stdin(Stdio::piped())
-                .spawn()
-        };
-        match started {
+        let secret = super::random_u64();
+        let runtime = self
+            .runtime
+            .as_deref()
+            .and_then(|dir| safe_directory(dir).ok());
+        let mut guard = Command::new(&self.program);
+        guard
+            .arg("guard")
+            .env(COMMAND_VARIABLE, command)
+            .env(LOG_VARIABLE, log_file)
+            .env(DEADLINE_VARIABLE, deadline.as_nanos().to_string())
+            .env(TOKEN_VARIABLE, token.to_string())
+            .env(INCARNATION_VARIABLE, incarnation.to_string())
+            .env(SECRET_VARIABLE, secret.to_string())
+            // The guard is no service of systemd's; see spawn.rs.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .stdin(Stdio::piped());
+        if let Some(runtime) = &runtime {
+            guard.env(SOCKET_VARIABLE, runtime.join(SOCKET_NAME));
+        }
+        match guard.spawn() {
             Ok(mut child) => {
+                if let Some(runtime) = &runtime
+                    && let Err(error) = write_state(runtime, child.id(), secret)
+                {
+                    // The guard still guards; only a later run cannot prove it ours.
+                    eprintln!("hacmp: {}: {error}", runtime.join(STATE_NAME).display());
+                }
                 let stdin = child.stdin.take().expect("stdin was piped");
-                self.running = Some((child, stdin));
+                self.running = Some(Link::Child(child, stdin));
                 true
             }
             Err(error) => {
@@ -108,104 +169,194 @@ impl GuardSlot {
         }
     }
 
+    /// Finds the guard an earlier run of the daemon left running in the runtime directory,
+    /// proves that run started it (`prove`), and takes it over; the guard keeps `incarnation`
+    /// from the first extension on. `None`, after printing why when there is something to say,
+    /// when there is none or it is not proven ours: that one is left alone.
+    pub fn attach(&mut self, incarnation: u64) -> Option<HeldLease> {
+        assert!(self.running.is_none(), "attaching happens once, at start");
+        let runtime = match safe_directory(self.runtime.as_deref()?) {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("hacmp: {error}; a restart cannot reattach to the application");
+                return None;
+            }
+        };
+        let socket = runtime.join(SOCKET_NAME);
+        let stream = match UnixStream::connect(&socket) {
+            Ok(stream) => stream,
+            // No guard listens: none was left running, or it died and left its socket behind.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                let _ = fs::remove_file(&socket);
+                return None;
+            }
+            Err(error) => {
+                eprintln!("hacmp: {}: {error}", socket.display());
+                return None;
+            }
+        };
+        match prove(&self.program, &runtime, stream) {
+            Ok((stream, held)) => {
+                self.running = Some(Link::Attached(stream));
+                self.adopting = Some(incarnation);
+                Some(held)
+            }
+            Err(why) => {
+                eprintln!(
+                    "hacmp: {}: not the guard this daemon started ({why}); leaving it alone",
+                    socket.display()
+                );
+                None
+            }
+        }
+    }
+
     /// The guard's PID while it runs, for diagnostics.
     pub fn guard_pid(&self) -> Option<u32> {
-        self.running.as_ref().map(|(child, _)| child.id())
+        match &self.running {
+            Some(Link::Child(child, _)) => Some(child.id()),
+            Some(Link::Attached(stream)) => peer_credentials(stream.get_ref())
+                .ok()
+                .map(|credentials| credentials.pid as u32),
+            None => None,
+        }
     }
 
     pub fn extend(&mut self, deadline: Duration) {
-        self.tell(&format!("extend {}\n", deadline.as_nanos()));
+        let adopt = match self.adopting.take() {
+            Some(incarnation) => format!("attach {incarnation}\n"),
+            None => String::new(),
+        };
+        self.tell(&format!("{adopt}extend {}\n", deadline.as_nanos()));
     }
 
     /// How the application is; reports its end once.
     pub fn state(&mut self) -> GuardState {
-        let Some((child, _)) = &mut self.running else {
-            return GuardState::Idle;
-        };
-        let status = match child.try_wait() {
-            Ok(None) => return GuardState::Running,
-            Ok(Some(status)) => status.code(),
-            Err(_) => None,
+        let state = match &mut self.running {
+            None => return GuardState::Idle,
+            Some(Link::Child(child, _)) => match child.try_wait() {
+                Ok(None) => return GuardState::Running,
+                Ok(Some(status)) if status.code() == Some(FENCED) => GuardState::Fenced,
+                _ => GuardState::Exited,
+            },
+            Some(Link::Attached(stream)) => match attached_end(stream) {
+                None => return GuardState::Running,
+                Some(end) => end,
+            },
         };
         self.running = None;
-        match status {
-            Some(FENCED) => GuardState::Fenced,
-            _ => GuardState::Exited,
-        }
+        state
     }
 
     /// Ends the application and waits for the guard; SIGKILL at once for a zero grace.
     pub fn stop(&mut self, grace: Duration) {
         self.tell(&format!("stop {}\n", grace.as_millis()));
-        if let Some((mut child, stdin)) = self.running.take() {
-            drop(stdin);
-            // The guard kills its application at the latest after `grace` and then exits.
-            let _ = child.wait();
+        match self.running.take() {
+            Some(Link::Child(mut child, stdin)) => {
+                drop(stdin);
+                // The guard kills its application at the latest after `grace` and then exits.
+                let _ = child.wait();
+            }
+            Some(Link::Attached(mut stream)) => {
+                // The guard closes the connection when it exits, after its application.
+                let _ = stream.get_ref().set_read_timeout(None);
+                let _ = io::copy(&mut stream, &mut io::sink());
+            }
+            None => {}
         }
     }
 
     fn tell(&mut self, line: &str) {
-        if let Some((_, stdin)) = &mut self.running {
-            // A guard that is gone has nothing left to extend or stop.
-            let _ = stdin.write_all(line.as_bytes());
-        }
+        // A guard that is gone has nothing left to extend or stop.
+        let _ = match &mut self.running {
+            Some(Link::Child(_, stdin)) => stdin.write_all(line.as_bytes()),
+            Some(Link::Attached(stream)) => stream.get_mut().write_all(line.as_bytes()),
+            None => Ok(()),
+        };
     }
 }
 
 /// `hacmp guard`: the guard process itself. Returns its exit status.
 pub fn serve() -> i32 {
     let variable = |name: &str| std::env::var(name).ok();
-    let (Some(command), Some(log), Some(deadline), Some(token)) = (
+    let number = |name: &str| variable(name).and_then(|value| value.parse::<u64>().ok());
+    let (Some(command), Some(log), Some(deadline), Some(token), Some(incarnation), Some(secret)) = (
         variable(COMMAND_VARIABLE),
         variable(LOG_VARIABLE),
         variable(DEADLINE_VARIABLE).and_then(|d| d.parse::<u128>().ok()),
-        variable(TOKEN_VARIABLE).and_then(|t| t.parse::<u64>().ok()),
+        number(TOKEN_VARIABLE),
+        number(INCARNATION_VARIABLE),
+        number(SECRET_VARIABLE),
     ) else {
         eprintln!(
             "hacmp guard: started without its environment; it is started by `hacmp run` in the safe profile"
         );
         return NOT_STARTED;
     };
+    let socket = std::env::var_os(SOCKET_VARIABLE).map(PathBuf::from);
     for name in [
         COMMAND_VARIABLE,
         LOG_VARIABLE,
         DEADLINE_VARIABLE,
         TOKEN_VARIABLE,
+        INCARNATION_VARIABLE,
+        SECRET_VARIABLE,
+        SOCKET_VARIABLE,
     ] {
         // SAFETY: the guard is single-threaded at this point.
         unsafe { std::env::remove_var(name) };
     }
+    let mut held = HeldLease {
+        token,
+        incarnation,
+        deadline: nanos(deadline),
+    };
+    let mut orders = Orders {
+        source: Some(Source::Stdin(BufReader::new(io::stdin()))),
+        listener: socket.and_then(|path| Listener::bind(path, secret)),
+    };
     let application = match spawn::start_guarded(&command, &log, token) {
         Ok(Some(child)) => child,
-        Ok(None) => return EXITED,
+        Ok(None) => return orders.finish(EXITED),
         Err(error) => {
             eprintln!("{error}");
-            return NOT_STARTED;
+            return orders.finish(NOT_STARTED);
         }
     };
     let group = application.pids()[0] as libc::pid_t;
-    let mut deadline = nanos(deadline);
-    let mut commands = Commands::new();
     loop {
         if let Ok(Some(_)) = application.try_wait() {
             kill_group(group, libc::SIGKILL);
-            return EXITED;
+            return orders.finish(EXITED);
         }
         let now = boot_clock();
-        if now >= deadline {
+        if now >= held.deadline {
             kill_group(group, libc::SIGKILL);
             let _ = application.wait();
-            return FENCED;
+            return orders.finish(FENCED);
         }
-        match commands.next((deadline - now).min(POLL)) {
-            Some(Order::Extend(later)) => deadline = deadline.max(later),
+        let left = held.deadline - now;
+        if orders.abandoned() {
+            // The service was stopped for good: nobody will attach, so end the application now
+            // rather than at the deadline.
+            stop_application(&application, group, GRACEFUL_KILL.min(left));
+            return orders.finish(STOPPED);
+        }
+        match orders.next(left.min(POLL), &held) {
+            Some(Order::Extend(later)) => held.deadline = held.deadline.max(later),
+            Some(Order::Attach(incarnation)) => held.incarnation = incarnation,
             Some(Order::Stop(grace)) => {
                 stop_application(
                     &application,
                     group,
-                    grace.min(deadline.saturating_sub(boot_clock())),
+                    grace.min(held.deadline.saturating_sub(boot_clock())),
                 );
-                return STOPPED;
+                return orders.finish(STOPPED);
             }
             None => {}
         }
@@ -240,56 +391,86 @@ fn stop_application(application: &Handle, group: libc::pid_t, grace: Duration) {
 
 enum Order {
     Extend(Duration),
+    /// A later run of the daemon answers for the guard from now on, with this incarnation.
+    Attach(u64),
     Stop(Duration),
 }
 
-/// The daemon's orders on stdin, read without ever blocking past a deadline.
-struct Commands {
-    input: io::BufReader<io::Stdin>,
-    closed: bool,
+/// Where the guard's orders come from.
+enum Source {
+    /// The daemon that started it.
+    Stdin(BufReader<io::Stdin>),
+    /// A later run of the daemon, attached over the socket.
+    Attached(BufReader<UnixStream>),
 }
 
-impl Commands {
-    fn new() -> Commands {
-        Commands {
-            input: io::BufReader::new(io::stdin()),
-            closed: false,
-        }
-    }
+/// The daemon's orders, read without ever blocking past a deadline.
+struct Orders {
+    /// `None` while no daemon answers for the guard: the one that started it is gone and no
+    /// later run has attached.
+    source: Option<Source>,
+    listener: Option<Listener>,
+}
 
-    /// The next order, waiting at most `wait` for one.
-    fn next(&mut self, wait: Duration) -> Option<Order> {
-        if self.closed || !self.readable(wait) {
-            if self.closed {
-                std::thread::sleep(wait);
+impl Orders {
+    /// The next order, waiting at most `wait` for one. While no daemon answers for the guard,
+    /// it waits for one to attach instead.
+    fn next(&mut self, wait: Duration, held: &HeldLease) -> Option<Order> {
+        let Some(source) = &mut self.source else {
+            match &self.listener {
+                Some(listener) if wait_readable(listener.fd(), wait) => {
+                    self.source = listener
+                        .accept(held)
+                        .map(|stream| Source::Attached(BufReader::new(stream)));
+                }
+                Some(_) => {}
+                None => std::thread::sleep(wait),
             }
+            return None;
+        };
+        let (buffered, fd) = match source {
+            Source::Stdin(input) => (!input.buffer().is_empty(), io::stdin().as_raw_fd()),
+            Source::Attached(stream) => (!stream.buffer().is_empty(), stream.get_ref().as_raw_fd()),
+        };
+        if !buffered && !wait_readable(fd, wait) {
             return None;
         }
         let mut line = String::new();
-        match self.input.read_line(&mut line) {
+        let read = match source {
+            Source::Stdin(input) => input.read_line(&mut line),
+            Source::Attached(stream) => stream.read_line(&mut line),
+        };
+        match read {
             Ok(0) | Err(_) => {
                 // The daemon is gone: keep the last deadline, which is what it promised its
-                // peers.
-                self.closed = true;
+                // peers, and wait for a later run to attach.
+                self.source = None;
                 None
             }
             Ok(_) => parse_order(&line),
         }
     }
 
-    /// Whether a line (or the end of input) is waiting, within `wait`.
-    fn readable(&self, wait: Duration) -> bool {
-        if !self.input.buffer().is_empty() {
-            return true;
+    /// Whether no daemon answers for the guard and none ever can: its socket is gone.
+    fn abandoned(&self) -> bool {
+        self.source.is_none() && self.listener.as_ref().is_some_and(Listener::gone)
+    }
+
+    /// Tells an attached daemon how the application ended, gives up the socket, and returns
+    /// the exit status.
+    fn finish(self, status: i32) -> i32 {
+        if let Some(Source::Attached(mut stream)) = self.source {
+            let end = match status {
+                FENCED => "fenced",
+                STOPPED => "stopped",
+                _ => "exited",
+            };
+            let _ = writeln!(stream.get_mut(), "end {end}");
         }
-        let mut poll = libc::pollfd {
-            fd: io::stdin().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let millis = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: poll reads and writes the one valid pollfd passed.
-        unsafe { libc::poll(&mut poll, 1, millis) > 0 }
+        if let Some(listener) = self.listener {
+            listener.give_up();
+        }
+        status
     }
 }
 
@@ -297,6 +478,7 @@ fn parse_order(line: &str) -> Option<Order> {
     let (verb, value) = line.trim_end().split_once(' ')?;
     match verb {
         "extend" => Some(Order::Extend(nanos(value.parse().ok()?))),
+        "attach" => Some(Order::Attach(value.parse().ok()?)),
         "stop" => Some(Order::Stop(Duration::from_millis(value.parse().ok()?))),
         _ => None,
     }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::event::Event;
 use crate::pattern::Pattern;
 use crate::world::{
-    EntryRead, EtcdAnswer, EtcdRequest, GuardState, Io, SafeWorld, Signal, Step, World,
+    EntryRead, EtcdAnswer, EtcdRequest, GuardState, HeldLease, Io, SafeWorld, Signal, Step, World,
 };
 
 /// The error line a tool prints on stderr, word for word as GNU coreutils or bash print it.
@@ -49,6 +49,7 @@ impl RealWorld {
             // The guard runs as `hacmp guard`, from the same executable as the daemon.
             guard: guard::GuardSlot::new(
                 std::env::current_exe().unwrap_or_else(|_| "hacmp".into()),
+                guard::runtime_directory(),
             ),
             reporter: report::Reporter::silent(),
         }
@@ -115,7 +116,7 @@ impl RealWorld {
 
 /// 64 random bits from the kernel. Should getrandom fail (it cannot, on a kernel that booted),
 /// the boot clock's nanoseconds and our PID still differ between two starts of the daemon.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer it is given.
     let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
@@ -273,8 +274,15 @@ impl SafeWorld for RealWorld {
         log_file: &str,
         deadline: Duration,
         token: u64,
+        incarnation: u64,
     ) -> Step<bool> {
-        Ok(self.guard.start(command, log_file, deadline, token))
+        Ok(self
+            .guard
+            .start(command, log_file, deadline, token, incarnation))
+    }
+
+    fn guard_attach(&mut self, incarnation: u64) -> Step<Option<HeldLease>> {
+        Ok(self.guard.attach(incarnation))
     }
 
     fn guard_extend(&mut self, deadline: Duration) -> Step<()> {

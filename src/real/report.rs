@@ -201,6 +201,11 @@ impl Reporter {
                 };
                 self.hook("master", peer, message);
             }
+            Event::Reattached { token } => {
+                // Still the master it was: no takeover, nothing for the hook to announce.
+                self.role = Role::Master;
+                self.token = Some(*token);
+            }
             Event::Running { pids } => {
                 self.role = Role::Master;
                 self.pids.clone_from(pids);
@@ -427,5 +432,8 @@ mod tests {
         // Once this host was master, the master it knew before is history.
         assert_eq!(after(Event::Standby { master: None }), "standby");
         assert_eq!(after(Event::Started { token: Some(7) }), "master, token 7");
+        // A restarted daemon that reattached is master again, with the token it kept.
+        assert_eq!(after(Event::Standby { master: None }), "standby");
+        assert_eq!(after(Event::Reattached { token: 7 }), "master, token 7");
     }
 }

@@ -13,8 +13,7 @@
 
 use std::time::Duration;
 
-use crate::world::SafeWorld;
-use crate::world::Step;
+use crate::world::{HeldLease, SafeWorld, Step};
 
 /// The lease, as a backend grants it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +37,15 @@ pub trait Backend {
     /// Tries to take the lease, printing each step as it goes. `Some` when this host holds it;
     /// the loop then starts the application under the guard until `Grant::until`.
     fn acquire(&mut self, world: &mut dyn SafeWorld) -> Step<Option<Grant>>;
+
+    /// At the daemon's start, with a guard an earlier run on this host left running: whether the
+    /// store still shows this host holding `held.token` as that run (`held.incarnation`) left
+    /// it. When true, the backend continues that lease as its own, so that the loop keeps the
+    /// application running and renews; when false (a failed read included) the loop stops the
+    /// guard. The files backend reads its own record; the etcd backend reads the leader key,
+    /// which must still be this host's with `held.token` as its create revision, and takes up
+    /// the lease that holds it once a keep-alive confirms that lease still lives.
+    fn reattach(&mut self, world: &mut dyn SafeWorld, held: &HeldLease) -> Step<bool>;
 
     /// Confirms the lease held with `token` once more. Returns the moment from which the
     /// confirmation counts (no peer can take the lease before a lease after it), if the store

@@ -19,7 +19,7 @@ use std::time::Duration;
 use super::backend::{Backend, Grant};
 use crate::config::EtcdSettings;
 use crate::timing::Timing;
-use crate::world::{EtcdAnswer, EtcdRequest, Io, KeyValue, SafeWorld, Step};
+use crate::world::{EtcdAnswer, EtcdRequest, HeldLease, Io, KeyValue, SafeWorld, Step};
 
 /// What the last look at the leader key showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +267,29 @@ impl Backend for Etcd {
         self.campaign(world)
     }
 
+    /// The leader key names the lease that holds it, so the run that left the guard need not
+    /// have left its lease id anywhere else: this run takes that lease up if the key is still
+    /// this host's, created at `held.token` (a create revision is never reused, so the key is
+    /// the very one the application was started under), and a keep-alive confirms the lease
+    /// still lives. The incarnation plays no part: the create revision identifies the lease.
+    fn reattach(&mut self, world: &mut dyn SafeWorld, held: &HeldLease) -> Step<bool> {
+        let key = self.leader_key.clone();
+        let Some(Some(holder)) = self.get(world, &key)? else {
+            return Ok(false);
+        };
+        if holder.value != self.host_name || u64::try_from(holder.create_revision) != Ok(held.token)
+        {
+            return Ok(false);
+        }
+        self.lease = Some(holder.lease);
+        if let KeepAlive::Confirmed(_) = self.keep_alive(world, holder.lease)? {
+            self.sight = Sight::Held(holder);
+            return Ok(true);
+        }
+        self.lease = None;
+        Ok(false)
+    }
+
     /// A keep-alive of the lease that holds the leader key: it confirms the key too, because
     /// the key lives as long as the lease (nothing but the lease's end deletes it). A lease
     /// that is gone is never replaced here: a new one would hold nothing.
@@ -391,8 +414,11 @@ mod tests {
             self.now += Duration::from_millis(100);
             Ok(self.answers.pop_front().expect("an answer is scripted"))
         }
-        fn guard_start(&mut self, _: &str, _: &str, _: Duration, _: u64) -> Step<bool> {
+        fn guard_start(&mut self, _: &str, _: &str, _: Duration, _: u64, _: u64) -> Step<bool> {
             unreachable!("the loop, not the backend, starts the guard")
+        }
+        fn guard_attach(&mut self, _: u64) -> Step<Option<HeldLease>> {
+            unreachable!("the loop, not the backend, attaches to the guard")
         }
         fn guard_extend(&mut self, _: Duration) -> Step<()> {
             unreachable!("the loop, not the backend, moves the guard")
@@ -470,6 +496,45 @@ mod tests {
         assert_eq!(etcd.renew(&mut world, 7).unwrap(), None);
         world.answers.push_back(Io::TimedOut);
         assert_eq!(etcd.renew(&mut world, 7).unwrap(), None);
+    }
+
+    #[test]
+    fn a_restarted_daemon_takes_up_the_lease_that_holds_its_key_and_only_that() {
+        let held = HeldLease {
+            token: 7,
+            incarnation: 1,
+            deadline: Duration::from_secs(105),
+        };
+        let mut world = scripted([
+            EtcdAnswer::Value(Some(holder("alpha", LEASE, 7))),
+            EtcdAnswer::Ttl(10),
+        ]);
+        let mut etcd = backend();
+        assert!(etcd.reattach(&mut world, &held).unwrap());
+        assert_eq!(world.requests[1], EtcdRequest::KeepAlive { id: LEASE });
+        world.answers.push_back(Io::Done(EtcdAnswer::Ttl(10)));
+        assert_eq!(
+            etcd.renew(&mut world, 7).unwrap(),
+            Some(world.now - Duration::from_millis(100))
+        );
+        // A key created again (another token), another host's key, or a lease the cluster no
+        // longer has: the application was started under something that no longer holds.
+        for answers in [
+            vec![EtcdAnswer::Value(Some(holder("alpha", LEASE, 8)))],
+            vec![EtcdAnswer::Value(Some(holder("beta", LEASE, 7)))],
+            vec![EtcdAnswer::Value(None)],
+            vec![
+                EtcdAnswer::Value(Some(holder("alpha", LEASE, 7))),
+                EtcdAnswer::Ttl(0),
+            ],
+        ] {
+            let mut world = scripted(answers);
+            assert!(
+                !backend().reattach(&mut world, &held).unwrap(),
+                "{:?}",
+                world.requests
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::backend::{Backend, Grant};
 use super::record::{Phase, Record};
 use crate::config::Variables;
 use crate::timing::{CLAIM_WINDOW, SETTLE, Timing};
-use crate::world::{EntryRead, SafeWorld, Step};
+use crate::world::{EntryRead, HeldLease, SafeWorld, Step};
 
 /// More entries than a heartbeat directory of a real cluster holds, stray files included; a
 /// scan of a directory with more reads none of them and says so, since no decision may rest on
@@ -202,6 +202,26 @@ impl Files {
         now >= self.claimable_at()
     }
 
+    /// Whether our own record, read fresh, is the master record that the run which left `held`
+    /// running wrote last; if so, this run goes on from it: its counter, and its token as the
+    /// highest seen. This run's writes carry its own incarnation, so none repeats a write of
+    /// the earlier run, not even one still landing late.
+    fn continue_lease(&mut self, world: &mut dyn SafeWorld, held: &HeldLease) -> Step<bool> {
+        let name = self.host_name.clone();
+        let Sight::Record(own) = self.look_at(world, &name)? else {
+            return Ok(false);
+        };
+        let left_as_held = own.host == self.host_name
+            && own.token == held.token
+            && own.incarnation == held.incarnation
+            && own.phase == Phase::Master;
+        if left_as_held {
+            self.counter = own.counter;
+            self.highest_token = self.highest_token.max(own.token);
+        }
+        Ok(left_as_held)
+    }
+
     /// Claims the lease: a fresh scan, a claim with the next token written within
     /// CLAIM_WINDOW of it, SETTLE, then a re-read in which our claim must rank highest and
     /// nothing else may have changed. The claim's lease counts from the issue of its last
@@ -347,6 +367,10 @@ impl Backend for Files {
 
     fn acquire(&mut self, world: &mut dyn SafeWorld) -> Step<Option<Grant>> {
         self.claim(world)
+    }
+
+    fn reattach(&mut self, world: &mut dyn SafeWorld, held: &HeldLease) -> Step<bool> {
+        self.continue_lease(world, held)
     }
 
     fn renew(&mut self, world: &mut dyn SafeWorld, token: u64) -> Step<Option<Duration>> {

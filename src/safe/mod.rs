@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::config::{Store, Variables};
 use crate::event::Event;
 use crate::timing::{GRACEFUL_KILL, KILL_POLL, Timing};
-use crate::world::{GuardState, Io, SafeWorld, Signal, Step};
+use crate::world::{GuardState, HeldLease, Io, SafeWorld, Signal, Step};
 
 use backend::{Backend, Grant};
 
@@ -33,6 +33,8 @@ struct SafeLoop<'a> {
     backend: Box<dyn Backend + 'a>,
     vars: &'a Variables,
     timing: Timing,
+    /// This run of the daemon's incarnation, which the guard keeps for a later run to check.
+    incarnation: u64,
     /// The lease this host holds, as master.
     lease: Option<Grant>,
 }
@@ -46,7 +48,7 @@ pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<
         Store::Directories(_) => Box::new(files::Files::new(vars, timing, started_at, incarnation)),
         Store::Etcd(settings) => Box::new(etcd::Etcd::new(settings, &vars.host_name, timing)),
     };
-    run_with(world, backend, vars, timing)
+    run_with(world, backend, vars, timing, incarnation)
 }
 
 /// Runs the safe loop over `backend` for ever (unless the world halts it).
@@ -55,15 +57,18 @@ fn run_with<'a>(
     backend: Box<dyn Backend + 'a>,
     vars: &'a Variables,
     timing: Timing,
+    incarnation: u64,
 ) -> Step<Infallible> {
     let mut safe = SafeLoop {
         world,
         backend,
         vars,
         timing,
+        incarnation,
         lease: None,
     };
     safe.world.print("starting monitoring (safe profile)")?;
+    safe.reattach()?;
     loop {
         let pause = safe.next_pause()?;
         safe.world
@@ -124,6 +129,48 @@ impl SafeLoop<'_> {
             Some(wait) if wait < round => wait.max(MIN_PAUSE),
             _ => round,
         })
+    }
+
+    /// Restart without failover: keeps the lease and the application of the guard an earlier
+    /// run of the daemon on this host left running, if the world proves that run started it,
+    /// its lease still holds and the backend still shows this host holding it; otherwise stops
+    /// that guard, which kills its application, before doing anything else. Continuing the
+    /// lease is sound because the guard's deadline is the lease's end as the earlier run
+    /// confirmed it: the chain of confirmed writes never broke, and this run's writes extend it
+    /// only while it holds, exactly as the earlier run's would have.
+    fn reattach(&mut self) -> Step<()> {
+        let Some(held) = self.world.guard_attach(self.incarnation)? else {
+            return Ok(());
+        };
+        let HeldLease {
+            token, deadline, ..
+        } = held;
+        let reason = if self.world.elapsed()? >= deadline {
+            Some("its lease has run out")
+        } else if !self.backend.reattach(self.world, &held)? {
+            Some("the store no longer shows this host holding its lease")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.world.print(&format!(
+                "not reattaching to the application of the previous run (token {token}): {reason}; stopping it"
+            ))?;
+            return self.world.guard_stop(Duration::ZERO);
+        }
+        self.world.print(&format!(
+            "reattached to the application of the previous run, keeping token {token}"
+        ))?;
+        self.lease = Some(Grant {
+            token,
+            until: deadline,
+        });
+        self.world.report(&Event::Reattached { token });
+        // Renew at once rather than a loopTime later: the lease may be close to its end.
+        if let Some(confirmed) = self.backend.renew(self.world, token)? {
+            self.extend_lease(confirmed)?;
+        }
+        Ok(())
     }
 
     /// A master's round: renew, look after the application, and yield to a higher claim.
@@ -223,6 +270,7 @@ impl SafeLoop<'_> {
             &self.vars.start_cmd_log_file,
             grant.until,
             grant.token,
+            self.incarnation,
         )? {
             self.lease = Some(grant);
             self.world.report(&Event::Started {

@@ -148,13 +148,15 @@ pub fn timing(scenario: &Scenario, settings: &Settings) -> Result<Timing, String
 
 /// The fault kinds, as the report lists them.
 pub const FAULT_KINDS: &str = "a pause (SIGSTOP) and a host freeze, each lasting just under or \
-over the lease, just over faileOverTime or 25 s; a storage hang of the same durations; slow \
-storage (just under the storage limit, or half of it) and late writes (landing just under or \
-over the storage limit), each for 25 s; the node's record deleted; its record replaced by a \
-directory for 25 s; a reboot; a wall-clock jump of an hour. Over etcd, the storage faults give \
-way to the etcd cluster's: the node cut off from etcd for the durations of a pause, its answers \
-late by just under or over the storage limit for 25 s, a leader change, the leader member down \
-for 25 s, and two of the three members down (no quorum) for 25 s";
+over the lease, just over faileOverTime or 25 s; a storage hang of the same durations; the \
+daemon alone killed and started again after the same durations (a master's daemon then \
+reattaches if its lease still holds); slow storage (just under the storage limit, or half of \
+it) and late writes (landing just under or over the storage limit), each for 25 s; the node's \
+record deleted; its record replaced by a directory for 25 s; a reboot; a wall-clock jump of an \
+hour. Over etcd, the storage faults give way to the etcd cluster's: the node cut off from etcd \
+for the durations of a pause, its answers late by just under or over the storage limit for \
+25 s, a leader change, the leader member down for 25 s, and two of the three members down (no \
+quorum) for 25 s";
 
 /// One fault, as the events that make it (its start, and its end where it has one).
 struct Fault {
@@ -188,6 +190,7 @@ fn faults(node: &str, at_ms: u64, timing: &Timing, etcd: bool) -> Vec<Fault> {
     for &(label, start, end) in [
         ("pause", Action::Pause, Action::Resume),
         ("freeze", Action::Freeze, Action::Thaw),
+        ("restart", Action::DaemonKill, Action::DaemonStart),
     ]
     .iter()
     .chain(lasting)

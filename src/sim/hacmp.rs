@@ -11,7 +11,8 @@ use super::request::{Message, Outcome, Request, Value};
 use crate::config::{Profile, Variables};
 use crate::pattern::Pattern;
 use crate::world::{
-    EntryRead, EtcdAnswer, EtcdRequest, GuardState, Halted, Io, SafeWorld, Signal, Step, World,
+    EntryRead, EtcdAnswer, EtcdRequest, GuardState, Halted, HeldLease, Io, SafeWorld, Signal, Step,
+    World,
 };
 use crate::{engine, safe, words};
 
@@ -135,15 +136,24 @@ impl SafeWorld for SimWorld {
         log_file: &str,
         deadline: Duration,
         token: u64,
+        incarnation: u64,
     ) -> Step<bool> {
         let request = Request::GuardStart {
             command: command.to_string(),
             log_file: log_file.to_string(),
             deadline_ms: millis(deadline),
             token,
+            incarnation,
         };
         match self.call(request)? {
             Value::Flag(started) => Ok(started),
+            other => mismatch(other),
+        }
+    }
+
+    fn guard_attach(&mut self, incarnation: u64) -> Step<Option<HeldLease>> {
+        match self.call(Request::GuardAttach(incarnation))? {
+            Value::Held(held) => Ok(held),
             other => mismatch(other),
         }
     }

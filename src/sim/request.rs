@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::world::{EntryRead, EtcdAnswer, EtcdRequest, GuardState, Io, Signal};
+use crate::world::{EntryRead, EtcdAnswer, EtcdRequest, GuardState, HeldLease, Io, Signal};
 
 /// One world operation, with its arguments exactly as the loop passed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,10 @@ pub enum Request {
         log_file: String,
         deadline_ms: u64,
         token: u64,
+        incarnation: u64,
     },
+    /// The guard left by an earlier run, taken over by the run of this incarnation.
+    GuardAttach(u64),
     GuardExtend(u64),
     GuardState,
     GuardStop(u64),
@@ -93,6 +96,7 @@ pub enum Value {
     Names(Vec<String>),
     Guard(GuardState),
     Etcd(EtcdAnswer),
+    Held(Option<HeldLease>),
     /// A storage operation with a deadline; `Done` holds one of the values above.
     Bounded(Box<Io<Value>>),
 }
@@ -166,10 +170,14 @@ impl fmt::Display for Request {
                 log_file,
                 deadline_ms,
                 token,
+                incarnation,
             } => write!(
                 f,
-                "guard start {command:?} > {log_file:?} until {deadline_ms} ms, token {token}"
+                "guard start {command:?} > {log_file:?} until {deadline_ms} ms, token {token}, incarnation {incarnation}"
             ),
+            Request::GuardAttach(incarnation) => {
+                write!(f, "guard attach for incarnation {incarnation}")
+            }
             Request::GuardExtend(ms) => write!(f, "guard extend until {ms} ms"),
             Request::GuardState => f.write_str("guard state"),
             Request::GuardStop(grace) => write!(f, "guard stop, grace {grace} ms"),
@@ -200,6 +208,14 @@ impl fmt::Display for Value {
             Value::Names(names) => write!(f, "{names:?}"),
             Value::Guard(state) => write!(f, "{state:?}"),
             Value::Etcd(answer) => write!(f, "{answer:?}"),
+            Value::Held(None) => f.write_str("no guard"),
+            Value::Held(Some(held)) => write!(
+                f,
+                "token {} incarnation {} until {} ms",
+                held.token,
+                held.incarnation,
+                held.deadline.as_millis()
+            ),
             Value::Bounded(io) => match io.as_ref() {
                 Io::Done(value) => write!(f, "{value}"),
                 Io::Failed(error) => write!(f, "failed {error:?}"),

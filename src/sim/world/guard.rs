@@ -8,10 +8,11 @@
 //! scheduler calls `guard_deadline_check` first).
 
 use std::mem;
+use std::time::Duration;
 
 use super::{Cluster, OnSigterm, Timer};
 use crate::sim::request::{Outcome, Request, Value};
-use crate::world::GuardState;
+use crate::world::{GuardState, HeldLease};
 
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
@@ -19,6 +20,12 @@ pub struct Guard {
     apps: Vec<u32>,
     /// Boot-clock milliseconds at which it kills them.
     deadline_ms: u64,
+    /// The fencing token its apps were started with.
+    token: u64,
+    /// The incarnation of the daemon run it answers to.
+    incarnation: u64,
+    /// The incarnation of the run that attached, kept from its first extension on.
+    adopting: Option<u64>,
     /// An end of its apps not yet reported by `guard_state`.
     report: Option<GuardState>,
 }
@@ -52,11 +59,20 @@ impl Cluster {
                 command,
                 log_file,
                 deadline_ms,
-                token: _,
+                token,
+                incarnation,
             } => {
                 let started = self.guard_start(node, command, log_file, *deadline_ms);
+                if started {
+                    let guard = &mut self.nodes[node].guard;
+                    (guard.token, guard.incarnation, guard.adopting) = (*token, *incarnation, None);
+                }
                 (Value::Flag(started), latency_ms)
             }
+            Request::GuardAttach(incarnation) => (
+                Value::Held(self.guard_attach(node, *incarnation)),
+                latency_ms,
+            ),
             Request::GuardExtend(deadline_ms) => {
                 self.guard_extend(node, *deadline_ms);
                 (Value::Unit, latency_ms)
@@ -93,8 +109,28 @@ impl Cluster {
         );
     }
 
+    /// The simulated guard is always the one the node's daemon started (no other process can
+    /// pose as it), so the proof the real world makes always holds here; it is there while its
+    /// apps run, and exits with the last of them.
+    fn guard_attach(&mut self, node: usize, incarnation: u64) -> Option<HeldLease> {
+        let guard = &mut self.nodes[node].guard;
+        if guard.apps.is_empty() {
+            return None;
+        }
+        let held = HeldLease {
+            token: guard.token,
+            incarnation: guard.incarnation,
+            deadline: Duration::from_millis(guard.deadline_ms),
+        };
+        guard.adopting = Some(incarnation);
+        Some(held)
+    }
+
     fn guard_extend(&mut self, node: usize, deadline: u64) {
         let guard = &mut self.nodes[node].guard;
+        if let Some(incarnation) = guard.adopting.take() {
+            guard.incarnation = incarnation;
+        }
         if deadline > guard.deadline_ms {
             guard.deadline_ms = deadline;
             self.schedule_guard(node);
