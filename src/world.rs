@@ -94,6 +94,70 @@ pub enum EntryRead {
     File { text: String, modified: i64 },
 }
 
+/// One request to etcd, as the etcd backend (`safe/etcd.rs`) issues it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EtcdRequest {
+    /// LeaseGrant with a TTL in seconds.
+    Grant {
+        ttl: u64,
+    },
+    /// One LeaseKeepAlive of lease `id`; answers its TTL (0 or less: the lease is gone).
+    KeepAlive {
+        id: i64,
+    },
+    Revoke {
+        id: i64,
+    },
+    /// Txn: If CreateRevision(key) == 0 Then Put(key, value, lease) Else Get(key).
+    Campaign {
+        key: String,
+        value: String,
+        lease: i64,
+    },
+    /// Txn: If CreateRevision(key) == create_revision Then Delete(key).
+    Resign {
+        key: String,
+        create_revision: i64,
+    },
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: String,
+    },
+    Delete {
+        key: String,
+    },
+}
+
+/// A key as etcd keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    pub value: String,
+    /// The revision that created the key; it never changes while the key lives, and a key
+    /// created again gets a higher one.
+    pub create_revision: i64,
+    pub mod_revision: i64,
+    /// The lease the key is attached to, 0 for none.
+    pub lease: i64,
+}
+
+/// etcd's answer to one `EtcdRequest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EtcdAnswer {
+    /// To `Grant`.
+    Lease { id: i64, ttl: i64 },
+    /// To `KeepAlive`: the lease's TTL in seconds, 0 or less when it is gone.
+    Ttl(i64),
+    /// To `Revoke`, `Resign`, `Put` and `Delete`.
+    Done,
+    /// To `Campaign`. won: our Put happened; holder: the key as it now is (ours when won).
+    Campaign { won: bool, holder: KeyValue },
+    /// To `Get`.
+    Value(Option<KeyValue>),
+}
+
 /// The application as the guard sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardState {
@@ -142,6 +206,11 @@ pub trait SafeWorld: World {
 
     /// `[ -f PATH ]` with a deadline, for a maintenance file on shared storage.
     fn file_exists(&mut self, path: &str, limit: std::time::Duration) -> Step<Io<bool>>;
+
+    /// Sends one request to the etcd cluster and waits at most `limit` for its answer. An
+    /// unreachable cluster is `Failed` or `TimedOut`; a request that timed out may still take
+    /// effect.
+    fn etcd(&mut self, request: &EtcdRequest, limit: std::time::Duration) -> Step<Io<EtcdAnswer>>;
 
     /// Starts the application under the guard, which kills it (SIGKILL, whole process group)
     /// once `elapsed` reaches `deadline`, unless extended. `token` is handed to the application

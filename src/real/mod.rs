@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use crate::event::Event;
 use crate::pattern::Pattern;
-use crate::world::{EntryRead, GuardState, Io, SafeWorld, Signal, Step, World};
+use crate::world::{
+    EntryRead, EtcdAnswer, EtcdRequest, GuardState, Io, SafeWorld, Signal, Step, World,
+};
 
 /// The error line a tool prints on stderr, word for word as GNU coreutils or bash print it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,6 +259,12 @@ impl SafeWorld for RealWorld {
         let run =
             |world: &mut Self| world.bounded(limit, move || Ok(files::is_regular_file(&owned)));
         Ok(self.timed("exists", directory_of(path), run, went_wrong))
+    }
+
+    fn etcd(&mut self, _request: &EtcdRequest, _limit: Duration) -> Step<Io<EtcdAnswer>> {
+        Ok(Io::Failed(
+            "hacmp: the etcd backend is not built into this world yet".to_string(),
+        ))
     }
 
     fn guard_start(

@@ -4,7 +4,8 @@
 //! How, in short (docs/safe-profile.md has the argument):
 //! - A standby takes the lease only when its backend says nobody holds it: with the files
 //!   backend (`files.rs`), after seeing every record unchanged for faileOverTime, a claim, a
-//!   settle and a re-read in which the highest (token, host) claim wins.
+//!   settle and a re-read in which the highest (token, host) claim wins; with the etcd backend
+//!   (`etcd.rs`), when it sees the leader key absent and its campaign transaction creates it.
 //! - A master runs the application under a guard, a separate process that kills it when the
 //!   lease (faileOverTime minus a margin after the last confirmation) runs out, so a master that
 //!   cannot renew, is paused or has died stops before any peer may take over.
@@ -12,13 +13,14 @@
 //!   was made while the lease held, and a master whose lease ran out never acts as master again.
 
 pub mod backend;
+pub mod etcd;
 pub mod files;
 pub mod record;
 
 use std::convert::Infallible;
 use std::time::Duration;
 
-use crate::config::Variables;
+use crate::config::{Store, Variables};
 use crate::event::Event;
 use crate::timing::{GRACEFUL_KILL, KILL_POLL, Timing};
 use crate::world::{GuardState, Io, SafeWorld, Signal, Step};
@@ -35,11 +37,15 @@ struct SafeLoop<'a> {
     lease: Option<Grant>,
 }
 
-/// Runs the safe loop on the heartbeat directory for ever (unless the world halts it).
+/// Runs the safe loop for ever (unless the world halts it) over the backend of `vars.store`: the
+/// heartbeat directory, or etcd.
 pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<Infallible> {
     let started_at = world.elapsed()?;
     let incarnation = world.incarnation()?;
-    let backend = Box::new(files::Files::new(vars, timing, started_at, incarnation));
+    let backend: Box<dyn Backend> = match &vars.store {
+        Store::Directories(_) => Box::new(files::Files::new(vars, timing, started_at, incarnation)),
+        Store::Etcd(settings) => Box::new(etcd::Etcd::new(settings, &vars.host_name, timing)),
+    };
     run_with(world, backend, vars, timing)
 }
 
@@ -229,12 +235,13 @@ impl SafeLoop<'_> {
         Ok(())
     }
 
-    /// Whether the maintenance file exists; a storage that does not answer counts as yes, so a
-    /// standby never claims on a guess.
+    /// Whether the maintenance file exists, or the backend's store says maintenance; a storage
+    /// that does not answer counts as yes, so a standby never claims on a guess.
     fn maintenance(&mut self) -> Step<bool> {
         let file = self.vars.maintenance_file.clone();
         let exists = self.world.file_exists(&file, self.timing.io_limit)?;
-        let maintenance = answer(self.world, exists, &file)?.unwrap_or(true);
+        let maintenance = answer(self.world, exists, &file)?.unwrap_or(true)
+            || self.backend.maintenance(self.world)?;
         self.world.report(&Event::Maintenance(maintenance));
         Ok(maintenance)
     }

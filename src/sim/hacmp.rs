@@ -10,7 +10,9 @@ use super::daemon::{Daemon, REAL_TIMEOUT};
 use super::request::{Message, Outcome, Request, Value};
 use crate::config::{Profile, Variables};
 use crate::pattern::Pattern;
-use crate::world::{EntryRead, GuardState, Halted, Io, SafeWorld, Signal, Step, World};
+use crate::world::{
+    EntryRead, EtcdAnswer, EtcdRequest, GuardState, Halted, Io, SafeWorld, Signal, Step, World,
+};
 use crate::{engine, safe, words};
 
 /// The `World` of one simulated node. A dropped channel means the scheduler halted the node.
@@ -112,6 +114,17 @@ impl SafeWorld for SimWorld {
         };
         self.bounded(request, |value| match value {
             Value::Flag(flag) => flag,
+            other => mismatch(other),
+        })
+    }
+
+    fn etcd(&mut self, request: &EtcdRequest, limit: Duration) -> Step<Io<EtcdAnswer>> {
+        let request = Request::Etcd {
+            request: request.clone(),
+            limit_ms: millis(limit),
+        };
+        self.bounded(request, |value| match value {
+            Value::Etcd(answer) => answer,
             other => mismatch(other),
         })
     }

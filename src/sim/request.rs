@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::world::{EntryRead, GuardState, Io, Signal};
+use crate::world::{EntryRead, EtcdAnswer, EtcdRequest, GuardState, Io, Signal};
 
 /// One world operation, with its arguments exactly as the loop passed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,11 @@ pub enum Request {
     GuardExtend(u64),
     GuardState,
     GuardStop(u64),
+    /// One request to the simulated etcd cluster, with the caller's deadline.
+    Etcd {
+        request: EtcdRequest,
+        limit_ms: u64,
+    },
 }
 
 impl Request {
@@ -66,7 +71,8 @@ impl Request {
             Request::ReadRecord { limit_ms, .. }
             | Request::WriteRecord { limit_ms, .. }
             | Request::ListRecords { limit_ms, .. }
-            | Request::FileExists { limit_ms, .. } => Some(*limit_ms),
+            | Request::FileExists { limit_ms, .. }
+            | Request::Etcd { limit_ms, .. } => Some(*limit_ms),
             _ => None,
         }
     }
@@ -86,6 +92,7 @@ pub enum Value {
     Entry(EntryRead),
     Names(Vec<String>),
     Guard(GuardState),
+    Etcd(EtcdAnswer),
     /// A storage operation with a deadline; `Done` holds one of the values above.
     Bounded(Box<Io<Value>>),
 }
@@ -166,6 +173,9 @@ impl fmt::Display for Request {
             Request::GuardExtend(ms) => write!(f, "guard extend until {ms} ms"),
             Request::GuardState => f.write_str("guard state"),
             Request::GuardStop(grace) => write!(f, "guard stop, grace {grace} ms"),
+            Request::Etcd { request, limit_ms } => {
+                write!(f, "etcd {request:?} within {limit_ms} ms")
+            }
         }
     }
 }
@@ -189,6 +199,7 @@ impl fmt::Display for Value {
             }
             Value::Names(names) => write!(f, "{names:?}"),
             Value::Guard(state) => write!(f, "{state:?}"),
+            Value::Etcd(answer) => write!(f, "{answer:?}"),
             Value::Bounded(io) => match io.as_ref() {
                 Io::Done(value) => write!(f, "{value}"),
                 Io::Failed(error) => write!(f, "failed {error:?}"),

@@ -8,6 +8,7 @@
 //! The safe profile's operations (records with content, deadlines, the guard) are in the
 //! submodules `records` and `guard`.
 
+mod etcd;
 mod guard;
 mod records;
 
@@ -350,6 +351,9 @@ impl Cluster {
     /// milliseconds it took.
     pub fn serve(&mut self, node: usize, request: &Request, latency_ms: u64) -> (Outcome, u64) {
         assert!(!self.nodes[node].frozen, "a frozen node makes no request");
+        if let Request::Etcd { request, limit_ms } = request {
+            return self.serve_etcd(node, request, *limit_ms, latency_ms);
+        }
         if request.limit_ms().is_some() || matches!(request, Request::Touch(_)) {
             // Writes (and the safe profile's operations) have their own rules for faults.
             return self.serve_storage(node, request, latency_ms);
