@@ -175,7 +175,9 @@ fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
         return EXIT_INVALID;
     };
     report::notify_stopping_on_signals();
-    let mut world = RealWorld::new().reporting(report::Reporter::new(&variables));
+    let mut world = RealWorld::new()
+        .reporting(report::Reporter::new(&variables))
+        .storing_in(&variables.store);
     let ended = match variables.profile {
         Profile::Compat => engine::run(&mut world, &variables),
         Profile::Safe(timing) => {

@@ -1,0 +1,233 @@
+//! The etcd backend on a real three-member etcd cluster (Debian's etcd-server) started by each
+//! test on 127.0.0.1: first the real world's etcd method, request by request, then
+//! hacmp daemons under failures of their own hosts and of the cluster's members, with the oracle
+//! timing every application instance from outside.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use hacmp::config::{EtcdSettings, Store};
+use hacmp::real::RealWorld;
+use hacmp::world::{EtcdAnswer, EtcdRequest, Io, KeyValue, SafeWorld};
+
+use support::etcd::EtcdCluster;
+use support::{unique_marker, wait_until};
+
+/// The deadline of one request, as the loop gives it on a healthy cluster.
+const LIMIT: Duration = Duration::from_secs(2);
+/// How much later than its limit a request may answer on a loaded machine: the thread hand-over.
+const LATENESS: Duration = Duration::from_millis(500);
+
+/// The real world with the etcd cluster at `endpoints`, as `hacmp run` makes it.
+fn world_of(endpoints: Vec<String>, prefix: &str) -> RealWorld {
+    RealWorld::new().storing_in(&Store::Etcd(EtcdSettings {
+        endpoints,
+        prefix: prefix.to_string(),
+        tls: None,
+    }))
+}
+
+/// Sends one request and returns its answer, which must come within the limit (and a little).
+fn ask(client: &mut RealWorld, request: EtcdRequest) -> Io<EtcdAnswer> {
+    let started = Instant::now();
+    let answer = client.etcd(&request, LIMIT).unwrap();
+    assert!(
+        started.elapsed() < LIMIT + LATENESS,
+        "{request:?} took {:?}, past its limit of {LIMIT:?}",
+        started.elapsed()
+    );
+    answer
+}
+
+/// Sends one request that must succeed.
+fn done(client: &mut RealWorld, request: EtcdRequest) -> EtcdAnswer {
+    match ask(client, request.clone()) {
+        Io::Done(answer) => answer,
+        other => panic!("{request:?} answered {other:?}"),
+    }
+}
+
+fn grant(client: &mut RealWorld, ttl: u64) -> i64 {
+    match done(client, EtcdRequest::Grant { ttl }) {
+        EtcdAnswer::Lease { id, ttl: granted } => {
+            assert_eq!(granted, ttl as i64, "etcd grants the TTL asked for");
+            assert_ne!(id, 0, "a lease has an id");
+            id
+        }
+        other => panic!("a grant answered {other:?}"),
+    }
+}
+
+fn campaign(client: &mut RealWorld, key: &str, value: &str, lease: i64) -> (bool, KeyValue) {
+    let request = EtcdRequest::Campaign {
+        key: key.to_string(),
+        value: value.to_string(),
+        lease,
+    };
+    match done(client, request) {
+        EtcdAnswer::Campaign { won, holder } => (won, holder),
+        other => panic!("a campaign answered {other:?}"),
+    }
+}
+
+fn get(client: &mut RealWorld, key: &str) -> Option<KeyValue> {
+    match done(
+        client,
+        EtcdRequest::Get {
+            key: key.to_string(),
+        },
+    ) {
+        EtcdAnswer::Value(value) => value,
+        other => panic!("a get answered {other:?}"),
+    }
+}
+
+/// Every request of the seam against the real cluster, with etcdctl as the witness of what the
+/// cluster holds; then the cluster dies and every request still answers within its limit.
+#[test]
+fn each_request_does_in_etcd_what_the_seam_says() {
+    let root = tempfile::tempdir().unwrap();
+    let mut etcd = EtcdCluster::start(root.path(), &unique_marker("etcd-requests"));
+    let prefix = format!("/{}", unique_marker("prefix"));
+    let leader_key = format!("{prefix}/leader");
+    let mut client = world_of(etcd.endpoints(), &prefix);
+
+    let lease = grant(&mut client, 10);
+    assert_eq!(
+        done(&mut client, EtcdRequest::KeepAlive { id: lease }),
+        EtcdAnswer::Ttl(10),
+        "a keep-alive renews the lease to its full TTL"
+    );
+    assert_eq!(
+        done(&mut client, EtcdRequest::KeepAlive { id: lease }),
+        EtcdAnswer::Ttl(10),
+        "again, on the stream kept open"
+    );
+
+    let (won, ours) = campaign(&mut client, &leader_key, "nodeA", lease);
+    assert!(won, "the first campaign wins");
+    assert_eq!((ours.value.as_str(), ours.lease), ("nodeA", lease));
+    assert!(ours.create_revision > 0);
+    assert_eq!(ours.mod_revision, ours.create_revision);
+    assert_eq!(
+        etcd.etcdctl(&["get", "--print-value-only", &leader_key]),
+        "nodeA\n"
+    );
+    let rival = grant(&mut client, 10);
+    let (won, holder) = campaign(&mut client, &leader_key, "nodeB", rival);
+    assert!(!won, "a second campaign loses while the key exists");
+    assert_eq!(holder, ours, "and sees the holder: value, token and lease");
+    assert_eq!(get(&mut client, &leader_key), Some(ours.clone()));
+
+    let stale = EtcdRequest::Resign {
+        key: leader_key.clone(),
+        create_revision: ours.create_revision - 1,
+    };
+    assert_eq!(done(&mut client, stale), EtcdAnswer::Done);
+    assert_eq!(
+        get(&mut client, &leader_key),
+        Some(ours.clone()),
+        "a resign with another token leaves the key"
+    );
+    let resign = EtcdRequest::Resign {
+        key: leader_key.clone(),
+        create_revision: ours.create_revision,
+    };
+    assert_eq!(done(&mut client, resign), EtcdAnswer::Done);
+    assert_eq!(get(&mut client, &leader_key), None, "resigned");
+    let (won, next) = campaign(&mut client, &leader_key, "nodeB", rival);
+    assert!(won, "after the resign the rival wins");
+    assert!(
+        next.create_revision > ours.create_revision,
+        "the token grows"
+    );
+
+    let maintenance = format!("{prefix}/maintenance");
+    let put = EtcdRequest::Put {
+        key: maintenance.clone(),
+        value: "switched on by a test".to_string(),
+    };
+    assert_eq!(done(&mut client, put), EtcdAnswer::Done);
+    let stored = get(&mut client, &maintenance).expect("the put key");
+    assert_eq!(
+        (stored.value.as_str(), stored.lease),
+        ("switched on by a test", 0)
+    );
+    let delete = EtcdRequest::Delete {
+        key: maintenance.clone(),
+    };
+    assert_eq!(done(&mut client, delete), EtcdAnswer::Done);
+    assert_eq!(get(&mut client, &maintenance), None);
+    assert_eq!(etcd.etcdctl(&["get", &maintenance]), "");
+
+    // The shortest TTL etcd grants with its default timing is 2 s.
+    let short = grant(&mut client, 2);
+    let expiring = format!("{prefix}/expiring");
+    assert!(campaign(&mut client, &expiring, "nodeC", short).0);
+    wait_until(
+        "the unrenewed lease to expire and take its key",
+        Duration::from_secs(15),
+        || get(&mut client, &expiring).is_none(),
+    );
+    assert_eq!(
+        done(&mut client, EtcdRequest::KeepAlive { id: short }),
+        EtcdAnswer::Ttl(0),
+        "an expired lease answers a TTL of 0"
+    );
+    assert_eq!(
+        done(&mut client, EtcdRequest::Revoke { id: rival }),
+        EtcdAnswer::Done
+    );
+    assert_eq!(
+        get(&mut client, &leader_key),
+        None,
+        "revoking the holder's lease deletes the leader key"
+    );
+    assert_eq!(
+        done(&mut client, EtcdRequest::Revoke { id: rival }),
+        EtcdAnswer::Done,
+        "revoking a lease that is gone is no error"
+    );
+
+    for member in 0..support::etcd::MEMBERS {
+        etcd.kill(member);
+    }
+    let every_kind = [
+        EtcdRequest::Grant { ttl: 5 },
+        EtcdRequest::KeepAlive { id: lease },
+        EtcdRequest::Get {
+            key: leader_key.clone(),
+        },
+        EtcdRequest::Campaign {
+            key: leader_key.clone(),
+            value: "nodeA".to_string(),
+            lease,
+        },
+    ];
+    for request in every_kind {
+        let answer = ask(&mut client, request.clone());
+        assert!(
+            matches!(answer, Io::Failed(_) | Io::TimedOut),
+            "{request:?} on a dead cluster answered {answer:?}"
+        );
+    }
+}
+
+/// A cluster that never answered: nothing listens at the endpoint. The client connects lazily,
+/// so creating it is no error, and every request fails or times out within its limit.
+#[test]
+fn an_unreachable_cluster_answers_failed_or_timed_out_never_hangs() {
+    let nobody = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let mut client = world_of(vec![nobody], "/unreachable");
+    for _ in 0..3 {
+        let answer = ask(&mut client, EtcdRequest::Grant { ttl: 5 });
+        assert!(
+            matches!(answer, Io::Failed(_) | Io::TimedOut),
+            "answered {answer:?}"
+        );
+    }
+}
