@@ -9,10 +9,16 @@ use std::time::{Duration, Instant};
 
 use hacmp::config::{EtcdSettings, Store};
 use hacmp::real::RealWorld;
+use hacmp::real::guard::boot_clock;
+use hacmp::timing::Timing;
 use hacmp::world::{EtcdAnswer, EtcdRequest, Io, KeyValue, SafeWorld};
 
-use support::etcd::EtcdCluster;
-use support::{unique_marker, wait_until};
+use support::etcd::{EtcdCluster, MEMBERS};
+use support::oracle::{Instance, Oracle};
+use support::{
+    Daemon, Node, NodeVariables, kill_processes_with_environment, pids_with_environment,
+    unique_marker, wait_until,
+};
 
 /// The deadline of one request, as the loop gives it on a healthy cluster.
 const LIMIT: Duration = Duration::from_secs(2);
@@ -230,4 +236,355 @@ fn an_unreachable_cluster_answers_failed_or_timed_out_never_hangs() {
             "answered {answer:?}"
         );
     }
+}
+
+/// Short enough for tests, long enough for a loaded machine: a 5-second etcd lease, a 4-second
+/// lease of the guard, 1-second request deadlines (`hacmp::timing::Timing::new`).
+const FAILE_OVER_TIME: u64 = 5;
+const LOOP_TIME: u64 = 1;
+/// Every process of a test (daemons, guards, applications) inherits this variable, set to the
+/// test's marker, so that cleanup finds them all whatever their command lines.
+const MARKER_VARIABLE: &str = "HACMP_ETCD_MARKER";
+/// Every process of one node inherits this variable, set to the marker and the host name, so
+/// that a test can end a whole host (daemon, guard, application) as a host crash does.
+const NODE_VARIABLE: &str = "HACMP_ETCD_NODE";
+/// Limits of the waits below: generous, because they bound a hang, not a speed.
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+/// How much later than a deadline the oracle may see an instance gone: it looks every 10 ms,
+/// and the guard's SIGKILL takes a moment to land on a loaded machine.
+const ORACLE_SLACK: Duration = Duration::from_millis(500);
+const ACTIVE: usize = 0;
+const STANDBY: usize = 1;
+const HOSTS: [&str; 2] = ["nodeA", "nodeB"];
+
+fn timing() -> Timing {
+    Timing::new(FAILE_OVER_TIME, LOOP_TIME).unwrap()
+}
+
+/// Two hacmp daemons with hacmpBackend=etcd on a three-member etcd cluster, and an oracle
+/// watching their application instances.
+///
+/// The fields are dropped in this order after `Drop::drop` has ended every process: the oracle
+/// stops, the etcd members are killed, the temporary directory goes last.
+struct EtcdNodes {
+    oracle: Oracle,
+    nodes: Vec<Node>,
+    etcd: EtcdCluster,
+    marker: String,
+    _root: tempfile::TempDir,
+}
+
+impl EtcdNodes {
+    /// `endpoints(etcd, node)` gives each node's hacmpEtcdEndpoints.
+    fn new(label: &str, endpoints: fn(&EtcdCluster, usize) -> Vec<String>) -> EtcdNodes {
+        let root = tempfile::tempdir().unwrap();
+        let marker = unique_marker(label);
+        let etcd = EtcdCluster::start(root.path(), &marker);
+        let events = root.path().join("app-events");
+        let prefix = format!("/hacmp/{marker}");
+        let nodes = HOSTS
+            .iter()
+            .enumerate()
+            .map(|(index, host)| {
+                let vars = NodeVariables {
+                    host_name: host.to_string(),
+                    // The etcd backend keeps nothing there; the variable file still names it.
+                    heart_beat_dir: root.path().join("heartbeat"),
+                    marker: marker.clone(),
+                    faile_over_time: FAILE_OVER_TIME,
+                    loop_time: LOOP_TIME,
+                };
+                std::fs::create_dir_all(&vars.heart_beat_dir).unwrap();
+                let mut node = Node::new(root.path(), vars);
+                node.set_variable("hacmpProfile", "safe");
+                node.set_variable("hacmpBackend", "etcd");
+                node.set_variable("hacmpEtcdEndpoints", &endpoints(&etcd, index).join(","));
+                node.set_variable("hacmpEtcdPrefix", &prefix);
+                node.set_env("APP_EVENTS", events.to_str().unwrap());
+                node.set_env(MARKER_VARIABLE, &marker);
+                node.set_env(NODE_VARIABLE, &format!("{marker}-{host}"));
+                node
+            })
+            .collect();
+        EtcdNodes {
+            oracle: Oracle::start(&events, &marker),
+            nodes,
+            etcd,
+            marker,
+            _root: root,
+        }
+    }
+
+    /// Both nodes on every member of the cluster.
+    fn on_every_member(label: &str) -> EtcdNodes {
+        EtcdNodes::new(label, |etcd, _| etcd.endpoints())
+    }
+
+    fn start(&mut self, node: usize) {
+        self.nodes[node].start(Daemon::Hacmp);
+    }
+
+    /// Starts the active node, waits for its application, then starts the standby and waits
+    /// until it has looked at the leader key a few times; returns the active node's instance.
+    fn start_both(&mut self) -> Instance {
+        self.start(ACTIVE);
+        let first = self.wait_for_instance(ACTIVE);
+        self.start(STANDBY);
+        self.wait_for_rounds(STANDBY, 3);
+        self.assert_running(&[&first], "the standby runs nothing while the master is healthy");
+        first
+    }
+
+    /// Ends every process of `node` at once with SIGKILL (daemon, guard, application), as the
+    /// loss of its host does, and returns the moment on the boot clock.
+    fn lose_host(&mut self, node: usize) -> Duration {
+        let lost_at = boot_clock();
+        self.nodes[node].kill_daemon();
+        let value = format!("{}-{}", self.marker, HOSTS[node]);
+        assert!(
+            kill_processes_with_environment(NODE_VARIABLE, &value),
+            "processes of {} outlived its loss: {:?}",
+            HOSTS[node],
+            pids_with_environment(NODE_VARIABLE, &value)
+        );
+        lost_at
+    }
+
+    /// Waits for an instance on `node` and returns it.
+    fn wait_for_instance(&self, node: usize) -> Instance {
+        let host = HOSTS[node];
+        let mut found = None;
+        let what = format!("an instance on {host}\n{}", self.report());
+        wait_until(&what, WAIT_LIMIT, || {
+            found = self
+                .oracle
+                .running()
+                .into_iter()
+                .find(|instance| instance.host == host);
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// Waits until no instance runs on any node.
+    fn wait_for_no_instance(&self) {
+        let what = format!("every instance to end\n{}", self.report());
+        wait_until(&what, WAIT_LIMIT, || self.oracle.running().is_empty());
+    }
+
+    /// How many times `node`'s daemon has gone round its loop.
+    fn rounds(&self, node: usize) -> usize {
+        let line = format!("In monitoring loop sleep {LOOP_TIME}");
+        self.nodes[node]
+            .output()
+            .iter()
+            .filter(|l| **l == line)
+            .count()
+    }
+
+    /// Waits until `node`'s daemon has gone round its loop `rounds` more times.
+    fn wait_for_rounds(&self, node: usize, rounds: usize) {
+        let target = self.rounds(node) + rounds;
+        let what = format!("{rounds} rounds of {}\n{}", HOSTS[node], self.report());
+        wait_until(&what, WAIT_LIMIT, || self.rounds(node) >= target);
+    }
+
+    /// The instances running now must be exactly `expected`.
+    fn assert_running(&self, expected: &[&Instance], why: &str) {
+        let running = self.oracle.running();
+        let expected: Vec<Instance> = expected.iter().map(|&i| i.clone()).collect();
+        assert_eq!(running, expected, "{why}\n{}", self.report());
+    }
+
+    /// What a failure message needs: the oracle's timeline, the end of each daemon's output
+    /// and of each etcd member's log.
+    fn report(&self) -> String {
+        const TAIL: usize = 40;
+        let mut text = format!("timeline (seconds):\n{}", self.oracle.timeline());
+        for (node, host) in self.nodes.iter().zip(HOSTS) {
+            let output = node.output();
+            let tail = &output[output.len().saturating_sub(TAIL)..];
+            text += &format!(
+                "--- {host} output (last {TAIL} lines):\n{}\n--- {host} errors:\n{}\n",
+                tail.join("\n"),
+                node.errors()
+            );
+        }
+        text + &self.etcd.logs()
+    }
+
+    /// The guarantee: no two instances were ever alive at the same time.
+    fn assert_no_overlap(&self) {
+        let overlap = self.oracle.overlap();
+        assert_eq!(
+            overlap,
+            Duration::ZERO,
+            "instances overlapped\n{}",
+            self.report()
+        );
+    }
+}
+
+impl Drop for EtcdNodes {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if node.daemon_running() {
+                node.pause_or_resume_daemon(libc::SIGCONT);
+            }
+            node.kill_daemon();
+            node.kill_apps();
+        }
+        let all_ended = kill_processes_with_environment(MARKER_VARIABLE, &self.marker);
+        if !std::thread::panicking() {
+            assert!(
+                all_ended,
+                "processes outlived the test: {:?}",
+                pids_with_environment(MARKER_VARIABLE, &self.marker)
+            );
+        }
+    }
+}
+
+/// A host crash of the master: the standby runs the application within faileOverTime +
+/// loopTime + 2 s, never next to the old instance.
+#[test]
+fn the_standby_takes_over_a_crashed_master_in_time() {
+    let mut cluster = EtcdNodes::on_every_member("etcd-crash");
+    cluster.start_both();
+    let lost_at = cluster.lose_host(ACTIVE);
+    let second = cluster.wait_for_instance(STANDBY);
+    let failover = second.started.saturating_sub(lost_at);
+    let bound = Duration::from_secs(FAILE_OVER_TIME + LOOP_TIME + 2);
+    println!(
+        "failover after a master crash (etcd backend, faileOverTime {FAILE_OVER_TIME}, loopTime {LOOP_TIME}): {:.2} s",
+        failover.as_secs_f64()
+    );
+    assert!(
+        failover <= bound,
+        "failover took {failover:?}, more than {bound:?}\n{}",
+        cluster.report()
+    );
+    cluster.assert_no_overlap();
+}
+
+/// A paused master daemon: its guard ends the application by the lease's deadline, the standby
+/// takes over after the cluster lets the lease go, and the master resumes as a standby.
+#[test]
+fn a_paused_master_resumes_as_a_standby_without_overlap() {
+    let mut cluster = EtcdNodes::on_every_member("etcd-sigstop");
+    cluster.start_both();
+    cluster.nodes[ACTIVE].pause_or_resume_daemon(libc::SIGSTOP);
+    let second = cluster.wait_for_instance(STANDBY);
+    cluster.assert_no_overlap();
+    cluster.nodes[ACTIVE].pause_or_resume_daemon(libc::SIGCONT);
+    cluster.wait_for_rounds(ACTIVE, 5);
+    cluster.wait_for_rounds(STANDBY, 2);
+    cluster.assert_running(&[&second], "the resumed master stays a standby");
+    cluster.assert_no_overlap();
+}
+
+/// The loss of one etcd member, and then of the etcd leader (after the first came back): the
+/// cluster keeps its quorum, so the master keeps its application, unrestarted, throughout.
+#[test]
+fn losing_a_member_or_the_etcd_leader_changes_nothing() {
+    let mut cluster = EtcdNodes::on_every_member("etcd-members");
+    let first = cluster.start_both();
+    let leader = cluster.etcd.leader(&[0, 1, 2]);
+    let follower = (leader + 1) % MEMBERS;
+    cluster.etcd.kill(follower);
+    cluster.wait_for_rounds(ACTIVE, 5);
+    cluster.wait_for_rounds(STANDBY, 5);
+    cluster.assert_running(&[&first], "a follower's loss changes nothing");
+    cluster.etcd.restart(follower);
+    cluster.etcd.wait_until_healthy(&[0, 1, 2]);
+
+    let leader = cluster.etcd.leader(&[0, 1, 2]);
+    cluster.etcd.kill(leader);
+    let others: Vec<usize> = (0..MEMBERS).filter(|&m| m != leader).collect();
+    let elected = cluster.etcd.leader(&others);
+    println!("etcd leader member{leader} killed; member{elected} elected");
+    cluster.wait_for_rounds(ACTIVE, 5);
+    cluster.wait_for_rounds(STANDBY, 5);
+    cluster.assert_running(&[&first], "the etcd leader's loss changes nothing");
+    cluster.assert_no_overlap();
+}
+
+/// Quorum lost: every node's application ends by its lease's deadline, counted from the loss;
+/// once quorum returns, exactly one node runs it.
+#[test]
+fn without_quorum_the_application_stops_in_time_and_one_node_restarts_it() {
+    let mut cluster = EtcdNodes::on_every_member("etcd-quorum");
+    let first = cluster.start_both();
+    let lost_at = boot_clock();
+    cluster.etcd.kill(0);
+    cluster.etcd.kill(1);
+    cluster.wait_for_no_instance();
+    let ended = cluster.oracle.instances()[0].ended.expect("the instance ended");
+    assert_eq!(cluster.oracle.instances()[0], Instance { ended: Some(ended), ..first });
+    let stopped_after = ended.saturating_sub(lost_at);
+    println!(
+        "quorum lost: the application stopped {:.2} s later (lease {:?})",
+        stopped_after.as_secs_f64(),
+        timing().lease
+    );
+    assert!(
+        stopped_after <= timing().lease + ORACLE_SLACK,
+        "the application outlived its lease by {:?}\n{}",
+        stopped_after.saturating_sub(timing().lease),
+        cluster.report()
+    );
+    cluster.wait_for_rounds(ACTIVE, 3);
+    cluster.wait_for_rounds(STANDBY, 3);
+    assert!(
+        cluster.oracle.running().is_empty(),
+        "nobody runs the application without quorum\n{}",
+        cluster.report()
+    );
+
+    cluster.etcd.restart(0);
+    cluster.etcd.restart(1);
+    cluster.etcd.wait_until_healthy(&[0, 1, 2]);
+    let what = format!("an instance after quorum returned\n{}", cluster.report());
+    wait_until(&what, WAIT_LIMIT, || !cluster.oracle.running().is_empty());
+    cluster.wait_for_rounds(ACTIVE, 5);
+    cluster.wait_for_rounds(STANDBY, 5);
+    assert_eq!(
+        cluster.oracle.running().len(),
+        1,
+        "exactly one node runs the application\n{}",
+        cluster.report()
+    );
+    cluster.assert_no_overlap();
+}
+
+/// One node cut off from etcd: the master reaches the cluster only through member 0, which is
+/// then paused. Its application ends by its deadline, and only after that does the standby,
+/// which reaches every member, start its own.
+#[test]
+fn a_master_cut_off_from_etcd_stops_before_the_standby_takes_over() {
+    let mut cluster = EtcdNodes::new("etcd-cut-off", |etcd, node| match node {
+        ACTIVE => vec![etcd.endpoint(0)],
+        _ => etcd.endpoints(),
+    });
+    let first = cluster.start_both();
+    let cut_at = boot_clock();
+    cluster.etcd.pause(0, true);
+    let second = cluster.wait_for_instance(STANDBY);
+    let ended = cluster.oracle.instances()[0].ended.expect("the first instance ended");
+    assert_eq!(cluster.oracle.instances()[0], Instance { ended: Some(ended), ..first });
+    println!(
+        "cut off from etcd: the master's application stopped {:.2} s after the cut, the standby's started {:.2} s after it",
+        ended.saturating_sub(cut_at).as_secs_f64(),
+        second.started.saturating_sub(ended).as_secs_f64()
+    );
+    assert!(
+        ended.saturating_sub(cut_at) <= timing().lease + ORACLE_SLACK,
+        "the cut-off master's application outlived its lease\n{}",
+        cluster.report()
+    );
+    cluster.assert_no_overlap();
+    cluster.etcd.pause(0, false);
+    cluster.wait_for_rounds(ACTIVE, 5);
+    cluster.assert_running(&[&second], "the master that was cut off stays a standby");
+    cluster.assert_no_overlap();
 }
