@@ -1,13 +1,14 @@
 //! `hacmp check`: every variable with its origin, and the hazards of the configuration, each
 //! with a one-line reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{Origin, Setting, Settings, Variables};
+use crate::config::{Origin, Setting, Settings, Store, Variables};
 use crate::pattern::Pattern;
+use crate::real::etcd::Survey;
 use crate::storage::{self, Sharing, StorageProbe};
 use crate::table::{self, Tone};
 
@@ -38,12 +39,19 @@ pub struct Surroundings<'a> {
     /// `hacmp run /etc/hacmp/vars` and `/bin/bash /opt/heartbeat.sh`.
     pub daemon_command_lines: Vec<String>,
     pub working_directory: PathBuf,
+    /// With hacmpBackend=etcd: what the cluster's endpoints answered.
+    pub etcd: Option<Survey>,
 }
 
 pub fn hazards(vars: &Variables, around: &Surroundings) -> Vec<Hazard> {
     let mut found = Vec::new();
     relative_paths(vars, around, &mut found);
-    heartbeat_storage(vars, around, &mut found);
+    match (&vars.store, &around.etcd) {
+        (Store::Etcd(_), Some(survey)) => etcd_cluster(survey, &mut found),
+        // The heartbeat directory holds the lease only with the files backend.
+        (Store::Etcd(_), None) => {}
+        (Store::Directories(_), _) => heartbeat_storage(vars, around, &mut found),
+    }
     if vars.loop_time >= vars.faile_over_time {
         found.push(hazard(
             "loopTime",
@@ -135,6 +143,79 @@ fn heartbeat_storage(vars: &Variables, around: &Surroundings, found: &mut Vec<Ha
                 mount.mount_point.display()
             ),
         ));
+    }
+}
+
+/// The etcd cluster's hazards: endpoints that do not serve, a member count that tolerates no
+/// more failures than one member fewer, every member on one host, and members this host cannot
+/// reach through hacmpEtcdEndpoints.
+fn etcd_cluster(survey: &Survey, found: &mut Vec<Hazard>) {
+    for endpoint in survey.endpoints.iter().filter(|e| !e.healthy) {
+        found.push(hazard(
+            "hacmpEtcdEndpoints",
+            format!(
+                "{} does not serve: {}",
+                endpoint.endpoint,
+                endpoint.error.as_deref().unwrap_or("unknown error")
+            ),
+        ));
+    }
+    let Some(members) = &survey.members else {
+        let why = survey.errors.join("; ");
+        found.push(hazard(
+            "hacmpEtcdEndpoints",
+            format!("the cluster's member list cannot be read: {why}"),
+        ));
+        return;
+    };
+    if members.len().is_multiple_of(2) {
+        found.push(hazard(
+            "hacmpEtcdEndpoints",
+            format!(
+                "the cluster has {} members: an even count survives no more failures than one member fewer ({} of {}), and a split between two sites stops it; use 3 or 5, one per site",
+                members.len(),
+                (members.len() - 1) / 2,
+                members.len()
+            ),
+        ));
+    }
+    let hosts: BTreeSet<String> = members
+        .iter()
+        .flat_map(|member| member.peer_urls.iter().map(|url| url_host(url)))
+        .collect();
+    if members.len() > 1
+        && let [host] = hosts.iter().collect::<Vec<_>>()[..]
+    {
+        found.push(hazard(
+            "hacmpEtcdEndpoints",
+            format!(
+                "all {} members of the cluster run on one host ({host}): its loss stops the cluster and every application with it; put one member per site",
+                members.len()
+            ),
+        ));
+    }
+    let unlisted = survey.unlisted_members();
+    if !unlisted.is_empty() {
+        let names: Vec<&str> = unlisted.iter().map(|m| m.name.as_str()).collect();
+        found.push(hazard(
+            "hacmpEtcdEndpoints",
+            format!(
+                "lists {} of the cluster's {} members (not {}): if those fail, this host loses the cluster (and its application) while the others still have it; list every member",
+                members.len() - unlisted.len(),
+                members.len(),
+                names.join(", ")
+            ),
+        ));
+    }
+}
+
+/// The host of a URL such as `https://10.0.0.1:2380`: what lies between `//` and the port.
+fn url_host(url: &str) -> String {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or(authority);
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.to_string(),
+        _ => authority.to_string(),
     }
 }
 
@@ -353,6 +434,7 @@ mod tests {
             matching_processes: processes,
             daemon_command_lines: vec!["/bin/bash /opt/app/heartbeat.sh".to_string()],
             working_directory: PathBuf::from("/"),
+            etcd: None,
         };
         hazards(vars, &around)
             .into_iter()

@@ -331,7 +331,10 @@ impl EtcdNodes {
         let first = self.wait_for_instance(ACTIVE);
         self.start(STANDBY);
         self.wait_for_rounds(STANDBY, 3);
-        self.assert_running(&[&first], "the standby runs nothing while the master is healthy");
+        self.assert_running(
+            &[&first],
+            "the standby runs nothing while the master is healthy",
+        );
         first
     }
 
@@ -519,8 +522,16 @@ fn without_quorum_the_application_stops_in_time_and_one_node_restarts_it() {
     cluster.etcd.kill(0);
     cluster.etcd.kill(1);
     cluster.wait_for_no_instance();
-    let ended = cluster.oracle.instances()[0].ended.expect("the instance ended");
-    assert_eq!(cluster.oracle.instances()[0], Instance { ended: Some(ended), ..first });
+    let ended = cluster.oracle.instances()[0]
+        .ended
+        .expect("the instance ended");
+    assert_eq!(
+        cluster.oracle.instances()[0],
+        Instance {
+            ended: Some(ended),
+            ..first
+        }
+    );
     let stopped_after = ended.saturating_sub(lost_at);
     println!(
         "quorum lost: the application stopped {:.2} s later (lease {:?})",
@@ -570,8 +581,16 @@ fn a_master_cut_off_from_etcd_stops_before_the_standby_takes_over() {
     let cut_at = boot_clock();
     cluster.etcd.pause(0, true);
     let second = cluster.wait_for_instance(STANDBY);
-    let ended = cluster.oracle.instances()[0].ended.expect("the first instance ended");
-    assert_eq!(cluster.oracle.instances()[0], Instance { ended: Some(ended), ..first });
+    let ended = cluster.oracle.instances()[0]
+        .ended
+        .expect("the first instance ended");
+    assert_eq!(
+        cluster.oracle.instances()[0],
+        Instance {
+            ended: Some(ended),
+            ..first
+        }
+    );
     println!(
         "cut off from etcd: the master's application stopped {:.2} s after the cut, the standby's started {:.2} s after it",
         ended.saturating_sub(cut_at).as_secs_f64(),
