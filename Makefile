@@ -30,11 +30,14 @@ test: deps lint
 # The safe profile's evidence, written to docs/safety.md: the scenario catalog on bash, compat,
 # safe and mixed clusters; 5,050 runs of random fault schedules (1,000 on all-safe clusters, 50
 # more on all five, 200 of clean host crashes, and 1,900 run both as drawn and protocol-aware);
-# and every fault kind at every protocol step of the base scenarios (hacmp::sim::explore).
+# every fault kind at every protocol step of the base scenarios (hacmp::sim::explore); and the
+# etcd backend's catalog with 1,200 random schedules over etcd (1,000 general, 200 of clean
+# host crashes).
 safety-report: build
-	$(HACMP) parity --safety --catalog tests/shell-parity/scenarios --seed 100001 \
+	$(HACMP) parity --safety --catalog tests/shell-parity/scenarios \
+		--catalog tests/shell-parity/etcd-scenarios --seed 100001 \
 		--random 1000 --random-all-ways 50 --random-crashes 200 --random-biased 1900 \
-		--explore --report docs/safety.md
+		--random-etcd 1000 --random-etcd-crashes 200 --explore --report docs/safety.md
 
 # Issue 5's benchmarks, hacmp next to heartbeat.sh on this machine, written to
 # docs/benchmarks.md (about 8 minutes). BENCH_ARGS adds options, e.g. BENCH_ARGS='--seconds 600'.

@@ -23,34 +23,51 @@ const RANDOM_ALL_WAYS: u64 = 40;
 const RANDOM_CRASHES: u64 = 50;
 /// Random schedules run as drawn and then protocol-aware, on all-safe clusters.
 const RANDOM_BIASED: u64 = 60;
+/// Random schedules over an etcd cluster, and of clean host crashes over etcd.
+const RANDOM_ETCD: u64 = 150;
+const RANDOM_ETCD_CRASHES: u64 = 40;
 /// The first seed; different from the parity suite's, so the two suites cover more schedules.
 const FIRST_SEED: u64 = 10_001;
 /// Every how many variants of the step exploration one runs here: a few hundred runs in all
 /// (`make safety-report` runs every one).
 const EXPLORE_STRIDE: usize = 120;
+/// The same over etcd, whose bases have fewer variants (fewer steps per round) and run faster.
+const EXPLORE_ETCD_STRIDE: usize = 30;
 
 fn catalog() -> Vec<Scenario> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shell-parity/scenarios");
+    catalog_in("tests/shell-parity/scenarios")
+}
+
+fn catalog_in(dir: &str) -> Vec<Scenario> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     Scenario::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every violation of every verdict, each with its scenario and seed.
-fn violations(results: Vec<Result<SafetyVerdict, String>>) -> Vec<String> {
+fn violations(results: &[Result<SafetyVerdict, String>]) -> Vec<String> {
     results
-        .into_iter()
+        .iter()
         .flat_map(|result| match result {
             Ok(verdict) => verdict
                 .violations
                 .iter()
                 .map(|v| format!("{} (seed {}): {v}", verdict.scenario, verdict.seed))
                 .collect(),
-            Err(error) => vec![error],
+            Err(error) => vec![error.clone()],
         })
         .collect()
 }
 
 /// Checks the rules on every scenario; returns the failover times after clean crashes.
 fn check(scenarios: &[Scenario], ways: Ways) -> Vec<u64> {
+    check_verdicts(scenarios, ways)
+        .iter()
+        .flat_map(|verdict| verdict.clean_failovers_ms.iter().copied())
+        .collect()
+}
+
+/// Checks the rules on every scenario; returns the verdicts, in the order of the scenarios.
+fn check_verdicts(scenarios: &[Scenario], ways: Ways) -> Vec<SafetyVerdict> {
     let original = support::original_script();
     let settings = original_settings(&original).unwrap();
     let results = safety::check_many(
@@ -61,19 +78,78 @@ fn check(scenarios: &[Scenario], ways: Ways) -> Vec<u64> {
         parallel::workers(),
         &Progress::silent(),
     );
-    let clean_failovers = results
-        .iter()
-        .flatten()
-        .flat_map(|verdict| verdict.clean_failovers_ms.iter().copied())
-        .collect();
-    let failures = violations(results);
+    let failures = violations(&results);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    clean_failovers
+    results.into_iter().flatten().collect()
 }
 
 #[test]
 fn the_catalog_keeps_the_safe_promises() {
     check(&catalog(), Ways::All);
+}
+
+#[test]
+fn the_etcd_catalog_keeps_the_safe_promises() {
+    let scenarios = catalog_in("tests/shell-parity/etcd-scenarios");
+    assert!(
+        scenarios.len() >= 10,
+        "only {} etcd scenarios",
+        scenarios.len()
+    );
+    let verdicts = check_verdicts(&scenarios, Ways::All);
+    let run = |name: &str| {
+        let verdict = verdicts
+            .iter()
+            .find(|verdict| verdict.scenario == name)
+            .unwrap_or_else(|| panic!("the etcd catalog has {name}"));
+        // bash and the compat profile have no etcd backend: only the all-safe cluster runs.
+        assert_eq!(verdict.runs.len(), 1, "{name}");
+        verdict.run("safe").unwrap().audit.clone()
+    };
+    // A crash of the master fails over within the bound (a clean crash the rule checked).
+    let crash = verdicts
+        .iter()
+        .find(|verdict| verdict.scenario == "etcd-master-crash")
+        .unwrap();
+    assert_eq!(crash.clean_failovers_ms.len(), 1);
+    // Faults of the etcd cluster that keep its quorum, and of the standby's link, neither fail
+    // over nor restart the application: a new leader only lengthens the master's lease.
+    for name in [
+        "etcd-member-loss",
+        "etcd-leader-loss",
+        "etcd-standby-cut-off",
+        "etcd-clock-jumps",
+    ] {
+        let audit = run(name);
+        assert_eq!((audit.starts, audit.kills), (1, 0), "{name}: {audit:?}");
+    }
+    // A master cut off from etcd, or whose keep-alives go unconfirmed, is stopped by its guard
+    // (a SIGKILL at the lease's end), and the other node takes over.
+    for name in [
+        "etcd-node-cut-off",
+        "etcd-slow-keepalives",
+        "etcd-quorum-loss",
+    ] {
+        let audit = run(name);
+        assert!(audit.kills >= 1 && audit.starts == 2, "{name}: {audit:?}");
+    }
+}
+
+#[test]
+fn random_schedules_over_etcd_keep_the_safe_promises() {
+    let first = FIRST_SEED + 1_000_000;
+    let mut scenarios: Vec<Scenario> = (first..first + RANDOM_ETCD)
+        .map(random::etcd_scenario)
+        .collect();
+    let crashes = first + RANDOM_ETCD;
+    scenarios
+        .extend((crashes..crashes + RANDOM_ETCD_CRASHES).map(random::crash_scenario_over_etcd));
+    let failovers = check(&scenarios, Ways::SafeOnly);
+    assert!(
+        failovers.len() as u64 >= RANDOM_ETCD_CRASHES / 2,
+        "only {} clean crashes of an active node over etcd",
+        failovers.len()
+    );
 }
 
 #[test]
@@ -111,9 +187,28 @@ fn random_clean_crashes_fail_over_within_the_bound() {
 
 #[test]
 fn a_sample_of_faults_at_every_step_keeps_the_safe_promises() {
+    let bases = explore::bases()
+        .into_iter()
+        .filter(|base| base.etcd.is_none())
+        .collect();
+    explore_sample(bases, EXPLORE_STRIDE);
+}
+
+#[test]
+fn a_sample_of_faults_at_every_step_over_etcd_keeps_the_safe_promises() {
+    let bases = explore::bases()
+        .into_iter()
+        .filter(|base| base.etcd.is_some())
+        .collect();
+    explore_sample(bases, EXPLORE_ETCD_STRIDE);
+}
+
+/// Runs every `stride`-th variant of each base and checks every run.
+fn explore_sample(bases: Vec<Scenario>, stride: usize) {
+    let base_count = bases.len();
     let original = support::original_script();
     let settings = original_settings(&original).unwrap();
-    let plan = explore::plan(&original, &settings, EXPLORE_STRIDE, usize::MAX).unwrap();
+    let plan = explore::plan_of(bases, &original, &settings, stride, usize::MAX).unwrap();
     let exploration = explore::explore(
         plan,
         &original,
@@ -131,8 +226,8 @@ fn a_sample_of_faults_at_every_step_keeps_the_safe_promises() {
         ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // Five bases, each with thousands of variants: the sample must visit every base.
-    assert_eq!(exploration.bases.len(), explore::bases().len());
+    // Each base has a thousand variants or more: the sample must visit every base.
+    assert_eq!(exploration.bases.len(), base_count);
     assert!(
         exploration.bases.iter().all(|(_, runs)| *runs >= 20),
         "{:?}",
@@ -163,13 +258,13 @@ fn protocol_aware_random_schedules_keep_the_safe_promises() {
         .filter(|result| result.as_ref().is_ok_and(|(moved, _)| *moved))
         .count();
     let failures = violations(
-        results
+        &results
             .into_iter()
             .flat_map(|result| match result {
                 Ok((_, verdicts)) => verdicts.into_iter().map(Ok).collect(),
                 Err(error) => vec![Err(error)],
             })
-            .collect(),
+            .collect::<Vec<_>>(),
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(
@@ -202,5 +297,28 @@ fn a_mount_that_caches_listings_is_refused_because_claimants_would_overlap() {
         run.audit.max_alive == 2 && run.audit.overlap_ms > 0,
         "no overlap without the refusal: {:?}",
         run.audit
+    );
+}
+
+/// `hacmp parity` without --safety compares bash with hacmp, and bash has no etcd backend: an
+/// etcd scenario is refused with one line, before anything runs.
+#[test]
+fn parity_without_safety_refuses_an_etcd_scenario() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/shell-parity/etcd-scenarios/etcd-master-crash.toml");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .arg("parity")
+        .arg("--original")
+        .arg(support::original_script())
+        .arg("--scenario")
+        .arg(&scenario)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "hacmp parity: scenario etcd-master-crash uses etcd, which bash has no counterpart for: check it with --safety\n"
     );
 }

@@ -1,8 +1,9 @@
 //! The etcd backend: the lease lives in an etcd cluster, a replicated, linearizable store with
 //! leases of its own.
 //!
-//! Every daemon holds one etcd lease with a TTL of faileOverTime and keeps it alive itself, once
-//! a round. The master is the host whose lease holds the leader key `{prefix}/leader`: a
+//! Every daemon holds one etcd lease with a TTL of faileOverTime (never lease 0, which would
+//! hold nothing): the master keeps it alive itself, once a round, and a standby confirms it (or
+//! is granted a new one) just before each campaign. The master is the host whose lease holds the leader key `{prefix}/leader`: a
 //! standby takes it with one transaction (`If CreateRevision(key) == 0 Then Put(key, host,
 //! lease)`), and the key's create revision is the fencing token. The key disappears when the
 //! master's lease ends on the etcd cluster, which cannot happen before the master's own
@@ -164,8 +165,16 @@ impl Etcd {
     /// The campaign: a lease confirmed just now, then the transaction that puts the leader key
     /// only where it does not exist. The grant's lease counts from the confirmation's sending.
     fn campaign(&mut self, world: &mut dyn SafeWorld) -> Step<Option<Grant>> {
-        world.print("the leader key is free: campaigning")?;
+        let ours = matches!(&self.sight, Sight::Held(holder) if self.held_by_us(holder));
+        world.print(if ours {
+            "the leader key is held by our own lease: taking it up"
+        } else {
+            "the leader key is free: campaigning"
+        })?;
         let Some(sent) = self.keep_or_grant(world)? else {
+            if ours {
+                self.give_up_key(world)?;
+            }
             return Ok(None);
         };
         let lease = self.lease.expect("a confirmed lease has an id");
@@ -198,6 +207,21 @@ impl Etcd {
         let token = u64::try_from(holder.create_revision).expect("etcd's revisions are positive");
         world.print(&format!("we hold the leader key with token {token}"))?;
         Ok(Some(Grant { token, until }))
+    }
+
+    /// Revokes our lease, which holds the leader key while we are no master and cannot
+    /// confirm it: the keep-alives we send may still reach the cluster and keep the key alive
+    /// for ever, so that no peer could take over. The revocation deletes the key (the
+    /// application does not run here), and a new lease is granted at the next campaign.
+    fn give_up_key(&mut self, world: &mut dyn SafeWorld) -> Step<()> {
+        let Some(id) = self.lease.take() else {
+            return Ok(());
+        };
+        world.print(&format!(
+            "our lease {id:x} holds the leader key but cannot be confirmed; revoking it so that a peer can take over"
+        ))?;
+        self.ask(world, EtcdRequest::Revoke { id })?;
+        Ok(())
     }
 }
 

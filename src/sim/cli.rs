@@ -29,6 +29,12 @@ pub fn run(args: &ParityArgs) -> ExitCode {
 fn compare(args: &ParityArgs) -> Result<bool, String> {
     let settings = checked_settings(args)?;
     let mut scenarios = scenario_files(args)?;
+    if let Some(scenario) = scenarios.iter().find(|scenario| scenario.etcd.is_some()) {
+        return Err(format!(
+            "scenario {} uses etcd, which bash has no counterpart for: check it with --safety",
+            scenario.name
+        ));
+    }
     let first_random = scenarios.len();
     scenarios.extend((0..args.random).map(|i| random::scenario(args.seed.wrapping_add(i))));
     if scenarios.is_empty() {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use super::progress::Progress;
 use super::random::{self, SplitMix64};
 use super::safety::{self, SafetyVerdict, Ways};
-use super::scenario::{Action, EventSpec, NodeSpec, Scenario, Seconds, StorageSpec};
+use super::scenario::{Action, EtcdSpec, EventSpec, NodeSpec, Scenario, Seconds, StorageSpec};
 use super::scheduler::{Driver, ProtocolStep, StepKind, node_variables};
 use crate::config::{Profile, Settings};
 use crate::timing::{SETTLE, Timing};
@@ -44,9 +44,13 @@ const APART_MS: i64 = 700;
 const BASE_FAULT_AT_S: i64 = 40;
 const BASE_HEAL_AT_S: i64 = 70;
 
+/// The members of the etcd bases' cluster.
+const ETCD_MEMBERS: usize = 3;
+
 /// The base scenarios: cold starts of 2 nodes (apart and together), 3 and 4 nodes (together),
-/// a master crash, a master's storage failure. In the last two, alpha starts first and becomes
-/// master.
+/// a master crash, a master's storage failure; and over etcd, cold starts of 2 and 3 nodes
+/// (together), a master crash, and a master cut off from etcd. In the crash and failure bases
+/// alpha starts first and becomes master.
 pub fn bases() -> Vec<Scenario> {
     let mut bases = vec![base("cold-start-2-apart", 2, APART_MS, Vec::new())];
     for nodes in 2..=4 {
@@ -67,6 +71,30 @@ pub fn bases() -> Vec<Scenario> {
         APART_MS,
         vec![fault(Action::StorageFail), heal(Action::StorageRestore)],
     ));
+    let over_etcd = |mut scenario: Scenario| {
+        scenario.name = format!("etcd-{}", scenario.name);
+        scenario.description = format!("Base of the step exploration: {}.", scenario.name);
+        scenario.etcd = Some(EtcdSpec {
+            members: ETCD_MEMBERS,
+        });
+        scenario
+    };
+    for nodes in 2..=3 {
+        let name = format!("cold-start-{nodes}-together");
+        bases.push(over_etcd(base(&name, nodes, TOGETHER_MS, Vec::new())));
+    }
+    bases.push(over_etcd(base(
+        "master-crash",
+        2,
+        APART_MS,
+        vec![fault(Action::Crash), heal(Action::Reboot)],
+    )));
+    bases.push(over_etcd(base(
+        "master-cut-off",
+        2,
+        APART_MS,
+        vec![fault(Action::EtcdPartition), heal(Action::EtcdHeal)],
+    )));
     bases
 }
 
@@ -80,6 +108,7 @@ fn base(name: &str, nodes: usize, stagger_ms: i64, events: Vec<EventSpec>) -> Sc
         variables: Default::default(),
         app: Default::default(),
         storage: StorageSpec::default(),
+        etcd: None,
         nodes: NAMES[..nodes]
             .iter()
             .enumerate()
@@ -122,7 +151,10 @@ pub const FAULT_KINDS: &str = "a pause (SIGSTOP) and a host freeze, each lasting
 over the lease, just over faileOverTime or 25 s; a storage hang of the same durations; slow \
 storage (just under the storage limit, or half of it) and late writes (landing just under or \
 over the storage limit), each for 25 s; the node's record deleted; its record replaced by a \
-directory for 25 s; a reboot; a wall-clock jump of an hour";
+directory for 25 s; a reboot; a wall-clock jump of an hour. Over etcd, the storage faults give \
+way to the etcd cluster's: the node cut off from etcd for the durations of a pause, its answers \
+late by just under or over the storage limit for 25 s, a leader change, the leader member down \
+for 25 s, and two of the three members down (no quorum) for 25 s";
 
 /// One fault, as the events that make it (its start, and its end where it has one).
 struct Fault {
@@ -130,8 +162,9 @@ struct Fault {
     events: Vec<EventSpec>,
 }
 
-/// Every fault kind, started at `at_ms` on `node`.
-fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
+/// Every fault kind, started at `at_ms` on `node`; `etcd` when the lease lives in etcd, whose
+/// faults then replace the heartbeat directory's.
+fn faults(node: &str, at_ms: u64, timing: &Timing, etcd: bool) -> Vec<Fault> {
     let ms = |d: Duration| d.as_millis() as u64;
     let lease = ms(timing.lease);
     let io_limit = ms(timing.io_limit);
@@ -144,16 +177,21 @@ fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
     let at = at_ms as i64;
     let on = |action| spec(at, action, Some(node));
     let after = |delay: u64, action| spec(at + delay as i64, action, Some(node));
-    let named = |at_ms: i64, action| EventSpec {
-        name: Some(node.to_string()),
-        ..spec(at_ms, action, None)
-    };
     let mut faults = Vec::new();
-    for (label, start, end) in [
+    let (lasting, storage): (&[_], _) = if etcd {
+        let cut = ("cut-off", Action::EtcdPartition, Action::EtcdHeal);
+        (&[cut], etcd_faults(node, at, io_limit))
+    } else {
+        let hang = ("hang", Action::StorageHang, Action::StorageRestore);
+        (&[hang], storage_faults(node, at, io_limit))
+    };
+    for &(label, start, end) in [
         ("pause", Action::Pause, Action::Resume),
         ("freeze", Action::Freeze, Action::Thaw),
-        ("hang", Action::StorageHang, Action::StorageRestore),
-    ] {
+    ]
+    .iter()
+    .chain(lasting)
+    {
         for duration in durations {
             faults.push(Fault {
                 label: format!("{label}-{duration}ms"),
@@ -161,6 +199,28 @@ fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
             });
         }
     }
+    faults.extend(storage);
+    faults.push(Fault {
+        label: "reboot".to_string(),
+        events: vec![on(Action::Reboot)],
+    });
+    let mut jump = on(Action::ClockJump);
+    jump.seconds = Some(Seconds::Whole(CLOCK_JUMP_SECONDS));
+    faults.push(Fault {
+        label: "clock-jump".to_string(),
+        events: vec![jump],
+    });
+    faults
+}
+
+/// The heartbeat directory's faults of `faults` that do not last a duration of a pause.
+fn storage_faults(node: &str, at: i64, io_limit: u64) -> Vec<Fault> {
+    let on = |action| spec(at, action, Some(node));
+    let named = |at_ms: i64, action| EventSpec {
+        name: Some(node.to_string()),
+        ..spec(at_ms, action, None)
+    };
+    let mut faults = Vec::new();
     for (label, action, extra) in [
         ("slow", Action::StorageSlow, io_limit - 1),
         ("slow", Action::StorageSlow, io_limit / 2),
@@ -171,7 +231,14 @@ fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
         start.extra_ms = Some(extra);
         faults.push(Fault {
             label: format!("{label}-{extra}ms"),
-            events: vec![start, after(LONG_FAULT_MS, Action::StorageRestore)],
+            events: vec![
+                start,
+                spec(
+                    at + LONG_FAULT_MS as i64,
+                    Action::StorageRestore,
+                    Some(node),
+                ),
+            ],
         });
     }
     faults.push(Fault {
@@ -185,15 +252,46 @@ fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
             named(at + LONG_FAULT_MS as i64, Action::DeleteEntry),
         ],
     });
+    faults
+}
+
+/// The etcd cluster's faults of `faults` that do not last a duration of a pause: answers late
+/// by just under or over the storage limit, a leader change, the leader lost, the quorum lost.
+fn etcd_faults(node: &str, at: i64, io_limit: u64) -> Vec<Fault> {
+    let end = at + LONG_FAULT_MS as i64;
+    let member = |at_ms: i64, action, member: usize| EventSpec {
+        member: Some(member),
+        ..spec(at_ms, action, None)
+    };
+    let mut faults = Vec::new();
+    for extra in [io_limit - 1, io_limit + 1] {
+        let mut start = spec(at, Action::EtcdSlow, Some(node));
+        start.extra_ms = Some(extra);
+        faults.push(Fault {
+            label: format!("etcd-slow-{extra}ms"),
+            events: vec![start, spec(end, Action::EtcdHeal, Some(node))],
+        });
+    }
     faults.push(Fault {
-        label: "reboot".to_string(),
-        events: vec![on(Action::Reboot)],
+        label: "etcd-leader-change".to_string(),
+        events: vec![spec(at, Action::EtcdLeaderChange, None)],
     });
-    let mut jump = on(Action::ClockJump);
-    jump.seconds = Some(Seconds::Whole(CLOCK_JUMP_SECONDS));
+    // Member 0 leads until the first election.
     faults.push(Fault {
-        label: "clock-jump".to_string(),
-        events: vec![jump],
+        label: "etcd-leader-down".to_string(),
+        events: vec![
+            member(at, Action::EtcdMemberDown, 0),
+            member(end, Action::EtcdMemberUp, 0),
+        ],
+    });
+    faults.push(Fault {
+        label: "etcd-quorum-lost".to_string(),
+        events: vec![
+            member(at, Action::EtcdMemberDown, 1),
+            member(at, Action::EtcdMemberDown, 2),
+            member(end, Action::EtcdMemberUp, 1),
+            member(end, Action::EtcdMemberUp, 2),
+        ],
     });
     faults
 }
@@ -233,7 +331,7 @@ pub fn variants(base: &Scenario, steps: &[ProtocolStep], timing: &Timing) -> Vec
     let mut variants = Vec::new();
     for at in instants(steps, window(base, steps, timing)) {
         for node in &base.nodes {
-            for fault in faults(&node.name, at, timing) {
+            for fault in faults(&node.name, at, timing, base.etcd.is_some()) {
                 let mut events = base.events.clone();
                 events.extend(fault.events);
                 events.sort_by_key(|event| event.at.millis());
@@ -308,12 +406,23 @@ pub fn plan(
     stride: usize,
     limit: usize,
 ) -> Result<Plan, String> {
+    plan_of(bases(), original, settings, stride, limit)
+}
+
+/// `plan` over the given bases only.
+pub fn plan_of(
+    bases: Vec<Scenario>,
+    original: &Path,
+    settings: &Settings,
+    stride: usize,
+    limit: usize,
+) -> Result<Plan, String> {
     assert!(stride > 0, "a stride of 0 visits nothing");
     let mut plan = Plan {
         bases: Vec::new(),
         stride,
     };
-    for base in bases() {
+    for base in bases {
         let timing = timing(&base, settings)?;
         let (verdict, steps) = safety::check_with_steps(&base, original, settings, Ways::SafeOnly)?;
         let chosen = variants(&base, &steps, &timing)
@@ -470,12 +579,14 @@ mod tests {
     #[test]
     fn every_fault_is_a_valid_event_list() {
         let timing = Timing::new(10, 3).unwrap();
-        let mut scenario = bases().remove(0);
-        for fault in faults("alpha", 5000, &timing) {
-            scenario.events = fault.events;
-            scenario
-                .check()
-                .unwrap_or_else(|e| panic!("{}: {e}", fault.label));
+        for mut scenario in bases() {
+            let etcd = scenario.etcd.is_some();
+            for fault in faults("alpha", 5000, &timing, etcd) {
+                scenario.events = fault.events;
+                scenario
+                    .check()
+                    .unwrap_or_else(|e| panic!("{}: {e}", fault.label));
+            }
         }
     }
 }

@@ -30,6 +30,8 @@ pub mod world;
 /// Bounds that keep every run finite and small.
 pub mod limits {
     pub const MAX_NODES: usize = 8;
+    /// etcd advises clusters of at most seven members.
+    pub const MAX_ETCD_MEMBERS: usize = 7;
     pub const MAX_DURATION_SECONDS: u64 = 24 * 3600;
     pub const MAX_EVENTS: usize = 1000;
     pub const MAX_LATENCY_MS: u64 = 60_000;

@@ -16,6 +16,7 @@ Examples:
   hacmp parity --original /opt/app/heartbeat.sh --random 1000 --seed 1
   hacmp parity --safety --catalog tests/shell-parity/scenarios --random 1000 --report safety.md
   hacmp parity --safety --explore --explore-stride 10 --random-biased 100
+  hacmp parity --safety --catalog tests/shell-parity/etcd-scenarios --random-etcd 1000
 
 Exits 0 when bash and hacmp agreed on every run (with --safety: when no run broke a rule of
 the safe profile), 1 on any difference, broken rule or failed run.")]
@@ -30,9 +31,10 @@ pub struct ParityArgs {
     /// Scenario files (TOML; see tests/shell-parity/README.md).
     #[arg(long = "scenario", num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
-    /// A directory whose scenario files (*.toml) all run, in the order of their names.
+    /// A directory whose scenario files (*.toml) all run, in the order of their names; may be
+    /// given more than once.
     #[arg(long, value_name = "DIR")]
-    pub catalog: Option<PathBuf>,
+    pub catalog: Vec<PathBuf>,
     /// Check the safe profile's rules instead of parity: each scenario runs on bash, compat,
     /// safe, safe+bash and safe+compat clusters, each random schedule on an all-safe cluster;
     /// --report writes the safety report.
@@ -56,6 +58,16 @@ pub struct ParityArgs {
     /// run.
     #[arg(long, requires = "safety")]
     pub explore: bool,
+    /// With --safety: how many random schedules over an etcd cluster (seeds after those of
+    /// --random-biased) run on an all-safe cluster with the etcd backend: faults of hosts and
+    /// daemons, etcd members lost, leader changes, nodes cut off from etcd or answered slowly.
+    #[arg(long, default_value_t = 0, requires = "safety")]
+    pub random_etcd: u64,
+    /// With --safety: how many random schedules of clean host crashes over etcd (seeds after
+    /// those of --random-etcd) run on an all-safe cluster, to measure the etcd backend's
+    /// failover time.
+    #[arg(long, default_value_t = 0, requires = "safety")]
+    pub random_etcd_crashes: u64,
     /// With --explore: run only every Nth variant of each base.
     #[arg(long, default_value_t = 1, requires = "explore", value_parser = clap::value_parser!(u64).range(1..))]
     pub explore_stride: u64,
@@ -98,6 +110,8 @@ pub fn checked_settings(args: &ParityArgs) -> Result<Settings, String> {
         ("--random-all-ways", args.random_all_ways),
         ("--random-crashes", args.random_crashes),
         ("--random-biased", args.random_biased),
+        ("--random-etcd", args.random_etcd),
+        ("--random-etcd-crashes", args.random_etcd_crashes),
         ("--explore-limit", args.explore_limit),
     ] {
         if count > limits::MAX_RANDOM {
@@ -109,10 +123,10 @@ pub fn checked_settings(args: &ParityArgs) -> Result<Settings, String> {
 
 /// The scenarios of --catalog, then those of --scenario.
 pub fn scenario_files(args: &ParityArgs) -> Result<Vec<Scenario>, String> {
-    let mut scenarios = match &args.catalog {
-        Some(dir) => Scenario::load_dir(dir)?,
-        None => Vec::new(),
-    };
+    let mut scenarios = Vec::new();
+    for dir in &args.catalog {
+        scenarios.extend(Scenario::load_dir(dir)?);
+    }
     for path in &args.scenarios {
         scenarios.push(Scenario::load(path)?);
     }

@@ -1,12 +1,16 @@
 //! A small seeded generator (SplitMix64) and the random fault schedules built with it. The
 //! generator is our own so that a seed replays the same schedule whatever crate versions change.
 
+mod etcd;
+
 use std::collections::BTreeMap;
 
 use super::scenario::{
     Action, AppSpec, EntryKind, EventSpec, NodeSpec, OnSigterm, Scenario, Seconds, StorageSpec,
 };
 use crate::timing::Timing;
+
+pub use etcd::{crash_scenario_over_etcd, scenario as etcd_scenario};
 
 pub struct SplitMix64 {
     state: u64,
@@ -181,6 +185,7 @@ pub fn scenario(seed: u64) -> Scenario {
         },
         nodes,
         events,
+        etcd: None,
         allow_listing_cache: false,
     }
 }
@@ -260,6 +265,7 @@ pub fn crash_scenario(seed: u64) -> Scenario {
         },
         nodes,
         events,
+        etcd: None,
         allow_listing_cache: false,
     }
 }
@@ -323,7 +329,7 @@ mod tests {
         }
     }
 
-    fn check_valid_and_replayable(scenario: &Scenario) {
+    pub(super) fn check_valid_and_replayable(scenario: &Scenario) {
         scenario.check().unwrap();
         let text = scenario.to_toml();
         let again: Scenario = toml::from_str(&text).unwrap();

@@ -7,7 +7,7 @@
 //! - **Failover bound**: with the default variables, after a *clean* host crash of the active
 //!   node (every other node healthy, nothing else happening from a quiet period before it until
 //!   the bound after it) an instance executes again within faileOverTime + loopTime + 5 s +
-//!   `FAILOVER_MARGIN`.
+//!   `FAILOVER_MARGIN` (with the etcd backend, which has no settle: without the 5 s).
 //! - **Convergence**: when every fault has healed and a quiet period of 2 × (faileOverTime +
 //!   loopTime + 5 s) passed without events before the end, exactly one instance executes at
 //!   the end of an all-safe run, and at least one (a master was elected) in a mixed cluster.
@@ -98,10 +98,12 @@ fn drivers(nodes: usize, other: Driver, safe: bool) -> Vec<Driver> {
         .collect()
 }
 
-/// The clusters to run, with their labels.
-fn clusters(nodes: usize, ways: Ways) -> Vec<(&'static str, Vec<Driver>)> {
+/// The clusters to run, with their labels. A scenario with an etcd cluster runs all-safe only:
+/// bash and the compat profile have no etcd backend.
+fn clusters(scenario: &Scenario, ways: Ways) -> Vec<(&'static str, Vec<Driver>)> {
+    let nodes = scenario.nodes.len();
     let all_safe = ("safe", vec![Driver::Safe; nodes]);
-    if ways == Ways::SafeOnly {
+    if ways == Ways::SafeOnly || scenario.etcd.is_some() {
         return vec![all_safe];
     }
     let mut clusters = vec![
@@ -130,8 +132,20 @@ struct Facts {
 impl Facts {
     fn of(scenario: &Scenario, settings: &Settings) -> Result<Facts, String> {
         let first = &scenario.nodes[0].name;
-        let vars = node_variables(settings, scenario, first, Driver::Hacmp)?;
+        // An etcd scenario's variables are the safe profile's: the compat profile refuses etcd.
+        let driver = match scenario.etcd {
+            Some(_) => Driver::Safe,
+            None => Driver::Hacmp,
+        };
+        let vars = node_variables(settings, scenario, first, driver)?;
         let cycle_ms = (vars.faile_over_time + vars.loop_time) * 1000 + START_PAUSE_MS;
+        // With etcd a standby campaigns as soon as it sees the leader key gone, without the
+        // files backend's settle: failover takes faileOverTime (the lease's end on the
+        // cluster) and a loopTime (the standby's next look).
+        let failover_ms = match scenario.etcd {
+            Some(_) => cycle_ms - START_PAUSE_MS,
+            None => cycle_ms,
+        };
         let defaults =
             (vars.faile_over_time, vars.loop_time) == (DEFAULT_FAILE_OVER_TIME, DEFAULT_LOOP_TIME);
         let happenings_ms = scenario
@@ -142,7 +156,7 @@ impl Facts {
             .collect();
         Ok(Facts {
             quiet_ms: 2 * cycle_ms,
-            failover_bound_ms: defaults.then_some(cycle_ms + FAILOVER_MARGIN_MS),
+            failover_bound_ms: defaults.then_some(failover_ms + FAILOVER_MARGIN_MS),
             happenings_ms,
             end_ms: scenario.duration * 1000,
         })
@@ -204,7 +218,7 @@ pub fn check_with_steps(
         clean_failovers_ms: Vec::new(),
         refused: refused.clone(),
     };
-    for (label, drivers) in clusters(scenario.nodes.len(), ways) {
+    for (label, drivers) in clusters(scenario, ways) {
         if refused.is_some() && drivers.contains(&Driver::Safe) {
             continue;
         }

@@ -13,7 +13,7 @@ use super::progress::Progress;
 use super::report::{failovers, seconds};
 use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::Scenario;
-use super::{parallel, random};
+use super::{parallel, random, world};
 use crate::config::Settings;
 
 /// The clusters in the order of the report's columns.
@@ -33,7 +33,9 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
     let all_ways_seeds = safe_seeds.end..safe_seeds.end.saturating_add(args.random_all_ways);
     let crash_seeds = all_ways_seeds.end..all_ways_seeds.end.saturating_add(args.random_crashes);
     let biased_seeds = crash_seeds.end..crash_seeds.end.saturating_add(args.random_biased);
-    if catalog.is_empty() && biased_seeds.end == safe_seeds.start && !args.explore {
+    let etcd_seeds = biased_seeds.end..biased_seeds.end.saturating_add(args.random_etcd);
+    let etcd_crash_seeds = etcd_seeds.end..etcd_seeds.end.saturating_add(args.random_etcd_crashes);
+    if catalog.is_empty() && etcd_crash_seeds.end == safe_seeds.start && !args.explore {
         return Err(
             "nothing to run: give --catalog DIR, --scenario FILE, --random N or --explore".into(),
         );
@@ -58,6 +60,7 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         // Each schedule as drawn and protocol-aware.
         (biased_seeds.end - biased_seeds.start) * 2 * Ways::SafeOnly.clusters(),
         plan.as_ref().map_or(0, explore::Plan::runs),
+        (etcd_crash_seeds.end - etcd_seeds.start) * Ways::SafeOnly.clusters(),
     ];
     let progress = Progress::on_terminal(runs.iter().sum(), "broken rules");
     let mut failures = 0;
@@ -100,7 +103,20 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
     let safe_only = random(safe_seeds, random::scenario, Ways::SafeOnly);
     let all_ways = random(all_ways_seeds, random::scenario, Ways::All);
     let crashes = random(crash_seeds, random::crash_scenario, Ways::SafeOnly);
-    let catalog = check(&catalog, Ways::All, false);
+    let etcd_random = random(etcd_seeds, random::etcd_scenario, Ways::SafeOnly);
+    let etcd_crashes = random(
+        etcd_crash_seeds,
+        random::crash_scenario_over_etcd,
+        Ways::SafeOnly,
+    );
+    // An etcd scenario runs all-safe only; the report shows it in the etcd backend's section.
+    let (etcd_catalog, files_catalog): (Vec<(Scenario, SafetyVerdict)>, _) = catalog
+        .iter()
+        .cloned()
+        .zip(check(&catalog, Ways::All, false))
+        .partition(|(scenario, _)| scenario.etcd.is_some());
+    let [catalog, etcd_catalog] =
+        [files_catalog, etcd_catalog].map(|pairs| pairs.into_iter().map(|(_, v)| v).collect());
     let (biased, biased_failures) = biased_batch(args, &settings, biased_seeds, workers, &progress);
     let exploration = if let Some(plan) = plan {
         let exploration = explore::explore(plan, &args.original, &settings, workers, &progress);
@@ -121,6 +137,11 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
             .map_or(0, |e| e.violations.len() + e.failures.len());
     let evidence = Evidence {
         catalog,
+        etcd: EtcdEvidence {
+            catalog: etcd_catalog,
+            random: etcd_random,
+            crashes: etcd_crashes,
+        },
         safe_only,
         all_ways,
         crashes,
@@ -134,9 +155,11 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     println!(
-        "{} scenarios, {} random schedules and {} explored variants checked in {:.1} s: {failures} with a broken rule or a failed run",
-        evidence.catalog.len(),
-        evidence.random().count(),
+        "{} scenarios ({} over etcd), {} random schedules ({} over etcd) and {} explored variants checked in {:.1} s: {failures} with a broken rule or a failed run",
+        evidence.catalog.len() + evidence.etcd.catalog.len(),
+        evidence.etcd.catalog.len(),
+        evidence.random().count() + evidence.etcd.random().count(),
+        evidence.etcd.random().count(),
         evidence.exploration.as_ref().map_or(0, Exploration::runs),
         evidence.elapsed_s,
     );
@@ -212,9 +235,36 @@ fn report_violations(args: &ParityArgs, verdict: &SafetyVerdict, random: Option<
     }
 }
 
+/// What the etcd backend's section shows: all-safe clusters on an etcd cluster.
+struct EtcdEvidence {
+    catalog: Vec<SafetyVerdict>,
+    /// General schedules over etcd.
+    random: Batch,
+    /// Clean crash schedules over etcd.
+    crashes: Batch,
+}
+
+impl EtcdEvidence {
+    fn random(&self) -> impl Iterator<Item = &SafetyVerdict> {
+        [&self.random, &self.crashes]
+            .into_iter()
+            .flat_map(|batch| &batch.verdicts)
+    }
+
+    fn violations(&self) -> usize {
+        self.catalog
+            .iter()
+            .chain(self.random())
+            .map(|verdict| verdict.violations.len())
+            .sum()
+    }
+}
+
 /// Everything the report shows.
 struct Evidence {
+    /// The catalog's scenarios on the heartbeat directory.
     catalog: Vec<SafetyVerdict>,
+    etcd: EtcdEvidence,
     /// General schedules on all-safe clusters.
     safe_only: Batch,
     /// General schedules on all five clusters.
@@ -248,6 +298,7 @@ impl Evidence {
             .map(|verdict| verdict.violations.len())
             .sum::<usize>()
             + explored
+            + self.etcd.violations()
     }
 
     /// The random schedules as drawn, and the protocol-aware ones (every second verdict of the
@@ -315,6 +366,86 @@ fn summary(text: &mut String, evidence: &Evidence) {
         }
         None => text.push_str("| Faults at every protocol step | not run | | | |\n"),
     }
+    let etcd_catalog: Vec<&SafetyVerdict> = evidence.etcd.catalog.iter().collect();
+    summary_row(text, "etcd backend: catalog (all-safe)", &etcd_catalog);
+    let etcd_random: Vec<&SafetyVerdict> = evidence.etcd.random().collect();
+    summary_row(text, "etcd backend: random schedules", &etcd_random);
+}
+
+/// The etcd backend's section: its catalog, its random schedules, and its failover bound.
+fn etcd_section(text: &mut String, etcd: &EtcdEvidence) {
+    let bound_ms = (safety::DEFAULT_FAILE_OVER_TIME + safety::DEFAULT_LOOP_TIME) * 1000
+        + safety::FAILOVER_MARGIN_MS;
+    let _ = writeln!(
+        text,
+        "The same rules on all-safe clusters whose nodes keep their lease in a simulated etcd \
+         cluster (hacmpBackend=etcd; `src/sim/world/etcd.rs`): a linearizable store whose \
+         leases end on its leader's clock, only while it has a leader; a new leader gives every \
+         lease its full TTL again; without a leader (quorum lost, an election of {election} s \
+         in progress) no request is answered and nothing expires. A node's link to the cluster \
+         can be cut or slow; an answered request takes effect when it was sent, a request that \
+         timed out on a slow link takes effect all the same. The failover bound has no settle: \
+         faileOverTime + loopTime + {margin} s = {bound} s with the default variables.\n",
+        election = seconds(world::ETCD_ELECTION_MS),
+        margin = seconds(safety::FAILOVER_MARGIN_MS),
+        bound = seconds(bound_ms),
+    );
+    text.push_str(
+        "The etcd catalog (`tests/shell-parity/etcd-scenarios`, each file describes itself):\n\n\
+         | Scenario | safe overlap | safe failover | Rules |\n|---|---|---|---|\n",
+    );
+    for verdict in &etcd.catalog {
+        let rules = if verdict.violations.is_empty() {
+            "kept"
+        } else {
+            "**BROKEN**"
+        };
+        let _ = writeln!(
+            text,
+            "| {} | {} | {rules} |",
+            verdict.scenario,
+            cells(verdict, "safe")
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\n- {} general schedules over etcd (seeds {}): 2 or 3 nodes on 1, 3 or 5 members, up \
+         to 8 faults before {} s (half of them of the etcd cluster: members down and up, leader \
+         changes, nodes cut off or answered up to 3 s late, the maintenance key; the others of \
+         hosts and daemons), then every fault heals.",
+        etcd.random.verdicts.len(),
+        seeds(&etcd.random.seeds),
+        random::HEAL_AT
+    );
+    let _ = writeln!(
+        text,
+        "- {} schedules of clean host crashes over a three-member etcd cluster (seeds {}), \
+         with the default variables.",
+        etcd.crashes.verdicts.len(),
+        seeds(&etcd.crashes.seeds)
+    );
+    let _ = writeln!(
+        text,
+        "- Largest all-safe overlap: {}.",
+        overlap_summary(etcd.catalog.iter().chain(etcd.random()), "safe")
+    );
+    let clean: Vec<u64> = etcd
+        .catalog
+        .iter()
+        .chain(etcd.random())
+        .flat_map(|verdict| verdict.clean_failovers_ms.iter().copied())
+        .collect();
+    let _ = writeln!(
+        text,
+        "- Failover after clean crashes with the default variables (bound {} s): {}.",
+        seconds(bound_ms),
+        distribution(clean)
+    );
+    let _ = writeln!(
+        text,
+        "- Rule violations over etcd: **{}**.",
+        etcd.violations()
+    );
 }
 
 fn exploration_section(text: &mut String, exploration: &Exploration) {
@@ -671,6 +802,8 @@ fn markdown(evidence: &Evidence) -> String {
         text.push_str("\n## Faults at every protocol step\n\n");
         exploration_section(&mut text, exploration);
     }
+    text.push_str("\n## The etcd backend\n\n");
+    etcd_section(&mut text, &evidence.etcd);
     text.push_str("\n## Rules\n\n");
     rules(&mut text);
     text.push_str("\n## Modelling assumptions\n\n");

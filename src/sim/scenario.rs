@@ -54,6 +54,11 @@ pub struct Scenario {
     pub app: AppSpec,
     #[serde(default)]
     pub storage: StorageSpec,
+    /// An etcd cluster: the safe nodes keep their lease in it (hacmpBackend=etcd) instead of
+    /// the heartbeat directory. Such a scenario runs on all-safe clusters only: bash and the
+    /// compat profile have no etcd backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdSpec>,
     #[serde(rename = "node")]
     pub nodes: Vec<NodeSpec>,
     #[serde(default, rename = "event")]
@@ -147,6 +152,13 @@ pub struct StorageSpec {
     pub entries: Vec<InitialEntry>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdSpec {
+    /// How many members the etcd cluster has; all run at the start, and member 0 leads.
+    pub members: usize,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InitialEntry {
@@ -189,6 +201,19 @@ pub enum Action {
     AttributeCache,
     /// The node's writes land `extra_ms` after they were issued.
     StorageLate,
+    /// An etcd member (`member`, counted from 0) stops; if it led, the others elect a leader.
+    EtcdMemberDown,
+    EtcdMemberUp,
+    /// The etcd leader steps down and another member is elected.
+    EtcdLeaderChange,
+    /// The node's link to every etcd member is cut, until `etcd_heal`.
+    EtcdPartition,
+    /// The node's answers from etcd come `extra_ms` late, until `etcd_heal`.
+    EtcdSlow,
+    EtcdHeal,
+    /// `hacmp maintenance on|off` with the etcd backend: the maintenance key is set or deleted.
+    EtcdMaintenanceOn,
+    EtcdMaintenanceOff,
 }
 
 impl Action {
@@ -201,14 +226,42 @@ impl Action {
             | Action::DeleteEntry
             | Action::ReplaceByDir
             | Action::RemoveDir
-            | Action::CreateDir => false,
+            | Action::CreateDir
+            | Action::EtcdMemberDown
+            | Action::EtcdMemberUp
+            | Action::EtcdLeaderChange
+            | Action::EtcdMaintenanceOn
+            | Action::EtcdMaintenanceOff => false,
             _ => true,
         })
     }
 
     /// Whether the action takes `extra_ms`, which it then needs.
     fn takes_extra_ms(self) -> bool {
-        matches!(self, Action::StorageSlow | Action::StorageLate)
+        matches!(
+            self,
+            Action::StorageSlow | Action::StorageLate | Action::EtcdSlow
+        )
+    }
+
+    /// Whether the action acts on the scenario's etcd cluster, which it then needs.
+    pub fn on_etcd(self) -> bool {
+        matches!(
+            self,
+            Action::EtcdMemberDown
+                | Action::EtcdMemberUp
+                | Action::EtcdLeaderChange
+                | Action::EtcdPartition
+                | Action::EtcdSlow
+                | Action::EtcdHeal
+                | Action::EtcdMaintenanceOn
+                | Action::EtcdMaintenanceOff
+        )
+    }
+
+    /// Whether the action takes `member`, which it then needs.
+    fn takes_member(self) -> bool {
+        matches!(self, Action::EtcdMemberDown | Action::EtcdMemberUp)
     }
 
     /// Whether the action takes `seconds`, which it then needs.
@@ -229,7 +282,11 @@ pub struct EventSpec {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<EntryKind>,
-    /// The added latency of storage_slow, or the delay of storage_late, in milliseconds.
+    /// The etcd member of etcd_member_down and etcd_member_up, counted from 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<usize>,
+    /// The added latency of storage_slow and etcd_slow, or the delay of storage_late, in
+    /// milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_ms: Option<u64>,
     /// The jump of clock_jump (negative: backwards), or the age limit of attribute_cache.
@@ -246,6 +303,7 @@ impl EventSpec {
             node: node.map(str::to_string),
             name: None,
             kind: None,
+            member: None,
             extra_ms: None,
             seconds: None,
         }
@@ -406,7 +464,21 @@ impl Scenario {
             }
             if event.action.takes_extra_ms() != event.extra_ms.is_some() {
                 return Err(format!(
-                    "{context}: extra_ms is for storage_slow and storage_late, which need it"
+                    "{context}: extra_ms is for storage_slow, storage_late and etcd_slow, which need it"
+                ));
+            }
+            if event.action.on_etcd() && self.etcd.is_none() {
+                return Err(format!("{context}: needs an [etcd] cluster"));
+            }
+            if event.action.takes_member() != event.member.is_some() {
+                return Err(format!(
+                    "{context}: member is for etcd_member_down and etcd_member_up, which need it"
+                ));
+            }
+            let members = self.etcd.as_ref().map_or(0, |etcd| etcd.members);
+            if event.member.is_some_and(|member| member >= members) {
+                return Err(format!(
+                    "{context}: member must be below the {members} members"
                 ));
             }
             if event.action.takes_seconds() != event.seconds.is_some() {
@@ -439,6 +511,16 @@ impl Scenario {
             return Err(format!(
                 "storage entry {:?}: name must be one non-empty path component",
                 entry.name
+            ));
+        }
+        if self
+            .etcd
+            .as_ref()
+            .is_some_and(|etcd| etcd.members == 0 || etcd.members > limits::MAX_ETCD_MEMBERS)
+        {
+            return Err(format!(
+                "etcd: members must be 1 to {}",
+                limits::MAX_ETCD_MEMBERS
             ));
         }
         if self.app.exit_delay.millis() < 0 || self.app.lifetime.is_some_and(|l| l.millis() <= 0) {

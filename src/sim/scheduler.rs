@@ -19,7 +19,7 @@ use super::limits;
 use super::random::SplitMix64;
 use super::request::{Message, Request};
 use super::scenario::{Action, EventSpec, Scenario};
-use super::world::{Cluster, Health, Timer, resolve};
+use super::world::{self, Cluster, Health, Link, Timer, resolve};
 use crate::config::{Settings, Variables};
 use crate::safe::record::{Phase, Record};
 
@@ -64,7 +64,8 @@ impl std::fmt::Display for TraceEntry {
     }
 }
 
-/// One protocol step of a safe node: a storage operation or a guard call, from when the node
+/// One protocol step of a safe node: a storage operation, an etcd request or a guard call, from
+/// when the node
 /// asked until it had its answer, in virtual milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolStep {
@@ -86,6 +87,8 @@ pub enum StepKind {
         claim: bool,
     },
     Exists,
+    /// A request to the etcd cluster.
+    Etcd,
     GuardStart,
     GuardExtend,
     GuardState,
@@ -102,6 +105,7 @@ impl StepKind {
                 claim: Record::parse(content).is_some_and(|record| record.phase == Phase::Claim),
             },
             Request::FileExists { .. } => StepKind::Exists,
+            Request::Etcd { .. } => StepKind::Etcd,
             Request::GuardStart { .. } => StepKind::GuardStart,
             Request::GuardExtend(_) => StepKind::GuardExtend,
             Request::GuardState => StepKind::GuardState,
@@ -167,6 +171,7 @@ pub fn node_variables(
         } else {
             scenario.variables.get(setting.name).map(String::as_str)
         };
+        let value = value.or_else(|| etcd_setting(scenario, setting.name));
         if let Some(value) = value {
             setting.value = value.to_string();
             setting.origin = crate::config::Origin::Environment;
@@ -176,6 +181,22 @@ pub fn node_variables(
         .validate()
         .map_err(|e| format!("scenario {}: {e}", scenario.name))
 }
+
+/// The value a node of a scenario with an etcd cluster gives an etcd variable: the backend,
+/// one endpoint per member, and the prefix the simulated cluster serves.
+fn etcd_setting(scenario: &Scenario, name: &str) -> Option<&'static str> {
+    scenario.etcd.as_ref()?;
+    match name {
+        "hacmpBackend" => Some("etcd"),
+        "hacmpEtcdEndpoints" => Some(ETCD_ENDPOINTS),
+        "hacmpEtcdPrefix" => Some(world::ETCD_PREFIX),
+        _ => None,
+    }
+}
+
+/// The endpoints every node of an etcd scenario is configured with; the simulated cluster
+/// serves them all as one.
+const ETCD_ENDPOINTS: &str = "http://etcd-0:2379,http://etcd-1:2379,http://etcd-2:2379";
 
 /// Makes a fresh directory for one run's real files (bash's working directories).
 fn run_directory() -> Result<PathBuf, String> {
@@ -324,6 +345,11 @@ impl Run<'_> {
                 && !self.cluster.nodes[node].frozen
                 && self.cluster.nodes[node].storage == Health::Healthy
                 && !self.cluster.in_maintenance(node, maintenance)
+                && self
+                    .cluster
+                    .etcd
+                    .as_ref()
+                    .is_none_or(|etcd| etcd.healthy_for(node) && !etcd.in_maintenance())
         };
         (0..self.slots.len())
             .filter(|&node| Some(node) != except)
@@ -666,7 +692,35 @@ impl Run<'_> {
             }
             Action::RemoveDir => self.cluster.set_heartbeat_dir(false),
             Action::CreateDir => self.cluster.set_heartbeat_dir(true),
+            action if action.on_etcd() => self.apply_etcd(event, node),
+            other => unreachable!("{other:?} is handled above"),
         }
         Ok(())
+    }
+
+    /// An event on the etcd cluster, or on a node's link to it.
+    fn apply_etcd(&mut self, event: &EventSpec, node: Option<usize>) {
+        let now = self.cluster.now_ms;
+        let etcd = self
+            .cluster
+            .etcd
+            .as_mut()
+            .expect("checked: etcd events need an etcd cluster");
+        let member = || event.member.expect("checked: the action names a member");
+        let the_node = || node.expect("checked: the action names a node");
+        match event.action {
+            Action::EtcdMemberDown => etcd.member_down(member(), now),
+            Action::EtcdMemberUp => etcd.member_up(member(), now),
+            Action::EtcdLeaderChange => etcd.leader_change(now),
+            Action::EtcdPartition => etcd.set_link(the_node(), Link::Cut),
+            Action::EtcdSlow => {
+                let extra = event.extra_ms.expect("checked: etcd_slow has extra_ms");
+                etcd.set_link(the_node(), Link::Slow(extra));
+            }
+            Action::EtcdHeal => etcd.set_link(the_node(), Link::Healthy),
+            Action::EtcdMaintenanceOn => etcd.set_maintenance(true, now),
+            Action::EtcdMaintenanceOff => etcd.set_maintenance(false, now),
+            other => unreachable!("{other:?} is not an etcd event"),
+        }
     }
 }

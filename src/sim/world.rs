@@ -6,7 +6,7 @@
 //! file when the scenario says so; every other path is local to the node.
 //!
 //! The safe profile's operations (records with content, deadlines, the guard) are in the
-//! submodules `records` and `guard`.
+//! submodules `records` and `guard`; the etcd cluster of the etcd backend in `etcd`.
 
 mod etcd;
 mod guard;
@@ -21,6 +21,7 @@ use crate::pattern::Pattern;
 use crate::words;
 use crate::world::Signal;
 
+pub use etcd::{ELECTION_MS as ETCD_ELECTION_MS, EtcdCluster, Link, PREFIX as ETCD_PREFIX};
 pub use guard::Guard;
 
 /// Every daemon's working directory.
@@ -151,6 +152,8 @@ pub struct Cluster {
     /// How many daemons asked for their incarnation: each gets the next number, so that no two
     /// runs of a daemon within a simulation share one.
     incarnations: u64,
+    /// The etcd cluster of a scenario that has one.
+    pub etcd: Option<EtcdCluster>,
     pub audit: Audit,
 }
 
@@ -236,6 +239,10 @@ impl Cluster {
             timers: BTreeMap::new(),
             timer_sequence: 0,
             incarnations: 0,
+            etcd: scenario
+                .etcd
+                .as_ref()
+                .map(|etcd| EtcdCluster::new(etcd.members, scenario.nodes.len())),
             audit: Audit::default(),
         };
         for index in 0..scenario.events.len() {
