@@ -13,12 +13,11 @@ use hacmp::real::guard::boot_clock;
 use hacmp::timing::Timing;
 use hacmp::world::{EtcdAnswer, EtcdRequest, Io, KeyValue, SafeWorld};
 
-use support::etcd::{EtcdCluster, MEMBERS};
-use support::oracle::{Instance, Oracle};
-use support::{
-    Daemon, Node, NodeVariables, kill_processes_with_environment, pids_with_environment,
-    unique_marker, wait_until,
+use support::etcd::{
+    ACTIVE, EtcdCluster, EtcdNodes, FAILE_OVER_TIME, LOOP_TIME, MEMBERS, STANDBY, WAIT_LIMIT,
 };
+use support::oracle::Instance;
+use support::{unique_marker, wait_until};
 
 /// The deadline of one request, as the loop gives it on a healthy cluster.
 const LIMIT: Duration = Duration::from_secs(2);
@@ -238,214 +237,12 @@ fn an_unreachable_cluster_answers_failed_or_timed_out_never_hangs() {
     }
 }
 
-/// Short enough for tests, long enough for a loaded machine: a 5-second etcd lease, a 4-second
-/// lease of the guard, 1-second request deadlines (`hacmp::timing::Timing::new`).
-const FAILE_OVER_TIME: u64 = 5;
-const LOOP_TIME: u64 = 1;
-/// Every process of a test (daemons, guards, applications) inherits this variable, set to the
-/// test's marker, so that cleanup finds them all whatever their command lines.
-const MARKER_VARIABLE: &str = "HACMP_ETCD_MARKER";
-/// Every process of one node inherits this variable, set to the marker and the host name, so
-/// that a test can end a whole host (daemon, guard, application) as a host crash does.
-const NODE_VARIABLE: &str = "HACMP_ETCD_NODE";
-/// Limits of the waits below: generous, because they bound a hang, not a speed.
-const WAIT_LIMIT: Duration = Duration::from_secs(60);
 /// How much later than a deadline the oracle may see an instance gone: it looks every 10 ms,
 /// and the guard's SIGKILL takes a moment to land on a loaded machine.
 const ORACLE_SLACK: Duration = Duration::from_millis(500);
-const ACTIVE: usize = 0;
-const STANDBY: usize = 1;
-const HOSTS: [&str; 2] = ["nodeA", "nodeB"];
 
 fn timing() -> Timing {
     Timing::new(FAILE_OVER_TIME, LOOP_TIME).unwrap()
-}
-
-/// Two hacmp daemons with hacmpBackend=etcd on a three-member etcd cluster, and an oracle
-/// watching their application instances.
-///
-/// The fields are dropped in this order after `Drop::drop` has ended every process: the oracle
-/// stops, the etcd members are killed, the temporary directory goes last.
-struct EtcdNodes {
-    oracle: Oracle,
-    nodes: Vec<Node>,
-    etcd: EtcdCluster,
-    marker: String,
-    _root: tempfile::TempDir,
-}
-
-impl EtcdNodes {
-    /// `endpoints(etcd, node)` gives each node's hacmpEtcdEndpoints.
-    fn new(label: &str, endpoints: fn(&EtcdCluster, usize) -> Vec<String>) -> EtcdNodes {
-        let root = tempfile::tempdir().unwrap();
-        let marker = unique_marker(label);
-        let etcd = EtcdCluster::start(root.path(), &marker);
-        let events = root.path().join("app-events");
-        let prefix = format!("/hacmp/{marker}");
-        let nodes = HOSTS
-            .iter()
-            .enumerate()
-            .map(|(index, host)| {
-                let vars = NodeVariables {
-                    host_name: host.to_string(),
-                    // The etcd backend keeps nothing there; the variable file still names it.
-                    heart_beat_dir: root.path().join("heartbeat"),
-                    marker: marker.clone(),
-                    faile_over_time: FAILE_OVER_TIME,
-                    loop_time: LOOP_TIME,
-                };
-                std::fs::create_dir_all(&vars.heart_beat_dir).unwrap();
-                let mut node = Node::new(root.path(), vars);
-                node.set_variable("hacmpProfile", "safe");
-                node.set_variable("hacmpBackend", "etcd");
-                node.set_variable("hacmpEtcdEndpoints", &endpoints(&etcd, index).join(","));
-                node.set_variable("hacmpEtcdPrefix", &prefix);
-                node.set_env("APP_EVENTS", events.to_str().unwrap());
-                node.set_env(MARKER_VARIABLE, &marker);
-                node.set_env(NODE_VARIABLE, &format!("{marker}-{host}"));
-                node
-            })
-            .collect();
-        EtcdNodes {
-            oracle: Oracle::start(&events, &marker),
-            nodes,
-            etcd,
-            marker,
-            _root: root,
-        }
-    }
-
-    /// Both nodes on every member of the cluster.
-    fn on_every_member(label: &str) -> EtcdNodes {
-        EtcdNodes::new(label, |etcd, _| etcd.endpoints())
-    }
-
-    fn start(&mut self, node: usize) {
-        self.nodes[node].start(Daemon::Hacmp);
-    }
-
-    /// Starts the active node, waits for its application, then starts the standby and waits
-    /// until it has looked at the leader key a few times; returns the active node's instance.
-    fn start_both(&mut self) -> Instance {
-        self.start(ACTIVE);
-        let first = self.wait_for_instance(ACTIVE);
-        self.start(STANDBY);
-        self.wait_for_rounds(STANDBY, 3);
-        self.assert_running(
-            &[&first],
-            "the standby runs nothing while the master is healthy",
-        );
-        first
-    }
-
-    /// Ends every process of `node` at once with SIGKILL (daemon, guard, application), as the
-    /// loss of its host does, and returns the moment on the boot clock.
-    fn lose_host(&mut self, node: usize) -> Duration {
-        let lost_at = boot_clock();
-        self.nodes[node].kill_daemon();
-        let value = format!("{}-{}", self.marker, HOSTS[node]);
-        assert!(
-            kill_processes_with_environment(NODE_VARIABLE, &value),
-            "processes of {} outlived its loss: {:?}",
-            HOSTS[node],
-            pids_with_environment(NODE_VARIABLE, &value)
-        );
-        lost_at
-    }
-
-    /// Waits for an instance on `node` and returns it.
-    fn wait_for_instance(&self, node: usize) -> Instance {
-        let host = HOSTS[node];
-        let mut found = None;
-        let what = format!("an instance on {host}\n{}", self.report());
-        wait_until(&what, WAIT_LIMIT, || {
-            found = self
-                .oracle
-                .running()
-                .into_iter()
-                .find(|instance| instance.host == host);
-            found.is_some()
-        });
-        found.unwrap()
-    }
-
-    /// Waits until no instance runs on any node.
-    fn wait_for_no_instance(&self) {
-        let what = format!("every instance to end\n{}", self.report());
-        wait_until(&what, WAIT_LIMIT, || self.oracle.running().is_empty());
-    }
-
-    /// How many times `node`'s daemon has gone round its loop.
-    fn rounds(&self, node: usize) -> usize {
-        let line = format!("In monitoring loop sleep {LOOP_TIME}");
-        self.nodes[node]
-            .output()
-            .iter()
-            .filter(|l| **l == line)
-            .count()
-    }
-
-    /// Waits until `node`'s daemon has gone round its loop `rounds` more times.
-    fn wait_for_rounds(&self, node: usize, rounds: usize) {
-        let target = self.rounds(node) + rounds;
-        let what = format!("{rounds} rounds of {}\n{}", HOSTS[node], self.report());
-        wait_until(&what, WAIT_LIMIT, || self.rounds(node) >= target);
-    }
-
-    /// The instances running now must be exactly `expected`.
-    fn assert_running(&self, expected: &[&Instance], why: &str) {
-        let running = self.oracle.running();
-        let expected: Vec<Instance> = expected.iter().map(|&i| i.clone()).collect();
-        assert_eq!(running, expected, "{why}\n{}", self.report());
-    }
-
-    /// What a failure message needs: the oracle's timeline, the end of each daemon's output
-    /// and of each etcd member's log.
-    fn report(&self) -> String {
-        const TAIL: usize = 40;
-        let mut text = format!("timeline (seconds):\n{}", self.oracle.timeline());
-        for (node, host) in self.nodes.iter().zip(HOSTS) {
-            let output = node.output();
-            let tail = &output[output.len().saturating_sub(TAIL)..];
-            text += &format!(
-                "--- {host} output (last {TAIL} lines):\n{}\n--- {host} errors:\n{}\n",
-                tail.join("\n"),
-                node.errors()
-            );
-        }
-        text + &self.etcd.logs()
-    }
-
-    /// The guarantee: no two instances were ever alive at the same time.
-    fn assert_no_overlap(&self) {
-        let overlap = self.oracle.overlap();
-        assert_eq!(
-            overlap,
-            Duration::ZERO,
-            "instances overlapped\n{}",
-            self.report()
-        );
-    }
-}
-
-impl Drop for EtcdNodes {
-    fn drop(&mut self) {
-        for node in &mut self.nodes {
-            if node.daemon_running() {
-                node.pause_or_resume_daemon(libc::SIGCONT);
-            }
-            node.kill_daemon();
-            node.kill_apps();
-        }
-        let all_ended = kill_processes_with_environment(MARKER_VARIABLE, &self.marker);
-        if !std::thread::panicking() {
-            assert!(
-                all_ended,
-                "processes outlived the test: {:?}",
-                pids_with_environment(MARKER_VARIABLE, &self.marker)
-            );
-        }
-    }
 }
 
 /// A host crash of the master: the standby runs the application within faileOverTime +

@@ -6,6 +6,9 @@
 //! when dropped. Members are driven from outside as a failure would: SIGKILL, SIGSTOP/SIGCONT
 //! and a restart on the same data directory. The leader is found with etcdctl, independently of
 //! the client hacmp uses.
+//!
+//! `EtcdNodes` adds two hacmp daemons with hacmpBackend=etcd and an oracle, for the real tests
+//! (tests/etcd_real.rs) and the failover benchmark (bench/etcd_failover.rs).
 
 use std::fs;
 use std::net::TcpListener;
@@ -14,7 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::wait_until;
+use hacmp::real::guard::boot_clock;
+
+use super::oracle::{Instance, Oracle};
+use super::{
+    Daemon, Node, NodeVariables, kill_processes_with_environment, pids_with_environment,
+    unique_marker, wait_until,
+};
 
 /// Three members: the smallest cluster that survives the loss of one.
 pub const MEMBERS: usize = 3;
@@ -257,4 +266,207 @@ fn free_ports(count: usize) -> Vec<u16> {
         .iter()
         .map(|listener| listener.local_addr().unwrap().port())
         .collect()
+}
+
+/// Short enough for tests, long enough for a loaded machine: a 5-second etcd lease, a 4-second
+/// lease of the guard, 1-second request deadlines (`hacmp::timing::Timing::new`).
+pub const FAILE_OVER_TIME: u64 = 5;
+pub const LOOP_TIME: u64 = 1;
+/// Every process of a test (daemons, guards, applications) inherits this variable, set to the
+/// test's marker, so that cleanup finds them all whatever their command lines.
+const MARKER_VARIABLE: &str = "HACMP_ETCD_MARKER";
+/// Every process of one node inherits this variable, set to the marker and the host name, so
+/// that a test can end a whole host (daemon, guard, application) as a host crash does.
+const NODE_VARIABLE: &str = "HACMP_ETCD_NODE";
+/// Limits of the waits below: generous, because they bound a hang, not a speed.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
+pub const ACTIVE: usize = 0;
+pub const STANDBY: usize = 1;
+pub const HOSTS: [&str; 2] = ["nodeA", "nodeB"];
+
+/// Two hacmp daemons with hacmpBackend=etcd on a three-member etcd cluster, and an oracle
+/// watching their application instances.
+///
+/// The fields are dropped in this order after `Drop::drop` has ended every process: the oracle
+/// stops, the etcd members are killed, the temporary directory goes last.
+pub struct EtcdNodes {
+    pub oracle: Oracle,
+    pub nodes: Vec<Node>,
+    pub etcd: EtcdCluster,
+    marker: String,
+    _root: tempfile::TempDir,
+}
+
+impl EtcdNodes {
+    /// `endpoints(etcd, node)` gives each node's hacmpEtcdEndpoints.
+    pub fn new(label: &str, endpoints: fn(&EtcdCluster, usize) -> Vec<String>) -> EtcdNodes {
+        let root = tempfile::tempdir().unwrap();
+        let marker = unique_marker(label);
+        let etcd = EtcdCluster::start(root.path(), &marker);
+        let events = root.path().join("app-events");
+        let prefix = format!("/hacmp/{marker}");
+        let nodes = HOSTS
+            .iter()
+            .enumerate()
+            .map(|(index, host)| {
+                let vars = NodeVariables {
+                    host_name: host.to_string(),
+                    // The etcd backend keeps nothing there; the variable file still names it.
+                    heart_beat_dir: root.path().join("heartbeat"),
+                    marker: marker.clone(),
+                    faile_over_time: FAILE_OVER_TIME,
+                    loop_time: LOOP_TIME,
+                };
+                std::fs::create_dir_all(&vars.heart_beat_dir).unwrap();
+                let mut node = Node::new(root.path(), vars);
+                node.set_variable("hacmpProfile", "safe");
+                node.set_variable("hacmpBackend", "etcd");
+                node.set_variable("hacmpEtcdEndpoints", &endpoints(&etcd, index).join(","));
+                node.set_variable("hacmpEtcdPrefix", &prefix);
+                node.set_env("APP_EVENTS", events.to_str().unwrap());
+                node.set_env(MARKER_VARIABLE, &marker);
+                node.set_env(NODE_VARIABLE, &format!("{marker}-{host}"));
+                node
+            })
+            .collect();
+        EtcdNodes {
+            oracle: Oracle::start(&events, &marker),
+            nodes,
+            etcd,
+            marker,
+            _root: root,
+        }
+    }
+
+    /// Both nodes on every member of the cluster.
+    pub fn on_every_member(label: &str) -> EtcdNodes {
+        EtcdNodes::new(label, |etcd, _| etcd.endpoints())
+    }
+
+    pub fn start(&mut self, node: usize) {
+        self.nodes[node].start(Daemon::Hacmp);
+    }
+
+    /// Starts the active node, waits for its application, then starts the standby and waits
+    /// until it has looked at the leader key a few times; returns the active node's instance.
+    pub fn start_both(&mut self) -> Instance {
+        self.start(ACTIVE);
+        let first = self.wait_for_instance(ACTIVE);
+        self.start(STANDBY);
+        self.wait_for_rounds(STANDBY, 3);
+        self.assert_running(
+            &[&first],
+            "the standby runs nothing while the master is healthy",
+        );
+        first
+    }
+
+    /// Ends every process of `node` at once with SIGKILL (daemon, guard, application), as the
+    /// loss of its host does, and returns the moment on the boot clock.
+    pub fn lose_host(&mut self, node: usize) -> Duration {
+        let lost_at = boot_clock();
+        self.nodes[node].kill_daemon();
+        let value = format!("{}-{}", self.marker, HOSTS[node]);
+        assert!(
+            kill_processes_with_environment(NODE_VARIABLE, &value),
+            "processes of {} outlived its loss: {:?}",
+            HOSTS[node],
+            pids_with_environment(NODE_VARIABLE, &value)
+        );
+        lost_at
+    }
+
+    /// Waits for an instance on `node` and returns it.
+    pub fn wait_for_instance(&self, node: usize) -> Instance {
+        let host = HOSTS[node];
+        let mut found = None;
+        let what = format!("an instance on {host}\n{}", self.report());
+        wait_until(&what, WAIT_LIMIT, || {
+            found = self
+                .oracle
+                .running()
+                .into_iter()
+                .find(|instance| instance.host == host);
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// Waits until no instance runs on any node.
+    pub fn wait_for_no_instance(&self) {
+        let what = format!("every instance to end\n{}", self.report());
+        wait_until(&what, WAIT_LIMIT, || self.oracle.running().is_empty());
+    }
+
+    /// How many times `node`'s daemon has gone round its loop.
+    pub fn rounds(&self, node: usize) -> usize {
+        let line = format!("In monitoring loop sleep {LOOP_TIME}");
+        self.nodes[node]
+            .output()
+            .iter()
+            .filter(|l| **l == line)
+            .count()
+    }
+
+    /// Waits until `node`'s daemon has gone round its loop `rounds` more times.
+    pub fn wait_for_rounds(&self, node: usize, rounds: usize) {
+        let target = self.rounds(node) + rounds;
+        let what = format!("{rounds} rounds of {}\n{}", HOSTS[node], self.report());
+        wait_until(&what, WAIT_LIMIT, || self.rounds(node) >= target);
+    }
+
+    /// The instances running now must be exactly `expected`.
+    pub fn assert_running(&self, expected: &[&Instance], why: &str) {
+        let running = self.oracle.running();
+        let expected: Vec<Instance> = expected.iter().map(|&i| i.clone()).collect();
+        assert_eq!(running, expected, "{why}\n{}", self.report());
+    }
+
+    /// What a failure message needs: the oracle's timeline, the end of each daemon's output
+    /// and of each etcd member's log.
+    pub fn report(&self) -> String {
+        const TAIL: usize = 40;
+        let mut text = format!("timeline (seconds):\n{}", self.oracle.timeline());
+        for (node, host) in self.nodes.iter().zip(HOSTS) {
+            let output = node.output();
+            let tail = &output[output.len().saturating_sub(TAIL)..];
+            text += &format!(
+                "--- {host} output (last {TAIL} lines):\n{}\n--- {host} errors:\n{}\n",
+                tail.join("\n"),
+                node.errors()
+            );
+        }
+        text + &self.etcd.logs()
+    }
+
+    /// The guarantee: no two instances were ever alive at the same time.
+    pub fn assert_no_overlap(&self) {
+        let overlap = self.oracle.overlap();
+        assert_eq!(
+            overlap,
+            Duration::ZERO,
+            "instances overlapped\n{}",
+            self.report()
+        );
+    }
+}
+
+impl Drop for EtcdNodes {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if node.daemon_running() {
+                node.pause_or_resume_daemon(libc::SIGCONT);
+            }
+            node.kill_daemon();
+            node.kill_apps();
+        }
+        let all_ended = kill_processes_with_environment(MARKER_VARIABLE, &self.marker);
+        if !std::thread::panicking() {
+            assert!(
+                all_ended,
+                "processes outlived the test: {:?}",
+                pids_with_environment(MARKER_VARIABLE, &self.marker)
+            );
+        }
+    }
 }
