@@ -7,14 +7,15 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use hacmp::config::{EtcdSettings, Store};
+use hacmp::config::{EtcdSettings, EtcdTls, Store};
 use hacmp::real::RealWorld;
 use hacmp::real::guard::boot_clock;
 use hacmp::timing::Timing;
 use hacmp::world::{EtcdAnswer, EtcdRequest, Io, KeyValue, SafeWorld};
 
 use support::etcd::{
-    ACTIVE, EtcdCluster, EtcdNodes, FAILE_OVER_TIME, LOOP_TIME, MEMBERS, STANDBY, WAIT_LIMIT,
+    ACTIVE, EtcdCluster, EtcdNodes, FAILE_OVER_TIME, LOOP_TIME, MEMBERS, STANDBY, TlsFiles,
+    WAIT_LIMIT,
 };
 use support::oracle::Instance;
 use support::{unique_marker, wait_until};
@@ -26,10 +27,14 @@ const LATENESS: Duration = Duration::from_millis(500);
 
 /// The real world with the etcd cluster at `endpoints`, as `hacmp run` makes it.
 fn world_of(endpoints: Vec<String>, prefix: &str) -> RealWorld {
+    world_with_tls(endpoints, prefix, None)
+}
+
+fn world_with_tls(endpoints: Vec<String>, prefix: &str, tls: Option<EtcdTls>) -> RealWorld {
     RealWorld::new().storing_in(&Store::Etcd(EtcdSettings {
         endpoints,
         prefix: prefix.to_string(),
-        tls: None,
+        tls,
     }))
 }
 
@@ -215,6 +220,51 @@ fn each_request_does_in_etcd_what_the_seam_says() {
         assert!(
             matches!(answer, Io::Failed(_) | Io::TimedOut),
             "{request:?} on a dead cluster answered {answer:?}"
+        );
+    }
+}
+
+/// TLS with client certificates, as hacmpEtcdCacert, hacmpEtcdCert and hacmpEtcdKey give them:
+/// with the cluster's CA and a certificate it signed every request works; without the
+/// certificate, or trusting another CA, none does, and each fails within its limit.
+#[test]
+fn tls_with_client_certificates_works_and_a_wrong_identity_fails() {
+    let root = tempfile::tempdir().unwrap();
+    let tls = TlsFiles::generate(&root.path().join("tls"));
+    let stranger = TlsFiles::generate(&root.path().join("other-ca"));
+    let etcd = EtcdCluster::start_with(root.path(), &unique_marker("etcd-tls"), Some(tls.clone()));
+    let prefix = format!("/{}", unique_marker("tls"));
+    let identity = |files: &TlsFiles, with_certificate: bool| EtcdTls {
+        cacert: files.ca.display().to_string(),
+        cert: with_certificate.then(|| files.client_cert.display().to_string()),
+        key: with_certificate.then(|| files.client_key.display().to_string()),
+    };
+    let mut client = world_with_tls(etcd.endpoints(), &prefix, Some(identity(&tls, true)));
+    let lease = grant(&mut client, 10);
+    let leader_key = format!("{prefix}/leader");
+    let (won, holder) = campaign(&mut client, &leader_key, "nodeA", lease);
+    assert!(won);
+    assert_eq!(get(&mut client, &leader_key), Some(holder));
+    assert_eq!(
+        etcd.etcdctl(&["get", "--print-value-only", &leader_key]),
+        "nodeA\n"
+    );
+
+    let refused = [
+        ("no client certificate", identity(&tls, false)),
+        ("another CA and its certificate", identity(&stranger, true)),
+    ];
+    for (what, wrong) in refused {
+        let mut client = world_with_tls(etcd.endpoints(), &prefix, Some(wrong));
+        let answer = ask(
+            &mut client,
+            EtcdRequest::Get {
+                key: leader_key.clone(),
+            },
+        );
+        assert!(
+            matches!(answer, Io::Failed(_) | Io::TimedOut),
+            "{what}: answered {answer:?}"
         );
     }
 }

@@ -32,6 +32,115 @@ const READY_LIMIT: Duration = Duration::from_secs(60);
 /// etcdctl's own deadline for one command.
 const ETCDCTL_TIMEOUT: &str = "--command-timeout=2s";
 
+/// A certificate authority and the certificates it signed for a TLS cluster on 127.0.0.1: the
+/// members' (serving, and talking to each other) and a client's, written by openssl as PEM.
+#[derive(Clone)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Generates a CA and its certificates in `dir` (P-256 keys, valid for a day).
+    pub fn generate(dir: &Path) -> TlsFiles {
+        fs::create_dir_all(dir).unwrap();
+        let path = |name: &str| dir.join(name);
+        let files = TlsFiles {
+            ca: path("ca.pem"),
+            server_cert: path("server.pem"),
+            server_key: path("server-key.pem"),
+            client_cert: path("client.pem"),
+            client_key: path("client-key.pem"),
+        };
+        let ca_key = path("ca-key.pem");
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=hacmp test CA",
+            "-keyout",
+            &display(&ca_key),
+            "-out",
+            &display(&files.ca),
+        ]);
+        let sign = |cert: &Path, key: &Path, name: &str, usage: &str| {
+            let request = dir.join(format!("{name}.csr"));
+            let extensions = dir.join(format!("{name}.ext"));
+            fs::write(
+                &extensions,
+                format!("subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"),
+            )
+            .unwrap();
+            openssl(&[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                &display(key),
+                "-out",
+                &display(&request),
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-days",
+                "1",
+                "-in",
+                &display(&request),
+                "-CA",
+                &display(&files.ca),
+                "-CAkey",
+                &display(&ca_key),
+                "-CAcreateserial",
+                "-extfile",
+                &display(&extensions),
+                "-out",
+                &display(cert),
+            ]);
+        };
+        sign(
+            &files.server_cert,
+            &files.server_key,
+            "member",
+            "serverAuth,clientAuth",
+        );
+        sign(&files.client_cert, &files.client_key, "hacmp", "clientAuth");
+        files
+    }
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn openssl(args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs (make deps installs it)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 struct Member {
     name: String,
     client_port: u16,
@@ -48,11 +157,18 @@ pub struct EtcdCluster {
     /// `--initial-cluster-token`: unique to the test, so that no other cluster's member could
     /// ever join this one.
     token: String,
+    /// Clients speak TLS and must present a certificate the CA signed; `None`: plain http.
+    tls: Option<TlsFiles>,
 }
 
 impl EtcdCluster {
     /// Starts three members in `dir` and waits until the cluster has a leader and answers.
     pub fn start(dir: &Path, token: &str) -> EtcdCluster {
+        EtcdCluster::start_with(dir, token, None)
+    }
+
+    /// The same, with clients speaking TLS and authenticated by certificate (`tls`).
+    pub fn start_with(dir: &Path, token: &str, tls: Option<TlsFiles>) -> EtcdCluster {
         let ports = free_ports(2 * MEMBERS);
         let members: Vec<Member> = (0..MEMBERS)
             .map(|index| Member {
@@ -73,6 +189,7 @@ impl EtcdCluster {
             members,
             initial_cluster,
             token: token.to_string(),
+            tls,
         };
         for index in 0..MEMBERS {
             cluster.spawn(index);
@@ -84,7 +201,7 @@ impl EtcdCluster {
     fn spawn(&mut self, index: usize) {
         let member = &self.members[index];
         assert!(member.process.is_none(), "{} already runs", member.name);
-        let client_url = format!("http://127.0.0.1:{}", member.client_port);
+        let client_url = self.endpoint(index);
         let peer_url = format!("http://127.0.0.1:{}", member.peer_port);
         let log = fs::OpenOptions::new()
             .create(true)
@@ -103,7 +220,15 @@ impl EtcdCluster {
             .arg(format!("--initial-cluster-token={}", self.token))
             .arg("--initial-cluster-state=new")
             // Nothing listens on the default metrics port, which another cluster may hold.
-            .arg("--listen-metrics-urls=")
+            .arg("--listen-metrics-urls=");
+        if let Some(tls) = &self.tls {
+            command
+                .arg(format!("--cert-file={}", tls.server_cert.display()))
+                .arg(format!("--key-file={}", tls.server_key.display()))
+                .arg(format!("--trusted-ca-file={}", tls.ca.display()))
+                .arg("--client-cert-auth");
+        }
+        command
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -129,7 +254,25 @@ impl EtcdCluster {
     }
 
     pub fn endpoint(&self, index: usize) -> String {
-        format!("http://127.0.0.1:{}", self.members[index].client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.members[index].client_port)
+    }
+
+    /// etcdctl with this cluster's client certificate, when it has TLS.
+    fn etcdctl_command(&self, endpoints: &str) -> Command {
+        let mut command = Command::new("etcdctl");
+        command
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={endpoints}"))
+            .arg(ETCDCTL_TIMEOUT)
+            .stdin(Stdio::null());
+        if let Some(tls) = &self.tls {
+            command
+                .arg(format!("--cacert={}", tls.ca.display()))
+                .arg(format!("--cert={}", tls.client_cert.display()))
+                .arg(format!("--key={}", tls.client_key.display()));
+        }
+        command
     }
 
     /// Ends a member with SIGKILL, as a crash of its host would.
@@ -196,12 +339,9 @@ impl EtcdCluster {
 
     /// `etcdctl endpoint status` of one member, as JSON.
     fn status(&self, index: usize) -> Option<serde_json::Value> {
-        let output = Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.endpoint(index)))
-            .arg(ETCDCTL_TIMEOUT)
+        let output = self
+            .etcdctl_command(&self.endpoint(index))
             .args(["endpoint", "status", "--write-out=json"])
-            .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
             .ok()?;
@@ -211,12 +351,9 @@ impl EtcdCluster {
 
     /// Runs etcdctl against the whole cluster and returns its standard output.
     pub fn etcdctl(&self, args: &[&str]) -> String {
-        let output = Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.endpoints().join(",")))
-            .arg(ETCDCTL_TIMEOUT)
+        let output = self
+            .etcdctl_command(&self.endpoints().join(","))
             .args(args)
-            .stdin(Stdio::null())
             .output()
             .expect("etcdctl runs (Debian's etcd-client; make deps installs it)");
         assert!(
