@@ -448,13 +448,12 @@ impl EtcdNodes {
             .map(|(index, host)| {
                 let vars = NodeVariables {
                     host_name: host.to_string(),
-                    // The etcd backend keeps nothing there; the variable file still names it.
-                    heart_beat_dir: root.path().join("heartbeat"),
+                    // The etcd backend keeps nothing there, and it need not exist.
+                    heart_beat_dir: root.path().join("no-heartbeat-directory"),
                     marker: marker.clone(),
                     faile_over_time: FAILE_OVER_TIME,
                     loop_time: LOOP_TIME,
                 };
-                std::fs::create_dir_all(&vars.heart_beat_dir).unwrap();
                 let mut node = Node::new(root.path(), vars);
                 node.set_variable("hacmpProfile", "safe");
                 node.set_variable("hacmpBackend", "etcd");
