@@ -26,6 +26,8 @@ const RANDOM_BIASED: u64 = 60;
 /// Random schedules over an etcd cluster, and of clean host crashes over etcd.
 const RANDOM_ETCD: u64 = 150;
 const RANDOM_ETCD_CRASHES: u64 = 40;
+/// Random schedules over etcd run as drawn and then protocol-aware.
+const RANDOM_ETCD_BIASED: u64 = 40;
 /// The first seed; different from the parity suite's, so the two suites cover more schedules.
 const FIRST_SEED: u64 = 10_001;
 /// Every how many variants of the step exploration one runs here: a few hundred runs in all
@@ -237,12 +239,24 @@ fn explore_sample(bases: Vec<Scenario>, stride: usize) {
 
 #[test]
 fn protocol_aware_random_schedules_keep_the_safe_promises() {
+    let first = FIRST_SEED + RANDOM_SAFE_ONLY + RANDOM_ALL_WAYS + RANDOM_CRASHES;
+    protocol_aware(first..first + RANDOM_BIASED, random::scenario);
+}
+
+#[test]
+fn protocol_aware_random_schedules_over_etcd_keep_the_safe_promises() {
+    let first = FIRST_SEED + 2_000_000;
+    protocol_aware(first..first + RANDOM_ETCD_BIASED, random::etcd_scenario);
+}
+
+/// Runs each seed's schedule as drawn and protocol-aware, and checks both.
+fn protocol_aware(seeds: std::ops::Range<u64>, generate: fn(u64) -> Scenario) {
     let original = support::original_script();
     let settings = original_settings(&original).unwrap();
-    let first = FIRST_SEED + RANDOM_SAFE_ONLY + RANDOM_ALL_WAYS + RANDOM_CRASHES;
-    let seeds: Vec<u64> = (first..first + RANDOM_BIASED).collect();
+    let count = seeds.end - seeds.start;
+    let seeds: Vec<u64> = seeds.collect();
     let results = parallel::map(&seeds, parallel::workers(), |&seed| {
-        let uniform = random::scenario(seed);
+        let uniform = generate(seed);
         let timing = explore::timing(&uniform, &settings)?;
         let (verdict, steps) =
             safety::check_with_steps(&uniform, &original, &settings, Ways::SafeOnly)?;
@@ -268,8 +282,8 @@ fn protocol_aware_random_schedules_keep_the_safe_promises() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(
-        moved as u64 >= RANDOM_BIASED / 2,
-        "only {moved} of {RANDOM_BIASED} schedules had a fault moved to a protocol instant"
+        moved as u64 >= count / 2,
+        "only {moved} of {count} schedules had a fault moved to a protocol instant"
     );
 }
 

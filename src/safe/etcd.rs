@@ -308,3 +308,243 @@ impl Backend for Etcd {
         Ok(self.get(world, &key)?.is_none_or(|value| value.is_some()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::config::EtcdSettings;
+    use crate::pattern::Pattern;
+    use crate::world::{EntryRead, GuardState, Signal, World};
+
+    /// A world that answers etcd requests from a script and records them; the backend uses
+    /// nothing else of it but the clock and its output.
+    #[derive(Default)]
+    struct Scripted {
+        answers: VecDeque<Io<EtcdAnswer>>,
+        requests: Vec<EtcdRequest>,
+        now: Duration,
+    }
+
+    impl World for Scripted {
+        fn sleep(&mut self, _: u64) -> Step<()> {
+            unreachable!("the backend never sleeps")
+        }
+        fn now(&mut self) -> Step<i64> {
+            unreachable!("the backend never reads the wall clock")
+        }
+        fn is_regular_file(&mut self, _: &str) -> Step<bool> {
+            unreachable!("the backend reads no file")
+        }
+        fn newest_entry(&mut self, _: &str) -> Step<String> {
+            unreachable!("the backend lists no directory")
+        }
+        fn modification_time(&mut self, _: &str) -> Step<Option<i64>> {
+            unreachable!("the backend reads no file")
+        }
+        fn touch(&mut self, _: &str) -> Step<()> {
+            unreachable!("the backend writes no file")
+        }
+        fn find_processes(&mut self, _: &Pattern) -> Step<Vec<u32>> {
+            unreachable!("the backend looks for no process")
+        }
+        fn signal(&mut self, _: u32, _: Signal) -> Step<()> {
+            unreachable!("the backend signals nothing")
+        }
+        fn start_detached(&mut self, _: &str, _: &str) -> Step<()> {
+            unreachable!("the backend starts nothing")
+        }
+        fn print(&mut self, _: &str) -> Step<()> {
+            Ok(())
+        }
+        fn print_error(&mut self, _: &str) -> Step<()> {
+            Ok(())
+        }
+    }
+
+    impl SafeWorld for Scripted {
+        fn elapsed(&mut self) -> Step<Duration> {
+            Ok(self.now)
+        }
+        fn pause(&mut self, _: Duration) -> Step<()> {
+            unreachable!("the backend never pauses")
+        }
+        fn incarnation(&mut self) -> Step<u64> {
+            unreachable!("the etcd backend needs no incarnation")
+        }
+        fn read_record(&mut self, _: &str, _: Duration) -> Step<Io<EntryRead>> {
+            unreachable!("the etcd backend reads no record")
+        }
+        fn write_record(&mut self, _: &str, _: &str, _: Duration) -> Step<Io<()>> {
+            unreachable!("the etcd backend writes no record")
+        }
+        fn list_records(&mut self, _: &str, _: Duration) -> Step<Io<Vec<String>>> {
+            unreachable!("the etcd backend lists no directory")
+        }
+        fn file_exists(&mut self, _: &str, _: Duration) -> Step<Io<bool>> {
+            unreachable!("the loop, not the backend, reads the maintenance file")
+        }
+        /// Each request takes 100 ms and gets the next scripted answer.
+        fn etcd(&mut self, request: &EtcdRequest, _: Duration) -> Step<Io<EtcdAnswer>> {
+            self.requests.push(request.clone());
+            self.now += Duration::from_millis(100);
+            Ok(self.answers.pop_front().expect("an answer is scripted"))
+        }
+        fn guard_start(&mut self, _: &str, _: &str, _: Duration, _: u64) -> Step<bool> {
+            unreachable!("the loop, not the backend, starts the guard")
+        }
+        fn guard_extend(&mut self, _: Duration) -> Step<()> {
+            unreachable!("the loop, not the backend, moves the guard")
+        }
+        fn guard_state(&mut self) -> Step<GuardState> {
+            unreachable!("the loop, not the backend, asks the guard")
+        }
+        fn guard_stop(&mut self, _: Duration) -> Step<()> {
+            unreachable!("the loop, not the backend, stops the guard")
+        }
+    }
+
+    const LEASE: i64 = 0x51;
+
+    fn backend() -> Etcd {
+        let settings = EtcdSettings {
+            endpoints: vec!["http://127.0.0.1:2379".to_string()],
+            prefix: "/hacmp/test".to_string(),
+            tls: None,
+        };
+        Etcd::new(&settings, "alpha", Timing::new(10, 3).unwrap())
+    }
+
+    fn holder(value: &str, lease: i64, create_revision: i64) -> KeyValue {
+        KeyValue {
+            value: value.to_string(),
+            create_revision,
+            mod_revision: create_revision,
+            lease,
+        }
+    }
+
+    fn scripted(answers: impl IntoIterator<Item = EtcdAnswer>) -> Scripted {
+        Scripted {
+            answers: answers.into_iter().map(Io::Done).collect(),
+            now: Duration::from_secs(100),
+            ..Scripted::default()
+        }
+    }
+
+    /// A backend that won a campaign with lease `LEASE` and token 7 at 100 s.
+    fn master() -> (Etcd, Scripted) {
+        let mut etcd = backend();
+        let mut world = scripted([
+            EtcdAnswer::Lease { id: LEASE, ttl: 10 },
+            EtcdAnswer::Campaign {
+                won: true,
+                holder: holder("alpha", LEASE, 7),
+            },
+        ]);
+        let grant = etcd
+            .acquire(&mut world)
+            .unwrap()
+            .expect("the campaign wins");
+        // The lease counts from the grant's sending, not from the campaign's answer.
+        let lease = Timing::new(10, 3).unwrap().lease;
+        assert_eq!(
+            grant,
+            Grant {
+                token: 7,
+                until: Duration::from_secs(100) + lease,
+            }
+        );
+        (etcd, world)
+    }
+
+    #[test]
+    fn a_keep_alive_confirms_from_its_sending_and_only_with_a_full_ttl() {
+        let (mut etcd, mut world) = master();
+        world.answers.push_back(Io::Done(EtcdAnswer::Ttl(10)));
+        let sent = world.now;
+        assert_eq!(etcd.renew(&mut world, 7).unwrap(), Some(sent));
+        // A lease the cluster keeps for less than faileOverTime cannot hold the deadline.
+        world.answers.push_back(Io::Done(EtcdAnswer::Ttl(9)));
+        assert_eq!(etcd.renew(&mut world, 7).unwrap(), None);
+        world.answers.push_back(Io::TimedOut);
+        assert_eq!(etcd.renew(&mut world, 7).unwrap(), None);
+    }
+
+    #[test]
+    fn a_lease_that_is_gone_is_never_replaced_by_a_renewal() {
+        let (mut etcd, mut world) = master();
+        world.answers.push_back(Io::Done(EtcdAnswer::Ttl(0)));
+        assert_eq!(etcd.renew(&mut world, 7).unwrap(), None);
+        assert_eq!(etcd.renew(&mut world, 7).unwrap(), None);
+        // One keep-alive, and no grant: a new lease would hold no key.
+        assert_eq!(world.requests[2..], [EtcdRequest::KeepAlive { id: LEASE }]);
+    }
+
+    #[test]
+    fn a_master_yields_when_the_key_is_gone_or_created_again() {
+        let (mut etcd, mut world) = master();
+        world.answers.extend([
+            Io::Done(EtcdAnswer::Value(Some(holder("alpha", LEASE, 7)))),
+            Io::TimedOut,
+            Io::Done(EtcdAnswer::Value(None)),
+            Io::Done(EtcdAnswer::Value(Some(holder("beta", 0x52, 9)))),
+        ]);
+        let mut reasons = Vec::new();
+        for _ in 0..4 {
+            etcd.observe(&mut world).unwrap();
+            reasons.push(etcd.reason_to_yield(7, world.now));
+        }
+        assert_eq!(reasons[..2], [None, None]);
+        assert_eq!(reasons[2].as_deref(), Some("the leader key is gone"));
+        assert_eq!(
+            reasons[3].as_deref(),
+            Some("beta holds the leader key with token 9")
+        );
+        assert_eq!(etcd.master().as_deref(), Some("beta"));
+    }
+
+    #[test]
+    fn a_standby_campaigns_only_on_a_key_seen_absent() {
+        let mut etcd = backend();
+        let mut world = scripted([
+            EtcdAnswer::Value(Some(holder("beta", 0x52, 9))),
+            EtcdAnswer::Value(None),
+        ]);
+        etcd.observe(&mut world).unwrap();
+        assert_eq!(etcd.claimable_at(), Duration::MAX);
+        etcd.observe(&mut world).unwrap();
+        assert_eq!(etcd.claimable_at(), world.now);
+        // A campaign that another won in between backs off.
+        world.answers.extend([
+            Io::Done(EtcdAnswer::Lease { id: LEASE, ttl: 10 }),
+            Io::Done(EtcdAnswer::Campaign {
+                won: false,
+                holder: holder("gamma", 0x53, 11),
+            }),
+        ]);
+        assert_eq!(etcd.acquire(&mut world).unwrap(), None);
+        assert_eq!(etcd.claimable_at(), Duration::MAX);
+    }
+
+    #[test]
+    fn the_maintenance_key_or_no_answer_means_maintenance() {
+        let mut etcd = backend();
+        let mut world = scripted([
+            EtcdAnswer::Value(None),
+            EtcdAnswer::Value(Some(holder("on", 0, 3))),
+        ]);
+        world
+            .answers
+            .push_back(Io::Failed("etcdserver: no leader".to_string()));
+        let seen: Vec<bool> = (0..3)
+            .map(|_| etcd.maintenance(&mut world).unwrap())
+            .collect();
+        assert_eq!(seen, [false, true, true]);
+        let key = EtcdRequest::Get {
+            key: "/hacmp/test/maintenance".to_string(),
+        };
+        assert_eq!(world.requests, [key.clone(), key.clone(), key]);
+    }
+}

@@ -487,8 +487,8 @@ pub fn explore(
 }
 
 /// The instants a protocol-aware schedule aims at, in kinds that are drawn with equal chance:
-/// storage deadlines, the ends of settles, the ends of leases, claims, and every step's start
-/// and end.
+/// storage deadlines, the ends of settles, the ends of leases, claims (over etcd: campaigns),
+/// and every step's start and end.
 fn marks(steps: &[ProtocolStep]) -> [Vec<u64>; 5] {
     let mut deadlines = Vec::new();
     let mut settles = Vec::new();
@@ -503,6 +503,11 @@ fn marks(steps: &[ProtocolStep]) -> [Vec<u64>; 5] {
             (StepKind::Write { claim: true }, deadline) => {
                 claims.extend([step.start_ms, step.end_ms]);
                 settles.push(step.start_ms + settle_ms);
+                deadlines.extend(deadline);
+            }
+            // The etcd backend's claim is its campaign, which has no settle.
+            (StepKind::Etcd { campaign: true }, deadline) => {
+                claims.extend([step.start_ms, step.end_ms]);
                 deadlines.extend(deadline);
             }
             (_, deadline) => deadlines.extend(deadline),
@@ -555,7 +560,8 @@ pub fn biased(uniform: &Scenario, steps: &[ProtocolStep], timing: &Timing) -> Sc
     // A stable sort keeps the healing events, all at the same instant, in their order.
     events.sort_by_key(|event| event.at.millis());
     Scenario {
-        name: format!("biased-{}", uniform.seed),
+        // random-SEED becomes biased-SEED, etcd-random-SEED etcd-biased-SEED.
+        name: uniform.name.replacen("random", "biased", 1),
         description: format!(
             "A random fault schedule from seed {}, its faults moved to protocol instants.",
             uniform.seed

@@ -36,8 +36,8 @@ pub struct ParityArgs {
     #[arg(long, value_name = "DIR")]
     pub catalog: Vec<PathBuf>,
     /// Check the safe profile's rules instead of parity: each scenario runs on bash, compat,
-    /// safe, safe+bash and safe+compat clusters, each random schedule on an all-safe cluster;
-    /// --report writes the safety report.
+    /// safe, safe+bash and safe+compat clusters (one with an etcd cluster on safe only), each
+    /// random schedule on an all-safe cluster; --report writes the safety report.
     #[arg(long)]
     pub safety: bool,
     /// With --safety: how many random schedules (seeds after those of --random) also run on

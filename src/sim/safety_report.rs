@@ -60,7 +60,9 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         // Each schedule as drawn and protocol-aware.
         (biased_seeds.end - biased_seeds.start) * 2 * Ways::SafeOnly.clusters(),
         plan.as_ref().map_or(0, explore::Plan::runs),
-        (etcd_crash_seeds.end - etcd_seeds.start) * Ways::SafeOnly.clusters(),
+        // Each general etcd schedule as drawn and protocol-aware, then the crash schedules.
+        (etcd_seeds.end - etcd_seeds.start) * 2 * Ways::SafeOnly.clusters(),
+        (etcd_crash_seeds.end - etcd_crash_seeds.start) * Ways::SafeOnly.clusters(),
     ];
     let progress = Progress::on_terminal(runs.iter().sum(), "broken rules");
     let mut failures = 0;
@@ -103,7 +105,6 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
     let safe_only = random(safe_seeds, random::scenario, Ways::SafeOnly);
     let all_ways = random(all_ways_seeds, random::scenario, Ways::All);
     let crashes = random(crash_seeds, random::crash_scenario, Ways::SafeOnly);
-    let etcd_random = random(etcd_seeds, random::etcd_scenario, Ways::SafeOnly);
     let etcd_crashes = random(
         etcd_crash_seeds,
         random::crash_scenario_over_etcd,
@@ -117,7 +118,20 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         .partition(|(scenario, _)| scenario.etcd.is_some());
     let [catalog, etcd_catalog] =
         [files_catalog, etcd_catalog].map(|pairs| pairs.into_iter().map(|(_, v)| v).collect());
-    let (biased, biased_failures) = biased_batch(args, &settings, biased_seeds, workers, &progress);
+    let (biased, biased_failures) = biased_batch(
+        args,
+        &settings,
+        (biased_seeds, random::scenario),
+        workers,
+        &progress,
+    );
+    let (etcd_random, etcd_failures) = biased_batch(
+        args,
+        &settings,
+        (etcd_seeds, random::etcd_scenario),
+        workers,
+        &progress,
+    );
     let exploration = if let Some(plan) = plan {
         let exploration = explore::explore(plan, &args.original, &settings, workers, &progress);
         progress.clear();
@@ -132,6 +146,7 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         None
     };
     failures += biased_failures
+        + etcd_failures
         + exploration
             .as_ref()
             .map_or(0, |e| e.violations.len() + e.failures.len());
@@ -166,18 +181,18 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
     Ok(failures == 0)
 }
 
-/// Each seed's schedule as drawn, then its protocol-aware version, both on all-safe clusters;
-/// returns their verdicts (in that order, seed by seed) and how many failed.
+/// Each seed's schedule (from `generate`) as drawn, then its protocol-aware version, both on
+/// all-safe clusters; returns their verdicts (in that order, seed by seed) and how many failed.
 fn biased_batch(
     args: &ParityArgs,
     settings: &Settings,
-    seeds: Range<u64>,
+    (seeds, generate): (Range<u64>, fn(u64) -> Scenario),
     workers: usize,
     progress: &Progress,
 ) -> (Batch, usize) {
     let seed_list: Vec<u64> = seeds.clone().collect();
     let results = parallel::map(&seed_list, workers, |&seed| {
-        let uniform = random::scenario(seed);
+        let uniform = generate(seed);
         let timing = explore::timing(&uniform, settings)?;
         let (verdict, steps) =
             safety::check_with_steps(&uniform, &args.original, settings, Ways::SafeOnly)?;
@@ -238,7 +253,7 @@ fn report_violations(args: &ParityArgs, verdict: &SafetyVerdict, random: Option<
 /// What the etcd backend's section shows: all-safe clusters on an etcd cluster.
 struct EtcdEvidence {
     catalog: Vec<SafetyVerdict>,
-    /// General schedules over etcd.
+    /// General schedules over etcd, each as drawn and protocol-aware.
     random: Batch,
     /// Clean crash schedules over etcd.
     crashes: Batch,
@@ -412,8 +427,9 @@ fn etcd_section(text: &mut String, etcd: &EtcdEvidence) {
         "\n- {} general schedules over etcd (seeds {}): 2 or 3 nodes on 1, 3 or 5 members, up \
          to 8 faults before {} s (half of them of the etcd cluster: members down and up, leader \
          changes, nodes cut off or answered up to 3 s late, the maintenance key; the others of \
-         hosts and daemons), then every fault heals.",
-        etcd.random.verdicts.len(),
+         hosts and daemons), then every fault heals. Each runs twice: as drawn, and \
+         protocol-aware (its faults moved to the instants of the first run, as above).",
+        etcd.random.seeds.end - etcd.random.seeds.start,
         seeds(&etcd.random.seeds),
         random::HEAL_AT
     );
@@ -452,10 +468,10 @@ fn exploration_section(text: &mut String, exploration: &Exploration) {
     let _ = writeln!(
         text,
         "Each base scenario runs once on an all-safe cluster; every instant at which a node's \
-         protocol starts or ends a storage operation or a guard call (and the millisecond \
-         before and after it), within the part of the run that decides (the first election, or \
-         from a round before the base's fault until two rounds after the next application \
-         start), is the start of one fault on each node: {}. Every variant runs once (variants \
+         protocol starts or ends a storage operation, an etcd request or a guard call (and the \
+         millisecond before and after it), within the part of the run that decides (the first \
+         election, or from a round before the base's fault until two rounds after the next \
+         application start), is the start of one fault on each node: {}. Every variant runs once (variants \
          with the same events run once) and is checked with the rules below{}.\n",
         explore::FAULT_KINDS,
         if exploration.stride > 1 {

@@ -22,6 +22,7 @@ use super::scenario::{Action, EventSpec, Scenario};
 use super::world::{self, Cluster, Health, Link, Timer, resolve};
 use crate::config::{Settings, Variables};
 use crate::safe::record::{Phase, Record};
+use crate::world::EtcdRequest;
 
 /// systemd's default RestartSec, before `Restart=on-failure` starts the daemon again.
 const RESTART_DELAY_MS: u64 = 100;
@@ -87,8 +88,11 @@ pub enum StepKind {
         claim: bool,
     },
     Exists,
-    /// A request to the etcd cluster.
-    Etcd,
+    /// A request to the etcd cluster; `campaign` for the transaction that takes the leader key
+    /// (the etcd backend's claim).
+    Etcd {
+        campaign: bool,
+    },
     GuardStart,
     GuardExtend,
     GuardState,
@@ -105,7 +109,9 @@ impl StepKind {
                 claim: Record::parse(content).is_some_and(|record| record.phase == Phase::Claim),
             },
             Request::FileExists { .. } => StepKind::Exists,
-            Request::Etcd { .. } => StepKind::Etcd,
+            Request::Etcd { request, .. } => StepKind::Etcd {
+                campaign: matches!(request, EtcdRequest::Campaign { .. }),
+            },
             Request::GuardStart { .. } => StepKind::GuardStart,
             Request::GuardExtend(_) => StepKind::GuardExtend,
             Request::GuardState => StepKind::GuardState,
