@@ -454,3 +454,28 @@ fn a_master_cut_off_from_etcd_stops_before_the_standby_takes_over() {
     cluster.assert_running(&[&second], "the master that was cut off stays a standby");
     cluster.assert_no_overlap();
 }
+
+/// A daemon whose cluster cannot be reached at start: it starts nonetheless, runs nothing, says
+/// on stderr what failed, and goes on looping, so that it takes part once the cluster answers.
+#[test]
+fn a_daemon_without_its_cluster_waits_and_says_so() {
+    let mut cluster = EtcdNodes::new("etcd-unreachable", |_, _| {
+        let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        vec![format!("http://{}", nobody.local_addr().unwrap())]
+    });
+    cluster.start(ACTIVE);
+    cluster.wait_for_rounds(ACTIVE, 3);
+    assert!(
+        cluster.oracle.instances().is_empty(),
+        "nothing runs without the cluster\n{}",
+        cluster.report()
+    );
+    let errors = cluster.nodes[ACTIVE].errors();
+    assert!(
+        errors.lines().any(|line| line.starts_with("hacmp: etcd: ")),
+        "the daemon says why on stderr\n{}",
+        cluster.report()
+    );
+    // And it goes on looping.
+    cluster.wait_for_rounds(ACTIVE, 2);
+}
