@@ -67,10 +67,6 @@ impl Cluster {
         }
     }
 
-    pub fn endpoints(&self) -> &[String] {
-        &self.settings.endpoints
-    }
-
     /// Sends `request` and waits at most `limit` for its answer.
     pub fn request(&mut self, request: &EtcdRequest, limit: Duration) -> Io<EtcdAnswer> {
         if self.in_flight.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
