@@ -107,7 +107,8 @@ pub fn smoke_section() -> Section {
         }],
         method: "**Row 6**: `cargo test --all-targets` runs the benchmark binary without \
                  `--bench`, which makes it a smoke run: both daemons in both roles for a few \
-                 seconds and the scan with a few dozen extra processes, all through the same \
+                 seconds, the scan with a few dozen extra processes and one master crash on \
+                 etcd, all through the same \
                  code as the full run, the document written to a temporary directory and \
                  checked for every row. CI runs `make test`, so a change that breaks the \
                  benchmark fails CI."
