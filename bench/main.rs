@@ -8,6 +8,7 @@
 //! one more entry in `measure`.
 
 mod children;
+mod etcd_failover;
 mod perf;
 mod process_scan;
 mod report;
@@ -34,7 +35,7 @@ struct Options {
     #[arg(long)]
     bench: bool,
     /// Which rows to measure.
-    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan", "simulation"])]
+    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan", "simulation", "etcd-failover"])]
     rows: Vec<RowName>,
     /// Seconds each steady-state daemon is measured for (all four run at once).
     #[arg(long, default_value_t = 300)]
@@ -48,6 +49,9 @@ struct Options {
     /// Random crash instants of the failover-latency row.
     #[arg(long, default_value_t = 100)]
     crash_instants: usize,
+    /// Crashes of the master in the etcd failover row.
+    #[arg(long, default_value_t = 10)]
+    etcd_crashes: usize,
     /// Write the document here (only from a run of every row); otherwise print the rows.
     #[arg(long)]
     write: Option<PathBuf>,
@@ -59,6 +63,8 @@ enum RowName {
     ProcessScan,
     /// Rows 3 and 4: failover latency and simulator speed, from the parity simulator.
     Simulation,
+    /// Row 5: failover after a master crash with the etcd backend, on real processes.
+    EtcdFailover,
 }
 
 /// What one run measures, and how long it takes.
@@ -67,6 +73,7 @@ struct Plan {
     steady_state: steady_state::Settings,
     process_scan: process_scan::Settings,
     simulation: simulation::Settings,
+    etcd_failover: etcd_failover::Settings,
     /// The command that reproduces a row, shown in the table.
     command: fn(RowName, &Plan) -> String,
 }
@@ -98,12 +105,17 @@ fn full_run(options: Options) {
             hacmp_hours: 24,
             bash_minutes: 60,
         },
+        etcd_failover: etcd_failover::Settings {
+            crashes: options.etcd_crashes,
+            bash_crash_instants: options.crash_instants,
+        },
         command: full_command,
     };
     let every_row = [
         RowName::SteadyState,
         RowName::ProcessScan,
         RowName::Simulation,
+        RowName::EtcdFailover,
     ]
     .iter()
     .all(|r| plan.rows.contains(r));
@@ -140,6 +152,10 @@ fn full_command(row: RowName, plan: &Plan) -> String {
             "{base} --rows simulation --crash-instants {}",
             plan.simulation.crash_instants
         ),
+        RowName::EtcdFailover => format!(
+            "{base} --rows etcd-failover --etcd-crashes {} --crash-instants {}",
+            plan.etcd_failover.crashes, plan.etcd_failover.bash_crash_instants
+        ),
     }
 }
 
@@ -155,6 +171,7 @@ fn smoke_run(args: &[String]) {
             RowName::SteadyState,
             RowName::ProcessScan,
             RowName::Simulation,
+            RowName::EtcdFailover,
         ],
         steady_state: steady_state::Settings {
             seconds: 3,
@@ -170,6 +187,10 @@ fn smoke_run(args: &[String]) {
             hacmp_hours: 1,
             bash_minutes: 2,
         },
+        etcd_failover: etcd_failover::Settings {
+            crashes: 1,
+            bash_crash_instants: 1,
+        },
         command: |_, _| "make bench-smoke".to_string(),
     };
     let document = measure(&plan, "make bench-smoke");
@@ -180,9 +201,9 @@ fn smoke_run(args: &[String]) {
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
         .count();
-    // The header, then six steady-state rows, one scan row, two simulator rows and the smoke
-    // row.
-    assert_eq!(table_rows, 1 + 6 + 1 + 2 + 1, "the table:\n{document}");
+    // The header, then six steady-state rows, one scan row, two simulator rows, the smoke row
+    // and the etcd failover row.
+    assert_eq!(table_rows, 1 + 6 + 1 + 2 + 1 + 1, "the table:\n{document}");
     println!(
         "{SMOKE_NAME}: ok in {:.0} s (figures discarded)",
         started.elapsed().as_secs_f64()
@@ -202,6 +223,7 @@ fn measure(plan: &Plan, full_command: &str) -> String {
             }
             RowName::ProcessScan => process_scan::measure(&plan.process_scan, &command),
             RowName::Simulation => simulation::measure(&plan.simulation, &command),
+            RowName::EtcdFailover => etcd_failover::measure(&plan.etcd_failover, &command),
         });
     }
     sections.push(report::smoke_section());

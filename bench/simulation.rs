@@ -32,16 +32,46 @@ const CRASH_WINDOW_MS: (u64, u64) = (60_000, 180_000);
 /// Virtual time after the crash in which the failover must have happened.
 const AFTER_CRASH_S: u64 = 120;
 
-/// Two nodes with the default variables; the active one (alpha) crashes at `crash_ms`.
-fn crash_scenario(index: usize, crash_ms: u64) -> Scenario {
+/// Two nodes with the script's variables but for `overrides`; the active one (alpha) crashes at
+/// `crash_ms`.
+fn crash_scenario(index: usize, crash_ms: u64, overrides: &[(&str, &str)]) -> Scenario {
+    let variables: String = overrides
+        .iter()
+        .map(|(name, value)| format!("{name} = \"{value}\"\n"))
+        .collect();
     let text = format!(
-        "name = \"bench-crash-{index}\"\nduration = {}\n\
+        "name = \"bench-crash-{index}\"\nduration = {}\n[variables]\n{variables}\
          [[node]]\nname = \"alpha\"\n[[node]]\nname = \"beta\"\nstart = 1\n\
          [[event]]\nat = {:.3}\naction = \"crash\"\nnode = \"alpha\"\n",
         crash_ms / 1000 + AFTER_CRASH_S,
         crash_ms as f64 / 1000.0
     );
     toml::from_str(&text).expect("the benchmark's scenario is valid")
+}
+
+/// The failover of each driver after a crash of the active host at `instants` crash instants
+/// (from the fixed seed), with `overrides` replacing the script's variables: per instant, one
+/// figure per driver in milliseconds, `None` where the application never ran again.
+pub fn crash_failovers(
+    instants: usize,
+    overrides: &[(&str, &str)],
+    drivers: &[Driver],
+) -> Vec<Vec<Option<u64>>> {
+    let original = support::original_script();
+    let variables = original_settings(&original).expect("the original's variables");
+    let mut rng = SplitMix64::new(SEED);
+    let scenarios: Vec<Scenario> = (0..instants)
+        .map(|index| {
+            let span = CRASH_WINDOW_MS.1 - CRASH_WINDOW_MS.0;
+            crash_scenario(index, CRASH_WINDOW_MS.0 + rng.below(span), overrides)
+        })
+        .collect();
+    parallel::map(&scenarios, parallel::workers(), |scenario| {
+        drivers
+            .iter()
+            .map(|&driver| failover_ms(&run(scenario, driver, &original, &variables)))
+            .collect()
+    })
 }
 
 /// A quiet two-node cluster running for `seconds` of virtual time.
@@ -79,7 +109,8 @@ fn failover_ms(result: &scheduler::RunResult) -> Option<u64> {
     crash.failover_ms
 }
 
-fn distribution(values: &mut [u64]) -> String {
+/// Minimum, median and maximum of durations in milliseconds, in seconds.
+pub fn distribution(values: &mut [u64]) -> String {
     if values.is_empty() {
         return "no failover".to_string();
     }
@@ -94,29 +125,22 @@ fn distribution(values: &mut [u64]) -> String {
 }
 
 pub fn measure(settings: &Settings, command: &str) -> Section {
-    let original = support::original_script();
-    let variables = original_settings(&original).expect("the original's variables");
-    let mut rng = SplitMix64::new(SEED);
-    let scenarios: Vec<Scenario> = (0..settings.crash_instants)
-        .map(|index| {
-            let span = CRASH_WINDOW_MS.1 - CRASH_WINDOW_MS.0;
-            crash_scenario(index, CRASH_WINDOW_MS.0 + rng.below(span))
-        })
-        .collect();
-    let failovers: Vec<[Option<u64>; 3]> =
-        parallel::map(&scenarios, parallel::workers(), |scenario| {
-            [Driver::Bash, Driver::Hacmp, Driver::Safe]
-                .map(|d| failover_ms(&run(scenario, d, &original, &variables)))
-        });
+    let failovers = crash_failovers(
+        settings.crash_instants,
+        &[],
+        &[Driver::Bash, Driver::Hacmp, Driver::Safe],
+    );
     let mismatches = failovers
         .iter()
-        .filter(|[bash, compat, _]| bash != compat)
+        .filter(|figures| figures[0] != figures[1])
         .count();
     let column = |i: usize| {
         let mut values: Vec<u64> = failovers.iter().filter_map(|f| f[i]).collect();
         distribution(&mut values)
     };
     let (bash, compat, safe) = (column(0), column(1), column(2));
+    let original = support::original_script();
+    let variables = original_settings(&original).expect("the original's variables");
     let speed = |driver: Driver, seconds: u64| {
         let scenario = quiet_scenario(seconds);
         let started = Instant::now();

@@ -1,13 +1,14 @@
 //! `hacmp check`: every variable with its origin, and the hazards of the configuration, each
 //! with a one-line reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{Origin, Setting, Settings, Variables};
+use crate::config::{Origin, Setting, Settings, Store, Variables};
 use crate::pattern::Pattern;
+use crate::real::etcd::Survey;
 use crate::storage::{self, Sharing, StorageProbe};
 use crate::table::{self, Tone};
 
@@ -38,12 +39,19 @@ pub struct Surroundings<'a> {
     /// `hacmp run /etc/hacmp/vars` and `/bin/bash /opt/heartbeat.sh`.
     pub daemon_command_lines: Vec<String>,
     pub working_directory: PathBuf,
+    /// With hacmpBackend=etcd: what the cluster's endpoints answered.
+    pub etcd: Option<Survey>,
 }
 
 pub fn hazards(vars: &Variables, around: &Surroundings) -> Vec<Hazard> {
     let mut found = Vec::new();
     relative_paths(vars, around, &mut found);
-    heartbeat_storage(vars, around, &mut found);
+    match (&vars.store, &around.etcd) {
+        (Store::Etcd(_), Some(survey)) => etcd_cluster(survey, &mut found),
+        // The heartbeat directory holds the lease only with the files backend.
+        (Store::Etcd(_), None) => {}
+        (Store::Directories(_), _) => heartbeat_storage(vars, around, &mut found),
+    }
     if vars.loop_time >= vars.faile_over_time {
         found.push(hazard(
             "loopTime",
@@ -79,7 +87,9 @@ fn relative_paths(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazar
         ),
     ];
     for (variable, path) in paths {
-        if !path.starts_with('/') {
+        // The etcd backend never uses heartBeatDir.
+        let unused = variable == "heartBeatDir" && matches!(vars.store, Store::Etcd(_));
+        if !path.starts_with('/') && !unused {
             found.push(hazard(
                 variable,
                 format!(
@@ -135,6 +145,79 @@ fn heartbeat_storage(vars: &Variables, around: &Surroundings, found: &mut Vec<Ha
                 mount.mount_point.display()
             ),
         ));
+    }
+}
+
+/// The etcd cluster's hazards: endpoints that do not serve, a member count that tolerates no
+/// more failures than one member fewer, every member on one host, and members this host cannot
+/// reach through hacmpEtcdEndpoints.
+fn etcd_cluster(survey: &Survey, found: &mut Vec<Hazard>) {
+    for endpoint in survey.endpoints.iter().filter(|e| !e.healthy) {
+        found.push(hazard(
+            "hacmpEtcdEndpoints",
+            format!(
+                "{} does not serve: {}",
+                endpoint.endpoint,
+                endpoint.error.as_deref().unwrap_or("unknown error")
+            ),
+        ));
+    }
+    let Some(members) = &survey.members else {
+        let why = survey.errors.join("; ");
+        found.push(hazard(
+            "hacmpEtcdEndpoints",
+            format!("the cluster's member list cannot be read: {why}"),
+        ));
+        return;
+    };
+    if members.len().is_multiple_of(2) {
+        found.push(hazard(
+            "hacmpEtcdEndpoints",
+            format!(
+                "the cluster has {} members: an even count survives no more failures than one member fewer ({} of {}), and a split between two sites stops it; use 3 or 5, one per site",
+                members.len(),
+                (members.len() - 1) / 2,
+                members.len()
+            ),
+        ));
+    }
+    let hosts: BTreeSet<String> = members
+        .iter()
+        .flat_map(|member| member.peer_urls.iter().map(|url| url_host(url)))
+        .collect();
+    if members.len() > 1
+        && let [host] = hosts.iter().collect::<Vec<_>>()[..]
+    {
+        found.push(hazard(
+            "hacmpEtcdEndpoints",
+            format!(
+                "all {} members of the cluster run on one host ({host}): its loss stops the cluster and every application with it; put one member per site",
+                members.len()
+            ),
+        ));
+    }
+    let unlisted = survey.unlisted_members();
+    if !unlisted.is_empty() {
+        let names: Vec<&str> = unlisted.iter().map(|m| m.name.as_str()).collect();
+        found.push(hazard(
+            "hacmpEtcdEndpoints",
+            format!(
+                "lists {} of the cluster's {} members (not {}): if those fail, this host loses the cluster (and its application) while the others still have it; list every member",
+                members.len() - unlisted.len(),
+                members.len(),
+                names.join(", ")
+            ),
+        ));
+    }
+}
+
+/// The host of a URL such as `https://10.0.0.1:2380`: what lies between `//` and the port.
+fn url_host(url: &str) -> String {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or(authority);
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.to_string(),
+        _ => authority.to_string(),
     }
 }
 
@@ -348,11 +431,21 @@ mod tests {
         storage: &dyn StorageProbe,
         processes: Vec<Process>,
     ) -> Vec<String> {
+        reasons_with_etcd(vars, storage, processes, None)
+    }
+
+    fn reasons_with_etcd(
+        vars: &Variables,
+        storage: &dyn StorageProbe,
+        processes: Vec<Process>,
+        etcd: Option<Survey>,
+    ) -> Vec<String> {
         let around = Surroundings {
             storage,
             matching_processes: processes,
             daemon_command_lines: vec!["/bin/bash /opt/app/heartbeat.sh".to_string()],
             working_directory: PathBuf::from("/"),
+            etcd,
         };
         hazards(vars, &around)
             .into_iter()
@@ -428,6 +521,96 @@ mod tests {
             found,
             [
                 "maintenanceFile: is inside heartBeatDir: the loop takes it for a host's heartbeat and may elect it master"
+            ]
+        );
+    }
+
+    /// An etcd cluster of `members` (name, peer host), of which the endpoints list `listed`
+    /// and the first `serving` of those answer.
+    fn survey(members: &[(&str, &str)], listed: usize, serving: usize) -> Survey {
+        use crate::real::etcd::{EndpointHealth, Member, Quorum};
+        let url = |host: &str, port: u16| format!("http://{host}:{port}");
+        Survey {
+            endpoints: members[..listed]
+                .iter()
+                .enumerate()
+                .map(|(index, (name, host))| EndpointHealth {
+                    endpoint: url(host, 2379 + index as u16),
+                    healthy: index < serving,
+                    member_id: (index < serving).then(|| name.to_string()),
+                    leader_id: (index < serving).then(|| members[0].0.to_string()),
+                    raft_term: None,
+                    version: None,
+                    error: (index >= serving).then(|| "connection refused".to_string()),
+                })
+                .collect(),
+            members: Some(
+                members
+                    .iter()
+                    .enumerate()
+                    .map(|(index, (name, host))| Member {
+                        id: name.to_string(),
+                        name: name.to_string(),
+                        peer_urls: vec![url(host, 2480 + index as u16)],
+                        client_urls: vec![url(host, 2379 + index as u16)],
+                    })
+                    .collect(),
+            ),
+            leader_key: None,
+            maintenance_key: None,
+            quorum: Quorum::Healthy,
+            errors: Vec::new(),
+        }
+    }
+
+    fn etcd_variables() -> Variables {
+        variables(&[
+            ("hacmpProfile", "safe"),
+            ("hacmpBackend", "etcd"),
+            ("hacmpEtcdEndpoints", "http://10.0.1.5:2379"),
+            ("hacmpEtcdPrefix", "/hacmp/payments"),
+            // Relative, and on a local filesystem: neither matters, since etcd holds the lease.
+            ("heartBeatDir", "heartbeat"),
+        ])
+    }
+
+    #[test]
+    fn three_members_on_three_hosts_all_listed_and_serving_have_no_hazards() {
+        let local = FakeStorage {
+            magic: EXT4,
+            nfs_options: "",
+        };
+        let members = [("a", "10.0.1.5"), ("b", "10.0.2.5"), ("c", "10.0.3.5")];
+        let found = reasons_with_etcd(
+            &etcd_variables(),
+            &local,
+            vec![],
+            Some(survey(&members, 3, 3)),
+        );
+        assert_eq!(found, Vec::<String>::new());
+    }
+
+    #[test]
+    fn etcd_hazards_name_down_endpoints_even_counts_one_host_and_unlisted_members() {
+        let members = [
+            ("a", "10.0.1.5"),
+            ("b", "10.0.1.5"),
+            ("c", "10.0.1.5"),
+            ("d", "10.0.1.5"),
+        ];
+        let found = reasons_with_etcd(
+            &etcd_variables(),
+            &SAFE_NFS,
+            vec![],
+            Some(survey(&members, 3, 2)),
+        );
+        assert_eq!(
+            found,
+            [
+                "hacmpEtcdEndpoints: http://10.0.1.5:2381 does not serve: connection refused",
+                "hacmpEtcdEndpoints: the cluster has 4 members: an even count survives no more failures than one member fewer (1 of 4), and a split between two sites stops it; use 3 or 5, one per site",
+                "hacmpEtcdEndpoints: all 4 members of the cluster run on one host (10.0.1.5): its loss stops the cluster and every application with it; put one member per site",
+                "hacmpEtcdEndpoints: lists 3 of the cluster's 4 members (not d): if those fail, this host loses the cluster (and its application) while the others still have it; list every member",
             ]
         );
     }

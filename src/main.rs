@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use hacmp::check::{self, Process, Surroundings};
-use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Variables};
+use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Store, Variables};
 use hacmp::maintenance::{self, Outcome};
 use hacmp::real::{RealWorld, guard, processes, report};
 use hacmp::storage::RealStorage;
@@ -175,7 +175,9 @@ fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
         return EXIT_INVALID;
     };
     report::notify_stopping_on_signals();
-    let mut world = RealWorld::new().reporting(report::Reporter::new(&variables));
+    let mut world = RealWorld::new()
+        .reporting(report::Reporter::new(&variables))
+        .storing_in(&variables.store);
     let ended = match variables.profile {
         Profile::Compat => engine::run(&mut world, &variables),
         Profile::Safe(timing) => {
@@ -228,33 +230,50 @@ fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Op
         return EXIT_INVALID;
     };
     let target = &variables.maintenance_file;
-    if let Some(warning) = maintenance::node_local_warning(&variables) {
+    // With etcd the key freezes every node; the file is this host's own switch as well.
+    let etcd = match &variables.store {
+        Store::Etcd(settings) => Some(settings),
+        Store::Directories(_) => None,
+    };
+    if etcd.is_none()
+        && let Some(warning) = maintenance::node_local_warning(&variables)
+    {
         eprintln!("hacmp: warning: {warning}");
     }
+    if matches!(action, MaintenanceAction::Status) {
+        let mut now = status::maintenance(target);
+        if let Some(settings) = etcd {
+            match maintenance::key_note(settings) {
+                Ok(note) => {
+                    now.active |= note.is_some();
+                    now.key = Some(status::MaintenanceKey {
+                        key: settings.maintenance_key(),
+                        set: note.is_some(),
+                        note,
+                    });
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    return 1;
+                }
+            }
+        }
+        println!("{}", maintenance::describe(&now));
+        return if now.active {
+            status::exit::MAINTENANCE
+        } else {
+            0
+        };
+    }
+    let note = maintenance::note(reason, chrono::Local::now());
     let done = match action {
-        MaintenanceAction::Status => {
-            let now = status::maintenance(target);
-            println!("{}", maintenance::describe(&now));
-            return if now.active {
-                status::exit::MAINTENANCE
-            } else {
-                0
-            };
-        }
-        MaintenanceAction::On => {
-            maintenance::switch_on(target, &maintenance::note(reason, chrono::Local::now()))
-        }
+        MaintenanceAction::On => maintenance::switch_on(target, &note),
         MaintenanceAction::Off => maintenance::switch_off(target),
+        MaintenanceAction::Status => unreachable!("answered above"),
     };
-    match done {
+    let mut code = match done {
         Ok(outcome) => {
-            let said = match outcome {
-                Outcome::SwitchedOn => "maintenance switched on",
-                Outcome::AlreadyOn => "maintenance was already on; file left as it was",
-                Outcome::SwitchedOff => "maintenance switched off",
-                Outcome::AlreadyOff => "maintenance was already off",
-            };
-            println!("{said}: {target}");
+            println!("{}: {target}", said(&outcome, "file"));
             0
         }
         Err(error) => {
@@ -264,6 +283,34 @@ fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Op
             );
             1
         }
+    };
+    if let Some(settings) = etcd {
+        let done = match action {
+            MaintenanceAction::On => maintenance::switch_key_on(settings, &note),
+            _ => maintenance::switch_key_off(settings),
+        };
+        match done {
+            Ok(outcome) => println!(
+                "{}: etcd key {}",
+                said(&outcome, "key"),
+                settings.maintenance_key()
+            ),
+            Err(error) => {
+                eprintln!("{error}");
+                code = 1;
+            }
+        }
+    }
+    code
+}
+
+/// What `hacmp maintenance on|off` did to the file or key (`what`).
+fn said(outcome: &Outcome, what: &str) -> String {
+    match outcome {
+        Outcome::SwitchedOn => "maintenance switched on".to_string(),
+        Outcome::AlreadyOn => format!("maintenance was already on; {what} left as it was"),
+        Outcome::SwitchedOff => "maintenance switched off".to_string(),
+        Outcome::AlreadyOff => "maintenance was already off".to_string(),
     }
 }
 
@@ -308,6 +355,10 @@ fn check(file: Option<&Path>, json: bool) -> u8 {
         matching_processes: matching_processes(&variables),
         daemon_command_lines: daemon_command_lines(file),
         working_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        etcd: match &variables.store {
+            Store::Etcd(settings) => Some(hacmp::real::etcd::survey(settings, status::ETCD_LIMIT)),
+            Store::Directories(_) => None,
+        },
     };
     let hazards = check::hazards(&variables, &surroundings);
     if json {

@@ -7,8 +7,13 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::config::Variables;
+use crate::config::{EtcdSettings, Variables};
+use crate::real::etcd::Cluster;
 use crate::status::{self, Maintenance};
+use crate::world::{EtcdAnswer, EtcdRequest, Io};
+
+/// How long `hacmp maintenance` waits for each answer of the etcd cluster.
+const ETCD_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What `on` or `off` did; both are idempotent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +100,56 @@ pub fn switch_off(file: &str) -> io::Result<Outcome> {
     }
 }
 
+/// With the etcd backend: creates the maintenance key with `text` unless it exists, in one
+/// transaction, so that a note set by someone else in the meantime is kept. The key has no
+/// lease: it stays until `off`, whoever set it and whatever becomes of their host.
+pub fn switch_key_on(settings: &EtcdSettings, text: &str) -> Result<Outcome, String> {
+    let create = EtcdRequest::Campaign {
+        key: settings.maintenance_key(),
+        value: text.to_string(),
+        lease: 0,
+    };
+    match ask(settings, &create)? {
+        EtcdAnswer::Campaign { won: true, .. } => Ok(Outcome::SwitchedOn),
+        EtcdAnswer::Campaign { won: false, .. } => Ok(Outcome::AlreadyOn),
+        other => Err(format!("etcd answered {other:?} to a create")),
+    }
+}
+
+/// With the etcd backend: deletes the maintenance key.
+pub fn switch_key_off(settings: &EtcdSettings) -> Result<Outcome, String> {
+    let key = settings.maintenance_key();
+    if key_note(settings)?.is_none() {
+        return Ok(Outcome::AlreadyOff);
+    }
+    ask(settings, &EtcdRequest::Delete { key })?;
+    Ok(Outcome::SwitchedOff)
+}
+
+/// With the etcd backend: the maintenance key's value, `None` when it does not exist.
+pub fn key_note(settings: &EtcdSettings) -> Result<Option<String>, String> {
+    let get = EtcdRequest::Get {
+        key: settings.maintenance_key(),
+    };
+    match ask(settings, &get)? {
+        EtcdAnswer::Value(value) => Ok(value.map(|kv| kv.value)),
+        other => Err(format!("etcd answered {other:?} to a read")),
+    }
+}
+
+fn ask(settings: &EtcdSettings, request: &EtcdRequest) -> Result<EtcdAnswer, String> {
+    let serving = crate::real::etcd::serving(settings, ETCD_LIMIT);
+    match Cluster::new(serving).request(request, ETCD_LIMIT) {
+        Io::Done(answer) => Ok(answer),
+        Io::Failed(error) => Err(error),
+        Io::TimedOut => Err(format!(
+            "hacmp: etcd: no answer from {} within {} s",
+            settings.endpoints.join(","),
+            ETCD_LIMIT.as_secs()
+        )),
+    }
+}
+
 /// Why the maintenance file would freeze only this host instead of the whole cluster, if it
 /// would.
 pub fn node_local_warning(vars: &Variables) -> Option<String> {
@@ -115,12 +170,13 @@ pub fn node_local_warning(vars: &Variables) -> Option<String> {
 
 /// The one line that says what maintenance looks like now.
 pub fn describe(maintenance: &Maintenance) -> String {
-    match (&maintenance.active, &maintenance.note) {
-        (false, _) => format!("maintenance is off ({} does not exist)", maintenance.file),
-        (true, None) => format!("maintenance is ON ({})", maintenance.file),
+    let source = status::maintenance_source(maintenance);
+    let key_note = maintenance.key.as_ref().and_then(|key| key.note.as_ref());
+    match (maintenance.active, key_note.or(maintenance.note.as_ref())) {
+        (false, _) => format!("maintenance is off ({source})"),
+        (true, None) => format!("maintenance is ON ({source})"),
         (true, Some(note)) => format!(
-            "maintenance is ON ({}): {}",
-            maintenance.file,
+            "maintenance is ON ({source}): {}",
             note.lines().collect::<Vec<_>>().join("; ")
         ),
     }

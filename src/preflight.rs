@@ -9,21 +9,15 @@
 use std::ffi::CString;
 use std::path::Path;
 
-use crate::config::{ConfigError, Profile, Settings, Variables};
+use crate::config::{ConfigError, Profile, Settings, Store, Variables};
 use crate::storage::{self, RealStorage, StorageProbe};
 
 pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigError> {
-    let heartbeat_dir = settings.get("heartBeatDir");
-    if !Path::new(&variables.heart_beat_dir).is_dir() {
-        return Err(heartbeat_dir.error(&format!(
-            "is not a directory{}",
-            relative_to_working_directory(&variables.heart_beat_dir)
-        )));
-    }
-    if matches!(variables.profile, Profile::Safe(_))
-        && let Some(reason) = cached_listings(&RealStorage, Path::new(&variables.heart_beat_dir))
-    {
-        return Err(heartbeat_dir.error(&reason));
+    match &variables.store {
+        // The etcd backend keeps its lease in the cluster: heartBeatDir is not used, and an
+        // operator who never had a shared directory need not make one.
+        Store::Etcd(_) => {}
+        Store::Directories(_) => heart_beat_dir(settings, variables)?,
     }
     let log = settings.get("startCmdLogFile");
     if !can_write_file(&variables.start_cmd_log_file) {
@@ -52,6 +46,23 @@ pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigErr
                 .get("hacmpMetricsFile")
                 .error("cannot be written (its directory must exist and be writable)"));
         }
+    }
+    Ok(())
+}
+
+/// heartBeatDir: it must be a directory now, since the loop can do nothing without it.
+fn heart_beat_dir(settings: &Settings, variables: &Variables) -> Result<(), ConfigError> {
+    let heartbeat_dir = settings.get("heartBeatDir");
+    if !Path::new(&variables.heart_beat_dir).is_dir() {
+        return Err(heartbeat_dir.error(&format!(
+            "is not a directory{}",
+            relative_to_working_directory(&variables.heart_beat_dir)
+        )));
+    }
+    if matches!(variables.profile, Profile::Safe(_))
+        && let Some(reason) = cached_listings(&RealStorage, Path::new(&variables.heart_beat_dir))
+    {
+        return Err(heartbeat_dir.error(&reason));
     }
     Ok(())
 }

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::{Profile, Variables};
+use crate::config::{EtcdSettings, Profile, Store, Variables};
+use crate::real::etcd::{self, Quorum, Survey};
 use crate::real::{files, listing, processes};
 use crate::table::{self, Tone};
 
@@ -16,6 +17,8 @@ use crate::table::{self, Tone};
 pub const SCHEMA: u32 = 1;
 /// How much of the maintenance file is shown: it is a note for people, not a data file.
 const MAX_MAINTENANCE_NOTE: usize = 4096;
+/// How long `hacmp status` waits for each answer of the etcd cluster.
+pub const ETCD_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Status {
@@ -35,6 +38,18 @@ pub struct Status {
     pub maintenance: Maintenance,
     pub application: Application,
     pub warnings: Vec<String>,
+    /// With hacmpBackend=etcd: the cluster as its endpoints answer. `master` is then the leader
+    /// key's holder, and `heartbeats` is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EtcdStatus {
+    /// hacmpEtcdPrefix.
+    pub prefix: String,
+    #[serde(flatten)]
+    pub survey: Survey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,6 +70,19 @@ pub struct Maintenance {
     pub active: bool,
     pub file: String,
     /// The file's text (who, when, why) when it has any.
+    pub note: Option<String>,
+    /// With hacmpBackend=etcd: the maintenance key, which every node obeys as it obeys the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<MaintenanceKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MaintenanceKey {
+    pub key: String,
+    /// Whether the key exists; false also when it could not be read (the status's `etcd.errors`
+    /// then says so).
+    pub set: bool,
+    /// Its value (who, when, why, when set by `hacmp maintenance on`).
     pub note: Option<String>,
 }
 
@@ -85,6 +113,14 @@ impl Status {
 
 /// Reads the state of the cluster as this host sees it.
 pub fn gather(vars: &Variables) -> Status {
+    match &vars.store {
+        Store::Etcd(settings) => gather_etcd(vars, settings),
+        Store::Directories(_) => gather_directory(vars),
+    }
+}
+
+/// The status with the heartbeat directory as the loop's storage.
+fn gather_directory(vars: &Variables) -> Status {
     let now = files::wall_clock_seconds();
     let mut warnings = Vec::new();
     let entries = match listing::entries(&vars.heart_beat_dir) {
@@ -125,7 +161,6 @@ pub fn gather(vars: &Variables) -> Status {
         .as_ref()
         .is_some_and(|m| heartbeats.iter().any(|h| h.host == *m && h.alive));
     warn_about(&heartbeats, vars, &mut warnings);
-    let pids = processes::find(&vars.pgrep_program_name, std::process::id());
     Status {
         schema: SCHEMA,
         host_name: vars.host_name.clone(),
@@ -140,12 +175,100 @@ pub fn gather(vars: &Variables) -> Status {
         master_alive,
         heartbeats,
         maintenance: maintenance(&vars.maintenance_file),
-        application: Application {
-            running: !pids.is_empty(),
-            pids,
-        },
+        application: application(vars),
         warnings,
+        etcd: None,
     }
+}
+
+/// This host's application, as pgrepProgramName finds it.
+fn application(vars: &Variables) -> Application {
+    let pids = processes::find(&vars.pgrep_program_name, std::process::id());
+    Application {
+        running: !pids.is_empty(),
+        pids,
+    }
+}
+
+/// The status with the etcd cluster as the loop's storage: the leader key's holder is master.
+fn gather_etcd(vars: &Variables, settings: &EtcdSettings) -> Status {
+    let survey = etcd::survey(settings, ETCD_LIMIT);
+    let mut warnings = etcd_warnings(&survey);
+    let mut maintenance = maintenance(&vars.maintenance_file);
+    let note = survey.maintenance_key.as_ref().map(|value| {
+        let shown: String = value.chars().take(MAX_MAINTENANCE_NOTE).collect();
+        shown.trim().to_string()
+    });
+    maintenance.active |= survey.maintenance_key.is_some();
+    maintenance.key = Some(MaintenanceKey {
+        key: settings.maintenance_key(),
+        set: survey.maintenance_key.is_some(),
+        note: note.filter(|note| !note.is_empty()),
+    });
+    if !survey.keys_read() {
+        warnings.push(
+            "the cluster did not answer every read: what status shows of the keys may be incomplete"
+                .to_string(),
+        );
+    }
+    Status {
+        schema: SCHEMA,
+        host_name: vars.host_name.clone(),
+        profile: match vars.profile {
+            Profile::Compat => "compat",
+            Profile::Safe(_) => "safe",
+        },
+        heartbeat_dir: vars.heart_beat_dir.clone(),
+        faile_over_time: vars.faile_over_time,
+        now: files::wall_clock_seconds(),
+        master: survey.leader_key.as_ref().map(|key| key.holder.clone()),
+        master_alive: survey.leader_key.is_some(),
+        heartbeats: Vec::new(),
+        maintenance,
+        application: application(vars),
+        warnings,
+        etcd: Some(EtcdStatus {
+            prefix: settings.prefix.clone(),
+            survey,
+        }),
+    }
+}
+
+/// What an operator must know about the cluster beyond the table.
+fn etcd_warnings(survey: &Survey) -> Vec<String> {
+    let mut warnings: Vec<String> = survey.errors.clone();
+    for endpoint in survey.endpoints.iter().filter(|e| !e.healthy) {
+        warnings.push(format!(
+            "{} is not serving: {}",
+            endpoint.endpoint,
+            endpoint.error.as_deref().unwrap_or("unknown error")
+        ));
+    }
+    let unlisted = survey.unlisted_members();
+    if let Some(members) = survey.members.as_ref().filter(|_| !unlisted.is_empty()) {
+        warnings.push(format!(
+            "hacmpEtcdEndpoints lists {} of the cluster's {} members: if those fail, this host loses the cluster while the others still have it",
+            members.len() - unlisted.len(),
+            members.len()
+        ));
+    }
+    warnings
+}
+
+/// The banner that makes a cluster about to stop, or stopped, impossible to miss.
+pub fn quorum_banner(quorum: Quorum, colour: bool) -> Option<String> {
+    let lines = match quorum {
+        Quorum::Healthy => return None,
+        Quorum::AtRisk => vec![
+            "ETCD QUORUM AT RISK".to_string(),
+            "one more failed member stops the cluster, and every application with it".to_string(),
+        ],
+        Quorum::Lost => vec![
+            "ETCD QUORUM LOST".to_string(),
+            "nobody can hold the leader key: every guard ends its application".to_string(),
+        ],
+    };
+    Some(boxed(&lines, colour))
 }
 
 fn warn_about(heartbeats: &[Heartbeat], vars: &Variables, warnings: &mut Vec<String>) {
@@ -193,19 +316,34 @@ pub fn maintenance(file: &str) -> Maintenance {
         active,
         file: file.to_string(),
         note,
+        key: None,
     }
 }
 
 /// The banner that makes maintenance impossible to miss.
 pub fn maintenance_banner(maintenance: &Maintenance, colour: bool) -> String {
-    let mut lines = vec![
-        "MAINTENANCE MODE IS ON".to_string(),
-        "the loop does nothing on hosts that see this file".to_string(),
-        format!("file: {}", maintenance.file),
-    ];
-    if let Some(note) = &maintenance.note {
-        lines.extend(note.lines().map(str::to_string));
+    let mut lines = vec!["MAINTENANCE MODE IS ON".to_string()];
+    let key = maintenance.key.as_ref().filter(|key| key.set);
+    if let Some(key) = key {
+        lines.push("every node's loop does nothing while this etcd key exists".to_string());
+        lines.push(format!("etcd key: {}", key.key));
+        if let Some(note) = &key.note {
+            lines.extend(note.lines().map(str::to_string));
+        }
     }
+    // With the key set, the file is shown only when it says something of its own.
+    if key.is_none() || maintenance.note.is_some() {
+        lines.push("the loop does nothing on hosts that see this file".to_string());
+        lines.push(format!("file: {}", maintenance.file));
+        if let Some(note) = &maintenance.note {
+            lines.extend(note.lines().map(str::to_string));
+        }
+    }
+    boxed(&lines, colour)
+}
+
+/// `lines` in a box of `#`, in the colour of bad news.
+fn boxed(lines: &[String], colour: bool) -> String {
     let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let rule = "#".repeat(width + 6);
     let mut out = format!("{}\n", table::paint(&rule, Tone::Bad, colour));
@@ -228,13 +366,9 @@ fn age_text(age_seconds: i64) -> String {
     }
 }
 
-/// The human form of the status.
-pub fn render(status: &Status, colour: bool) -> String {
+/// The heartbeat directory's part of the human status: its entries as the loop judges them.
+fn render_heartbeats(status: &Status, colour: bool) -> String {
     let mut out = String::new();
-    if status.maintenance.active {
-        out.push_str(&maintenance_banner(&status.maintenance, colour));
-        out.push('\n');
-    }
     out.push_str(&format!(
         "host {}, heartbeat directory {}, faileOverTime {} s, profile {}\n\n",
         status.host_name, status.heartbeat_dir, status.faile_over_time, status.profile
@@ -269,15 +403,127 @@ pub fn render(status: &Status, colour: bool) -> String {
     } else {
         out.push_str(&table::render(&rows, colour));
     }
+    out
+}
+
+/// The etcd cluster's part of the human status: each endpoint's member, the leader key and, when
+/// one more failure would stop the cluster, a banner.
+fn render_etcd(status: &Status, etcd: &EtcdStatus, colour: bool) -> String {
+    let survey = &etcd.survey;
+    let mut out = String::new();
+    if let Some(banner) = quorum_banner(survey.quorum, colour) {
+        out.push_str(&banner);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "host {}, etcd prefix {}, faileOverTime {} s, profile {}\n\n",
+        status.host_name, etcd.prefix, status.faile_over_time, status.profile
+    ));
+    let mut rows = vec![
+        ["ENDPOINT", "HEALTH", "MEMBER", "ROLE", "TERM", "VERSION"]
+            .map(|title| (title.to_string(), Tone::Plain))
+            .to_vec(),
+    ];
+    for endpoint in &survey.endpoints {
+        let name = endpoint.member_id.as_deref().map_or(String::new(), |id| {
+            let named = survey.members.iter().flatten().find(|m| m.id == id);
+            named.map_or(id.to_string(), |member| format!("{} ({id})", member.name))
+        });
+        // Why it is down is among the warnings, whole; the table stays narrow.
+        let (health, tone) = if endpoint.healthy {
+            ("healthy", Tone::Good)
+        } else {
+            ("DOWN", Tone::Bad)
+        };
+        let role = match (endpoint.healthy, endpoint.is_leader()) {
+            (true, true) => "leader",
+            (true, false) => "follower",
+            (false, _) => "",
+        };
+        rows.push(vec![
+            (endpoint.endpoint.clone(), Tone::Plain),
+            (health.to_string(), tone),
+            (name, Tone::Plain),
+            (role.to_string(), Tone::Plain),
+            (
+                endpoint.raft_term.map_or(String::new(), |t| t.to_string()),
+                Tone::Plain,
+            ),
+            (endpoint.version.clone().unwrap_or_default(), Tone::Plain),
+        ]);
+    }
+    out.push_str(&table::render(&rows, colour));
+    let quorum = match survey.quorum {
+        Quorum::Healthy => table::paint("healthy", Tone::Good, colour),
+        Quorum::AtRisk => table::paint("AT RISK", Tone::Warning, colour),
+        Quorum::Lost => table::paint("LOST", Tone::Bad, colour),
+    };
+    let members = survey
+        .members
+        .as_ref()
+        .map_or("members unknown".to_string(), |m| {
+            format!("{} members", m.len())
+        });
+    out.push_str(&format!("\nquorum:       {quorum} ({members})\n"));
+    let leader = match &survey.leader_key {
+        Some(key) => {
+            let left = key
+                .lease_seconds_left
+                .map_or("time left unknown".to_string(), |left| {
+                    format!("{left} s left")
+                });
+            table::paint(
+                &format!(
+                    "{} holds it, token {}, lease {} ({left})",
+                    key.holder, key.token, key.lease
+                ),
+                Tone::Good,
+                colour,
+            )
+        }
+        None if survey.keys_read() => "free: the first standby to see it so takes over".to_string(),
+        None => "unknown: the cluster did not answer".to_string(),
+    };
+    out.push_str(&format!("leader key:   {leader}\n"));
+    out
+}
+
+/// What puts the cluster in maintenance, or what would.
+pub fn maintenance_source(maintenance: &Maintenance) -> String {
+    let key = maintenance.key.as_ref();
+    match key {
+        Some(key) if key.set => format!("etcd key {}", key.key),
+        Some(key) if !maintenance.active => {
+            format!(
+                "{} does not exist, nor etcd key {}",
+                maintenance.file, key.key
+            )
+        }
+        _ if maintenance.active => maintenance.file.clone(),
+        _ => format!("{} does not exist", maintenance.file),
+    }
+}
+
+/// The human form of the status.
+pub fn render(status: &Status, colour: bool) -> String {
+    let mut out = String::new();
+    if status.maintenance.active {
+        out.push_str(&maintenance_banner(&status.maintenance, colour));
+        out.push('\n');
+    }
+    match &status.etcd {
+        Some(etcd) => out.push_str(&render_etcd(status, etcd, colour)),
+        None => out.push_str(&render_heartbeats(status, colour)),
+    }
     out.push('\n');
     let maintenance = if status.maintenance.active {
         table::paint(
-            &format!("ON ({})", status.maintenance.file),
+            &format!("ON ({})", maintenance_source(&status.maintenance)),
             Tone::Bad,
             colour,
         )
     } else {
-        format!("off ({} does not exist)", status.maintenance.file)
+        format!("off ({})", maintenance_source(&status.maintenance))
     };
     out.push_str(&format!("maintenance:  {maintenance}\n"));
     let application = if status.application.running {

@@ -350,3 +350,166 @@ fn generated_docs_cover_every_command() {
     assert!(out.path().join("completions/_hacmp").is_file());
     assert!(out.path().join("completions/hacmp.fish").is_file());
 }
+
+/// `hacmp status`, `maintenance` and `check` with hacmpBackend=etcd, against a real
+/// three-member cluster, with etcdctl as the witness of what the cluster holds.
+#[test]
+fn operator_commands_with_the_etcd_backend_read_and_write_the_cluster() {
+    let root = tempfile::tempdir().unwrap();
+    let mut etcd =
+        support::etcd::EtcdCluster::start(root.path(), &support::unique_marker("operator-etcd"));
+    let prefix = format!("/hacmp/{}", support::unique_marker("operator"));
+    let on_endpoints = |endpoints: &[String]| {
+        cluster(&format!(
+            "hacmpProfile=safe\nhacmpBackend=etcd\nhacmpEtcdEndpoints={}\nhacmpEtcdPrefix={prefix}\n",
+            endpoints.join(",")
+        ))
+    };
+    let cluster = on_endpoints(&etcd.endpoints());
+    let status_json = |cluster: &Cluster| -> (Option<i32>, serde_json::Value) {
+        let output = hacmp(cluster, &["status", "--json"]);
+        let json = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&output.stdout)));
+        (output.status.code(), json)
+    };
+
+    let (code, json) = status_json(&cluster);
+    assert_eq!(code, Some(1), "nobody holds the leader key: {json:#}");
+    assert_eq!(json["master"], serde_json::Value::Null);
+    assert_eq!(json["etcd"]["quorum"], "healthy", "{json:#}");
+    assert_eq!(json["etcd"]["prefix"], prefix.as_str());
+    let endpoints = json["etcd"]["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 3);
+    assert!(endpoints.iter().all(|e| e["healthy"] == true), "{json:#}");
+    assert_eq!(
+        endpoints
+            .iter()
+            .filter(|e| e["member_id"] == e["leader_id"])
+            .count(),
+        1,
+        "one member leads: {json:#}"
+    );
+
+    let lease = etcd.etcdctl(&["lease", "grant", "30"]);
+    let lease = lease.split_whitespace().nth(1).expect("lease ID granted");
+    etcd.etcdctl(&[
+        "put",
+        "--lease",
+        lease,
+        &format!("{prefix}/leader"),
+        "nodeB",
+    ]);
+    let stored: serde_json::Value = serde_json::from_str(&etcd.etcdctl(&[
+        "get",
+        "--write-out=json",
+        &format!("{prefix}/leader"),
+    ]))
+    .unwrap();
+    let (code, json) = status_json(&cluster);
+    assert_eq!(code, Some(0), "a live master: {json:#}");
+    assert_eq!(json["master"], "nodeB");
+    let leader_key = &json["etcd"]["leader_key"];
+    assert_eq!(leader_key["holder"], "nodeB");
+    assert_eq!(leader_key["token"], stored["kvs"][0]["create_revision"]);
+    assert_eq!(leader_key["lease"], lease);
+    let left = leader_key["lease_seconds_left"].as_i64().unwrap();
+    assert!(
+        (1..=30).contains(&left),
+        "{left} s left of a 30-second lease"
+    );
+
+    let on = hacmp(&cluster, &["maintenance", "on", "--reason", "etcd upgrade"]);
+    let said = text(&on.stdout);
+    assert_eq!(on.status.code(), Some(0), "{said}{}", text(&on.stderr));
+    assert!(
+        said.contains(&format!(
+            "maintenance switched on: etcd key {prefix}/maintenance"
+        )),
+        "{said}"
+    );
+    assert!(
+        cluster.dir.join("maintenance").is_file(),
+        "the file as well"
+    );
+    let note = etcd.etcdctl(&[
+        "get",
+        "--print-value-only",
+        &format!("{prefix}/maintenance"),
+    ]);
+    assert!(note.contains("reason: etcd upgrade"), "{note}");
+    let again = hacmp(&cluster, &["maintenance", "on"]);
+    assert!(
+        text(&again.stdout).contains("maintenance was already on; key left as it was"),
+        "{}",
+        text(&again.stdout)
+    );
+    // The key alone puts every node in maintenance: without the file, status still says so.
+    fs::remove_file(cluster.dir.join("maintenance")).unwrap();
+    let (code, json) = status_json(&cluster);
+    assert_eq!(code, Some(3), "{json:#}");
+    assert_eq!(json["maintenance"]["key"]["set"], true);
+    assert!(
+        json["maintenance"]["key"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("reason: etcd upgrade")
+    );
+    let shown = hacmp(&cluster, &["maintenance", "status"]);
+    assert_eq!(shown.status.code(), Some(3));
+    assert!(
+        text(&shown.stdout).starts_with(&format!(
+            "maintenance is ON (etcd key {prefix}/maintenance): maintenance switched on by"
+        )),
+        "{}",
+        text(&shown.stdout)
+    );
+    let off = hacmp(&cluster, &["maintenance", "off"]);
+    assert_eq!(off.status.code(), Some(0), "{}", text(&off.stderr));
+    assert_eq!(etcd.etcdctl(&["get", &format!("{prefix}/maintenance")]), "");
+
+    let check = hacmp(&cluster, &["check", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(check.status.code(), Some(1), "{json:#}");
+    let reasons: Vec<&str> = json["hazards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "all 3 members of the cluster run on one host (127.0.0.1): its loss stops the cluster and every application with it; put one member per site"
+        ],
+        "{json:#}"
+    );
+
+    let narrow = on_endpoints(&[etcd.endpoint(0)]);
+    let shown = text(&hacmp(&narrow, &["check"]).stdout);
+    assert!(
+        shown.contains(
+            "hacmpEtcdEndpoints: lists 1 of the cluster's 3 members (not member1, member2)"
+        ),
+        "{shown}"
+    );
+
+    let leader = etcd.leader(&[0, 1, 2]);
+    let follower = (leader + 1) % support::etcd::MEMBERS;
+    etcd.kill(follower);
+    let (code, json) = status_json(&cluster);
+    assert_eq!(code, Some(0), "the master holds on: {json:#}");
+    assert_eq!(json["etcd"]["quorum"], "at-risk", "{json:#}");
+    assert_eq!(json["etcd"]["endpoints"][follower]["healthy"], false);
+    let human = text(&hacmp(&cluster, &["status"]).stdout);
+    assert!(human.contains("## ETCD QUORUM AT RISK"), "{human}");
+    assert!(human.contains("nodeB holds it, token"), "{human}");
+    let check = hacmp(&cluster, &["check"]);
+    let shown = text(&check.stdout);
+    assert!(
+        shown.contains(&format!(
+            "hacmpEtcdEndpoints: {} does not serve:",
+            etcd.endpoint(follower)
+        )),
+        "{shown}"
+    );
+}

@@ -2,6 +2,7 @@
 //! runs, with the same result and the same error line on stderr.
 
 pub mod bounded;
+pub mod etcd;
 pub mod files;
 pub mod guard;
 pub mod hook;
@@ -17,6 +18,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::config::Store;
 use crate::event::Event;
 use crate::pattern::Pattern;
 use crate::world::{
@@ -39,6 +41,8 @@ pub struct RealWorld {
     workers: bounded::Workers,
     guard: guard::GuardSlot,
     reporter: report::Reporter,
+    /// The etcd cluster of the etcd backend; `None` with the files backend.
+    etcd: Option<etcd::Cluster>,
 }
 
 impl RealWorld {
@@ -52,7 +56,18 @@ impl RealWorld {
                 guard::runtime_directory(),
             ),
             reporter: report::Reporter::silent(),
+            etcd: None,
         }
+    }
+
+    /// This world, with the etcd cluster of `store` when the lease lives there; it connects at
+    /// the first request.
+    pub fn storing_in(self, store: &Store) -> RealWorld {
+        let etcd = match store {
+            Store::Etcd(settings) => Some(etcd::Cluster::new(settings.clone())),
+            Store::Directories(_) => None,
+        };
+        RealWorld { etcd, ..self }
     }
 
     /// This world, passing the loop's events to `reporter`.
@@ -262,10 +277,17 @@ impl SafeWorld for RealWorld {
         Ok(self.timed("exists", directory_of(path), run, went_wrong))
     }
 
-    fn etcd(&mut self, _request: &EtcdRequest, _limit: Duration) -> Step<Io<EtcdAnswer>> {
-        Ok(Io::Failed(
-            "hacmp: the etcd backend is not built into this world yet".to_string(),
-        ))
+    fn etcd(&mut self, request: &EtcdRequest, limit: Duration) -> Step<Io<EtcdAnswer>> {
+        let Some(mut cluster) = self.etcd.take() else {
+            // Only the etcd backend sends requests, and it runs only with an etcd store.
+            return Ok(Io::Failed(
+                "hacmp: etcd: no etcd cluster is configured (hacmpBackend is not etcd)".to_string(),
+            ));
+        };
+        let run = |_: &mut Self| cluster.request(request, limit);
+        let answer = self.timed(etcd::operation_name(request), "etcd", run, went_wrong);
+        self.etcd = Some(cluster);
+        Ok(answer)
     }
 
     fn guard_start(
