@@ -249,12 +249,7 @@ fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Op
         if let Some(settings) = etcd {
             match maintenance::key_note(settings) {
                 Ok(note) => {
-                    now.active |= note.is_some();
-                    now.key = Some(status::MaintenanceKey {
-                        key: settings.maintenance_key(),
-                        set: note.is_some(),
-                        note,
-                    });
+                    now = status::with_key(now, settings.maintenance_key(), note.as_deref());
                 }
                 Err(error) => {
                     eprintln!("{error}");
