@@ -198,7 +198,9 @@ fn etcd_cluster(survey: &Survey, found: &mut Vec<Hazard>) {
     }
     let unlisted = survey.unlisted_members();
     if !unlisted.is_empty() {
-        let names: Vec<&str> = unlisted.iter().map(|m| m.name.as_str()).collect();
+        let mut names: Vec<&str> = unlisted.iter().map(|m| m.name.as_str()).collect();
+        // etcd lists members by id, which says nothing to an operator; names sort as written.
+        names.sort_unstable();
         found.push(hazard(
             "hacmpEtcdEndpoints",
             format!(

@@ -82,9 +82,10 @@ Examples:
         profile: Option<String>,
     },
 
-    /// Show who is master, how old every heartbeat is, maintenance, and this host's application.
+    /// Show who is master, how old every heartbeat is (with hacmpBackend=etcd: each endpoint's
+    /// member, the quorum and the leader key), maintenance, and this host's application.
     #[command(after_help = "\
-Exit status: 0 a live master exists; 1 no live master; 3 maintenance is on; 2 the variables are
+Exit status: 0 a live master exists (with etcd: the leader key is held); 1 no live master; 3 maintenance is on; 2 the variables are
 unusable. The JSON schema is documented in docs/status-json.md.
 
 Examples:
@@ -98,10 +99,11 @@ Examples:
     },
 
     /// Switch maintenance mode on or off, or show it. While maintenanceFile exists, the loop on
-    /// every host that sees it does nothing at all.
+    /// every host that sees it does nothing at all; with hacmpBackend=etcd the key
+    /// PREFIX/maintenance, set and deleted together with the file, holds every host.
     #[command(after_help = "\
 Exit status: 0 done (also when it already was so); for `status`, 0 off and 3 on; 2 the variables
-are unusable; 1 the file could not be written or removed.
+are unusable; 1 the file could not be written or removed, or the etcd cluster did not answer.
 
 Examples:
   hacmp maintenance on /etc/hacmp/heartbeat.vars --reason 'patching nodeA, ticket 4711'
@@ -110,12 +112,14 @@ Examples:
     Maintenance {
         action: MaintenanceAction,
         file: Option<PathBuf>,
-        /// Why, recorded in the maintenance file for the next operator.
+        /// Why, recorded in the maintenance file (and key) for the next operator.
         #[arg(long)]
         reason: Option<String>,
     },
 
-    /// Show every variable and where it came from, and report the configuration's hazards.
+    /// Show every variable and where it came from, and report the configuration's hazards (with
+    /// hacmpBackend=etcd: endpoints that do not serve, an even member count, every member on one
+    /// host, members not listed).
     #[command(after_help = "\
 Exit status: 0 no hazards; 1 hazards found; 2 the variables are unusable. The JSON schema is
 documented in docs/check-json.md.
@@ -245,12 +249,7 @@ fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Op
         if let Some(settings) = etcd {
             match maintenance::key_note(settings) {
                 Ok(note) => {
-                    now.active |= note.is_some();
-                    now.key = Some(status::MaintenanceKey {
-                        key: settings.maintenance_key(),
-                        set: note.is_some(),
-                        note,
-                    });
+                    now = status::with_key(now, settings.maintenance_key(), note.as_deref());
                 }
                 Err(error) => {
                     eprintln!("{error}");

@@ -164,10 +164,7 @@ fn gather_directory(vars: &Variables) -> Status {
     Status {
         schema: SCHEMA,
         host_name: vars.host_name.clone(),
-        profile: match vars.profile {
-            Profile::Compat => "compat",
-            Profile::Safe(_) => "safe",
-        },
+        profile: profile_name(vars),
         heartbeat_dir: vars.heart_beat_dir.clone(),
         faile_over_time: vars.faile_over_time,
         now,
@@ -178,6 +175,14 @@ fn gather_directory(vars: &Variables) -> Status {
         application: application(vars),
         warnings,
         etcd: None,
+    }
+}
+
+/// hacmpProfile as the status names it.
+fn profile_name(vars: &Variables) -> &'static str {
+    match vars.profile {
+        Profile::Compat => "compat",
+        Profile::Safe(_) => "safe",
     }
 }
 
@@ -194,17 +199,11 @@ fn application(vars: &Variables) -> Application {
 fn gather_etcd(vars: &Variables, settings: &EtcdSettings) -> Status {
     let survey = etcd::survey(settings, ETCD_LIMIT);
     let mut warnings = etcd_warnings(&survey);
-    let mut maintenance = maintenance(&vars.maintenance_file);
-    let note = survey.maintenance_key.as_ref().map(|value| {
-        let shown: String = value.chars().take(MAX_MAINTENANCE_NOTE).collect();
-        shown.trim().to_string()
-    });
-    maintenance.active |= survey.maintenance_key.is_some();
-    maintenance.key = Some(MaintenanceKey {
-        key: settings.maintenance_key(),
-        set: survey.maintenance_key.is_some(),
-        note: note.filter(|note| !note.is_empty()),
-    });
+    let maintenance = with_key(
+        maintenance(&vars.maintenance_file),
+        settings.maintenance_key(),
+        survey.maintenance_key.as_deref(),
+    );
     if !survey.keys_read() {
         warnings.push(
             "the cluster did not answer every read: what status shows of the keys may be incomplete"
@@ -214,10 +213,7 @@ fn gather_etcd(vars: &Variables, settings: &EtcdSettings) -> Status {
     Status {
         schema: SCHEMA,
         host_name: vars.host_name.clone(),
-        profile: match vars.profile {
-            Profile::Compat => "compat",
-            Profile::Safe(_) => "safe",
-        },
+        profile: profile_name(vars),
         heartbeat_dir: vars.heart_beat_dir.clone(),
         faile_over_time: vars.faile_over_time,
         now: files::wall_clock_seconds(),
@@ -232,6 +228,22 @@ fn gather_etcd(vars: &Variables, settings: &EtcdSettings) -> Status {
             survey,
         }),
     }
+}
+
+/// `maintenance` with the etcd backend's maintenance key, whose value (if it exists) is `value`:
+/// either the file or the key puts the loop in maintenance.
+pub fn with_key(mut maintenance: Maintenance, key: String, value: Option<&str>) -> Maintenance {
+    let note = value.map(|value| {
+        let shown: String = value.chars().take(MAX_MAINTENANCE_NOTE).collect();
+        shown.trim().to_string()
+    });
+    maintenance.active |= value.is_some();
+    maintenance.key = Some(MaintenanceKey {
+        key,
+        set: value.is_some(),
+        note: note.filter(|note| !note.is_empty()),
+    });
+    maintenance
 }
 
 /// What an operator must know about the cluster beyond the table.
