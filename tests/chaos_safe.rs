@@ -89,14 +89,10 @@ impl Cluster {
         self.nodes[node].start(Daemon::Hacmp);
     }
 
-    /// Gives every node a runtime directory as systemd's RuntimeDirectoryMode=0700 makes it,
-    /// so that a restarted daemon can reattach to its guard.
+    /// Gives every node a runtime directory, so that a restarted daemon can reattach.
     fn with_runtime_directories(mut self) -> Cluster {
         for node in &mut self.nodes {
-            let runtime = node.dir.join("run");
-            fs::create_dir(&runtime).unwrap();
-            fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
-            node.set_env("RUNTIME_DIRECTORY", runtime.to_str().unwrap());
+            node.give_runtime_directory();
         }
         self
     }

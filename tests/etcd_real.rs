@@ -333,6 +333,34 @@ fn a_paused_master_resumes_as_a_standby_without_overlap() {
     cluster.assert_no_overlap();
 }
 
+/// Restart without failover on etcd (issue 12): kill -9 of the master's daemon alone, started
+/// again at once. The new daemon finds its lease through the leader key, reattaches to the
+/// guard and keeps the lease alive: the oracle sees the one instance throughout, for more than
+/// faileOverTime after the kill, and the standby never campaigns.
+#[test]
+fn a_master_daemon_restarted_within_its_lease_keeps_its_application() {
+    let mut cluster = EtcdNodes::on_every_member("etcd-reattach");
+    for node in &mut cluster.nodes {
+        node.give_runtime_directory();
+    }
+    let first = cluster.start_both();
+    cluster.nodes[ACTIVE].kill_daemon();
+    cluster.start(ACTIVE);
+    cluster.wait_for_rounds(ACTIVE, 2 * FAILE_OVER_TIME as usize);
+    cluster.wait_for_rounds(STANDBY, 2);
+    let reattached = cluster.nodes[ACTIVE].output().iter().any(|line| {
+        line.starts_with("reattached to the application of the previous run, keeping token")
+    });
+    assert!(reattached, "{}", cluster.report());
+    assert_eq!(
+        cluster.oracle.instances(),
+        std::slice::from_ref(&first),
+        "one instance throughout, never restarted, never started by the standby\n{}",
+        cluster.report()
+    );
+    cluster.assert_no_overlap();
+}
+
 /// The loss of one etcd member, and then of the etcd leader (after the first came back): the
 /// cluster keeps its quorum, so the master keeps its application, unrestarted, throughout.
 #[test]

@@ -188,6 +188,16 @@ impl Node {
     }
 
     /// Sets a variable in the daemon's environment from its next start on.
+    /// Gives the node a runtime directory as systemd's RuntimeDirectoryMode=0700 makes it, so
+    /// that a restarted daemon can reattach to its guard.
+    pub fn give_runtime_directory(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let runtime = self.dir.join("run");
+        fs::create_dir(&runtime).unwrap();
+        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+        self.set_env("RUNTIME_DIRECTORY", runtime.to_str().unwrap());
+    }
+
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.environment.push((name.to_string(), value.to_string()));
     }
