@@ -37,6 +37,9 @@ pub const MAX_IN_FLIGHT: usize = 16;
 /// connection is taken for dead. A second each: the loop's own period is a second or more.
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The pause before a failed request is tried again (within its limit): long enough not to spin
+/// on a member that refuses at once, short enough to leave several tries within a second.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// How long a TCP (and TLS) connection to one endpoint may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Open keep-alive streams kept between requests (one per lease; a daemon holds one lease).
@@ -150,21 +153,48 @@ async fn serve(
         tokio::spawn(async move {
             let answer = match connected {
                 Err(error) => Io::Failed(format!("hacmp: etcd: {error}")),
-                Ok(client) => {
-                    let performed = perform(client, &job.request, &streams);
-                    match tokio::time::timeout(job.limit, performed).await {
-                        Ok(Ok(answer)) => Io::Done(answer),
-                        Ok(Err(error)) => Io::Failed(format!(
-                            "hacmp: etcd: {} failed: {error}",
-                            operation_name(&job.request)
-                        )),
-                        Err(_) => Io::TimedOut,
-                    }
-                }
+                Ok(client) => perform_within(&client, &job.request, job.limit, &streams).await,
             };
             let _ = job.reply.try_send(answer);
             in_flight.fetch_sub(1, Ordering::SeqCst);
         });
+    }
+}
+
+/// Performs `request` within `limit`, trying again after a failure while time remains. The
+/// client spreads requests over the endpoints, and one that answers "connection refused" (a
+/// member that is down) would otherwise fail every request it draws until the client stops
+/// drawing it; a keep-alive lost that way, round after round, lets a healthy cluster's lease run
+/// out. Trying again is sound for every request of the seam: the backend dates a keep-alive by
+/// its first sending, which is earlier than any retry's; a campaign that took effect before its
+/// answer was lost shows on the retry as the key held by our own lease; the others are
+/// idempotent.
+async fn perform_within(
+    client: &Client,
+    request: &EtcdRequest,
+    limit: Duration,
+    streams: &KeepAliveStreams,
+) -> Io<EtcdAnswer> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut last_error = None;
+    loop {
+        let performed = perform(client.clone(), request, streams);
+        match tokio::time::timeout_at(deadline, performed).await {
+            Ok(Ok(answer)) => return Io::Done(answer),
+            Ok(Err(error)) => last_error = Some(error),
+            Err(_) => break,
+        }
+        if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
+            break;
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+    match last_error {
+        Some(error) => Io::Failed(format!(
+            "hacmp: etcd: {} failed: {error}",
+            operation_name(request)
+        )),
+        None => Io::TimedOut,
     }
 }
 
