@@ -363,9 +363,12 @@ fn a_master_daemon_restarted_within_its_lease_keeps_its_application() {
 
 /// The loss of one etcd member, and then of the etcd leader (after the first came back): the
 /// cluster keeps its quorum, so the master keeps its application, unrestarted, throughout.
+/// faileOverTime is 10 s here, as docs/etcd.md advises at least: the new etcd leader's election
+/// must fit well within the lease, and under the load of the whole test suite it took longer
+/// than the 4-second lease of the other tests.
 #[test]
 fn losing_a_member_or_the_etcd_leader_changes_nothing() {
-    let mut cluster = EtcdNodes::on_every_member("etcd-members");
+    let mut cluster = EtcdNodes::on_every_member("etcd-members").with_faile_over_time(10);
     let first = cluster.start_both();
     let leader = cluster.etcd.leader(&[0, 1, 2]);
     let follower = (leader + 1) % MEMBERS;

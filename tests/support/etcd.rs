@@ -479,6 +479,16 @@ impl EtcdNodes {
         EtcdNodes::new(label, |etcd, _| etcd.endpoints())
     }
 
+    /// Gives both daemons another faileOverTime (the variable file's last assignment wins), for
+    /// tests that measure no failover: an etcd election on a loaded machine can take longer than
+    /// the default's 4-second lease, and a lease lost to it is no failure of hacmp's.
+    pub fn with_faile_over_time(mut self, seconds: u64) -> EtcdNodes {
+        for node in &mut self.nodes {
+            node.set_variable("faileOverTime", &seconds.to_string());
+        }
+        self
+    }
+
     pub fn start(&mut self, node: usize) {
         self.nodes[node].start(Daemon::Hacmp);
     }
