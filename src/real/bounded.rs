@@ -15,7 +15,8 @@ use std::time::Duration;
 /// How many operations may hang at once before new ones are refused.
 pub const MAX_WORKERS: usize = 8;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for a worker thread.
+pub type Job = Box<dyn FnOnce() + Send>;
 
 struct Worker {
     jobs: mpsc::Sender<Job>,
@@ -36,15 +37,26 @@ impl Workers {
         operation: impl FnOnce() -> T + Send + 'static,
     ) -> Option<T> {
         let (reply, answer) = mpsc::sync_channel(1);
-        let mut job: Job = Box::new(move || {
+        let started = self.start(Box::new(move || {
             let _ = reply.send(operation());
-        });
+        }));
+        if !started {
+            return None;
+        }
+        answer.recv_timeout(limit).ok()
+    }
+
+    /// Hands `job` to an idle worker without waiting for it; false, running nothing, when every
+    /// worker is stuck. The job itself tells whoever waits for it that it is done.
+    pub fn start(&mut self, mut job: Job) -> bool {
         loop {
-            let index = self.idle_worker()?;
+            let Some(index) = self.idle_worker() else {
+                return false;
+            };
             let worker = &self.workers[index];
             worker.busy.store(true, Ordering::SeqCst);
             match worker.jobs.send(job) {
-                Ok(()) => break,
+                Ok(()) => return true,
                 // The worker's thread is gone (it cannot be, short of a panic); drop it.
                 Err(mpsc::SendError(returned)) => {
                     job = returned;
@@ -52,7 +64,6 @@ impl Workers {
                 }
             }
         }
-        answer.recv_timeout(limit).ok()
     }
 
     fn idle_worker(&mut self) -> Option<usize> {

@@ -1,6 +1,7 @@
 //! The real machine: each `World` method is the syscall-level equivalent of the tool the script
 //! runs, with the same result and the same error line on stderr.
 
+pub mod batch;
 pub mod bounded;
 pub mod files;
 pub mod guard;

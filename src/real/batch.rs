@@ -1,0 +1,225 @@
+//! Storage operations on several directories at once, for the safe profile over a majority of
+//! heartbeat directories.
+//!
+//! Each directory has its own worker pool (`bounded::Workers`): operations hung on a directory
+//! whose server is gone occupy that directory's workers only, so the other directories keep
+//! answering however long the outage lasts. The operations of one batch start together and the
+//! caller waits once, for all of them, at most the batch's limit: a hung directory costs one
+//! limit per step, not one per directory.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::bounded::Workers;
+use super::guard::boot_clock;
+
+/// More directories than any configuration names (heartbeat directories, the maintenance
+/// file's): operations on further directories are refused rather than given threads.
+pub const MAX_DIRECTORIES: usize = 32;
+
+/// One operation of a batch: the directory it goes to, whose workers run it, and the work.
+pub struct Job<T> {
+    pub directory: String,
+    pub work: Box<dyn FnOnce() -> T + Send>,
+}
+
+/// What became of one operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<T> {
+    /// It returned `T`, at this moment of the boot clock (taken on the worker as it returned).
+    Answered { value: T, at: Duration },
+    /// It did not return within the limit; `at` is when the caller stopped waiting. It may
+    /// still take effect later.
+    NoAnswer { at: Duration },
+    /// It never started: every worker of its directory is stuck in earlier operations, or there
+    /// are more directories than `MAX_DIRECTORIES`. `at` is when that was found.
+    Refused { at: Duration },
+}
+
+/// The worker pools, one per directory, created when a directory is first used and kept.
+#[derive(Default)]
+pub struct Pools {
+    by_directory: BTreeMap<String, Workers>,
+}
+
+impl Pools {
+    /// The pool of `directory`, or `None` when there are already `MAX_DIRECTORIES` others.
+    pub fn of(&mut self, directory: &str) -> Option<&mut Workers> {
+        if !self.by_directory.contains_key(directory) && self.by_directory.len() >= MAX_DIRECTORIES
+        {
+            return None;
+        }
+        Some(self.by_directory.entry(directory.to_string()).or_default())
+    }
+
+    /// Starts every job on its directory's pool at once and waits until all have answered or
+    /// `limit` has passed since the start; the outcomes are in the order of `jobs`.
+    pub fn run_all<T: Send + 'static>(
+        &mut self,
+        jobs: Vec<Job<T>>,
+        limit: Duration,
+    ) -> Vec<Outcome<T>> {
+        let started = boot_clock();
+        let deadline = started + limit;
+        let (reply, answers) = mpsc::channel::<(usize, T, Duration)>();
+        let mut outcomes: Vec<Option<Outcome<T>>> = Vec::with_capacity(jobs.len());
+        let mut waiting = 0;
+        for (index, job) in jobs.into_iter().enumerate() {
+            let reply = reply.clone();
+            let work = job.work;
+            let started = self.of(&job.directory).is_some_and(|pool| {
+                pool.start(Box::new(move || {
+                    let value = work();
+                    // The caller may have stopped waiting; the answer is then dropped unseen.
+                    let _ = reply.send((index, value, boot_clock()));
+                }))
+            });
+            if started {
+                waiting += 1;
+                outcomes.push(None);
+            } else {
+                outcomes.push(Some(Outcome::Refused { at: boot_clock() }));
+            }
+        }
+        drop(reply);
+        while waiting > 0 {
+            let left = deadline.saturating_sub(boot_clock());
+            let Ok((index, value, at)) = answers.recv_timeout(left) else {
+                break;
+            };
+            outcomes[index] = Some(Outcome::Answered { value, at });
+            waiting -= 1;
+        }
+        let stopped = boot_clock();
+        outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or(Outcome::NoAnswer { at: stopped }))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::real::bounded::MAX_WORKERS;
+
+    /// A job on `directory` that blocks until `release` is dropped or sent to.
+    fn hanging(directory: &str, release: &Arc<Mutex<mpsc::Receiver<()>>>) -> Job<u32> {
+        let release = Arc::clone(release);
+        Job {
+            directory: directory.to_string(),
+            work: Box::new(move || {
+                let _ = release.lock().unwrap().recv();
+                0
+            }),
+        }
+    }
+
+    fn answering(directory: &str, value: u32) -> Job<u32> {
+        Job {
+            directory: directory.to_string(),
+            work: Box::new(move || value),
+        }
+    }
+
+    #[test]
+    fn a_hung_directory_costs_one_limit_and_does_not_delay_the_others() {
+        let mut pools = Pools::default();
+        let (hold, release) = mpsc::channel::<()>();
+        let release = Arc::new(Mutex::new(release));
+        let limit = Duration::from_millis(400);
+        let started = boot_clock();
+        let outcomes = pools.run_all(
+            vec![
+                answering("/dc1", 1),
+                hanging("/dc2", &release),
+                answering("/witness", 3),
+            ],
+            limit,
+        );
+        let returned = boot_clock();
+        assert!(
+            returned - started >= limit,
+            "the call waited for the hung directory up to the limit"
+        );
+        assert!(
+            returned - started < limit * 3,
+            "one limit for the whole batch, not one per operation: {:?}",
+            returned - started
+        );
+        match &outcomes[..] {
+            [
+                Outcome::Answered {
+                    value: 1,
+                    at: first,
+                },
+                Outcome::NoAnswer { at: stopped },
+                Outcome::Answered {
+                    value: 3,
+                    at: third,
+                },
+            ] => {
+                assert!(*first - started < limit / 2, "dc1 answered at once");
+                assert!(*third - started < limit / 2, "the witness answered at once");
+                assert!(*stopped >= started + limit, "gave up on dc2 at the limit");
+            }
+            other => panic!("unexpected outcomes {other:?}"),
+        }
+        drop(hold);
+    }
+
+    #[test]
+    fn when_every_answer_comes_the_call_returns_without_waiting_for_the_limit() {
+        let mut pools = Pools::default();
+        let started = boot_clock();
+        let outcomes = pools.run_all(
+            vec![answering("/a", 1), answering("/b", 2), answering("/a", 3)],
+            Duration::from_secs(60),
+        );
+        assert!(boot_clock() - started < Duration::from_secs(30));
+        let values: Vec<u32> = outcomes
+            .iter()
+            .map(|outcome| match outcome {
+                Outcome::Answered { value, .. } => *value,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(values, [1, 2, 3], "answers in the order of the jobs");
+    }
+
+    #[test]
+    fn operations_hung_on_one_directory_never_starve_another() {
+        let mut pools = Pools::default();
+        let (hold, release) = mpsc::channel::<()>();
+        let release = Arc::new(Mutex::new(release));
+        let short = Duration::from_millis(20);
+        // Every worker of /dc2 gets stuck, one batch after another, as on a hard NFS mount.
+        for _ in 0..MAX_WORKERS {
+            let outcomes = pools.run_all(vec![hanging("/dc2", &release)], short);
+            assert!(matches!(outcomes[..], [Outcome::NoAnswer { .. }]));
+        }
+        let outcomes = pools.run_all(
+            vec![hanging("/dc2", &release), answering("/dc1", 7)],
+            Duration::from_secs(60),
+        );
+        match &outcomes[..] {
+            [Outcome::Refused { .. }, Outcome::Answered { value: 7, .. }] => {}
+            other => panic!("/dc2 is refused at once and /dc1 still answers: {other:?}"),
+        }
+        drop(hold);
+    }
+
+    #[test]
+    fn directories_beyond_the_limit_are_refused() {
+        let mut pools = Pools::default();
+        let jobs = (0..=MAX_DIRECTORIES)
+            .map(|index| answering(&format!("/d{index}"), 1))
+            .collect();
+        let outcomes = pools.run_all(jobs, Duration::from_secs(60));
+        assert!(matches!(outcomes[MAX_DIRECTORIES], Outcome::Refused { .. }));
+        assert!(matches!(outcomes[0], Outcome::Answered { .. }));
+    }
+}
