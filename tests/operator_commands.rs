@@ -330,6 +330,76 @@ fn check_json_follows_the_documented_schema() {
     assert_eq!(json, serde_json::json!({"schema": 1, "error": expected}));
 }
 
+/// Three heartbeat directories on this machine's local disk, one of them missing: hacmp check
+/// runs (a site may be down), warns about the missing one, and names the hazards: each on a
+/// local filesystem, all on one filesystem. It says what becomes of heartBeatDir.
+#[test]
+fn check_examines_each_of_several_heartbeat_directories() {
+    let cluster = cluster("");
+    let dirs: Vec<String> = ["dc1", "dc2", "witness"]
+        .iter()
+        .map(|site| cluster.dir.join(site).display().to_string())
+        .collect();
+    fs::create_dir(&dirs[0]).unwrap();
+    fs::create_dir(&dirs[2]).unwrap();
+    let mut variables = fs::read_to_string(&cluster.vars).unwrap();
+    variables += &format!(
+        "hacmpProfile=safe\nheartBeatDir={}\nhacmpHeartBeatDirs='{}'\n",
+        dirs[0],
+        dirs.join(" ")
+    );
+    fs::write(&cluster.vars, variables).unwrap();
+
+    let output = hacmp(&cluster, &["check"]);
+    let shown = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(
+        text(&output.stderr).contains(&format!(
+            "hacmp: warning: hacmpHeartBeatDirs lists {}, which cannot be reached now (No such file or directory)",
+            dirs[1]
+        )),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(
+        shown.contains(&format!("hacmpHeartBeatDirs  {}", dirs.join(" "))),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "lease: the safe loop keeps its lease in the 3 directories of hacmpHeartBeatDirs, on a majority of them; heartBeatDir ({}) is used only as one of them",
+            dirs[0]
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "hacmpHeartBeatDirs: lists {}, which is on a local filesystem",
+            dirs[0]
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "hacmpHeartBeatDirs: lists {} and {} and {}, which are on the same filesystem",
+            dirs[0], dirs[1], dirs[2]
+        )),
+        "{shown}"
+    );
+
+    let output = hacmp(&cluster, &["check", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["heartbeat_dirs"], serde_json::json!(dirs));
+    assert!(
+        json["heart_beat_dir_fate"]
+            .as_str()
+            .unwrap()
+            .ends_with("is used only as one of them"),
+        "{json}"
+    );
+}
+
 #[test]
 fn generated_docs_cover_every_command() {
     let out = tempfile::tempdir().unwrap();
