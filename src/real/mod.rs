@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use crate::event::Event;
 use crate::pattern::Pattern;
-use crate::world::{EntryRead, GuardState, Io, SafeWorld, Signal, Step, World};
+use crate::world::{
+    Answer, GuardState, Io, SafeWorld, Signal, Step, StorageOp, StorageValue, World,
+};
 
 /// The error line a tool prints on stderr, word for word as GNU coreutils or bash print it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +106,32 @@ impl RealWorld {
             Some(Ok(value)) => Io::Done(value),
             Some(Err(error)) => Io::Failed(error),
             None => Io::TimedOut,
+        }
+    }
+
+    /// One storage operation of a batch on a worker, at most `limit` long.
+    fn storage_op(&mut self, op: &StorageOp, limit: Duration) -> Io<StorageValue> {
+        match op.clone() {
+            StorageOp::Read { path } => {
+                let directory = directory_of(&path).to_string();
+                let run = |world: &mut Self| world.bounded(limit, move || records::read(&path));
+                self.timed("read", &directory, run, went_wrong)
+                    .map(StorageValue::Entry)
+            }
+            StorageOp::Write { path, content } => {
+                let directory = directory_of(&path).to_string();
+                let run = |world: &mut Self| {
+                    world.bounded(limit, move || records::write(&path, &content))
+                };
+                self.timed("write", &directory, run, went_wrong)
+                    .map(|()| StorageValue::Written)
+            }
+            StorageOp::List { dir } => {
+                let directory = dir.clone();
+                let run = |world: &mut Self| world.bounded(limit, move || records::list(&dir));
+                self.timed("list", &directory, run, went_wrong)
+                    .map(StorageValue::Names)
+            }
         }
     }
 
@@ -235,22 +263,24 @@ impl SafeWorld for RealWorld {
         Ok(random_u64())
     }
 
-    fn read_record(&mut self, path: &str, limit: Duration) -> Step<Io<EntryRead>> {
-        let owned = path.to_string();
-        let run = |world: &mut Self| world.bounded(limit, move || records::read(&owned));
-        Ok(self.timed("read", directory_of(path), run, went_wrong))
-    }
-
-    fn write_record(&mut self, path: &str, content: &str, limit: Duration) -> Step<Io<()>> {
-        let (owned, content) = (path.to_string(), content.to_string());
-        let run = |world: &mut Self| world.bounded(limit, move || records::write(&owned, &content));
-        Ok(self.timed("write", directory_of(path), run, went_wrong))
-    }
-
-    fn list_records(&mut self, dir: &str, limit: Duration) -> Step<Io<Vec<String>>> {
-        let owned = dir.to_string();
-        let run = |world: &mut Self| world.bounded(limit, move || records::list(&owned));
-        Ok(self.timed("list", dir, run, went_wrong))
+    /// One operation after the other on the bounded workers, each with what is left of the
+    /// batch's limit, so that the batch never takes longer than `limit`.
+    fn storage_batch(&mut self, ops: &[StorageOp], limit: Duration) -> Step<Vec<Answer>> {
+        let ends = guard::boot_clock() + limit;
+        let mut answers = Vec::with_capacity(ops.len());
+        for op in ops {
+            let left = ends.saturating_sub(guard::boot_clock());
+            let io = if left.is_zero() {
+                Io::TimedOut
+            } else {
+                self.storage_op(op, left)
+            };
+            answers.push(Answer {
+                io,
+                at: guard::boot_clock(),
+            });
+        }
+        Ok(answers)
     }
 
     fn file_exists(&mut self, path: &str, limit: Duration) -> Step<Io<bool>> {

@@ -17,11 +17,12 @@ use super::daemon::Daemon;
 use super::hacmp::HacmpDaemon;
 use super::limits;
 use super::random::SplitMix64;
-use super::request::{Message, Request};
+use super::request::{Message, Request, Value};
 use super::scenario::{Action, EventSpec, Scenario};
 use super::world::{Cluster, Health, Timer, resolve};
 use crate::config::{Settings, Variables};
 use crate::safe::record::{Phase, Record};
+use crate::world::{Answer, StorageOp};
 
 /// systemd's default RestartSec, before `Restart=on-failure` starts the daemon again.
 const RESTART_DELAY_MS: u64 = 100;
@@ -93,14 +94,10 @@ pub enum StepKind {
 }
 
 impl StepKind {
-    /// The kind of a safe node's request, or `None` for one that is not a protocol step.
+    /// The kind of a safe node's request, or `None` for one that is not a protocol step (or,
+    /// for a storage batch, is several).
     fn of(request: &Request) -> Option<StepKind> {
         Some(match request {
-            Request::ListRecords { .. } => StepKind::List,
-            Request::ReadRecord { .. } => StepKind::Read,
-            Request::WriteRecord { content, .. } => StepKind::Write {
-                claim: Record::parse(content).is_some_and(|record| record.phase == Phase::Claim),
-            },
             Request::FileExists { .. } => StepKind::Exists,
             Request::GuardStart { .. } => StepKind::GuardStart,
             Request::GuardExtend(_) => StepKind::GuardExtend,
@@ -108,6 +105,17 @@ impl StepKind {
             Request::GuardStop(_) => StepKind::GuardStop,
             _ => return None,
         })
+    }
+
+    /// The kind of one operation of a storage batch.
+    fn of_op(op: &StorageOp) -> StepKind {
+        match op {
+            StorageOp::List { .. } => StepKind::List,
+            StorageOp::Read { .. } => StepKind::Read,
+            StorageOp::Write { content, .. } => StepKind::Write {
+                claim: Record::parse(content).is_some_and(|record| record.phase == Phase::Claim),
+            },
+        }
     }
 }
 
@@ -394,6 +402,11 @@ impl Run<'_> {
         if let Some(kind) = StepKind::of(&request) {
             self.note_step(node, kind, &request, cost);
         }
+        if let (Request::StorageBatch { ops, limit_ms }, Value::Answers(answers)) =
+            (&request, &outcome.value)
+        {
+            self.note_batch(node, ops, *limit_ms, answers);
+        }
         let slot = &mut self.slots[node];
         if wants_reply {
             slot.daemon.as_mut().expect("schedulable").reply(&outcome)?;
@@ -419,6 +432,23 @@ impl Run<'_> {
             end_ms: now + cost,
             deadline_ms,
         });
+    }
+
+    /// Notes each operation of a storage batch as a step of its own, from the batch's start
+    /// until its own answer.
+    fn note_batch(&mut self, node: usize, ops: &[StorageOp], limit_ms: u64, answers: &[Answer]) {
+        let now = self.cluster.now_ms;
+        let asked_at = self.cluster.elapsed_ms(node);
+        for (op, answer) in ops.iter().zip(answers) {
+            let duration = answer.at.as_millis() as u64 - asked_at;
+            self.steps.push(ProtocolStep {
+                node,
+                kind: StepKind::of_op(op),
+                start_ms: now,
+                end_ms: now + duration,
+                deadline_ms: Some(now + limit_ms),
+            });
+        }
     }
 
     /// Whether a safe daemon refuses to start on the node: its mount caches directory listings

@@ -299,11 +299,23 @@ impl Cluster {
             | Request::NewestEntry(path)
             | Request::ModificationTime(path)
             | Request::Touch(path)
-            | Request::ReadRecord { path, .. }
-            | Request::WriteRecord { path, .. }
-            | Request::ListRecords { dir: path, .. }
-            | Request::FileExists { path, .. } => !matches!(self.place(path), Place::Local(_)),
+            | Request::FileExists { path, .. } => self.is_shared(path),
+            Request::StorageBatch { ops, .. } => ops.iter().any(|op| self.is_shared(op.path())),
             _ => false,
+        }
+    }
+
+    /// Whether a path is on the shared storage.
+    fn is_shared(&self, path: &str) -> bool {
+        !matches!(self.place(path), Place::Local(_))
+    }
+
+    /// How the storage that holds `path` treats the node: a node's own files always work.
+    fn health(&self, node: usize, path: &str) -> Health {
+        if self.is_shared(path) {
+            self.nodes[node].storage
+        } else {
+            Health::Healthy
         }
     }
 
