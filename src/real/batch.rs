@@ -18,10 +18,15 @@ use super::guard::boot_clock;
 /// file's): operations on further directories are refused rather than given threads.
 pub const MAX_DIRECTORIES: usize = 32;
 
+/// How many workers of a directory one batch uses at most.
+pub const CHAINS_PER_DIRECTORY: usize = 4;
+
+type Work<T> = Box<dyn FnOnce() -> T + Send>;
+
 /// One operation of a batch: the directory it goes to, whose workers run it, and the work.
 pub struct Job<T> {
     pub directory: String,
-    pub work: Box<dyn FnOnce() -> T + Send>,
+    pub work: Work<T>,
 }
 
 /// What became of one operation.
@@ -55,6 +60,11 @@ impl Pools {
 
     /// Starts every job on its directory's pool at once and waits until all have answered or
     /// `limit` has passed since the start; the outcomes are in the order of `jobs`.
+    ///
+    /// A directory's jobs (a scan reads every entry) are dealt out to at most
+    /// `CHAINS_PER_DIRECTORY` workers, each running its share one after the other and answering
+    /// each as it returns: a directory with many entries is read in parallel, and a hung one
+    /// holds only that many workers per batch.
     pub fn run_all<T: Send + 'static>(
         &mut self,
         jobs: Vec<Job<T>>,
@@ -63,23 +73,41 @@ impl Pools {
         let started = boot_clock();
         let deadline = started + limit;
         let (reply, answers) = mpsc::channel::<(usize, T, Duration)>();
-        let mut outcomes: Vec<Option<Outcome<T>>> = Vec::with_capacity(jobs.len());
-        let mut waiting = 0;
+        let mut outcomes: Vec<Option<Outcome<T>>> = (0..jobs.len()).map(|_| None).collect();
+        let mut by_directory: BTreeMap<String, Vec<(usize, Work<T>)>> = BTreeMap::new();
         for (index, job) in jobs.into_iter().enumerate() {
-            let reply = reply.clone();
-            let work = job.work;
-            let started = self.of(&job.directory).is_some_and(|pool| {
-                pool.start(Box::new(move || {
-                    let value = work();
-                    // The caller may have stopped waiting; the answer is then dropped unseen.
-                    let _ = reply.send((index, value, boot_clock()));
-                }))
-            });
-            if started {
-                waiting += 1;
-                outcomes.push(None);
-            } else {
-                outcomes.push(Some(Outcome::Refused { at: boot_clock() }));
+            by_directory
+                .entry(job.directory)
+                .or_default()
+                .push((index, job.work));
+        }
+        let mut waiting = 0;
+        for (directory, work) in by_directory {
+            let chains = work.len().min(CHAINS_PER_DIRECTORY);
+            let mut dealt: Vec<Vec<(usize, Work<T>)>> = (0..chains).map(|_| Vec::new()).collect();
+            for (position, item) in work.into_iter().enumerate() {
+                dealt[position % chains].push(item);
+            }
+            for chain in dealt {
+                let indices: Vec<usize> = chain.iter().map(|(index, _)| *index).collect();
+                let reply = reply.clone();
+                let started = self.of(&directory).is_some_and(|pool| {
+                    pool.start(Box::new(move || {
+                        for (index, work) in chain {
+                            let value = work();
+                            // The caller may have stopped waiting; the answer is then dropped.
+                            let _ = reply.send((index, value, boot_clock()));
+                        }
+                    }))
+                });
+                if started {
+                    waiting += indices.len();
+                } else {
+                    let at = boot_clock();
+                    for index in indices {
+                        outcomes[index] = Some(Outcome::Refused { at });
+                    }
+                }
             }
         }
         drop(reply);
@@ -213,13 +241,29 @@ mod tests {
     }
 
     #[test]
+    fn many_operations_on_one_directory_all_answer() {
+        let mut pools = Pools::default();
+        let jobs = (0..100).map(|value| answering("/dc1", value)).collect();
+        let outcomes = pools.run_all(jobs, Duration::from_secs(60));
+        for (expected, outcome) in outcomes.into_iter().enumerate() {
+            assert!(
+                matches!(outcome, Outcome::Answered { value, .. } if value as usize == expected),
+                "{expected}: {outcome:?}"
+            );
+        }
+    }
+
+    #[test]
     fn directories_beyond_the_limit_are_refused() {
         let mut pools = Pools::default();
         let jobs = (0..=MAX_DIRECTORIES)
             .map(|index| answering(&format!("/d{index}"), 1))
             .collect();
         let outcomes = pools.run_all(jobs, Duration::from_secs(60));
-        assert!(matches!(outcomes[MAX_DIRECTORIES], Outcome::Refused { .. }));
-        assert!(matches!(outcomes[0], Outcome::Answered { .. }));
+        let refused = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, Outcome::Refused { .. }))
+            .count();
+        assert_eq!(refused, 1, "{outcomes:?}");
     }
 }

@@ -37,7 +37,8 @@ impl fmt::Display for ToolError {
 /// The machine hacmp runs on.
 pub struct RealWorld {
     children: spawn::Children,
-    workers: bounded::Workers,
+    /// One pool of storage workers per directory (`batch.rs`).
+    pools: batch::Pools,
     guard: guard::GuardSlot,
     reporter: report::Reporter,
 }
@@ -46,7 +47,7 @@ impl RealWorld {
     pub fn new() -> RealWorld {
         RealWorld {
             children: spawn::Children::default(),
-            workers: bounded::Workers::default(),
+            pools: batch::Pools::default(),
             // The guard runs as `hacmp guard`, from the same executable as the daemon.
             guard: guard::GuardSlot::new(
                 std::env::current_exe().unwrap_or_else(|_| "hacmp".into()),
@@ -96,42 +97,20 @@ impl RealWorld {
         result
     }
 
-    /// Runs a storage operation on a worker, at most `limit` long.
+    /// Runs a storage operation on a worker of `directory`'s pool, at most `limit` long.
     fn bounded<T: Send + 'static>(
         &mut self,
+        directory: &str,
         limit: Duration,
         operation: impl FnOnce() -> Result<T, String> + Send + 'static,
     ) -> Io<T> {
-        match self.workers.run(limit, operation) {
+        let Some(workers) = self.pools.of(directory) else {
+            return Io::Failed(too_many_directories(directory));
+        };
+        match workers.run(limit, operation) {
             Some(Ok(value)) => Io::Done(value),
             Some(Err(error)) => Io::Failed(error),
             None => Io::TimedOut,
-        }
-    }
-
-    /// One storage operation of a batch on a worker, at most `limit` long.
-    fn storage_op(&mut self, op: &StorageOp, limit: Duration) -> Io<StorageValue> {
-        match op.clone() {
-            StorageOp::Read { path } => {
-                let directory = directory_of(&path).to_string();
-                let run = |world: &mut Self| world.bounded(limit, move || records::read(&path));
-                self.timed("read", &directory, run, went_wrong)
-                    .map(StorageValue::Entry)
-            }
-            StorageOp::Write { path, content } => {
-                let directory = directory_of(&path).to_string();
-                let run = |world: &mut Self| {
-                    world.bounded(limit, move || records::write(&path, &content))
-                };
-                self.timed("write", &directory, run, went_wrong)
-                    .map(|()| StorageValue::Written)
-            }
-            StorageOp::List { dir } => {
-                let directory = dir.clone();
-                let run = |world: &mut Self| world.bounded(limit, move || records::list(&dir));
-                self.timed("list", &directory, run, went_wrong)
-                    .map(StorageValue::Names)
-            }
         }
     }
 
@@ -244,6 +223,42 @@ fn directory_of(path: &str) -> &str {
     }
 }
 
+/// The directory whose worker pool runs `op`: the record's directory, or the listed one.
+fn storage_directory(op: &StorageOp) -> &str {
+    match op {
+        StorageOp::Read { path } | StorageOp::Write { path, .. } => directory_of(path),
+        StorageOp::List { dir } => dir,
+    }
+}
+
+/// The work of `op` on a worker: what the storage answered, or the error line.
+fn storage_work(op: StorageOp) -> Box<dyn FnOnce() -> Result<StorageValue, String> + Send> {
+    match op {
+        StorageOp::Read { path } => Box::new(move || records::read(&path).map(StorageValue::Entry)),
+        StorageOp::Write { path, content } => {
+            Box::new(move || records::write(&path, &content).map(|()| StorageValue::Written))
+        }
+        StorageOp::List { dir } => Box::new(move || records::list(&dir).map(StorageValue::Names)),
+    }
+}
+
+/// Why an operation on `directory` was not even tried.
+fn refused(directory: &str) -> String {
+    format!(
+        "hacmp: {directory}: {} earlier operations on it still hang (or more than {} directories are in use); this one was not tried",
+        bounded::MAX_WORKERS,
+        batch::MAX_DIRECTORIES
+    )
+}
+
+/// Why an operation on `directory` gets no worker pool.
+fn too_many_directories(directory: &str) -> String {
+    format!(
+        "hacmp: {directory}: more than {} directories are in use; no worker for this one",
+        batch::MAX_DIRECTORIES
+    )
+}
+
 /// Whether a bounded storage operation failed or got no answer.
 fn went_wrong<T>(io: &Io<T>) -> bool {
     !matches!(io, Io::Done(_))
@@ -263,31 +278,54 @@ impl SafeWorld for RealWorld {
         Ok(random_u64())
     }
 
-    /// One operation after the other on the bounded workers, each with what is left of the
-    /// batch's limit, so that the batch never takes longer than `limit`.
+    /// Every operation at once, each on the worker pool of the directory it goes to (see
+    /// `batch.rs`); each answer is dated when its worker had it.
     fn storage_batch(&mut self, ops: &[StorageOp], limit: Duration) -> Step<Vec<Answer>> {
-        let ends = guard::boot_clock() + limit;
+        let started = guard::boot_clock();
+        let jobs = ops
+            .iter()
+            .map(|op| batch::Job {
+                directory: storage_directory(op).to_string(),
+                work: storage_work(op.clone()),
+            })
+            .collect();
+        let outcomes = self.pools.run_all(jobs, limit);
         let mut answers = Vec::with_capacity(ops.len());
-        for op in ops {
-            let left = ends.saturating_sub(guard::boot_clock());
-            let io = if left.is_zero() {
-                Io::TimedOut
-            } else {
-                self.storage_op(op, left)
+        for (op, outcome) in ops.iter().zip(outcomes) {
+            let directory = storage_directory(op);
+            let (io, at) = match outcome {
+                batch::Outcome::Answered { value, at } => {
+                    (value.map_or_else(Io::Failed, Io::Done), at)
+                }
+                batch::Outcome::NoAnswer { at } => (Io::TimedOut, at),
+                batch::Outcome::Refused { at } => (Io::Failed(refused(directory)), at),
             };
-            answers.push(Answer {
-                io,
-                at: guard::boot_clock(),
-            });
+            if self.reporter.times_storage() {
+                let name = match op {
+                    StorageOp::Read { .. } => "read",
+                    StorageOp::Write { .. } => "write",
+                    StorageOp::List { .. } => "list",
+                };
+                let failed = went_wrong(&io);
+                self.reporter.storage_operation(
+                    name,
+                    directory,
+                    at.saturating_sub(started),
+                    failed,
+                );
+            }
+            answers.push(Answer { io, at });
         }
         Ok(answers)
     }
 
     fn file_exists(&mut self, path: &str, limit: Duration) -> Step<Io<bool>> {
         let owned = path.to_string();
-        let run =
-            |world: &mut Self| world.bounded(limit, move || Ok(files::is_regular_file(&owned)));
-        Ok(self.timed("exists", directory_of(path), run, went_wrong))
+        let directory = directory_of(path);
+        let run = |world: &mut Self| {
+            world.bounded(directory, limit, move || Ok(files::is_regular_file(&owned)))
+        };
+        Ok(self.timed("exists", directory, run, went_wrong))
     }
 
     fn guard_start(
