@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{Settings, Variables};
+use crate::config::{Origin, Setting, Settings, Variables};
 use crate::pattern::Pattern;
 use crate::storage::{self, Sharing, StorageProbe};
 use crate::table::{self, Tone};
@@ -199,14 +199,18 @@ fn is_inside(path: &str, dir: &str, cwd: &Path) -> bool {
     resolve(path).parent().is_some_and(|parent| parent == dir)
 }
 
-/// The variables table: name, value, origin.
+/// The variables table: name, value, origin. hacmp's own variables appear only when set: each
+/// turns on a feature or a backend, and a row for every one not in use would bury the eight
+/// that every installation sets (`--json` lists them all).
 pub fn render_settings(settings: &Settings, colour: bool) -> String {
     let mut rows = vec![vec![
         ("VARIABLE".to_string(), Tone::Plain),
         ("VALUE".to_string(), Tone::Plain),
         ("FROM".to_string(), Tone::Plain),
     ]];
-    for setting in &settings.settings {
+    let in_use =
+        |setting: &&Setting| !setting.name.starts_with("hacmp") || setting.origin != Origin::Unset;
+    for setting in settings.settings.iter().filter(in_use) {
         rows.push(vec![
             (setting.name.to_string(), Tone::Plain),
             (setting.value.clone(), Tone::Plain),

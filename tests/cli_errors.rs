@@ -288,3 +288,94 @@ fn a_blank_event_command_is_refused() {
         "hacmp: VARS:9: hacmpEventCmd='  ' is blank: there is no command to run"
     );
 }
+
+#[test]
+fn heartbeat_directories_that_cannot_hold_a_majority_are_refused() {
+    // Line 6 (heartBeatDir) becomes two lines, so hacmpHeartBeatDirs is on line 7.
+    let with_dirs = |dirs: &str| format!("hacmpProfile=safe\nhacmpHeartBeatDirs='{dirs}'");
+    assert_eq!(
+        refused(6, &with_dirs("/mnt/dc1/hb /mnt/dc2/hb")),
+        "hacmp: VARS:7: hacmpHeartBeatDirs='/mnt/dc1/hb /mnt/dc2/hb' lists 2 directories; a majority needs an odd number, at least 3 (one per data centre and a witness)"
+    );
+    let error = refused(6, &with_dirs("/mnt/dc1/hb /mnt/dc2/hb /mnt/dc1/hb/"));
+    assert!(error.contains("lists /mnt/dc1/hb twice"), "{error}");
+    let error = refused(6, &with_dirs("/mnt/dc1/hb /mnt/dc2/hb witness/hb"));
+    assert!(
+        error.contains("witness/hb, which is not an absolute path"),
+        "{error}"
+    );
+}
+
+#[test]
+fn heartbeat_directories_are_refused_with_the_compat_profile() {
+    let error = refused(9, "hacmpHeartBeatDirs='/mnt/dc1/hb /mnt/dc2/hb /mnt/w/hb'");
+    assert!(
+        error.starts_with("hacmp: VARS:9: hacmpHeartBeatDirs=")
+            && error.contains("hacmpProfile=safe"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_heartbeat_dir_left_out_of_the_directories_is_refused() {
+    let error = refused(
+        9,
+        "hacmpProfile=safe\nhacmpHeartBeatDirs='/mnt/dc1/hb /mnt/dc2/hb /mnt/w/hb'",
+    );
+    assert!(
+        error.starts_with("hacmp: VARS:6: heartBeatDir=")
+            && error.contains("not one of hacmpHeartBeatDirs"),
+        "{error}"
+    );
+}
+
+#[test]
+fn etcd_variables_without_the_etcd_backend_are_refused() {
+    assert_eq!(
+        refused(9, "hacmpEtcdEndpoints=http://127.0.0.1:2379"),
+        "hacmp: VARS:9: hacmpEtcdEndpoints='http://127.0.0.1:2379' is set, but hacmpBackend is not etcd"
+    );
+    let error = refused(9, "hacmpBackend=etcd");
+    assert!(
+        error.starts_with("hacmp: VARS:9: hacmpBackend='etcd' needs hacmpProfile=safe"),
+        "{error}"
+    );
+    assert_eq!(
+        refused(
+            9,
+            "hacmpProfile=safe\nhacmpBackend=etcd\nhacmpEtcdEndpoints=http://127.0.0.1:2379"
+        ),
+        "hacmp: not set: hacmpEtcdPrefix='' must be set with hacmpBackend=etcd, to a prefix only this application uses (e.g. /hacmp/payments)"
+    );
+}
+
+#[test]
+fn hacmp_check_names_heartbeat_directories_that_cannot_hold_a_majority() {
+    let root = tempfile::tempdir().unwrap();
+    let vars = root.path().join("heartbeat.vars");
+    let marker = unique_marker("check");
+    fs::write(
+        &vars,
+        variables_with(
+            root.path(),
+            &marker,
+            6,
+            "hacmpProfile=safe\nhacmpHeartBeatDirs='/mnt/dc1/hb /mnt/dc2/hb'",
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .arg("check")
+        .arg(&vars)
+        .current_dir(root.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains(&format!("{}:7: hacmpHeartBeatDirs=", vars.display())),
+        "{all}"
+    );
+}

@@ -7,6 +7,7 @@
 //! error that names the variable and its origin.
 
 pub mod shell;
+pub mod store;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 use crate::pattern::Pattern;
 use crate::timing::Timing;
 use crate::words;
+
+pub use store::{EtcdSettings, EtcdTls, Store};
 
 /// The variables heartbeat.sh defines, in the order the script defines them.
 pub const VARIABLE_NAMES: [&str; 8] = [
@@ -29,7 +32,18 @@ pub const VARIABLE_NAMES: [&str; 8] = [
 ];
 
 /// hacmp's own variables, which heartbeat.sh does not have.
-pub const HACMP_VARIABLE_NAMES: [&str; 3] = ["hacmpProfile", "hacmpEventCmd", "hacmpMetricsFile"];
+pub const HACMP_VARIABLE_NAMES: [&str; 10] = [
+    "hacmpProfile",
+    "hacmpEventCmd",
+    "hacmpMetricsFile",
+    "hacmpBackend",
+    "hacmpHeartBeatDirs",
+    "hacmpEtcdEndpoints",
+    "hacmpEtcdPrefix",
+    "hacmpEtcdCacert",
+    "hacmpEtcdCert",
+    "hacmpEtcdKey",
+];
 
 /// The longest hacmpEventCmd accepted: far more than a command line that calls a script needs,
 /// and well within what one environment of a child process holds.
@@ -109,6 +123,8 @@ pub struct Variables {
     pub event_command: Option<String>,
     /// hacmpMetricsFile: where to keep the Prometheus textfile, an absolute `.prom` path.
     pub metrics_file: Option<String>,
+    /// Where the safe profile keeps its lease; with the compat profile always heartBeatDir.
+    pub store: Store,
 }
 
 impl Variables {
@@ -138,6 +154,7 @@ fn script_default(name: &str) -> Option<String> {
         "faileOverTime" => Some("10".to_string()),
         "loopTime" => Some("3".to_string()),
         "hacmpProfile" => Some("compat".to_string()),
+        "hacmpBackend" => Some("files".to_string()),
         _ => None,
     }
 }
@@ -239,18 +256,24 @@ impl Settings {
         let loop_time = seconds(self.get("loopTime"))?;
         let profile = profile(self, faile_over_time, loop_time)?;
         let heart_beat_dir = unsplit_path(self.get("heartBeatDir"))?;
+        let timing = match profile {
+            Profile::Compat => None,
+            Profile::Safe(timing) => Some(timing),
+        };
+        let store = store::store(self, &heart_beat_dir, timing)?;
         Ok(Variables {
             pgrep_program_name,
             start_cmd: start_cmd.value.clone(),
             start_cmd_log_file: unsplit_path(self.get("startCmdLogFile"))?,
             maintenance_file: unsplit_path(self.get("maintenanceFile"))?,
             host_name: host_name(self.get("hostName"))?,
-            metrics_file: metrics_file(self.get("hacmpMetricsFile"), &heart_beat_dir)?,
+            metrics_file: metrics_file(self.get("hacmpMetricsFile"), &store)?,
             heart_beat_dir,
             faile_over_time,
             loop_time,
             profile,
             event_command: event_command(self.get("hacmpEventCmd"))?,
+            store,
         })
     }
 }
@@ -356,9 +379,9 @@ fn event_command(setting: &Setting) -> Result<Option<String>, ConfigError> {
 
 /// Unset or empty means no metrics. node_exporter's textfile collector reads only `*.prom`
 /// files of one directory, and systemd starts services in /, so a relative path or another
-/// name would be written where nothing reads it; inside heartBeatDir the loop would take the
-/// file for a host's heartbeat.
-fn metrics_file(setting: &Setting, heart_beat_dir: &str) -> Result<Option<String>, ConfigError> {
+/// name would be written where nothing reads it; inside a heartbeat directory the loop would
+/// take the file for a host's heartbeat.
+fn metrics_file(setting: &Setting, store: &Store) -> Result<Option<String>, ConfigError> {
     let value = &setting.value;
     if value.is_empty() {
         return Ok(None);
@@ -372,9 +395,12 @@ fn metrics_file(setting: &Setting, heart_beat_dir: &str) -> Result<Option<String
             "does not end in .prom, the only files node_exporter's textfile collector reads",
         ));
     }
-    if path.parent() == Some(Path::new(heart_beat_dir)) {
-        return Err(setting
-            .error("is inside heartBeatDir, where the loop would take it for a host's heartbeat"));
+    if let Store::Directories(dirs) = store
+        && dirs.iter().any(|dir| path.parent() == Some(Path::new(dir)))
+    {
+        return Err(setting.error(
+            "is inside a heartbeat directory, where the loop would take it for a host's heartbeat",
+        ));
     }
     Ok(Some(value.clone()))
 }
@@ -455,7 +481,7 @@ mod tests {
         let mut pairs = REQUIRED.to_vec();
         pairs.push(("heartBeatDir", "/mnt/shared/heartbeat/"));
         pairs.push(("hacmpMetricsFile", "/mnt/shared/heartbeat/hacmp.prom"));
-        assert!(error_of(&pairs).contains("inside heartBeatDir"));
+        assert!(error_of(&pairs).contains("inside a heartbeat directory"));
         pairs.pop();
         pairs.push(("hacmpMetricsFile", "/var/lib/node_exporter/.prom"));
         assert!(error_of(&pairs).contains("does not end in .prom"));
