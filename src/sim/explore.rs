@@ -80,6 +80,7 @@ fn base(name: &str, nodes: usize, stagger_ms: i64, events: Vec<EventSpec>) -> Sc
         variables: Default::default(),
         app: Default::default(),
         storage: StorageSpec::default(),
+        sites: Vec::new(),
         nodes: NAMES[..nodes]
             .iter()
             .enumerate()

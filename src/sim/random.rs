@@ -179,6 +179,7 @@ pub fn scenario(seed: u64) -> Scenario {
             heartbeat_dir_missing,
             entries: Vec::new(),
         },
+        sites: Vec::new(),
         nodes,
         events,
         allow_listing_cache: false,
@@ -258,6 +259,7 @@ pub fn crash_scenario(seed: u64) -> Scenario {
             server_skew: Seconds::Whole(offset(&mut rng)),
             ..StorageSpec::default()
         },
+        sites: Vec::new(),
         nodes,
         events,
         allow_listing_cache: false,

@@ -330,13 +330,16 @@ impl Run<'_> {
                 && !slot.paused
                 && !slot.waiting_for_storage
                 && !self.cluster.nodes[node].frozen
-                && self.cluster.nodes[node].storage == Health::Healthy
+                && self.cluster.nodes[node]
+                    .storage
+                    .iter()
+                    .all(|&health| health == Health::Healthy)
                 && !self.cluster.in_maintenance(node, maintenance)
         };
         (0..self.slots.len())
             .filter(|&node| Some(node) != except)
             .all(node_healthy)
-            && self.cluster.heartbeat_dir_exists()
+            && self.cluster.heartbeat_dirs_exist()
             && self.setup.scenario.app.lifetime.is_none()
     }
 
@@ -515,6 +518,14 @@ impl Run<'_> {
         slot.waiting_for_storage = false;
     }
 
+    /// Whether the node waited on a hung storage for a request that no longer blocks.
+    fn waits_no_longer(&self, node: usize) -> bool {
+        let slot = &self.slots[node];
+        slot.waiting_for_storage
+            && !matches!(&slot.pending, Some(Message::Request { request, .. })
+                if self.cluster.blocks_on_hung_storage(node, request))
+    }
+
     /// Lets a node that waited (paused, or on hung storage) be served again from now on.
     fn release(&mut self, node: usize) {
         let now = self.cluster.now_ms;
@@ -609,6 +620,7 @@ impl Run<'_> {
     fn apply(&mut self, event: &EventSpec) -> Result<(), String> {
         let scenario = self.setup.scenario;
         let node = event.node.as_deref().and_then(|n| scenario.node_index(n));
+        let site = event.site.as_deref().and_then(|s| scenario.site_index(s));
         let the_node = || node.expect("checked: the action names a node");
         if let Some(node) = node {
             self.trace(node, format!("event {:?}", event.action))?;
@@ -659,43 +671,56 @@ impl Run<'_> {
                 let on = event.action == Action::MaintenanceOn;
                 self.cluster.set_maintenance(node, &maintenance, on);
             }
-            Action::StorageFail => self.cluster.set_storage(the_node(), Health::Failing),
-            Action::StorageHang => self.cluster.set_storage(the_node(), Health::Hung),
-            Action::StorageSlow | Action::StorageLate | Action::StorageRestore => {
+            Action::StorageFail
+            | Action::StorageHang
+            | Action::StorageSlow
+            | Action::StorageLate
+            | Action::StorageRestore => {
                 let health = match (event.action, event.extra_ms) {
+                    (Action::StorageFail, _) => Health::Failing,
+                    (Action::StorageHang, _) => Health::Hung,
                     (Action::StorageSlow, Some(extra)) => Health::Slow(extra),
                     (Action::StorageLate, Some(delay)) => Health::Late(delay),
                     _ => Health::Healthy,
                 };
-                self.cluster.set_storage(the_node(), health);
-                if self.slots[the_node()].waiting_for_storage {
-                    self.slots[the_node()].waiting_for_storage = false;
-                    self.release(the_node());
+                // Without a node the site is lost (or back) for every node.
+                let nodes: Vec<usize> = match node {
+                    Some(node) => vec![node],
+                    None => (0..self.slots.len()).collect(),
+                };
+                for node in nodes {
+                    for storage in self.cluster.storages_hit(site) {
+                        self.cluster.set_storage(node, storage, health);
+                    }
+                    let heals = !matches!(health, Health::Hung | Health::Failing);
+                    if heals && self.waits_no_longer(node) {
+                        self.slots[node].waiting_for_storage = false;
+                        self.release(node);
+                    }
                 }
             }
-            Action::StrayEntry => {
+            Action::StrayEntry | Action::DeleteEntry | Action::ReplaceByDir => {
                 let name = event
                     .name
                     .as_deref()
-                    .expect("checked: stray_entry has a name");
-                self.cluster.add_entry(name, event.kind.unwrap_or_default());
+                    .expect("checked: entry events have a name");
+                for storage in self.cluster.storages_hit(site) {
+                    match event.action {
+                        Action::StrayEntry => {
+                            let kind = event.kind.unwrap_or_default();
+                            self.cluster.add_entry(storage, name, kind);
+                        }
+                        Action::DeleteEntry => self.cluster.delete_entry(storage, name),
+                        _ => self.cluster.replace_by_dir(storage, name),
+                    }
+                }
             }
-            Action::DeleteEntry => {
-                let name = event
-                    .name
-                    .as_deref()
-                    .expect("checked: delete_entry has a name");
-                self.cluster.delete_entry(name);
+            Action::RemoveDir | Action::CreateDir => {
+                for storage in self.cluster.storages_hit(site) {
+                    let exists = event.action == Action::CreateDir;
+                    self.cluster.set_heartbeat_dir(storage, exists);
+                }
             }
-            Action::ReplaceByDir => {
-                let name = event
-                    .name
-                    .as_deref()
-                    .expect("checked: replace_by_dir has a name");
-                self.cluster.replace_by_dir(name);
-            }
-            Action::RemoveDir => self.cluster.set_heartbeat_dir(false),
-            Action::CreateDir => self.cluster.set_heartbeat_dir(true),
         }
         Ok(())
     }

@@ -255,10 +255,11 @@ impl Cluster {
             })))
         };
         match self.place(path) {
-            Place::HeartbeatDir => Err("Is a directory"),
-            Place::BelowHeartbeat => Err("Not a directory"),
-            Place::HeartbeatEntry(name) => {
-                match self.storage.entries.as_ref().and_then(|e| e.get(&name)) {
+            Place::HeartbeatDir(_) => Err("Is a directory"),
+            Place::BelowHeartbeat(_) => Err("Not a directory"),
+            Place::HeartbeatEntry(storage, name) => {
+                let entries = self.storages[storage].entries.as_ref();
+                match entries.and_then(|e| e.get(&name)) {
                     None => Ok(Value::Entry(EntryRead::Missing)),
                     Some(entry) if entry.kind == EntryKind::Dir => {
                         Ok(Value::Entry(EntryRead::NotAFile))
@@ -266,7 +267,9 @@ impl Cluster {
                     Some(entry) => file(Some(entry.mtime_ms), &entry.content),
                 }
             }
-            Place::Shared(resolved) => file(self.storage.shared_files.get(&resolved).copied(), ""),
+            Place::Shared(resolved) => {
+                file(self.storages[0].shared_files.get(&resolved).copied(), "")
+            }
             Place::Local(resolved) => {
                 file(self.nodes[node].local_files.get(&resolved).copied(), "")
             }
@@ -277,23 +280,26 @@ impl Cluster {
     /// listing cache while that is younger than the mount allows.
     fn list_records(&mut self, node: usize, dir: &str) -> Result<Value, &'static str> {
         let now = self.now_ms;
+        let Place::HeartbeatDir(storage) = self.place(dir) else {
+            return Err(NO_SUCH_FILE);
+        };
         let state = &self.nodes[node];
-        if let Some((filled, names)) = &state.listing
+        if let Some((filled, names)) = state.listings.get(&storage)
             && now - filled < state.listing_cache_ms
         {
             return Ok(Value::Names(names.clone()));
         }
-        let names: Vec<String> = match (self.place(dir), &self.storage.entries) {
-            (Place::HeartbeatDir, Some(entries)) => entries
+        let names: Vec<String> = match &self.storages[storage].entries {
+            Some(entries) => entries
                 .keys()
                 .filter(|name| !name.starts_with('.'))
                 .cloned()
                 .collect(),
-            _ => return Err(NO_SUCH_FILE),
+            None => return Err(NO_SUCH_FILE),
         };
         let state = &mut self.nodes[node];
         if state.listing_cache_ms > 0 {
-            state.listing = Some((now, names.clone()));
+            state.listings.insert(storage, (now, names.clone()));
         }
         Ok(Value::Names(names))
     }
@@ -303,14 +309,16 @@ impl Cluster {
         let content = write.content.as_deref();
         let server_ms = self.server_time_ms();
         match self.place(&write.path) {
-            Place::HeartbeatDir if content.is_some() => Err("Is a directory"),
-            Place::HeartbeatDir if self.storage.entries.is_none() => Err(NO_SUCH_FILE),
-            Place::HeartbeatDir => Ok(()),
-            Place::BelowHeartbeat => Err("Not a directory"),
-            Place::HeartbeatEntry(name) => {
-                self.storage.write_entry(&name, content, server_ms)?;
+            Place::HeartbeatDir(_) if content.is_some() => Err("Is a directory"),
+            Place::HeartbeatDir(storage) if self.storages[storage].entries.is_none() => {
+                Err(NO_SUCH_FILE)
+            }
+            Place::HeartbeatDir(_) => Ok(()),
+            Place::BelowHeartbeat(_) => Err("Not a directory"),
+            Place::HeartbeatEntry(storage, name) => {
+                self.storages[storage].write_entry(&name, content, server_ms)?;
                 // A host sees the entries it creates itself in its cached listing.
-                if let Some((_, names)) = self.nodes[write.node].listing.as_mut()
+                if let Some((_, names)) = self.nodes[write.node].listings.get_mut(&storage)
                     && let Err(index) = names.binary_search(&name)
                 {
                     names.insert(index, name.clone());
@@ -318,16 +326,16 @@ impl Cluster {
                 if let Some((_, cached)) = self.nodes[write.node].cache.as_mut() {
                     // The cached directory may be older than the live one; what it lacks
                     // stays unknown to the cache.
-                    let _ = cached.write_entry(&name, content, server_ms);
+                    let _ = cached[storage].write_entry(&name, content, server_ms);
                 }
                 Ok(())
             }
             Place::Shared(resolved) => {
-                self.storage
+                self.storages[0]
                     .shared_files
                     .insert(resolved.clone(), server_ms);
                 if let Some((_, cached)) = self.nodes[write.node].cache.as_mut() {
-                    cached.shared_files.insert(resolved, server_ms);
+                    cached[0].shared_files.insert(resolved, server_ms);
                 }
                 Ok(())
             }
@@ -354,18 +362,18 @@ impl Cluster {
         }
     }
 
-    /// Changes how the shared storage treats the node. Writes that waited for a hung storage
+    /// Changes how a shared storage treats the node. Writes that waited for it while it hung
     /// land when it works again, and are lost when it fails instead.
-    pub fn set_storage(&mut self, node: usize, health: Health) {
-        let was_hung = self.nodes[node].storage == Health::Hung;
-        self.nodes[node].storage = health;
+    pub fn set_storage(&mut self, node: usize, storage: usize, health: Health) {
+        let was_hung = self.nodes[node].storage[storage] == Health::Hung;
+        self.nodes[node].storage[storage] = health;
         if !was_hung || health == Health::Hung {
             return;
         }
         let keys: Vec<(usize, String)> = self
             .hung_writes
             .keys()
-            .filter(|(writer, _)| *writer == node)
+            .filter(|(writer, path)| *writer == node && self.place(path).storage() == Some(storage))
             .cloned()
             .collect();
         for key in keys {
