@@ -37,7 +37,7 @@ safety-report: build
 		--explore --report docs/safety.md
 
 # Issue 5's benchmarks, hacmp next to heartbeat.sh on this machine, written to
-# docs/benchmarks.md (about 8 minutes). BENCH_ARGS adds options, e.g. BENCH_ARGS='--seconds 600'.
+# docs/benchmarks.md (about 14 minutes). BENCH_ARGS adds options, e.g. BENCH_ARGS='--seconds 600'.
 bench: deps
 	$(CARGO) bench --bench benchmarks -- --write docs/benchmarks.md $(BENCH_ARGS)
 

@@ -8,6 +8,7 @@
 //! one more entry in `measure`.
 
 mod children;
+mod multi_site;
 mod perf;
 mod process_scan;
 mod report;
@@ -34,7 +35,7 @@ struct Options {
     #[arg(long)]
     bench: bool,
     /// Which rows to measure.
-    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan", "simulation"])]
+    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan", "simulation", "multi-site"])]
     rows: Vec<RowName>,
     /// Seconds each steady-state daemon is measured for (all four run at once).
     #[arg(long, default_value_t = 300)]
@@ -45,6 +46,9 @@ struct Options {
     /// Timed calls of each scan per row.
     #[arg(long, default_value_t = 50)]
     repetitions: usize,
+    /// Seconds the two clusters of the multi-site row are measured for (both run at once).
+    #[arg(long, default_value_t = 300)]
+    multi_site_seconds: u64,
     /// Random crash instants of the failover-latency row.
     #[arg(long, default_value_t = 100)]
     crash_instants: usize,
@@ -59,6 +63,8 @@ enum RowName {
     ProcessScan,
     /// Rows 3 and 4: failover latency and simulator speed, from the parity simulator.
     Simulation,
+    /// Row 5: the safe profile over three heartbeat directories against one.
+    MultiSite,
 }
 
 /// What one run measures, and how long it takes.
@@ -67,6 +73,7 @@ struct Plan {
     steady_state: steady_state::Settings,
     process_scan: process_scan::Settings,
     simulation: simulation::Settings,
+    multi_site: multi_site::Settings,
     /// The command that reproduces a row, shown in the table.
     command: fn(RowName, &Plan) -> String,
 }
@@ -98,12 +105,17 @@ fn full_run(options: Options) {
             hacmp_hours: 24,
             bash_minutes: 60,
         },
+        multi_site: multi_site::Settings {
+            seconds: options.multi_site_seconds,
+            faile_over_time: 10,
+        },
         command: full_command,
     };
     let every_row = [
         RowName::SteadyState,
         RowName::ProcessScan,
         RowName::Simulation,
+        RowName::MultiSite,
     ]
     .iter()
     .all(|r| plan.rows.contains(r));
@@ -140,6 +152,10 @@ fn full_command(row: RowName, plan: &Plan) -> String {
             "{base} --rows simulation --crash-instants {}",
             plan.simulation.crash_instants
         ),
+        RowName::MultiSite => format!(
+            "{base} --rows multi-site --multi-site-seconds {}",
+            plan.multi_site.seconds
+        ),
     }
 }
 
@@ -155,6 +171,7 @@ fn smoke_run(args: &[String]) {
             RowName::SteadyState,
             RowName::ProcessScan,
             RowName::Simulation,
+            RowName::MultiSite,
         ],
         steady_state: steady_state::Settings {
             seconds: 3,
@@ -170,6 +187,10 @@ fn smoke_run(args: &[String]) {
             hacmp_hours: 1,
             bash_minutes: 2,
         },
+        multi_site: multi_site::Settings {
+            seconds: 3,
+            faile_over_time: 5,
+        },
         command: |_, _| "make bench-smoke".to_string(),
     };
     let document = measure(&plan, "make bench-smoke");
@@ -180,9 +201,9 @@ fn smoke_run(args: &[String]) {
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
         .count();
-    // The header, then six steady-state rows, one scan row, two simulator rows and the smoke
-    // row.
-    assert_eq!(table_rows, 1 + 6 + 1 + 2 + 1, "the table:\n{document}");
+    // The header, then six steady-state rows, one scan row, two simulator rows, the multi-site
+    // row and the smoke row.
+    assert_eq!(table_rows, 1 + 6 + 1 + 2 + 1 + 1, "the table:\n{document}");
     println!(
         "{SMOKE_NAME}: ok in {:.0} s (figures discarded)",
         started.elapsed().as_secs_f64()
@@ -202,6 +223,10 @@ fn measure(plan: &Plan, full_command: &str) -> String {
             }
             RowName::ProcessScan => process_scan::measure(&plan.process_scan, &command),
             RowName::Simulation => simulation::measure(&plan.simulation, &command),
+            RowName::MultiSite => {
+                let root = tempfile::tempdir().expect("a temporary directory");
+                multi_site::measure(&plan.multi_site, root.path(), &command)
+            }
         });
     }
     sections.push(report::smoke_section());
