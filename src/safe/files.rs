@@ -19,7 +19,7 @@ use super::backend::{Backend, Grant};
 use super::record::{Phase, Record};
 use crate::config::Variables;
 use crate::timing::{CLAIM_WINDOW, SETTLE, Timing};
-use crate::world::{Answer, EntryRead, SafeWorld, Step, StorageOp, StorageValue};
+use crate::world::{Answer, EntryRead, Io, SafeWorld, Step, StorageOp, StorageValue};
 
 /// More entries than a heartbeat directory of a real cluster holds, stray files included; a
 /// scan of a directory with more reads none of them and says so, since no decision may rest on
@@ -77,8 +77,14 @@ pub struct Files {
     started_at: Duration,
     incarnation: u64,
     observations: BTreeMap<Key, Observation>,
-    /// Which directories the last scan read whole (listed, and every entry read).
+    /// When the last scan began, and which directories it read whole (listed, and every entry
+    /// read).
+    scan_started: Duration,
     read_whole: Vec<bool>,
+    /// The directories where our last write timed out: the scan that follows it skips them,
+    /// so that a hung directory costs a round one deadline, not two (a master's renewal and
+    /// look together must fit in its lease).
+    timed_out: Vec<bool>,
     unknown_sights: u64,
     /// The highest token seen in any directory, ever: a claim takes the next one.
     highest_token: u64,
@@ -86,14 +92,23 @@ pub struct Files {
 }
 
 impl Files {
-    pub fn new(vars: &Variables, timing: Timing, started_at: Duration, incarnation: u64) -> Files {
-        let dirs = vec![vars.heart_beat_dir.clone()];
+    /// The backend over `dirs` (validated: one, or an odd number of distinct directories).
+    pub fn new(
+        dirs: &[String],
+        vars: &Variables,
+        timing: Timing,
+        started_at: Duration,
+        incarnation: u64,
+    ) -> Files {
         assert!(
             dirs.len() % 2 == 1,
             "validation lets only an odd number of directories through"
         );
+        let dirs = dirs.to_vec();
         Files {
+            scan_started: started_at,
             read_whole: vec![false; dirs.len()],
+            timed_out: vec![false; dirs.len()],
             dirs,
             host_name: vars.host_name.clone(),
             timing,
@@ -141,7 +156,8 @@ impl Files {
         let issued = world.elapsed()?;
         let answers = world.storage_batch(&ops, self.timing.io_limit)?;
         let mut confirmations = Vec::new();
-        for (op, Answer { io, at }) in ops.iter().zip(answers) {
+        for (dir, (op, Answer { io, at })) in ops.iter().zip(answers).enumerate() {
+            self.timed_out[dir] = io == Io::TimedOut;
             if answer(world, io, op.path())?.is_some() {
                 confirmations.push(at);
             }
@@ -152,21 +168,26 @@ impl Files {
             .map(|&at| Confirmed { issued, at }))
     }
 
-    /// Lists every directory, then reads every entry of those listed, fresh, and notes which
-    /// changed, each dated when its own read returned. A directory whose listing failed or
-    /// timed out is not read in this scan, so it costs one deadline at most. Returns whether a
-    /// majority of the directories was read whole: no decision may rest on less.
+    /// Lists every directory (but those where our last write timed out), then reads every
+    /// entry of those listed, fresh, and notes which changed, each dated when its own read
+    /// returned. A directory whose listing failed or timed out is not read in this scan, so it
+    /// costs one deadline at most. Returns whether a majority of the directories was read
+    /// whole: no decision may rest on less.
     fn scan(&mut self, world: &mut dyn SafeWorld) -> Step<bool> {
-        let lists: Vec<StorageOp> = self
-            .dirs
+        self.scan_started = world.elapsed()?;
+        let skipped = std::mem::replace(&mut self.timed_out, vec![false; self.dirs.len()]);
+        let listed: Vec<usize> = (0..self.dirs.len()).filter(|&dir| !skipped[dir]).collect();
+        let lists: Vec<StorageOp> = listed
             .iter()
-            .map(|dir| StorageOp::List { dir: dir.clone() })
+            .map(|&dir| StorageOp::List {
+                dir: self.dirs[dir].clone(),
+            })
             .collect();
         let listings = world.storage_batch(&lists, self.timing.io_limit)?;
         let mut whole = vec![false; self.dirs.len()];
         let mut entries: Vec<Key> = Vec::new();
         let mut listed_at = Duration::ZERO;
-        for (dir, Answer { io, at }) in listings.into_iter().enumerate() {
+        for (&dir, Answer { io, at }) in listed.iter().zip(listings) {
             let Some(value) = answer(world, io, &self.dirs[dir])? else {
                 continue;
             };
@@ -256,7 +277,7 @@ impl Files {
     fn sight(
         &mut self,
         world: &mut dyn SafeWorld,
-        io: crate::world::Io<StorageValue>,
+        io: Io<StorageValue>,
         path: &str,
     ) -> Step<Sight> {
         Ok(match answer(world, io, path)? {
@@ -296,17 +317,18 @@ impl Files {
             .collect()
     }
 
-    /// Claims the lease: a fresh scan in which a majority of the directories was quiet for
-    /// faileOverTime, a claim with the next token confirmed by a majority within CLAIM_WINDOW
-    /// of that scan, SETTLE, then a re-read of a majority of the directories that decided, in
-    /// which our claim must rank highest and nothing else may have changed. The claim's lease
-    /// counts from the issue of its last confirmed write, and the application starts only
-    /// while that lease holds.
+    /// Claims the lease: on the last scan (the decision), in which a majority of the
+    /// directories was quiet for faileOverTime, a claim with the next token confirmed by a
+    /// majority within CLAIM_WINDOW of that scan's start, SETTLE from that confirmation, then a
+    /// re-read of a majority of the directories that decided, in which our claim must rank
+    /// highest and nothing else may have changed. The claim's lease counts from the issue of
+    /// its last confirmed write, and the application starts only while that lease holds.
+    ///
+    /// The decision is the scan the loop's look just made rather than a new one: a new one
+    /// would cost another storage deadline while a directory hangs, and the claim window
+    /// refuses a decision that has grown old.
     fn claim(&mut self, world: &mut dyn SafeWorld) -> Step<Option<Grant>> {
-        let scan_started = world.elapsed()?;
-        if !self.scan(world)? {
-            return Ok(None);
-        }
+        let scan_started = self.scan_started;
         let decided_at = world.elapsed()?;
         let deciders = self.quiet_directories(decided_at);
         if deciders.len() < self.majority() {
@@ -332,7 +354,7 @@ impl Files {
         }
         let mut until = written.issued + self.timing.lease;
         world.print("Sleep 5 second to give room for avoiding conflicts")?;
-        if !self.settle(world, token, &mut until)? {
+        if !self.settle(world, token, written.at + SETTLE, &mut until)? {
             world.print("the claim could not be kept up; backing off")?;
             return Ok(None);
         }
@@ -364,7 +386,8 @@ impl Files {
         Ok(Some(Grant { token, until }))
     }
 
-    /// Waits SETTLE, writing the claim again every loopTime meanwhile: peers must see a claim in
+    /// Waits until `ends` (SETTLE after the claim's confirmation), writing the claim again every
+    /// loopTime meanwhile: peers must see a claim in
     /// progress change as often as a master's record does, or, with faileOverTime shorter than
     /// SETTLE, they would take it for abandoned and claim over it (found by the simulator:
     /// tests/shell-parity/scenarios/safe-claim-livelock.toml). Each confirmed write issued
@@ -374,9 +397,9 @@ impl Files {
         &mut self,
         world: &mut dyn SafeWorld,
         token: u64,
+        ends: Duration,
         until: &mut Duration,
     ) -> Step<bool> {
-        let ends = world.elapsed()? + SETTLE;
         loop {
             let now = world.elapsed()?;
             let Some(remaining) = ends.checked_sub(now).filter(|r| !r.is_zero()) else {

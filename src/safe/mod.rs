@@ -18,7 +18,7 @@ pub mod record;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use crate::config::Variables;
+use crate::config::{Store, Variables};
 use crate::event::Event;
 use crate::timing::{GRACEFUL_KILL, KILL_POLL, Timing};
 use crate::world::{GuardState, Io, SafeWorld, Signal, Step};
@@ -39,7 +39,19 @@ struct SafeLoop<'a> {
 pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<Infallible> {
     let started_at = world.elapsed()?;
     let incarnation = world.incarnation()?;
-    let backend = Box::new(files::Files::new(vars, timing, started_at, incarnation));
+    let dirs = match &vars.store {
+        Store::Directories(dirs) => dirs.clone(),
+        // The etcd backend (issue 12) is not built yet; until it is, its store keeps
+        // heartBeatDir as before.
+        Store::Etcd(_) => vec![vars.heart_beat_dir.clone()],
+    };
+    let backend = Box::new(files::Files::new(
+        &dirs,
+        vars,
+        timing,
+        started_at,
+        incarnation,
+    ));
     run_with(world, backend, vars, timing)
 }
 

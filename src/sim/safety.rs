@@ -7,7 +7,8 @@
 //! - **Failover bound**: with the default variables, after a *clean* host crash of the active
 //!   node (every other node healthy, nothing else happening from a quiet period before it until
 //!   the bound after it) an instance executes again within faileOverTime + loopTime + 5 s +
-//!   `FAILOVER_MARGIN`.
+//!   `FAILOVER_MARGIN`; with several sites, plus the storage deadline, and the crash may come
+//!   with the loss of its site's storage at the same instant (a data centre lost whole).
 //! - **Convergence**: when every fault has healed and a quiet period of 2 × (faileOverTime +
 //!   loopTime + 5 s) passed without events before the end, exactly one instance executes at
 //!   the end of an all-safe run, and at least one (a master was elected) in a mixed cluster.
@@ -23,9 +24,9 @@ use std::path::Path;
 
 use super::audit::Audit;
 use super::progress::Progress;
-use super::scenario::Scenario;
+use super::scenario::{Action, EventSpec, Scenario, Seconds};
 use super::scheduler::{self, Driver, ProtocolStep, Setup, node_variables};
-use crate::config::Settings;
+use crate::config::{Profile, Settings};
 
 /// The bounded extra time the failover rule allows beyond faileOverTime + loopTime + 5 s: the
 /// milliseconds of each storage operation and echo, and the standby's loop not being aligned
@@ -132,17 +133,38 @@ impl Facts {
         let first = &scenario.nodes[0].name;
         let vars = node_variables(settings, scenario, first, Driver::Hacmp)?;
         let cycle_ms = (vars.faile_over_time + vars.loop_time) * 1000 + START_PAUSE_MS;
+        // With several sites, a standby's steps may each wait one storage deadline for a lost
+        // site's directory.
+        let safe = node_variables(settings, scenario, first, Driver::Safe).ok();
+        let deadline_ms = match safe.map(|vars| vars.profile) {
+            Some(Profile::Safe(timing)) if !scenario.sites.is_empty() => {
+                timing.io_limit.as_millis() as u64
+            }
+            _ => 0,
+        };
         let defaults =
             (vars.faile_over_time, vars.loop_time) == (DEFAULT_FAILE_OVER_TIME, DEFAULT_LOOP_TIME);
+        let crash_at = |at: Seconds| {
+            scenario
+                .events
+                .iter()
+                .any(|e| e.action == Action::Crash && e.at == at)
+        };
+        // A site's storage lost for every node at the instant of a crash is part of that crash:
+        // the data centre is lost whole.
+        let part_of_a_crash = |e: &EventSpec| {
+            e.action.is_storage_health() && e.site.is_some() && e.node.is_none() && crash_at(e.at)
+        };
         let happenings_ms = scenario
             .events
             .iter()
+            .filter(|e| !part_of_a_crash(e))
             .map(|e| e.at.millis() as u64)
             .chain(scenario.nodes.iter().map(|n| n.start.millis() as u64))
             .collect();
         Ok(Facts {
             quiet_ms: 2 * cycle_ms,
-            failover_bound_ms: defaults.then_some(cycle_ms + FAILOVER_MARGIN_MS),
+            failover_bound_ms: defaults.then_some(cycle_ms + deadline_ms + FAILOVER_MARGIN_MS),
             happenings_ms,
             end_ms: scenario.duration * 1000,
         })

@@ -167,13 +167,22 @@ pub fn node_variables(
     driver: Driver,
 ) -> Result<Variables, String> {
     let mut settings = settings.clone();
+    // The safe profile keeps its records in every site's directory; bash and compat know only
+    // heartBeatDir, one of them.
+    let sites = (!scenario.sites.is_empty() && driver == Driver::Safe).then(|| {
+        let dirs: Vec<&str> = scenario
+            .sites
+            .iter()
+            .map(|site| site.dir.as_str())
+            .collect();
+        dirs.join(" ")
+    });
     for setting in settings.settings.iter_mut() {
-        let value = if setting.name == "hostName" {
-            Some(node)
-        } else if setting.name == "hacmpProfile" {
-            Some(driver.profile())
-        } else {
-            scenario.variables.get(setting.name).map(String::as_str)
+        let value = match setting.name {
+            "hostName" => Some(node),
+            "hacmpProfile" => Some(driver.profile()),
+            "hacmpHeartBeatDirs" => sites.as_deref(),
+            name => scenario.variables.get(name).map(String::as_str),
         };
         if let Some(value) = value {
             setting.value = value.to_string();
