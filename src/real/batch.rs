@@ -6,8 +6,15 @@
 //! answering however long the outage lasts. The operations of one batch start together and the
 //! caller waits once, for all of them, at most the batch's limit: a hung directory costs one
 //! limit per step, not one per directory.
+//!
+//! A directory whose operation from an earlier batch has not returned yet (its server is gone,
+//! or too slow for the limit) gets no new operation until it has: its operations are refused at
+//! once, so that it costs the loop one limit when it stops answering, not one in every step
+//! until it answers again, and holds at most one batch's workers.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -37,25 +44,48 @@ pub enum Outcome<T> {
     /// It did not return within the limit; `at` is when the caller stopped waiting. It may
     /// still take effect later.
     NoAnswer { at: Duration },
-    /// It never started: every worker of its directory is stuck in earlier operations, or there
-    /// are more directories than `MAX_DIRECTORIES`. `at` is when that was found.
+    /// It never started: an earlier operation on its directory has not returned, or there are
+    /// more directories than `MAX_DIRECTORIES`. `at` is when that was found.
     Refused { at: Duration },
+}
+
+/// One directory's workers and how many of the operations handed to them have not returned.
+#[derive(Default)]
+struct Directory {
+    workers: Workers,
+    /// Counted down by the worker as each operation returns, before its answer is sent, so
+    /// that a caller who has every answer also sees the count at zero.
+    unanswered: Arc<AtomicUsize>,
 }
 
 /// The worker pools, one per directory, created when a directory is first used and kept.
 #[derive(Default)]
 pub struct Pools {
-    by_directory: BTreeMap<String, Workers>,
+    by_directory: BTreeMap<String, Directory>,
 }
 
 impl Pools {
     /// The pool of `directory`, or `None` when there are already `MAX_DIRECTORIES` others.
-    pub fn of(&mut self, directory: &str) -> Option<&mut Workers> {
+    fn of(&mut self, directory: &str) -> Option<&mut Directory> {
         if !self.by_directory.contains_key(directory) && self.by_directory.len() >= MAX_DIRECTORIES
         {
             return None;
         }
         Some(self.by_directory.entry(directory.to_string()).or_default())
+    }
+
+    /// How many operations on `directory` have not returned.
+    pub fn unanswered(&self, directory: &str) -> usize {
+        self.by_directory
+            .get(directory)
+            .map_or(0, |d| d.unanswered.load(Ordering::SeqCst))
+    }
+
+    /// How many workers of `directory` are busy.
+    pub fn busy_workers(&self, directory: &str) -> usize {
+        self.by_directory
+            .get(directory)
+            .map_or(0, |d| d.workers.busy_workers())
     }
 
     /// Starts every job on its directory's pool at once and waits until all have answered or
@@ -83,30 +113,19 @@ impl Pools {
         }
         let mut waiting = 0;
         for (directory, work) in by_directory {
-            let chains = work.len().min(CHAINS_PER_DIRECTORY);
-            let mut dealt: Vec<Vec<(usize, Work<T>)>> = (0..chains).map(|_| Vec::new()).collect();
-            for (position, item) in work.into_iter().enumerate() {
-                dealt[position % chains].push(item);
-            }
-            for chain in dealt {
-                let indices: Vec<usize> = chain.iter().map(|(index, _)| *index).collect();
-                let reply = reply.clone();
-                let started = self.of(&directory).is_some_and(|pool| {
-                    pool.start(Box::new(move || {
-                        for (index, work) in chain {
-                            let value = work();
-                            // The caller may have stopped waiting; the answer is then dropped.
-                            let _ = reply.send((index, value, boot_clock()));
-                        }
-                    }))
-                });
-                if started {
-                    waiting += indices.len();
+            let indices: Vec<usize> = work.iter().map(|(index, _)| *index).collect();
+            let started = match self.of(&directory) {
+                Some(pool) if pool.unanswered.load(Ordering::SeqCst) == 0 => {
+                    pool.start_chains(work, &reply)
+                }
+                _ => Vec::new(),
+            };
+            let at = boot_clock();
+            for index in indices {
+                if started.contains(&index) {
+                    waiting += 1;
                 } else {
-                    let at = boot_clock();
-                    for index in indices {
-                        outcomes[index] = Some(Outcome::Refused { at });
-                    }
+                    outcomes[index] = Some(Outcome::Refused { at });
                 }
             }
         }
@@ -127,12 +146,47 @@ impl Pools {
     }
 }
 
+impl Directory {
+    /// Deals `work` out to at most `CHAINS_PER_DIRECTORY` workers; returns the indices of the
+    /// operations that started (a chain that finds no worker starts none of its own).
+    fn start_chains<T: Send + 'static>(
+        &mut self,
+        work: Vec<(usize, Work<T>)>,
+        reply: &mpsc::Sender<(usize, T, Duration)>,
+    ) -> Vec<usize> {
+        let chains = work.len().min(CHAINS_PER_DIRECTORY);
+        let mut dealt: Vec<Vec<(usize, Work<T>)>> = (0..chains).map(|_| Vec::new()).collect();
+        for (position, item) in work.into_iter().enumerate() {
+            dealt[position % chains].push(item);
+        }
+        let mut started = Vec::new();
+        for chain in dealt {
+            let indices: Vec<usize> = chain.iter().map(|(index, _)| *index).collect();
+            let (reply, unanswered) = (reply.clone(), Arc::clone(&self.unanswered));
+            unanswered.fetch_add(indices.len(), Ordering::SeqCst);
+            let job = Box::new(move || {
+                for (index, work) in chain {
+                    let value = work();
+                    unanswered.fetch_sub(1, Ordering::SeqCst);
+                    // The caller may have stopped waiting; the answer is then dropped.
+                    let _ = reply.send((index, value, boot_clock()));
+                }
+            });
+            if self.workers.start(job) {
+                started.extend(indices);
+            } else {
+                self.unanswered.fetch_sub(indices.len(), Ordering::SeqCst);
+            }
+        }
+        started
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::real::bounded::MAX_WORKERS;
 
     /// A job on `directory` that blocks until `release` is dropped or sent to.
     fn hanging(directory: &str, release: &Arc<Mutex<mpsc::Receiver<()>>>) -> Job<u32> {
@@ -219,25 +273,59 @@ mod tests {
     }
 
     #[test]
-    fn operations_hung_on_one_directory_never_starve_another() {
+    fn a_directory_still_hanging_is_refused_at_once_and_never_starves_another() {
         let mut pools = Pools::default();
-        let (hold, release) = mpsc::channel::<()>();
-        let release = Arc::new(Mutex::new(release));
-        let short = Duration::from_millis(20);
-        // Every worker of /dc2 gets stuck, one batch after another, as on a hard NFS mount.
-        for _ in 0..MAX_WORKERS {
-            let outcomes = pools.run_all(vec![hanging("/dc2", &release)], short);
-            assert!(matches!(outcomes[..], [Outcome::NoAnswer { .. }]));
-        }
+        let (release, hang) = mpsc::channel::<()>();
+        let hang = Arc::new(Mutex::new(hang));
+        let short = Duration::from_millis(50);
+        let first = pools.run_all(vec![hanging("/dc2", &hang)], short);
+        assert!(matches!(first[..], [Outcome::NoAnswer { .. }]), "{first:?}");
+        let started = boot_clock();
         let outcomes = pools.run_all(
-            vec![hanging("/dc2", &release), answering("/dc1", 7)],
+            vec![hanging("/dc2", &hang), answering("/dc1", 7)],
             Duration::from_secs(60),
         );
         match &outcomes[..] {
-            [Outcome::Refused { .. }, Outcome::Answered { value: 7, .. }] => {}
+            [Outcome::Refused { at }, Outcome::Answered { value: 7, .. }] => {
+                assert!(*at - started < Duration::from_secs(30), "refused at once");
+            }
             other => panic!("/dc2 is refused at once and /dc1 still answers: {other:?}"),
         }
-        drop(hold);
+        // Once the hung operation returns, the directory is tried again.
+        release.send(()).unwrap();
+        wait_until_idle(&mut pools, "/dc2");
+        let outcomes = pools.run_all(vec![answering("/dc2", 8)], Duration::from_secs(60));
+        assert!(
+            matches!(outcomes[..], [Outcome::Answered { value: 8, .. }]),
+            "{outcomes:?}"
+        );
+    }
+
+    fn wait_until_idle(pools: &mut Pools, directory: &str) {
+        let limit = boot_clock() + Duration::from_secs(30);
+        while pools.unanswered(directory) > 0 {
+            assert!(boot_clock() < limit, "{directory}'s worker returned");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_a_few_workers_of_a_hung_directory() {
+        let mut pools = Pools::default();
+        let (release, hang) = mpsc::channel::<()>();
+        let hang = Arc::new(Mutex::new(hang));
+        let jobs = (0..3 * CHAINS_PER_DIRECTORY)
+            .map(|_| hanging("/dc2", &hang))
+            .collect();
+        let outcomes = pools.run_all(jobs, Duration::from_millis(50));
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Outcome::NoAnswer { .. }))
+        );
+        let busy = pools.busy_workers("/dc2");
+        assert!(busy <= CHAINS_PER_DIRECTORY, "{busy} workers hang");
+        drop(release);
     }
 
     #[test]

@@ -104,14 +104,12 @@ impl RealWorld {
         limit: Duration,
         operation: impl FnOnce() -> Result<T, String> + Send + 'static,
     ) -> Io<T> {
-        let Some(workers) = self.pools.of(directory) else {
-            return Io::Failed(too_many_directories(directory));
+        let job = batch::Job {
+            directory: directory.to_string(),
+            work: Box::new(operation),
         };
-        match workers.run(limit, operation) {
-            Some(Ok(value)) => Io::Done(value),
-            Some(Err(error)) => Io::Failed(error),
-            None => Io::TimedOut,
-        }
+        let outcome = self.pools.run_all(vec![job], limit).pop();
+        io_of(outcome.expect("one outcome for one job"), directory).0
     }
 
     fn report_error<T>(&mut self, result: Result<T, ToolError>) -> Option<T> {
@@ -242,21 +240,19 @@ fn storage_work(op: StorageOp) -> Box<dyn FnOnce() -> Result<StorageValue, Strin
     }
 }
 
-/// Why an operation on `directory` was not even tried.
-fn refused(directory: &str) -> String {
-    format!(
-        "hacmp: {directory}: {} earlier operations on it still hang (or more than {} directories are in use); this one was not tried",
-        bounded::MAX_WORKERS,
-        batch::MAX_DIRECTORIES
-    )
-}
-
-/// Why an operation on `directory` gets no worker pool.
-fn too_many_directories(directory: &str) -> String {
-    format!(
-        "hacmp: {directory}: more than {} directories are in use; no worker for this one",
-        batch::MAX_DIRECTORIES
-    )
+/// A storage operation's outcome as the loop sees it, and when it came.
+fn io_of<T>(outcome: batch::Outcome<Result<T, String>>, directory: &str) -> (Io<T>, Duration) {
+    match outcome {
+        batch::Outcome::Answered { value, at } => (value.map_or_else(Io::Failed, Io::Done), at),
+        batch::Outcome::NoAnswer { at } => (Io::TimedOut, at),
+        batch::Outcome::Refused { at } => (
+            Io::Failed(format!(
+                "hacmp: {directory}: an earlier operation on it has not returned; none is tried until it has (or more than {} directories are in use)",
+                batch::MAX_DIRECTORIES
+            )),
+            at,
+        ),
+    }
 }
 
 /// Whether a bounded storage operation failed or got no answer.
@@ -293,13 +289,7 @@ impl SafeWorld for RealWorld {
         let mut answers = Vec::with_capacity(ops.len());
         for (op, outcome) in ops.iter().zip(outcomes) {
             let directory = storage_directory(op);
-            let (io, at) = match outcome {
-                batch::Outcome::Answered { value, at } => {
-                    (value.map_or_else(Io::Failed, Io::Done), at)
-                }
-                batch::Outcome::NoAnswer { at } => (Io::TimedOut, at),
-                batch::Outcome::Refused { at } => (Io::Failed(refused(directory)), at),
-            };
+            let (io, at) = io_of(outcome, directory);
             if self.reporter.times_storage() {
                 let name = match op {
                     StorageOp::Read { .. } => "read",
