@@ -59,7 +59,14 @@ pub fn hazards(vars: &Variables, around: &Surroundings) -> Vec<Hazard> {
 }
 
 fn maintenance_file_placement(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
-    let inside = |dir: &str| is_inside(&vars.maintenance_file, dir, &around.working_directory);
+    let inside = |dir: &str| {
+        is_inside(
+            &vars.maintenance_file,
+            dir,
+            &around.working_directory,
+            around.storage,
+        )
+    };
     match several_directories(vars) {
         Some(dirs) => {
             if let Some(dir) = dirs.iter().find(|dir| inside(dir)) {
@@ -205,7 +212,10 @@ fn directory_storage(
     found: &mut Vec<Hazard>,
 ) -> Option<Mount> {
     let dir = around.working_directory.join(dir);
-    match storage::sharing(around.storage, &dir) {
+    let sharing = storage::sharing(around.storage, &dir);
+    // A directory that did not answer statfs would not answer the lookups either.
+    let answered = !matches!(&sharing, Err(error) if error.kind() == std::io::ErrorKind::TimedOut);
+    match sharing {
         Ok(Sharing::Shared(_)) => {}
         Ok(Sharing::Local(magic)) => found.push(hazard(
             variable,
@@ -216,7 +226,10 @@ fn directory_storage(
         )),
         Err(error) => found.push(hazard(variable, format!("{lead}cannot be examined: {error}"))),
     }
-    let canonical = dir.canonicalize().unwrap_or(dir);
+    let canonical = answered
+        .then(|| around.storage.canonical(&dir))
+        .flatten()
+        .unwrap_or(dir);
     let mount = storage::mount_of(table.as_deref()?, &canonical)?;
     if !mount.is_nfs() {
         return Some(mount);
@@ -285,22 +298,21 @@ fn pattern_matches(vars: &Variables, around: &Surroundings, found: &mut Vec<Haza
 }
 
 /// Whether `path` lies inside `dir`, both resolved against `cwd` as the loop resolves them.
-fn is_inside(path: &str, dir: &str, cwd: &Path) -> bool {
+fn is_inside(path: &str, dir: &str, cwd: &Path, probe: &dyn StorageProbe) -> bool {
     let resolve = |p: &str| {
         let joined = cwd.join(p);
         // The file may not exist; its directory usually does.
         match (joined.parent(), joined.file_name()) {
-            (Some(parent), Some(name)) => parent
-                .canonicalize()
+            (Some(parent), Some(name)) => probe
+                .canonical(parent)
                 .map(|p| p.join(name))
                 .unwrap_or(joined),
             _ => joined,
         }
     };
-    let dir = cwd
-        .join(dir)
-        .canonicalize()
-        .unwrap_or_else(|_| cwd.join(dir));
+    let dir = probe
+        .canonical(&cwd.join(dir))
+        .unwrap_or_else(|| cwd.join(dir));
     resolve(path).parent().is_some_and(|parent| parent == dir)
 }
 

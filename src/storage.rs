@@ -8,34 +8,74 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
 
 pub trait StorageProbe {
     /// statfs(2)'s `f_type` for the filesystem holding `path`.
     fn filesystem_magic(&self, path: &Path) -> io::Result<i64>;
     /// The text of /proc/self/mountinfo.
     fn mount_table(&self) -> io::Result<String>;
+    /// `path` with every symbolic link resolved, when it exists.
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        path.canonicalize().ok()
+    }
 }
 
-/// The running machine.
+/// The running machine. Questions about a path go to a thread of their own and are given up
+/// after `PROBE_LIMIT`: on a hard NFS mount whose server is gone, statfs never returns, and
+/// `hacmp check` must still answer while a site is down.
 pub struct RealStorage;
+
+/// How long one question about a path may take.
+pub const PROBE_LIMIT: Duration = Duration::from_secs(5);
 
 impl StorageProbe for RealStorage {
     fn filesystem_magic(&self, path: &Path) -> io::Result<i64> {
         let name = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: statfs fills the zeroed struct; `name` is NUL-terminated and outlives the call.
-        unsafe {
-            let mut info: libc::statfs = std::mem::zeroed();
-            if libc::statfs(name.as_ptr(), &mut info) != 0 {
-                return Err(io::Error::last_os_error());
+        within_limit(move || {
+            // SAFETY: statfs fills the zeroed struct; `name` is NUL-terminated and outlives the
+            // call.
+            unsafe {
+                let mut info: libc::statfs = std::mem::zeroed();
+                if libc::statfs(name.as_ptr(), &mut info) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(info.f_type as i64)
             }
-            Ok(info.f_type as i64)
-        }
+        })
+        .unwrap_or_else(|| Err(no_answer()))
     }
 
     fn mount_table(&self) -> io::Result<String> {
         std::fs::read_to_string("/proc/self/mountinfo")
     }
+
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        let owned = path.to_path_buf();
+        within_limit(move || owned.canonicalize().ok()).flatten()
+    }
+}
+
+fn no_answer() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no answer within {} s", PROBE_LIMIT.as_secs()),
+    )
+}
+
+/// Runs `question` on a thread of its own and waits at most `PROBE_LIMIT`; a thread stuck in
+/// the kernel is left behind (the commands that probe are short-lived).
+fn within_limit<T: Send + 'static>(question: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (reply, answer) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("hacmp-probe".to_string())
+        .spawn(move || {
+            let _ = reply.send(question());
+        })
+        .ok()?;
+    answer.recv_timeout(PROBE_LIMIT).ok()
 }
 
 /// Filesystems that several hosts can share, by statfs magic number (linux/magic.h and the

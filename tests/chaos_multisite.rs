@@ -6,12 +6,16 @@
 
 mod support;
 
-use std::time::Duration;
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use hacmp::timing::{SETTLE, Timing};
-use support::cluster::{Cluster, FAILE_OVER_TIME, HOSTS, LOOP_TIME};
+use support::cluster::{Cluster, FAILE_OVER_TIME, HOSTS, LOOP_TIME, WAIT_LIMIT};
 use support::fuse_fs::Mode;
 use support::oracle::Instance;
+use support::wait_until;
 
 const SITES: [&str; 3] = ["dc1", "dc2", "witness"];
 const DC1: usize = 0;
@@ -184,4 +188,88 @@ fn a_paused_master_daemon_never_runs_next_to_the_standby() {
         cluster.report()
     );
     cluster.assert_no_overlap();
+}
+
+/// The operator commands answer while a directory hangs (a site whose NFS server is gone):
+/// `hacmp status` within its 2-second limit per directory, showing the bare majority, and
+/// `hacmp check` within its 5-second limits, naming the directory it could not examine.
+#[test]
+fn status_and_check_answer_while_a_directory_hangs() {
+    let (cluster, _) = master_and_standby("operator-commands");
+    let hung = cluster.views[MASTER][DC2].path().display().to_string();
+    let status = answer_while_hung(&cluster, &["status", "--json"], |out| {
+        serde_json::from_str::<serde_json::Value>(out).is_ok()
+    });
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["quorum"]["state"], "bare majority", "{json}");
+    assert_eq!(
+        json["heartbeat_dirs"][DC2]["error"], "no answer within 2 s",
+        "{json}"
+    );
+    assert_eq!(
+        json["heartbeat_dirs"][DC1]["master"], HOSTS[MASTER],
+        "{json}"
+    );
+    assert!(
+        status.took < Duration::from_secs(30),
+        "status took {:?}",
+        status.took
+    );
+
+    let examined =
+        format!("hacmpHeartBeatDirs: lists {hung}, which cannot be examined: no answer within 5 s");
+    let check = answer_while_hung(&cluster, &["check"], |out| out.contains(&examined));
+    assert!(
+        check.stderr.contains(&format!(
+            "lists {hung}, which cannot be reached now (no answer within 5 s)"
+        )),
+        "{}",
+        check.stderr
+    );
+    assert!(
+        check.took < Duration::from_secs(60),
+        "check took {:?}",
+        check.took
+    );
+}
+
+/// What a command printed and how long it took to print it.
+struct Answer {
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+/// Runs `hacmp ARGS VARS` as the master's node while its view of dc2 hangs, waits until its
+/// output satisfies `answered`, then ends the hang and reaps it. A process whose thread waits in
+/// a request faultfs has read cannot exit until it is answered (an NFS hard mount's waits are
+/// killable; FUSE's are not, once the request is read), so the command's own end is not timed.
+fn answer_while_hung(cluster: &Cluster, args: &[&str], answered: impl Fn(&str) -> bool) -> Answer {
+    let node = &cluster.nodes[MASTER];
+    let (stdout, stderr) = (node.dir.join("command.out"), node.dir.join("command.err"));
+    cluster.set_view(MASTER, DC2, Mode::Hang);
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(args)
+        .arg(node.dir.join("heartbeat.vars"))
+        .current_dir(&node.dir)
+        .env("NO_COLOR", "1")
+        .stdout(fs::File::create(&stdout).unwrap())
+        .stderr(fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let read = |path: &PathBuf| fs::read_to_string(path).unwrap_or_default();
+    wait_until(
+        &format!("an answer from hacmp {args:?}"),
+        WAIT_LIMIT,
+        || answered(&read(&stdout)),
+    );
+    let took = started.elapsed();
+    cluster.set_view(MASTER, DC2, Mode::Normal);
+    child.wait().unwrap();
+    Answer {
+        stdout: read(&stdout),
+        stderr: read(&stderr),
+        took,
+    }
 }
