@@ -239,3 +239,38 @@ fn a_mount_that_caches_listings_is_refused_because_claimants_would_overlap() {
         run.audit
     );
 }
+
+/// How many times the application started in the all-safe run of a catalog scenario.
+fn safe_starts(name: &str) -> u32 {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/shell-parity/scenarios/{name}.toml"));
+    let scenario = Scenario::load(&path).unwrap();
+    let original = support::original_script();
+    let settings = original_settings(&original).unwrap();
+    let verdict = safety::check(&scenario, &original, &settings, Ways::SafeOnly).unwrap();
+    assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
+    verdict.run("safe").unwrap().audit.starts
+}
+
+#[test]
+fn a_minority_of_sites_lost_changes_nothing_and_a_cut_off_master_hands_over_once() {
+    // One directory of three lost, for everyone or for the master alone: the master keeps its
+    // lease on the other two and the application is never restarted.
+    for name in [
+        "multisite-witness-lost",
+        "multisite-witness-hung",
+        "multisite-master-local-dir-lost",
+        "multisite-standby-dc-lost",
+    ] {
+        assert_eq!(safe_starts(name), 1, "{name}");
+    }
+    // A master cut off from a majority stops at its lease end and one other start follows:
+    // the standby's with the majority, or the next one's once a majority is back.
+    for name in [
+        "multisite-partition",
+        "multisite-partition-hung",
+        "multisite-two-of-three-lost",
+    ] {
+        assert_eq!(safe_starts(name), 2, "{name}");
+    }
+}
