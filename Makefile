@@ -34,7 +34,7 @@ test: deps lint
 safety-report: build
 	$(HACMP) parity --safety --catalog tests/shell-parity/scenarios --seed 100001 \
 		--random 1000 --random-all-ways 50 --random-crashes 200 --random-biased 1900 \
-		--explore --report docs/safety.md
+		--random-multisite 1000 --random-site-losses 200 --explore --report docs/safety.md
 
 # Issue 5's benchmarks, hacmp next to heartbeat.sh on this machine, written to
 # docs/benchmarks.md (about 14 minutes). BENCH_ARGS adds options, e.g. BENCH_ARGS='--seconds 600'.

@@ -1,14 +1,17 @@
 //! Faults at every step: instead of faults at random times, each fault kind is injected at
 //! each instant where a node's protocol does something, and every such run is checked.
 //!
-//! For a base scenario (a cold start, a master crash, a master's storage failure) the all-safe
-//! cluster runs once; its protocol steps (`ProtocolStep`: every storage operation and guard
+//! For a base scenario (a cold start, a master crash, a master's storage failure, and over three
+//! sites a cold start and a data centre lost whole) the all-safe cluster runs once; its protocol steps (`ProtocolStep`: every storage operation and guard
 //! call, from when the node asked until it had the answer) give the instants that matter: the
 //! millisecond before, at and after each start and end. At each such instant, on each node,
 //! each fault kind starts: a pause, a host freeze or a storage hang lasting just under or over
 //! the lease, just over faileOverTime or 25 s; slow storage and late writes just under the
 //! storage limit (or over it, for late writes); the node's record deleted, or replaced by a
-//! directory; a reboot; a clock jump. A variant that repeats another one runs once.
+//! directory; a reboot; a clock jump. Over several sites each storage operation of a batch is a
+//! step of its own, and the storage faults and record changes at its instants hit the site it
+//! went to (at the instants of other steps, every site). A variant that repeats another one
+//! runs once.
 //!
 //! The same steps make random schedules protocol-aware (`biased`): their faults move to the
 //! instants just before and after deadlines, settles, lease ends and claims.
@@ -20,7 +23,7 @@ use std::time::Duration;
 use super::progress::Progress;
 use super::random::{self, SplitMix64};
 use super::safety::{self, SafetyVerdict, Ways};
-use super::scenario::{Action, EventSpec, NodeSpec, Scenario, Seconds, StorageSpec};
+use super::scenario::{Action, EventSpec, NodeSpec, Scenario, Seconds, SiteSpec, StorageSpec};
 use super::scheduler::{Driver, ProtocolStep, StepKind, node_variables};
 use crate::config::{Profile, Settings};
 use crate::timing::{SETTLE, Timing};
@@ -44,9 +47,17 @@ const APART_MS: i64 = 700;
 const BASE_FAULT_AT_S: i64 = 40;
 const BASE_HEAL_AT_S: i64 = 70;
 
+/// The sites of the multi-site bases: two data centres and a witness.
+const SITES: [(&str, &str); 3] = [
+    ("dc1", "/mnt/dc1/hb"),
+    ("dc2", "/mnt/dc2/hb"),
+    ("witness", "/mnt/witness/hb"),
+];
+
 /// The base scenarios: cold starts of 2 nodes (apart and together), 3 and 4 nodes (together),
-/// a master crash, a master's storage failure. In the last two, alpha starts first and becomes
-/// master.
+/// a master crash, a master's storage failure; over three sites, a cold start of 2 nodes
+/// (together) and the master's data centre lost whole (alpha and dc1's storage). In the
+/// crashes and the failure, alpha starts first and becomes master.
 pub fn bases() -> Vec<Scenario> {
     let mut bases = vec![base("cold-start-2-apart", 2, APART_MS, Vec::new())];
     for nodes in 2..=4 {
@@ -67,7 +78,46 @@ pub fn bases() -> Vec<Scenario> {
         APART_MS,
         vec![fault(Action::StorageFail), heal(Action::StorageRestore)],
     ));
+    bases.push(over_sites(base(
+        "multisite-cold-start-2-together",
+        2,
+        TOGETHER_MS,
+        Vec::new(),
+    )));
+    let on_dc1 = |event: EventSpec| EventSpec {
+        site: Some(SITES[0].0.to_string()),
+        node: None,
+        ..event
+    };
+    bases.push(over_sites(base(
+        "multisite-master-site-lost",
+        2,
+        APART_MS,
+        vec![
+            fault(Action::Crash),
+            on_dc1(fault(Action::StorageFail)),
+            heal(Action::Reboot),
+            on_dc1(heal(Action::StorageRestore)),
+        ],
+    )));
     bases
+}
+
+/// A base over the three sites, bash and compat (which the exploration does not run) on dc1.
+fn over_sites(base: Scenario) -> Scenario {
+    let mut variables = base.variables.clone();
+    variables.insert("heartBeatDir".to_string(), SITES[0].1.to_string());
+    Scenario {
+        variables,
+        sites: SITES
+            .iter()
+            .map(|(name, dir)| SiteSpec {
+                name: name.to_string(),
+                dir: dir.to_string(),
+            })
+            .collect(),
+        ..base
+    }
 }
 
 fn base(name: &str, nodes: usize, stagger_ms: i64, events: Vec<EventSpec>) -> Scenario {
@@ -123,7 +173,9 @@ pub const FAULT_KINDS: &str = "a pause (SIGSTOP) and a host freeze, each lasting
 over the lease, just over faileOverTime or 25 s; a storage hang of the same durations; slow \
 storage (just under the storage limit, or half of it) and late writes (landing just under or \
 over the storage limit), each for 25 s; the node's record deleted; its record replaced by a \
-directory for 25 s; a reboot; a wall-clock jump of an hour";
+directory for 25 s; a reboot; a wall-clock jump of an hour. Over three sites, each storage \
+operation of a batch is a step of its own, and the storage faults and record changes at its \
+instants hit the site it went to";
 
 /// One fault, as the events that make it (its start, and its end where it has one).
 struct Fault {
@@ -131,8 +183,9 @@ struct Fault {
     events: Vec<EventSpec>,
 }
 
-/// Every fault kind, started at `at_ms` on `node`.
-fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
+/// Every fault kind, started at `at_ms` on `node`; storage faults and record changes hit `site`
+/// (without one, every site).
+fn faults(node: &str, site: Option<&str>, at_ms: u64, timing: &Timing) -> Vec<Fault> {
     let ms = |d: Duration| d.as_millis() as u64;
     let lease = ms(timing.lease);
     let io_limit = ms(timing.io_limit);
@@ -145,15 +198,20 @@ fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
     let at = at_ms as i64;
     let on = |action| spec(at, action, Some(node));
     let after = |delay: u64, action| spec(at + delay as i64, action, Some(node));
+    let on_site = |at_ms: i64, action| EventSpec {
+        site: site.map(str::to_string),
+        ..spec(at_ms, action, Some(node))
+    };
     let named = |at_ms: i64, action| EventSpec {
         name: Some(node.to_string()),
+        site: site.map(str::to_string),
         ..spec(at_ms, action, None)
     };
+    let site_label = site.map_or(String::new(), |site| format!("-{site}"));
     let mut faults = Vec::new();
     for (label, start, end) in [
         ("pause", Action::Pause, Action::Resume),
         ("freeze", Action::Freeze, Action::Thaw),
-        ("hang", Action::StorageHang, Action::StorageRestore),
     ] {
         for duration in durations {
             faults.push(Fault {
@@ -162,25 +220,37 @@ fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
             });
         }
     }
+    for duration in durations {
+        faults.push(Fault {
+            label: format!("hang{site_label}-{duration}ms"),
+            events: vec![
+                on_site(at, Action::StorageHang),
+                on_site(at + duration as i64, Action::StorageRestore),
+            ],
+        });
+    }
     for (label, action, extra) in [
         ("slow", Action::StorageSlow, io_limit - 1),
         ("slow", Action::StorageSlow, io_limit / 2),
         ("late", Action::StorageLate, io_limit - 1),
         ("late", Action::StorageLate, io_limit + 1),
     ] {
-        let mut start = on(action);
+        let mut start = on_site(at, action);
         start.extra_ms = Some(extra);
         faults.push(Fault {
-            label: format!("{label}-{extra}ms"),
-            events: vec![start, after(LONG_FAULT_MS, Action::StorageRestore)],
+            label: format!("{label}{site_label}-{extra}ms"),
+            events: vec![
+                start,
+                on_site(at + LONG_FAULT_MS as i64, Action::StorageRestore),
+            ],
         });
     }
     faults.push(Fault {
-        label: "record-deleted".to_string(),
+        label: format!("record-deleted{site_label}"),
         events: vec![named(at, Action::DeleteEntry)],
     });
     faults.push(Fault {
-        label: "record-replaced-by-dir".to_string(),
+        label: format!("record-replaced-by-dir{site_label}"),
         events: vec![
             named(at, Action::ReplaceByDir),
             named(at + LONG_FAULT_MS as i64, Action::DeleteEntry),
@@ -200,13 +270,21 @@ fn faults(node: &str, at_ms: u64, timing: &Timing) -> Vec<Fault> {
 }
 
 /// The instants at which faults start: a millisecond before, at and after every start and end
-/// of a step within `window` (virtual ms).
-fn instants(steps: &[ProtocolStep], window: (u64, u64)) -> BTreeSet<u64> {
+/// of a step within `window` (virtual ms), each with the site of the step's storage when
+/// `by_site` (over several sites), else `None`.
+fn instants(
+    steps: &[ProtocolStep],
+    window: (u64, u64),
+    by_site: bool,
+) -> BTreeSet<(u64, Option<usize>)> {
     steps
         .iter()
-        .flat_map(|step| [step.start_ms, step.end_ms])
-        .filter(|&at| at >= window.0 && at <= window.1)
-        .flat_map(|at| [at.saturating_sub(1), at, at + 1])
+        .flat_map(|step| {
+            let site = step.storage.filter(|_| by_site);
+            [(step.start_ms, site), (step.end_ms, site)]
+        })
+        .filter(|&(at, _)| at >= window.0 && at <= window.1)
+        .flat_map(|(at, site)| [(at.saturating_sub(1), site), (at, site), (at + 1, site)])
         .collect()
 }
 
@@ -232,9 +310,11 @@ pub fn variants(base: &Scenario, steps: &[ProtocolStep], timing: &Timing) -> Vec
     let quiet_ms = 2 * (timing.takeover_after + timing.loop_pause + SETTLE).as_millis() as u64;
     let mut seen = BTreeSet::new();
     let mut variants = Vec::new();
-    for at in instants(steps, window(base, steps, timing)) {
+    let by_site = !base.sites.is_empty();
+    for (at, site) in instants(steps, window(base, steps, timing), by_site) {
+        let site = site.map(|index| base.sites[index].name.as_str());
         for node in &base.nodes {
-            for fault in faults(&node.name, at, timing) {
+            for fault in faults(&node.name, site, at, timing) {
                 let mut events = base.events.clone();
                 events.extend(fault.events);
                 events.sort_by_key(|event| event.at.millis());
@@ -472,9 +552,16 @@ mod tests {
     fn every_fault_is_a_valid_event_list() {
         let timing = Timing::new(10, 3).unwrap();
         let mut scenario = bases().remove(0);
-        for fault in faults("alpha", 5000, &timing) {
+        for fault in faults("alpha", None, 5000, &timing) {
             scenario.events = fault.events;
             scenario
+                .check()
+                .unwrap_or_else(|e| panic!("{}: {e}", fault.label));
+        }
+        let mut over_sites = bases().pop().unwrap();
+        for fault in faults("alpha", Some("witness"), 5000, &timing) {
+            over_sites.events = fault.events;
+            over_sites
                 .check()
                 .unwrap_or_else(|e| panic!("{}: {e}", fault.label));
         }

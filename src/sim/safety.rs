@@ -20,6 +20,7 @@
 //! some schedules (heartbeat-dir-removed, maintenance-standby) a mix overlaps more than
 //! all-bash. The safe profile cannot hold a promise for the nodes that do not run it.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::audit::Audit;
@@ -150,17 +151,27 @@ impl Facts {
                 .iter()
                 .any(|e| e.action == Action::Crash && e.at == at)
         };
-        // A site's storage lost for every node at the instant of a crash is part of that crash:
-        // the data centre is lost whole.
-        let part_of_a_crash = |e: &EventSpec| {
-            e.action.is_storage_health() && e.site.is_some() && e.node.is_none() && crash_at(e.at)
+        // With several sites, the crashes and the site's storage lost for every node at one
+        // instant are one happening: a data centre lost whole.
+        let site_lost = |e: &EventSpec| {
+            !scenario.sites.is_empty()
+                && crash_at(e.at)
+                && (e.action == Action::Crash
+                    || (e.action.is_storage_health() && e.site.is_some() && e.node.is_none()))
         };
+        let losses: BTreeSet<u64> = scenario
+            .events
+            .iter()
+            .filter(|e| site_lost(e))
+            .map(|e| e.at.millis() as u64)
+            .collect();
         let happenings_ms = scenario
             .events
             .iter()
-            .filter(|e| !part_of_a_crash(e))
+            .filter(|e| !site_lost(e))
             .map(|e| e.at.millis() as u64)
             .chain(scenario.nodes.iter().map(|n| n.start.millis() as u64))
+            .chain(losses)
             .collect();
         Ok(Facts {
             quiet_ms: 2 * cycle_ms,

@@ -76,6 +76,8 @@ pub struct ProtocolStep {
     /// When the deadline it carries falls: the storage limit of an operation, the guard's
     /// deadline (the end of the lease) of a guard start or extension.
     pub deadline_ms: Option<u64>,
+    /// The shared storage a storage operation went to (by its index among the sites).
+    pub storage: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -443,6 +445,7 @@ impl Run<'_> {
             start_ms: now,
             end_ms: now + cost,
             deadline_ms,
+            storage: None,
         });
     }
 
@@ -459,6 +462,7 @@ impl Run<'_> {
                 start_ms: now,
                 end_ms: now + duration,
                 deadline_ms: Some(now + limit_ms),
+                storage: self.cluster.storage_of(op.path()),
             });
         }
     }

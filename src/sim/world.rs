@@ -339,6 +339,11 @@ impl Cluster {
         }
     }
 
+    /// The shared storage that holds a path, if one does.
+    pub fn storage_of(&self, path: &str) -> Option<usize> {
+        self.place(path).storage()
+    }
+
     /// Whether a path is on a shared storage.
     fn is_shared(&self, path: &str) -> bool {
         self.place(path).storage().is_some()
