@@ -32,15 +32,17 @@ test: deps lint
 # more on all five, 200 of clean host crashes, and 1,900 run both as drawn and protocol-aware);
 # every fault kind at every protocol step of the base scenarios (hacmp::sim::explore); and the
 # etcd backend's catalog with 1,200 random schedules over etcd (1,000 general, 200 of clean
-# host crashes).
+# host crashes); and 1,200 random schedules over three heartbeat directories (1,000 general,
+# 200 of data centres lost whole).
 safety-report: build
 	$(HACMP) parity --safety --catalog tests/shell-parity/scenarios \
 		--catalog tests/shell-parity/etcd-scenarios --seed 100001 \
 		--random 1000 --random-all-ways 50 --random-crashes 200 --random-biased 1900 \
-		--random-etcd 1000 --random-etcd-crashes 200 --explore --report docs/safety.md
+		--random-etcd 1000 --random-etcd-crashes 200 \
+		--random-multisite 1000 --random-site-losses 200 --explore --report docs/safety.md
 
 # Issue 5's benchmarks, hacmp next to heartbeat.sh on this machine, written to
-# docs/benchmarks.md (about 8 minutes). BENCH_ARGS adds options, e.g. BENCH_ARGS='--seconds 600'.
+# docs/benchmarks.md (about 14 minutes). BENCH_ARGS adds options, e.g. BENCH_ARGS='--seconds 600'.
 bench: deps
 	$(CARGO) bench --bench benchmarks -- --write docs/benchmarks.md $(BENCH_ARGS)
 

@@ -1,4 +1,4 @@
-//! Row 5: failover after a crash of the master with the etcd backend, measured on real
+//! Row 6: failover after a crash of the master with the etcd backend, measured on real
 //! processes: two hacmp daemons on a real three-member etcd cluster (Debian's etcd-server, on
 //! 127.0.0.1), the master's host lost again and again, next to heartbeat.sh's failover with the
 //! same faileOverTime and loopTime from the parity simulator, which runs the unmodified script.
@@ -74,7 +74,7 @@ pub fn measure(settings: &Settings, command: &str) -> Section {
             command: format!("`{command}`"),
         }],
         method: format!(
-            "**Row 5** starts a three-member etcd cluster (Debian's etcd-server) on free ports of 127.0.0.1 and two hacmp daemons with hacmpProfile=safe, hacmpBackend=etcd, faileOverTime={FAILE_OVER_TIME} and loopTime={LOOP_TIME}, each with every member as an endpoint (tests/support/etcd.rs, as the real tests use it). It then loses the master's host {} times: its daemon, guard and application get SIGKILL at one moment, and the figure is the time from that moment until the standby's application records its start (the oracle of the real tests, on the boot clock); the lost host then comes back as a standby and is the next to be lost to the other. Every crash is also checked for 0 s of overlap. bash's figure is the unmodified heartbeat.sh in the parity simulator with the same two variables, at {} crash instants of the fixed seed of row 3: bash cannot keep its lease in etcd, so the comparison is with what the same failure costs on its shared directory.",
+            "**Row 6** starts a three-member etcd cluster (Debian's etcd-server) on free ports of 127.0.0.1 and two hacmp daemons with hacmpProfile=safe, hacmpBackend=etcd, faileOverTime={FAILE_OVER_TIME} and loopTime={LOOP_TIME}, each with every member as an endpoint (tests/support/etcd.rs, as the real tests use it). It then loses the master's host {} times: its daemon, guard and application get SIGKILL at one moment, and the figure is the time from that moment until the standby's application records its start (the oracle of the real tests, on the boot clock); the lost host then comes back as a standby and is the next to be lost to the other. Every crash is also checked for 0 s of overlap. bash's figure is the unmodified heartbeat.sh in the parity simulator with the same two variables, at {} crash instants of the fixed seed of row 3: bash cannot keep its lease in etcd, so the comparison is with what the same failure costs on its shared directory.",
             settings.crashes, settings.bash_crash_instants
         ),
     }

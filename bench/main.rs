@@ -9,6 +9,7 @@
 
 mod children;
 mod etcd_failover;
+mod multi_site;
 mod perf;
 mod process_scan;
 mod report;
@@ -35,7 +36,7 @@ struct Options {
     #[arg(long)]
     bench: bool,
     /// Which rows to measure.
-    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan", "simulation", "etcd-failover"])]
+    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan", "simulation", "multi-site", "etcd-failover"])]
     rows: Vec<RowName>,
     /// Seconds each steady-state daemon is measured for (all four run at once).
     #[arg(long, default_value_t = 300)]
@@ -46,6 +47,9 @@ struct Options {
     /// Timed calls of each scan per row.
     #[arg(long, default_value_t = 50)]
     repetitions: usize,
+    /// Seconds the two clusters of the multi-site row are measured for (both run at once).
+    #[arg(long, default_value_t = 300)]
+    multi_site_seconds: u64,
     /// Random crash instants of the failover-latency row.
     #[arg(long, default_value_t = 100)]
     crash_instants: usize,
@@ -63,7 +67,9 @@ enum RowName {
     ProcessScan,
     /// Rows 3 and 4: failover latency and simulator speed, from the parity simulator.
     Simulation,
-    /// Row 5: failover after a master crash with the etcd backend, on real processes.
+    /// Row 5: the safe profile over three heartbeat directories against one.
+    MultiSite,
+    /// Row 6: failover after a master crash with the etcd backend, on real processes.
     EtcdFailover,
 }
 
@@ -73,6 +79,7 @@ struct Plan {
     steady_state: steady_state::Settings,
     process_scan: process_scan::Settings,
     simulation: simulation::Settings,
+    multi_site: multi_site::Settings,
     etcd_failover: etcd_failover::Settings,
     /// The command that reproduces a row, shown in the table.
     command: fn(RowName, &Plan) -> String,
@@ -105,6 +112,10 @@ fn full_run(options: Options) {
             hacmp_hours: 24,
             bash_minutes: 60,
         },
+        multi_site: multi_site::Settings {
+            seconds: options.multi_site_seconds,
+            faile_over_time: 10,
+        },
         etcd_failover: etcd_failover::Settings {
             crashes: options.etcd_crashes,
             bash_crash_instants: options.crash_instants,
@@ -115,6 +126,7 @@ fn full_run(options: Options) {
         RowName::SteadyState,
         RowName::ProcessScan,
         RowName::Simulation,
+        RowName::MultiSite,
         RowName::EtcdFailover,
     ]
     .iter()
@@ -152,6 +164,10 @@ fn full_command(row: RowName, plan: &Plan) -> String {
             "{base} --rows simulation --crash-instants {}",
             plan.simulation.crash_instants
         ),
+        RowName::MultiSite => format!(
+            "{base} --rows multi-site --multi-site-seconds {}",
+            plan.multi_site.seconds
+        ),
         RowName::EtcdFailover => format!(
             "{base} --rows etcd-failover --etcd-crashes {} --crash-instants {}",
             plan.etcd_failover.crashes, plan.etcd_failover.bash_crash_instants
@@ -171,6 +187,7 @@ fn smoke_run(args: &[String]) {
             RowName::SteadyState,
             RowName::ProcessScan,
             RowName::Simulation,
+            RowName::MultiSite,
             RowName::EtcdFailover,
         ],
         steady_state: steady_state::Settings {
@@ -187,6 +204,10 @@ fn smoke_run(args: &[String]) {
             hacmp_hours: 1,
             bash_minutes: 2,
         },
+        multi_site: multi_site::Settings {
+            seconds: 3,
+            faile_over_time: 5,
+        },
         etcd_failover: etcd_failover::Settings {
             crashes: 1,
             bash_crash_instants: 1,
@@ -201,9 +222,13 @@ fn smoke_run(args: &[String]) {
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
         .count();
-    // The header, then six steady-state rows, one scan row, two simulator rows, the smoke row
-    // and the etcd failover row.
-    assert_eq!(table_rows, 1 + 6 + 1 + 2 + 1 + 1, "the table:\n{document}");
+    // The header, then six steady-state rows, one scan row, two simulator rows, the multi-site
+    // row, the etcd failover row and the smoke row.
+    assert_eq!(
+        table_rows,
+        1 + 6 + 1 + 2 + 1 + 1 + 1,
+        "the table:\n{document}"
+    );
     println!(
         "{SMOKE_NAME}: ok in {:.0} s (figures discarded)",
         started.elapsed().as_secs_f64()
@@ -223,6 +248,10 @@ fn measure(plan: &Plan, full_command: &str) -> String {
             }
             RowName::ProcessScan => process_scan::measure(&plan.process_scan, &command),
             RowName::Simulation => simulation::measure(&plan.simulation, &command),
+            RowName::MultiSite => {
+                let root = tempfile::tempdir().expect("a temporary directory");
+                multi_site::measure(&plan.multi_site, root.path(), &command)
+            }
             RowName::EtcdFailover => etcd_failover::measure(&plan.etcd_failover, &command),
         });
     }

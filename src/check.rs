@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::config::{Origin, Setting, Settings, Store, Variables};
 use crate::pattern::Pattern;
 use crate::real::etcd::Survey;
-use crate::storage::{self, Sharing, StorageProbe};
+use crate::storage::{self, Mount, Sharing, StorageProbe};
 use crate::table::{self, Tone};
 
 /// A risk in a configuration that runs: it is legal, but it will hurt in some failure.
@@ -62,17 +62,53 @@ pub fn hazards(vars: &Variables, around: &Surroundings) -> Vec<Hazard> {
         ));
     }
     pattern_matches(vars, around, &mut found);
-    if is_inside(
-        &vars.maintenance_file,
-        &vars.heart_beat_dir,
-        &around.working_directory,
-    ) {
-        found.push(hazard(
+    maintenance_file_placement(vars, around, &mut found);
+    found
+}
+
+fn maintenance_file_placement(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
+    let inside = |dir: &str| {
+        is_inside(
+            &vars.maintenance_file,
+            dir,
+            &around.working_directory,
+            around.storage,
+        )
+    };
+    match several_directories(vars) {
+        Some(dirs) => {
+            if let Some(dir) = dirs.iter().find(|dir| inside(dir)) {
+                found.push(hazard(
+                    "maintenanceFile",
+                    format!("is inside {dir}, one of hacmpHeartBeatDirs: the loop takes it for a host's heartbeat and may elect it master"),
+                ));
+            }
+        }
+        _ if inside(&vars.heart_beat_dir) => found.push(hazard(
             "maintenanceFile",
             "is inside heartBeatDir: the loop takes it for a host's heartbeat and may elect it master".to_string(),
-        ));
+        )),
+        _ => {}
     }
-    found
+}
+
+/// What becomes of heartBeatDir when hacmpHeartBeatDirs is in use, in one sentence; `None`
+/// when heartBeatDir is where the heartbeats are.
+pub fn heart_beat_dir_fate(settings: &Settings, vars: &Variables) -> Option<String> {
+    let dirs = several_directories(vars)?;
+    let heart_beat_dir = settings.get("heartBeatDir");
+    Some(if heart_beat_dir.origin == Origin::Default {
+        format!(
+            "the safe loop keeps its lease in the {} directories of hacmpHeartBeatDirs, on a majority of them; heartBeatDir is not set and not used",
+            dirs.len()
+        )
+    } else {
+        format!(
+            "the safe loop keeps its lease in the {} directories of hacmpHeartBeatDirs, on a majority of them; heartBeatDir ({}) is used only as one of them",
+            dirs.len(),
+            heart_beat_dir.value
+        )
+    })
 }
 
 fn relative_paths(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
@@ -87,8 +123,10 @@ fn relative_paths(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazar
         ),
     ];
     for (variable, path) in paths {
-        // The etcd backend never uses heartBeatDir.
-        let unused = variable == "heartBeatDir" && matches!(vars.store, Store::Etcd(_));
+        // The etcd backend never uses heartBeatDir; hacmpHeartBeatDirs are absolute and replace
+        // it, which then is either unused or one of them.
+        let unused = variable == "heartBeatDir"
+            && (matches!(vars.store, Store::Etcd(_)) || several_directories(vars).is_some());
         if !path.starts_with('/') && !unused {
             found.push(hazard(
                 variable,
@@ -101,51 +139,130 @@ fn relative_paths(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazar
     }
 }
 
+/// hacmpHeartBeatDirs, when the lease lives in several directories.
+fn several_directories(vars: &Variables) -> Option<&[String]> {
+    match &vars.store {
+        Store::Directories(dirs) if dirs.len() > 1 => Some(dirs),
+        _ => None,
+    }
+}
+
+/// The storage of the heartbeat directories: heartBeatDir alone, or each of hacmpHeartBeatDirs
+/// and whether they are independent of each other.
 fn heartbeat_storage(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
-    let dir = around.working_directory.join(&vars.heart_beat_dir);
-    match storage::sharing(around.storage, &dir) {
+    let table = around.storage.mount_table().ok();
+    let dirs = match several_directories(vars) {
+        Some(dirs) => dirs,
+        None => {
+            directory_storage(
+                "heartBeatDir",
+                "",
+                &vars.heart_beat_dir,
+                around,
+                &table,
+                found,
+            );
+            return;
+        }
+    };
+    let mut mounts = Vec::new();
+    for dir in dirs {
+        let mount = directory_storage(
+            "hacmpHeartBeatDirs",
+            &format!("lists {dir}, which "),
+            dir,
+            around,
+            &table,
+            found,
+        );
+        mounts.extend(mount.map(|mount| (dir.as_str(), mount)));
+    }
+    for group in fate_groups(&mounts) {
+        let [(_, first_mount), (_, second_mount), ..] = &group[..] else {
+            continue;
+        };
+        let named: Vec<&str> = group.iter().map(|(dir, _)| *dir).collect();
+        let reason = storage::shared_fate(first_mount, second_mount)
+            .expect("a group holds directories that share their fate");
+        found.push(hazard(
+            "hacmpHeartBeatDirs",
+            format!(
+                "lists {}, which {reason}: one outage takes them all, so they count as one site; a majority survives the loss of a site only when each directory is on its own storage",
+                named.join(" and ")
+            ),
+        ));
+    }
+}
+
+/// The directories grouped by shared fate: each group's members are on one filesystem or one
+/// NFS server as its first member.
+fn fate_groups<'a>(mounts: &[(&'a str, Mount)]) -> Vec<Vec<(&'a str, Mount)>> {
+    let mut groups: Vec<Vec<(&str, Mount)>> = Vec::new();
+    for (dir, mount) in mounts {
+        let joined = groups
+            .iter_mut()
+            .find(|group| storage::shared_fate(&group[0].1, mount).is_some());
+        match joined {
+            Some(group) => group.push((dir, mount.clone())),
+            None => groups.push(vec![(dir, mount.clone())]),
+        }
+    }
+    groups
+}
+
+/// The hazards of one heartbeat directory's storage, each reason starting with `lead`; returns
+/// its mount when the mount table shows it.
+fn directory_storage(
+    variable: &'static str,
+    lead: &str,
+    dir: &str,
+    around: &Surroundings,
+    table: &Option<String>,
+    found: &mut Vec<Hazard>,
+) -> Option<Mount> {
+    let dir = around.working_directory.join(dir);
+    let sharing = storage::sharing(around.storage, &dir);
+    // A directory that did not answer statfs would not answer the lookups either.
+    let answered = !matches!(&sharing, Err(error) if error.kind() == std::io::ErrorKind::TimedOut);
+    match sharing {
         Ok(Sharing::Shared(_)) => {}
         Ok(Sharing::Local(magic)) => found.push(hazard(
-            "heartBeatDir",
+            variable,
             format!(
-                "is on a local filesystem ({}): other hosts cannot see these heartbeats; use NFS, CIFS or a cluster filesystem",
+                "{lead}is on a local filesystem ({}): other hosts cannot see these heartbeats; use NFS, CIFS or a cluster filesystem",
                 local_filesystem_name(magic)
             ),
         )),
-        Err(error) => found.push(hazard(
-            "heartBeatDir",
-            format!("cannot be examined: {error}"),
-        )),
+        Err(error) => found.push(hazard(variable, format!("{lead}cannot be examined: {error}"))),
     }
-    let canonical = dir.canonicalize().unwrap_or(dir);
-    let Ok(table) = around.storage.mount_table() else {
-        return;
-    };
-    let Some(mount) = storage::mount_of(&table, &canonical) else {
-        return;
-    };
+    let canonical = answered
+        .then(|| around.storage.canonical(&dir))
+        .flatten()
+        .unwrap_or(dir);
+    let mount = storage::mount_of(table.as_deref()?, &canonical)?;
     if !mount.is_nfs() {
-        return;
+        return Some(mount);
     }
     let cached = mount.attribute_cache_seconds();
     if cached > 0 {
         found.push(hazard(
-            "heartBeatDir",
+            variable,
             format!(
-                "is on an NFS mount ({}) that caches file attributes for up to {cached} s: this host may see a peer's heartbeat that old; mount it with noac or actimeo=0",
+                "{lead}is on an NFS mount ({}) that caches file attributes for up to {cached} s: this host may see a peer's heartbeat that old; mount it with noac or actimeo=0",
                 mount.mount_point.display()
             ),
         ));
     }
     if mount.is_soft() {
         found.push(hazard(
-            "heartBeatDir",
+            variable,
             format!(
-                "is on a soft NFS mount ({}): when the server is slow, reads fail instead of waiting, and the loop takes a failed read for a missing heartbeat",
+                "{lead}is on a soft NFS mount ({}): when the server is slow, reads fail instead of waiting, and the loop takes a failed read for a missing heartbeat",
                 mount.mount_point.display()
             ),
         ));
     }
+    Some(mount)
 }
 
 /// The etcd cluster's hazards: endpoints that do not serve, a member count that tolerates no
@@ -265,22 +382,21 @@ fn pattern_matches(vars: &Variables, around: &Surroundings, found: &mut Vec<Haza
 }
 
 /// Whether `path` lies inside `dir`, both resolved against `cwd` as the loop resolves them.
-fn is_inside(path: &str, dir: &str, cwd: &Path) -> bool {
+fn is_inside(path: &str, dir: &str, cwd: &Path, probe: &dyn StorageProbe) -> bool {
     let resolve = |p: &str| {
         let joined = cwd.join(p);
         // The file may not exist; its directory usually does.
         match (joined.parent(), joined.file_name()) {
-            (Some(parent), Some(name)) => parent
-                .canonicalize()
+            (Some(parent), Some(name)) => probe
+                .canonical(parent)
                 .map(|p| p.join(name))
                 .unwrap_or(joined),
             _ => joined,
         }
     };
-    let dir = cwd
-        .join(dir)
-        .canonicalize()
-        .unwrap_or_else(|_| cwd.join(dir));
+    let dir = probe
+        .canonical(&cwd.join(dir))
+        .unwrap_or_else(|| cwd.join(dir));
     resolve(path).parent().is_some_and(|parent| parent == dir)
 }
 
@@ -322,14 +438,22 @@ struct CheckJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     variables: Option<BTreeMap<&'static str, JsonVariable<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    heartbeat_dirs: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heart_beat_dir_fate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     hazards: Option<&'a [Hazard]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
 
 /// `hacmp check --json`: every variable with its value and origin, when they could be read,
-/// and either the hazards found or, when the configuration is unusable, the error.
-pub fn render_json(settings: Option<&Settings>, checked: Result<&[Hazard], &str>) -> String {
+/// and either where the lease lives and the hazards found or, when the configuration is
+/// unusable, the error.
+pub fn render_json(
+    settings: Option<&Settings>,
+    checked: Result<(&Variables, &[Hazard]), &str>,
+) -> String {
     let variables = settings.map(|settings| {
         settings
             .settings
@@ -343,10 +467,18 @@ pub fn render_json(settings: Option<&Settings>, checked: Result<&[Hazard], &str>
             })
             .collect()
     });
+    let usable = checked.ok();
     let json = CheckJson {
         schema: JSON_SCHEMA,
         variables,
-        hazards: checked.ok(),
+        heartbeat_dirs: usable.and_then(|(vars, _)| match &vars.store {
+            Store::Directories(dirs) => Some(dirs.as_slice()),
+            Store::Etcd(_) => None,
+        }),
+        heart_beat_dir_fate: usable
+            .zip(settings)
+            .and_then(|((vars, _), settings)| heart_beat_dir_fate(settings, vars)),
+        hazards: usable.map(|(_, hazards)| hazards),
         error: checked.err(),
     };
     serde_json::to_string_pretty(&json).expect("the check serializes") + "\n"
@@ -453,6 +585,129 @@ mod tests {
             .into_iter()
             .map(|h| format!("{}: {}", h.variable, h.reason))
             .collect()
+    }
+
+    /// A host with the given mount table; statfs answers NFS for paths on NFS mounts.
+    struct Mounts(&'static str);
+
+    impl StorageProbe for Mounts {
+        fn filesystem_magic(&self, path: &Path) -> io::Result<i64> {
+            let mount = storage::mount_of(self.0, path).expect("the root is mounted");
+            Ok(if mount.is_nfs() { NFS } else { EXT4 })
+        }
+        fn mount_table(&self) -> io::Result<String> {
+            Ok(self.0.to_string())
+        }
+    }
+
+    const THREE_SITES: &str = "\
+1 0 8:1 / / rw - ext4 /dev/sda1 rw
+2 1 0:50 / /mnt/dc1 rw - nfs4 filer.dc1:/hb rw,hard,noac
+3 1 0:51 / /mnt/dc2 rw - nfs4 filer.dc2:/hb rw,hard,noac
+4 1 0:52 / /mnt/witness rw - nfs4 witness.cloud:/hb rw,soft,acregmax=5,acdirmax=5
+5 1 0:53 / /mnt/dc1-too rw - nfs4 filer.dc1:/other rw,hard,noac
+";
+
+    fn three_sites(dirs: &str) -> Variables {
+        variables(&[
+            ("hacmpProfile", "safe"),
+            ("hacmpHeartBeatDirs", dirs),
+            ("heartBeatDir", dirs.split(' ').next().unwrap()),
+            ("maintenanceFile", "/mnt/dc1/maintenance"),
+        ])
+    }
+
+    #[test]
+    fn each_of_several_directories_is_examined_and_must_be_independent() {
+        let vars = three_sites("/mnt/dc1/hb /mnt/dc2/hb /mnt/witness/hb");
+        let found = reasons(&vars, &Mounts(THREE_SITES), vec![]);
+        assert_eq!(
+            found,
+            [
+                "hacmpHeartBeatDirs: lists /mnt/witness/hb, which is on an NFS mount (/mnt/witness) that caches file attributes for up to 5 s: this host may see a peer's heartbeat that old; mount it with noac or actimeo=0",
+                "hacmpHeartBeatDirs: lists /mnt/witness/hb, which is on a soft NFS mount (/mnt/witness): when the server is slow, reads fail instead of waiting, and the loop takes a failed read for a missing heartbeat",
+            ]
+        );
+        let shared = three_sites("/mnt/dc1/hb /mnt/dc1-too/hb /var/lib/hb");
+        let found = reasons(&shared, &Mounts(THREE_SITES), vec![]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with("hacmpHeartBeatDirs: lists /var/lib/hb, which is on a local filesystem (ext2/ext3/ext4)"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].starts_with("hacmpHeartBeatDirs: lists /mnt/dc1/hb and /mnt/dc1-too/hb, which are served by the same NFS server (filer.dc1): one outage takes them all"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn directories_on_one_filesystem_are_named_together_once() {
+        let vars = three_sites("/mnt/dc1/a /mnt/dc1/b /mnt/dc1/c");
+        let found = reasons(&vars, &Mounts(THREE_SITES), vec![]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("hacmpHeartBeatDirs: lists /mnt/dc1/a and /mnt/dc1/b and /mnt/dc1/c, which are on the same filesystem (device 0:50, mounted on /mnt/dc1)"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_maintenance_file_inside_any_heartbeat_directory_is_a_hazard() {
+        let mut vars = three_sites("/mnt/dc1/hb /mnt/dc2/hb /mnt/witness/hb");
+        vars.maintenance_file = "/mnt/dc2/hb/maintenance".to_string();
+        let found = reasons(&vars, &Mounts(THREE_SITES), vec![]);
+        assert!(
+            found.iter().any(|f| f
+                .starts_with("maintenanceFile: is inside /mnt/dc2/hb, one of hacmpHeartBeatDirs")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn check_says_what_becomes_of_heart_beat_dir() {
+        let settings = |heart_beat_dir: Option<&str>| {
+            let mut environment: HashMap<String, String> = [
+                ("pgrepProgramName", "app"),
+                ("startCmd", "/opt/app/app"),
+                ("hacmpProfile", "safe"),
+                (
+                    "hacmpHeartBeatDirs",
+                    "/mnt/dc1/hb /mnt/dc2/hb /mnt/witness/hb",
+                ),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            if let Some(dir) = heart_beat_dir {
+                environment.insert("heartBeatDir".to_string(), dir.to_string());
+            }
+            config::resolve(None, &environment).unwrap()
+        };
+        let kept = settings(Some("/mnt/dc2/hb"));
+        let fate = heart_beat_dir_fate(&kept, &kept.validate().unwrap()).unwrap();
+        assert!(
+            fate.ends_with("heartBeatDir (/mnt/dc2/hb) is used only as one of them"),
+            "{fate}"
+        );
+        let unset = settings(None);
+        let fate = heart_beat_dir_fate(&unset, &unset.validate().unwrap()).unwrap();
+        assert!(
+            fate.ends_with("heartBeatDir is not set and not used"),
+            "{fate}"
+        );
+        let single = config::resolve(
+            None,
+            &HashMap::from([
+                ("startCmd".to_string(), "/bin/true".to_string()),
+                ("pgrepProgramName".to_string(), "x".to_string()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            heart_beat_dir_fate(&single, &single.validate().unwrap()),
+            None
+        );
     }
 
     #[test]

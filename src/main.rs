@@ -361,8 +361,14 @@ fn check(file: Option<&Path>, json: bool) -> u8 {
     };
     let hazards = check::hazards(&variables, &surroundings);
     if json {
-        print(&check::render_json(Some(&settings), Ok(&hazards)));
+        print(&check::render_json(
+            Some(&settings),
+            Ok((&variables, &hazards)),
+        ));
     } else {
+        if let Some(fate) = check::heart_beat_dir_fate(&settings, &variables) {
+            print(&format!("\nlease: {fate}\n"));
+        }
         print(&format!("\n{}", check::render_hazards(&hazards, colour)));
     }
     u8::from(!hazards.is_empty())

@@ -7,9 +7,12 @@
 //! anything is started or killed.
 
 use std::ffi::CString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::config::{ConfigError, Profile, Settings, Store, Variables};
+use crate::config::{ConfigError, Profile, Setting, Settings, Store, Variables};
+use crate::real::batch::{Job, Outcome, Pools};
+use crate::real::files::describe;
 use crate::storage::{self, RealStorage, StorageProbe};
 
 pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigError> {
@@ -17,6 +20,12 @@ pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigErr
         // The etcd backend keeps its lease in the cluster: heartBeatDir is not used, and an
         // operator who never had a shared directory need not make one.
         Store::Etcd(_) => {}
+        Store::Directories(dirs) if dirs.len() > 1 => {
+            let setting = settings.get("hacmpHeartBeatDirs");
+            for warning in several_directories(&RealStorage, setting, dirs)? {
+                eprintln!("hacmp: warning: {warning}");
+            }
+        }
         Store::Directories(_) => heart_beat_dir(settings, variables)?,
     }
     let log = settings.get("startCmdLogFile");
@@ -50,31 +59,95 @@ pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigErr
     Ok(())
 }
 
-/// heartBeatDir: it must be a directory now, since the loop can do nothing without it.
+/// heartBeatDir alone: it must be a directory now, since the loop can do nothing without it.
 fn heart_beat_dir(settings: &Settings, variables: &Variables) -> Result<(), ConfigError> {
     let heartbeat_dir = settings.get("heartBeatDir");
-    if !Path::new(&variables.heart_beat_dir).is_dir() {
+    let dir = Path::new(&variables.heart_beat_dir);
+    if !dir.is_dir() {
         return Err(heartbeat_dir.error(&format!(
             "is not a directory{}",
             relative_to_working_directory(&variables.heart_beat_dir)
         )));
     }
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     if matches!(variables.profile, Profile::Safe(_))
-        && let Some(reason) = cached_listings(&RealStorage, Path::new(&variables.heart_beat_dir))
+        && let Some(reason) = cached_listings(&RealStorage, &canonical)
     {
         return Err(heartbeat_dir.error(&reason));
     }
     Ok(())
 }
 
-/// Why the storage holding `dir` cannot serve the safe profile, if it cannot: when two standbys
-/// claim at once, each must see the other's new file when it lists the directory after the
-/// settle (docs/safe-profile.md), and an NFS client answers listings from its cache unless told
-/// not to. Reads of known files are fresh anyway (opening a file revalidates it).
+/// How long the start waits for each of several heartbeat directories to answer: a directory
+/// whose site is down must not keep the daemon from starting (a hard NFS mount would hang it).
+const REACH_LIMIT: Duration = Duration::from_secs(5);
+
+/// hacmpHeartBeatDirs: a directory that cannot be reached now is no reason to refuse the start
+/// (a data centre may be down while this host boots; the loop acts only with a majority), so it
+/// gives a warning, returned here. A directory on an NFS mount that caches listings is refused,
+/// reachable or not: the mount table says so without asking its server.
+fn several_directories(
+    probe: &dyn StorageProbe,
+    setting: &Setting,
+    dirs: &[String],
+) -> Result<Vec<String>, ConfigError> {
+    let jobs = dirs
+        .iter()
+        .map(|dir| {
+            let owned = dir.clone();
+            Job {
+                directory: dir.clone(),
+                work: Box::new(move || reach(&owned)),
+            }
+        })
+        .collect();
+    let outcomes = Pools::default().run_all(jobs, REACH_LIMIT);
+    let mut warnings = Vec::new();
+    for (dir, outcome) in dirs.iter().zip(outcomes) {
+        let (canonical, unreachable) = match outcome {
+            Outcome::Answered {
+                value: Ok(canonical),
+                ..
+            } => (canonical, None),
+            Outcome::Answered {
+                value: Err(why), ..
+            } => (PathBuf::from(dir), Some(why)),
+            Outcome::NoAnswer { .. } | Outcome::Refused { .. } => (
+                PathBuf::from(dir),
+                Some(format!("no answer within {} s", REACH_LIMIT.as_secs())),
+            ),
+        };
+        if let Some(reason) = cached_listings(probe, &canonical) {
+            return Err(setting.error(&format!("lists {dir}, which {reason}")));
+        }
+        if let Some(why) = unreachable {
+            warnings.push(format!(
+                "hacmpHeartBeatDirs lists {dir}, which cannot be reached now ({why}); the loop acts only while a majority of the {} directories answers",
+                dirs.len()
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// Whether `dir` answers as a directory now; its canonical path when it does.
+fn reach(dir: &str) -> Result<PathBuf, String> {
+    let path = Path::new(dir);
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_dir() => path.canonicalize().map_err(|e| describe(&e)),
+        Ok(_) => Err("not a directory".to_string()),
+        Err(error) => Err(describe(&error)),
+    }
+}
+
+/// Why the storage holding `dir` (canonical, or as configured when it cannot be reached) cannot
+/// serve the safe profile, if it cannot: when two standbys claim at once, each must see the
+/// other's new file when it lists the directory after the settle (docs/safe-profile.md), and an
+/// NFS client answers listings from its cache unless told not to. Reads of known files are
+/// fresh anyway (opening a file revalidates it).
 fn cached_listings(probe: &dyn StorageProbe, dir: &Path) -> Option<String> {
-    let canonical = dir.canonicalize().ok()?;
     let table = probe.mount_table().ok()?;
-    let mount = storage::mount_of(&table, &canonical)?;
+    let mount = storage::mount_of(&table, dir)?;
     (mount.is_nfs() && mount.caches_listings()).then(|| {
         format!(
             "is on an NFS mount ({}) that answers directory listings from a cache; the safe profile needs every listing fresh: mount it with actimeo=0 (or noac)",
@@ -159,5 +232,67 @@ mod tests {
         for fresh in ["rw,hard,noac", "rw,hard,acdirmin=0,acdirmax=0"] {
             assert_eq!(cached_listings(&NfsRoot(fresh), Path::new("/")), None);
         }
+    }
+
+    fn heartbeat_dirs_setting(dirs: &[String]) -> Settings {
+        let environment = [
+            ("pgrepProgramName", "app".to_string()),
+            ("startCmd", "/bin/true".to_string()),
+            ("hacmpProfile", "safe".to_string()),
+            ("hacmpHeartBeatDirs", dirs.join(" ")),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+        crate::config::resolve(None, &environment).unwrap()
+    }
+
+    #[test]
+    fn a_heartbeat_directory_that_cannot_be_reached_is_a_warning_not_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs: Vec<String> = ["dc1", "dc2", "witness"]
+            .iter()
+            .map(|site| root.path().join(site).display().to_string())
+            .collect();
+        std::fs::create_dir(&dirs[0]).unwrap();
+        std::fs::create_dir(&dirs[2]).unwrap();
+        let settings = heartbeat_dirs_setting(&dirs);
+        let setting = settings.get("hacmpHeartBeatDirs");
+        let local = NfsRoot("rw,hard,noac");
+        let warnings = several_directories(&local, setting, &dirs).unwrap();
+        assert_eq!(
+            warnings,
+            [format!(
+                "hacmpHeartBeatDirs lists {}, which cannot be reached now (No such file or directory); the loop acts only while a majority of the 3 directories answers",
+                dirs[1]
+            )]
+        );
+        std::fs::remove_dir(&dirs[0]).unwrap();
+        std::fs::remove_dir(&dirs[2]).unwrap();
+        let warnings = several_directories(&local, setting, &dirs).unwrap();
+        assert_eq!(
+            warnings.len(),
+            3,
+            "none reachable still starts: {warnings:?}"
+        );
+    }
+
+    #[test]
+    fn every_heartbeat_directory_on_a_listing_cache_is_refused_even_unreachable() {
+        let dirs: Vec<String> = ["/nonexistent/dc1", "/nonexistent/dc2", "/nonexistent/w"]
+            .iter()
+            .map(|dir| dir.to_string())
+            .collect();
+        let settings = heartbeat_dirs_setting(&dirs);
+        let error = several_directories(
+            &NfsRoot("rw,hard,acregmax=10"),
+            settings.get("hacmpHeartBeatDirs"),
+            &dirs,
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("lists /nonexistent/dc1, which is on an NFS mount (/) that answers directory listings from a cache"),
+            "{error}"
+        );
     }
 }

@@ -5,16 +5,26 @@
 //! changes whenever a field changes meaning or disappears.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::config::{EtcdSettings, Profile, Store, Variables};
-use crate::real::etcd::{self, Quorum, Survey};
-use crate::real::{files, listing, processes};
+use crate::real::batch::{Job, Outcome, Pools};
+use crate::real::etcd::{self, Quorum as EtcdQuorum, Survey};
+use crate::real::guard::boot_clock;
+use crate::real::{files, listing, processes, records};
+use crate::safe::record::{Phase, Record};
 use crate::table::{self, Tone};
+use crate::world::EntryRead;
 
 /// The version of the JSON schema (docs/status-json.md).
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: u32 = 2;
+/// How long status waits for each heartbeat directory: a directory whose site is down must
+/// not hang the command (a hard NFS mount would).
+pub const DIRECTORY_LIMIT: Duration = Duration::from_secs(2);
+/// The most entries of one directory whose records status reads, as many as the safe loop reads.
+const MAX_RECORDS_READ: usize = crate::safe::files::MAX_ENTRIES;
 /// How much of the maintenance file is shown: it is a note for people, not a data file.
 const MAX_MAINTENANCE_NOTE: usize = 4096;
 /// How long `hacmp status` waits for each answer of the etcd cluster.
@@ -35,6 +45,12 @@ pub struct Status {
     /// Whether that master's heartbeat is younger than faileOverTime.
     pub master_alive: bool,
     pub heartbeats: Vec<Heartbeat>,
+    /// Each directory the lease lives in (hacmpHeartBeatDirs, or heartBeatDir alone), as this
+    /// status found it; empty with the etcd backend.
+    pub heartbeat_dirs: Vec<Directory>,
+    /// How many of those directories answer, against the majority the loop needs; `None` with
+    /// the etcd backend.
+    pub quorum: Option<Quorum>,
     pub maintenance: Maintenance,
     pub application: Application,
     pub warnings: Vec<String>,
@@ -63,6 +79,66 @@ pub struct Heartbeat {
     pub age_seconds: i64,
     /// The loop's judgement: a regular file whose age is less than faileOverTime.
     pub alive: bool,
+}
+
+/// One heartbeat directory as this status found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Directory {
+    pub path: String,
+    /// Whether it was listed and its records read within `DIRECTORY_LIMIT`.
+    pub reachable: bool,
+    /// How long listing it and reading its records took, in milliseconds; `None` when it did
+    /// not answer within the limit.
+    pub latency_ms: Option<u64>,
+    /// Why it is not reachable.
+    pub error: Option<String>,
+    /// The safe profile's records it holds, by host name.
+    pub records: Vec<RecordSight>,
+    /// The master it shows: the highest (token, host) among its records in the master state.
+    pub master: Option<String>,
+}
+
+/// One safe record as a directory holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordSight {
+    pub host: String,
+    pub token: u64,
+    /// "claim" or "master".
+    pub state: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quorum {
+    pub directories: usize,
+    pub reachable: usize,
+    /// How many directories a master's write and a standby's claim need.
+    pub majority: usize,
+    /// "all" (every directory answers), "majority" (more than a bare majority), "bare majority"
+    /// (one more lost directory stops every master and every takeover) or "none" (no majority:
+    /// no application runs until one is back).
+    pub state: &'static str,
+}
+
+impl Quorum {
+    fn of(directories: &[Directory]) -> Quorum {
+        let reachable = directories.iter().filter(|d| d.reachable).count();
+        let majority = directories.len() / 2 + 1;
+        let state = if reachable == directories.len() {
+            "all"
+        } else if reachable > majority {
+            "majority"
+        } else if reachable == majority {
+            "bare majority"
+        } else {
+            "none"
+        };
+        Quorum {
+            directories: directories.len(),
+            reachable,
+            majority,
+            state,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -123,44 +199,22 @@ pub fn gather(vars: &Variables) -> Status {
 fn gather_directory(vars: &Variables) -> Status {
     let now = files::wall_clock_seconds();
     let mut warnings = Vec::new();
-    let entries = match listing::entries(&vars.heart_beat_dir) {
-        Ok(entries) => entries,
-        Err(error) => {
-            warnings.push(format!("heartBeatDir cannot be listed: {error}"));
-            Vec::new()
-        }
+    let (directories, looks) = match &vars.store {
+        Store::Directories(dirs) => look_at_all(dirs),
+        Store::Etcd(_) => (Vec::new(), Vec::new()),
     };
-    let mut heartbeats: Vec<Heartbeat> = entries
-        .iter()
-        .map(|entry| {
-            let host = String::from_utf8_lossy(&entry.name).into_owned();
-            let age_seconds = now - entry.modified.seconds;
-            let path = format!("{}/{}", vars.heart_beat_dir, host);
-            Heartbeat {
-                alive: files::is_regular_file(&path)
-                    && age_seconds - (vars.faile_over_time as i64) < 0,
-                kind: match entry.kind {
-                    Some(listing::EntryKind::RegularFile) => "file",
-                    Some(listing::EntryKind::Directory) => "directory",
-                    Some(listing::EntryKind::SymbolicLink) => "symlink",
-                    Some(listing::EntryKind::Other) => "other",
-                    None => "vanished",
-                },
-                modified: entry.modified.seconds,
-                age_seconds,
-                host,
-            }
-        })
-        .collect();
+    let (mut heartbeats, master) = if looks.len() > 1 {
+        merged_heartbeats(&looks, vars, now)
+    } else {
+        heart_beat_dir(vars, now, &mut warnings)
+    };
     // Newest first, as an operator reads a heartbeat list.
     heartbeats.sort_by(|a, b| a.age_seconds.cmp(&b.age_seconds).then(a.host.cmp(&b.host)));
-    let master = listing::newest_entry(&vars.heart_beat_dir)
-        .ok()
-        .filter(|m| !m.is_empty());
     let master_alive = master
         .as_ref()
         .is_some_and(|m| heartbeats.iter().any(|h| h.host == *m && h.alive));
     warn_about(&heartbeats, vars, &mut warnings);
+    warn_about_directories(&directories, &mut warnings);
     Status {
         schema: SCHEMA,
         host_name: vars.host_name.clone(),
@@ -171,6 +225,8 @@ fn gather_directory(vars: &Variables) -> Status {
         master,
         master_alive,
         heartbeats,
+        quorum: (!directories.is_empty()).then(|| Quorum::of(&directories)),
+        heartbeat_dirs: directories,
         maintenance: maintenance(&vars.maintenance_file),
         application: application(vars),
         warnings,
@@ -220,6 +276,8 @@ fn gather_etcd(vars: &Variables, settings: &EtcdSettings) -> Status {
         master: survey.leader_key.as_ref().map(|key| key.holder.clone()),
         master_alive: survey.leader_key.is_some(),
         heartbeats: Vec::new(),
+        heartbeat_dirs: Vec::new(),
+        quorum: None,
         maintenance,
         application: application(vars),
         warnings,
@@ -268,19 +326,218 @@ fn etcd_warnings(survey: &Survey) -> Vec<String> {
 }
 
 /// The banner that makes a cluster about to stop, or stopped, impossible to miss.
-pub fn quorum_banner(quorum: Quorum, colour: bool) -> Option<String> {
+pub fn etcd_quorum_banner(quorum: EtcdQuorum, colour: bool) -> Option<String> {
     let lines = match quorum {
-        Quorum::Healthy => return None,
-        Quorum::AtRisk => vec![
+        EtcdQuorum::Healthy => return None,
+        EtcdQuorum::AtRisk => vec![
             "ETCD QUORUM AT RISK".to_string(),
             "one more failed member stops the cluster, and every application with it".to_string(),
         ],
-        Quorum::Lost => vec![
+        EtcdQuorum::Lost => vec![
             "ETCD QUORUM LOST".to_string(),
             "nobody can hold the leader key: every guard ends its application".to_string(),
         ],
     };
     Some(boxed(&lines, colour))
+}
+
+/// The heartbeats of heartBeatDir alone and the master the loop would take, as the compat loop
+/// sees them (`ls -1tr | tail -1`, `stat`, `[ -f ]`).
+fn heart_beat_dir(
+    vars: &Variables,
+    now: i64,
+    warnings: &mut Vec<String>,
+) -> (Vec<Heartbeat>, Option<String>) {
+    let entries = match listing::entries(&vars.heart_beat_dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            warnings.push(format!("heartBeatDir cannot be listed: {error}"));
+            Vec::new()
+        }
+    };
+    let heartbeats = entries
+        .iter()
+        .map(|entry| {
+            let path = format!(
+                "{}/{}",
+                vars.heart_beat_dir,
+                String::from_utf8_lossy(&entry.name)
+            );
+            heartbeat(entry, files::is_regular_file(&path), vars, now)
+        })
+        .collect();
+    let master = listing::newest_entry(&vars.heart_beat_dir)
+        .ok()
+        .filter(|m| !m.is_empty());
+    (heartbeats, master)
+}
+
+fn heartbeat(entry: &listing::Entry, regular: bool, vars: &Variables, now: i64) -> Heartbeat {
+    let age_seconds = now - entry.modified.seconds;
+    Heartbeat {
+        alive: regular && age_seconds - (vars.faile_over_time as i64) < 0,
+        kind: match entry.kind {
+            Some(listing::EntryKind::RegularFile) => "file",
+            Some(listing::EntryKind::Directory) => "directory",
+            Some(listing::EntryKind::SymbolicLink) => "symlink",
+            Some(listing::EntryKind::Other) => "other",
+            None => "vanished",
+        },
+        modified: entry.modified.seconds,
+        age_seconds,
+        host: String::from_utf8_lossy(&entry.name).into_owned(),
+    }
+}
+
+/// Each host's youngest heartbeat over the directories that answered, and the newest of them
+/// all as the master (the newest entry, as `ls -1tr | tail -1` picks it in one directory).
+fn merged_heartbeats(
+    looks: &[Option<Vec<Seen>>],
+    vars: &Variables,
+    now: i64,
+) -> (Vec<Heartbeat>, Option<String>) {
+    let mut youngest: std::collections::BTreeMap<Vec<u8>, &Seen> = Default::default();
+    for seen in looks.iter().flatten().flatten() {
+        let entry = youngest.entry(seen.entry.name.clone()).or_insert(seen);
+        if seen.entry.modified > entry.entry.modified {
+            *entry = seen;
+        }
+    }
+    let master = youngest
+        .values()
+        .max_by(|a, b| {
+            a.entry
+                .modified
+                .cmp(&b.entry.modified)
+                .then(b.entry.name.cmp(&a.entry.name))
+        })
+        .map(|seen| String::from_utf8_lossy(&seen.entry.name).into_owned());
+    let heartbeats = youngest
+        .values()
+        .map(|seen| heartbeat(&seen.entry, seen.regular, vars, now))
+        .collect();
+    (heartbeats, master)
+}
+
+/// One entry of a heartbeat directory, as status read it.
+struct Seen {
+    entry: listing::Entry,
+    /// `[ -f ]`: a regular file, following symbolic links.
+    regular: bool,
+    record: Option<Record>,
+}
+
+/// Lists `dir` and reads the records in it, fresh.
+fn look(dir: &str) -> Result<Vec<Seen>, String> {
+    let entries = listing::entries(dir).map_err(|error| error.0)?;
+    Ok(entries
+        .into_iter()
+        .take(MAX_RECORDS_READ)
+        .map(|entry| {
+            let path = format!("{dir}/{}", String::from_utf8_lossy(&entry.name));
+            let regular = files::is_regular_file(&path);
+            let record = match records::read(&path) {
+                Ok(EntryRead::File { text, .. }) if regular => Record::parse(&text),
+                _ => None,
+            };
+            Seen {
+                entry,
+                regular,
+                record,
+            }
+        })
+        .collect())
+}
+
+/// Looks at every directory at once, each at most `DIRECTORY_LIMIT`: what each showed, and
+/// its entries when it answered.
+fn look_at_all(dirs: &[String]) -> (Vec<Directory>, Vec<Option<Vec<Seen>>>) {
+    let started = boot_clock();
+    let jobs = dirs
+        .iter()
+        .map(|dir| {
+            let owned = dir.clone();
+            Job {
+                directory: dir.clone(),
+                work: Box::new(move || look(&owned)),
+            }
+        })
+        .collect();
+    let outcomes = Pools::default().run_all(jobs, DIRECTORY_LIMIT);
+    dirs.iter()
+        .zip(outcomes)
+        .map(|(dir, outcome)| {
+            let (latency, looked) = match outcome {
+                Outcome::Answered { value, at } => (Some(at.saturating_sub(started)), value),
+                Outcome::NoAnswer { .. } | Outcome::Refused { .. } => (
+                    None,
+                    Err(format!("no answer within {} s", DIRECTORY_LIMIT.as_secs())),
+                ),
+            };
+            let directory = describe_directory(dir, latency, &looked);
+            (directory, looked.ok())
+        })
+        .unzip()
+}
+
+fn describe_directory(
+    dir: &str,
+    latency: Option<Duration>,
+    looked: &Result<Vec<Seen>, String>,
+) -> Directory {
+    let mut records: Vec<RecordSight> = looked
+        .iter()
+        .flatten()
+        .filter_map(|seen| seen.record.as_ref())
+        .map(|record| RecordSight {
+            host: record.host.clone(),
+            token: record.token,
+            state: match record.phase {
+                Phase::Claim => "claim",
+                Phase::Master => "master",
+            },
+        })
+        .collect();
+    records.sort_by(|a, b| a.host.cmp(&b.host));
+    let master = records
+        .iter()
+        .filter(|record| record.state == "master")
+        .max_by(|a, b| (a.token, &a.host).cmp(&(b.token, &b.host)))
+        .map(|record| record.host.clone());
+    Directory {
+        path: dir.to_string(),
+        reachable: looked.is_ok(),
+        latency_ms: latency.map(|latency| latency.as_millis() as u64),
+        error: looked.as_ref().err().cloned(),
+        records,
+        master,
+    }
+}
+
+/// Directories that cannot be reached, and directories that name different masters.
+fn warn_about_directories(directories: &[Directory], warnings: &mut Vec<String>) {
+    if directories.len() < 2 {
+        return;
+    }
+    for directory in directories.iter().filter(|d| !d.reachable) {
+        warnings.push(format!(
+            "heartbeat directory {} cannot be reached: {}",
+            directory.path,
+            directory.error.as_deref().unwrap_or("no answer")
+        ));
+    }
+    let mut masters: Vec<&str> = directories
+        .iter()
+        .filter_map(|d| d.master.as_deref())
+        .collect();
+    masters.sort_unstable();
+    masters.dedup();
+    if masters.len() > 1 {
+        warnings.push(format!(
+            "the heartbeat directories name different masters ({}): a directory that was unreachable has not been brought up to date yet, or a takeover is under way",
+            masters.join(", ")
+        ));
+    }
 }
 
 fn warn_about(heartbeats: &[Heartbeat], vars: &Variables, warnings: &mut Vec<String>) {
@@ -354,6 +611,38 @@ pub fn maintenance_banner(maintenance: &Maintenance, colour: bool) -> String {
     boxed(&lines, colour)
 }
 
+/// The banner for a quorum that one more lost directory would break, or that is broken.
+fn quorum_banner(quorum: &Quorum, directories: &[Directory], colour: bool) -> Option<String> {
+    if quorum.directories < 2 {
+        return None;
+    }
+    let mut lines = match quorum.state {
+        "bare majority" => vec![
+            format!(
+                "ONLY A BARE MAJORITY OF HEARTBEAT DIRECTORIES ANSWERS ({} of {})",
+                quorum.reachable, quorum.directories
+            ),
+            "one more lost directory stops the application everywhere:".to_string(),
+            "no master can renew its lease and no standby can take over".to_string(),
+        ],
+        "none" => vec![
+            format!(
+                "NO MAJORITY OF HEARTBEAT DIRECTORIES ANSWERS ({} of {}, {} needed)",
+                quorum.reachable, quorum.directories, quorum.majority
+            ),
+            "no host runs the application until a majority is back".to_string(),
+        ],
+        _ => return None,
+    };
+    lines.extend(
+        directories
+            .iter()
+            .filter(|d| !d.reachable)
+            .map(|d| format!("unreachable: {}", d.path)),
+    );
+    Some(boxed(&lines, colour))
+}
+
 /// `lines` in a box of `#`, in the colour of bad news.
 fn boxed(lines: &[String], colour: bool) -> String {
     let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
@@ -366,6 +655,71 @@ fn boxed(lines: &[String], colour: bool) -> String {
     }
     out.push_str(&format!("{}\n", table::paint(&rule, Tone::Bad, colour)));
     out
+}
+
+/// The table of heartbeat directories and the quorum line, when there are several.
+fn render_directories(status: &Status, colour: bool) -> String {
+    let Some(quorum) = status.quorum.as_ref().filter(|q| q.directories > 1) else {
+        return String::new();
+    };
+    let mut rows = vec![vec![
+        ("DIRECTORY".to_string(), Tone::Plain),
+        ("STATE".to_string(), Tone::Plain),
+        ("LATENCY".to_string(), Tone::Plain),
+        ("SHOWS".to_string(), Tone::Plain),
+    ]];
+    for directory in &status.heartbeat_dirs {
+        let (state, tone) = if directory.reachable {
+            ("reachable".to_string(), Tone::Good)
+        } else {
+            (
+                format!(
+                    "unreachable: {}",
+                    directory.error.as_deref().unwrap_or("no answer")
+                ),
+                Tone::Bad,
+            )
+        };
+        let latency = directory.latency_ms.map_or("-".to_string(), |ms| match ms {
+            0 => "<1 ms".to_string(),
+            ms => format!("{ms} ms"),
+        });
+        let shows = match (&directory.master, directory.reachable) {
+            (_, false) => String::new(),
+            (Some(master), true) => {
+                let token = directory
+                    .records
+                    .iter()
+                    .find(|r| r.host == *master)
+                    .map_or(0, |r| r.token);
+                format!("master {master} (token {token})")
+            }
+            (None, true) => "no master record".to_string(),
+        };
+        rows.push(vec![
+            (directory.path.clone(), Tone::Plain),
+            (state, tone),
+            (latency, Tone::Plain),
+            (shows, Tone::Plain),
+        ]);
+    }
+    let tone = match quorum.state {
+        "all" | "majority" => Tone::Good,
+        "bare majority" => Tone::Warning,
+        _ => Tone::Bad,
+    };
+    format!(
+        "{}{}\n\n",
+        table::render(&rows, colour),
+        table::paint(
+            &format!(
+                "quorum: {} of {} directories answer, {} needed ({})",
+                quorum.reachable, quorum.directories, quorum.majority, quorum.state
+            ),
+            tone,
+            colour
+        )
+    )
 }
 
 fn age_text(age_seconds: i64) -> String {
@@ -381,10 +735,24 @@ fn age_text(age_seconds: i64) -> String {
 /// The heartbeat directory's part of the human status: its entries as the loop judges them.
 fn render_heartbeats(status: &Status, colour: bool) -> String {
     let mut out = String::new();
+    let quorum_banner = status
+        .quorum
+        .as_ref()
+        .and_then(|quorum| quorum_banner(quorum, &status.heartbeat_dirs, colour));
+    if let Some(quorum_banner) = quorum_banner {
+        out.push_str(&quorum_banner);
+        out.push('\n');
+    }
+    let directories = if status.heartbeat_dirs.len() > 1 {
+        format!("{} heartbeat directories", status.heartbeat_dirs.len())
+    } else {
+        format!("heartbeat directory {}", status.heartbeat_dir)
+    };
     out.push_str(&format!(
-        "host {}, heartbeat directory {}, faileOverTime {} s, profile {}\n\n",
-        status.host_name, status.heartbeat_dir, status.faile_over_time, status.profile
+        "host {}, {directories}, faileOverTime {} s, profile {}\n\n",
+        status.host_name, status.faile_over_time, status.profile
     ));
+    out.push_str(&render_directories(status, colour));
     let mut rows = vec![vec![
         ("HOST".to_string(), Tone::Plain),
         ("AGE".to_string(), Tone::Plain),
@@ -423,7 +791,7 @@ fn render_heartbeats(status: &Status, colour: bool) -> String {
 fn render_etcd(status: &Status, etcd: &EtcdStatus, colour: bool) -> String {
     let survey = &etcd.survey;
     let mut out = String::new();
-    if let Some(banner) = quorum_banner(survey.quorum, colour) {
+    if let Some(banner) = etcd_quorum_banner(survey.quorum, colour) {
         out.push_str(&banner);
         out.push('\n');
     }
@@ -466,9 +834,9 @@ fn render_etcd(status: &Status, etcd: &EtcdStatus, colour: bool) -> String {
     }
     out.push_str(&table::render(&rows, colour));
     let quorum = match survey.quorum {
-        Quorum::Healthy => table::paint("healthy", Tone::Good, colour),
-        Quorum::AtRisk => table::paint("AT RISK", Tone::Warning, colour),
-        Quorum::Lost => table::paint("LOST", Tone::Bad, colour),
+        EtcdQuorum::Healthy => table::paint("healthy", Tone::Good, colour),
+        EtcdQuorum::AtRisk => table::paint("AT RISK", Tone::Warning, colour),
+        EtcdQuorum::Lost => table::paint("LOST", Tone::Bad, colour),
     };
     let members = survey
         .members

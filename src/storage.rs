@@ -8,34 +8,74 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
 
 pub trait StorageProbe {
     /// statfs(2)'s `f_type` for the filesystem holding `path`.
     fn filesystem_magic(&self, path: &Path) -> io::Result<i64>;
     /// The text of /proc/self/mountinfo.
     fn mount_table(&self) -> io::Result<String>;
+    /// `path` with every symbolic link resolved, when it exists.
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        path.canonicalize().ok()
+    }
 }
 
-/// The running machine.
+/// The running machine. Questions about a path go to a thread of their own and are given up
+/// after `PROBE_LIMIT`: on a hard NFS mount whose server is gone, statfs never returns, and
+/// `hacmp check` must still answer while a site is down.
 pub struct RealStorage;
+
+/// How long one question about a path may take.
+pub const PROBE_LIMIT: Duration = Duration::from_secs(5);
 
 impl StorageProbe for RealStorage {
     fn filesystem_magic(&self, path: &Path) -> io::Result<i64> {
         let name = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: statfs fills the zeroed struct; `name` is NUL-terminated and outlives the call.
-        unsafe {
-            let mut info: libc::statfs = std::mem::zeroed();
-            if libc::statfs(name.as_ptr(), &mut info) != 0 {
-                return Err(io::Error::last_os_error());
+        within_limit(move || {
+            // SAFETY: statfs fills the zeroed struct; `name` is NUL-terminated and outlives the
+            // call.
+            unsafe {
+                let mut info: libc::statfs = std::mem::zeroed();
+                if libc::statfs(name.as_ptr(), &mut info) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(info.f_type as i64)
             }
-            Ok(info.f_type as i64)
-        }
+        })
+        .unwrap_or_else(|| Err(no_answer()))
     }
 
     fn mount_table(&self) -> io::Result<String> {
         std::fs::read_to_string("/proc/self/mountinfo")
     }
+
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        let owned = path.to_path_buf();
+        within_limit(move || owned.canonicalize().ok()).flatten()
+    }
+}
+
+fn no_answer() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no answer within {} s", PROBE_LIMIT.as_secs()),
+    )
+}
+
+/// Runs `question` on a thread of its own and waits at most `PROBE_LIMIT`; a thread stuck in
+/// the kernel is left behind (the commands that probe are short-lived).
+fn within_limit<T: Send + 'static>(question: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (reply, answer) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("hacmp-probe".to_string())
+        .spawn(move || {
+            let _ = reply.send(question());
+        })
+        .ok()?;
+    answer.recv_timeout(PROBE_LIMIT).ok()
 }
 
 /// Filesystems that several hosts can share, by statfs magic number (linux/magic.h and the
@@ -79,6 +119,11 @@ pub fn sharing(probe: &dyn StorageProbe, path: &Path) -> io::Result<Sharing> {
 pub struct Mount {
     pub mount_point: PathBuf,
     pub filesystem: String,
+    /// The device number as `MAJOR:MINOR`, stat(2)'s st_dev: two paths with the same one are on
+    /// the same filesystem, however they are mounted (bind mounts included).
+    pub device: String,
+    /// What is mounted: a device (`/dev/sda1`) or, for NFS, `SERVER:EXPORT`.
+    pub source: String,
     /// The per-mount options and the filesystem's own options together.
     pub options: Vec<String>,
 }
@@ -124,6 +169,33 @@ impl Mount {
     pub fn is_nfs(&self) -> bool {
         self.filesystem == "nfs" || self.filesystem == "nfs4"
     }
+
+    /// For NFS: the server's name or address, as the mount names it (`[…]` kept around IPv6).
+    pub fn nfs_server(&self) -> Option<&str> {
+        if !self.is_nfs() {
+            return None;
+        }
+        let (server, _export) = self.source.rsplit_once(":/")?;
+        Some(server).filter(|server| !server.is_empty())
+    }
+}
+
+/// Why two directories are not independent storage, if they are not: one outage (a disk, a
+/// filesystem, an NFS server) would take both away, so they count as one vote twice.
+pub fn shared_fate(a: &Mount, b: &Mount) -> Option<String> {
+    if a.device == b.device {
+        return Some(format!(
+            "are on the same filesystem (device {}, mounted on {})",
+            a.device,
+            a.mount_point.display()
+        ));
+    }
+    match (a.nfs_server(), b.nfs_server()) {
+        (Some(first), Some(second)) if first == second => {
+            Some(format!("are served by the same NFS server ({first})"))
+        }
+        _ => None,
+    }
 }
 
 /// The mount that holds `path` (already canonical): the one with the longest mount point that is
@@ -159,6 +231,8 @@ fn parse_mount_line(line: &str) -> Option<Mount> {
     Some(Mount {
         mount_point: PathBuf::from(mount_point),
         filesystem: after.first()?.to_string(),
+        device: before.get(2)?.to_string(),
+        source: unescape_octal(after.get(1).unwrap_or(&"")),
         options,
     })
 }
@@ -211,6 +285,36 @@ mod tests {
         assert!(mount.is_soft());
         assert_eq!(mount.attribute_cache_seconds(), 0);
         assert!(!mount.caches_listings());
+    }
+
+    #[test]
+    fn directories_on_one_filesystem_or_one_nfs_server_share_their_fate() {
+        let table = "\
+1 0 8:1 / / rw - ext4 /dev/sda1 rw
+2 1 0:50 / /mnt/dc1 rw - nfs4 filer1.dc1:/hb rw,hard
+3 1 0:51 / /mnt/dc2 rw - nfs4 filer2.dc2:/hb rw,hard
+4 1 0:52 / /mnt/witness rw - nfs [2001:db8::7]:/witness rw,hard
+5 1 0:53 / /mnt/dc1-again rw - nfs4 filer1.dc1:/other rw,hard
+6 1 0:50 / /mnt/dc1-bind rw - nfs4 filer1.dc1:/hb rw,hard
+";
+        let mount = |path: &str| mount_of(table, Path::new(path)).unwrap();
+        let (dc1, dc2, witness) = (
+            mount("/mnt/dc1/hb"),
+            mount("/mnt/dc2/hb"),
+            mount("/mnt/witness/hb"),
+        );
+        assert_eq!(witness.nfs_server(), Some("[2001:db8::7]"));
+        assert_eq!(shared_fate(&dc1, &dc2), None);
+        assert_eq!(shared_fate(&dc2, &witness), None);
+        let bound = shared_fate(&dc1, &mount("/mnt/dc1-bind/hb")).unwrap();
+        assert!(bound.contains("same filesystem (device 0:50"), "{bound}");
+        let same_server = shared_fate(&dc1, &mount("/mnt/dc1-again/hb")).unwrap();
+        assert!(
+            same_server.contains("same NFS server (filer1.dc1)"),
+            "{same_server}"
+        );
+        let local = shared_fate(&mount("/var/a"), &mount("/srv/b")).unwrap();
+        assert!(local.contains("device 8:1"), "{local}");
     }
 
     #[test]

@@ -81,6 +81,17 @@ pub enum Io<T> {
     TimedOut,
 }
 
+impl<T> Io<T> {
+    /// The value of a `Done`, transformed; failures and timeouts stay as they are.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Io<U> {
+        match self {
+            Io::Done(value) => Io::Done(f(value)),
+            Io::Failed(error) => Io::Failed(error),
+            Io::TimedOut => Io::TimedOut,
+        }
+    }
+}
+
 /// What a fresh read found at a record's path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryRead {
@@ -92,6 +103,45 @@ pub enum EntryRead {
     /// that an over-long file is never taken for a record) and its modification time in whole
     /// seconds, both from the same open file.
     File { text: String, modified: i64 },
+}
+
+/// One storage operation of the safe profile's files backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageOp {
+    /// Reads a record fresh from the storage, not from a cache: its content and modification
+    /// time, with one deadline for both.
+    Read { path: String },
+    /// Replaces a record with `content`; `Written` only once the storage has it.
+    Write { path: String, content: String },
+    /// The names of the entries that `ls` lists in `dir`, sorted by name.
+    List { dir: String },
+}
+
+impl StorageOp {
+    /// The path it acts on: the record's, or the listed directory's.
+    pub fn path(&self) -> &str {
+        match self {
+            StorageOp::Read { path } | StorageOp::Write { path, .. } => path,
+            StorageOp::List { dir } => dir,
+        }
+    }
+}
+
+/// What a storage operation produced: `Entry` for a read, `Written` for a write, `Names` for
+/// a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageValue {
+    Entry(EntryRead),
+    Written,
+    Names(Vec<String>),
+}
+
+/// One operation's outcome and the moment (boot clock) its answer came, or for `TimedOut` the
+/// moment the caller stopped waiting: a change it shows is dated then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub io: Io<StorageValue>,
+    pub at: std::time::Duration,
 }
 
 /// One request to etcd, as the etcd backend (`safe/etcd.rs`) issues it.
@@ -203,20 +253,12 @@ pub trait SafeWorld: World {
     /// that no two records of different runs are ever equal.
     fn incarnation(&mut self) -> Step<u64>;
 
-    /// Reads a record fresh from the storage, not from a cache: its content and modification
-    /// time, with one deadline for both.
-    fn read_record(&mut self, path: &str, limit: std::time::Duration) -> Step<Io<EntryRead>>;
-
-    /// Replaces a record with `content`; `Done` only once the storage has it.
-    fn write_record(
-        &mut self,
-        path: &str,
-        content: &str,
-        limit: std::time::Duration,
-    ) -> Step<Io<()>>;
-
-    /// The names of the entries that `ls` lists in `dir`, sorted by name.
-    fn list_records(&mut self, dir: &str, limit: std::time::Duration) -> Step<Io<Vec<String>>>;
+    /// Runs every operation at once, each with `limit`: one per heartbeat directory, so that a
+    /// hung directory costs one deadline for the whole step, not one per directory. Returns when
+    /// all have answered or the limit has passed, the answers in the order of `ops`. A single
+    /// directory is a batch of one.
+    fn storage_batch(&mut self, ops: &[StorageOp], limit: std::time::Duration)
+    -> Step<Vec<Answer>>;
 
     /// `[ -f PATH ]` with a deadline, for a maintenance file on shared storage.
     fn file_exists(&mut self, path: &str, limit: std::time::Duration) -> Step<Io<bool>>;

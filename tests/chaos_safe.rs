@@ -5,181 +5,18 @@
 mod support;
 
 use std::fs;
-use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use support::cluster::{Cluster, FAILE_OVER_TIME, HOSTS, WAIT_LIMIT};
 use support::fuse_fs::{FaultFs, Mode};
-use support::oracle::{Instance, Oracle, overlap_of};
-use support::{
-    Daemon, Node, NodeVariables, kill_processes_with_environment, pids_with_environment,
-    unique_marker, wait_until,
-};
+use support::oracle::{Instance, overlap_of};
+use support::wait_until;
 
-/// Short enough for tests, long enough for a loaded machine: a 4-second lease, 1-second
-/// storage deadlines (see `hacmp::timing::Timing::new`).
-const FAILE_OVER_TIME: u64 = 5;
-const LOOP_TIME: u64 = 1;
-/// Every process of a cluster (daemons, guards, applications) inherits this variable, set to
-/// the test's marker, so that cleanup finds them all whatever their command lines.
-const MARKER_VARIABLE: &str = "HACMP_CHAOS_MARKER";
-/// Limits of the waits below: generous, because they bound a hang, not a speed.
-const WAIT_LIMIT: Duration = Duration::from_secs(120);
 const ACTIVE: usize = 0;
 const STANDBY: usize = 1;
-const HOSTS: [&str; 2] = ["nodeA", "nodeB"];
-
-/// Two safe-profile nodes, each seeing the shared heartbeat directory through its own faultfs
-/// mount, and an oracle watching their application instances.
-///
-/// The fields are dropped in this order after `Drop::drop` has ended every process: the oracle
-/// stops, the mounts are detached, the temporary directory goes last.
-struct Cluster {
-    oracle: Oracle,
-    views: Vec<FaultFs>,
-    nodes: Vec<Node>,
-    /// The heartbeat directory itself, as the storage holds it.
-    shared: PathBuf,
-    marker: String,
-    /// Removed last, once nothing uses it.
-    _root: tempfile::TempDir,
-}
-
-impl Cluster {
-    /// `profile` is hacmpProfile for both nodes.
-    fn new(label: &str, profile: &str) -> Cluster {
-        let root = tempfile::tempdir().unwrap();
-        let marker = unique_marker(label);
-        let shared = root.path().join("heartbeat");
-        fs::create_dir(&shared).unwrap();
-        let events = root.path().join("app-events");
-        let nodes: Vec<Node> = HOSTS
-            .iter()
-            .map(|host| {
-                let vars = NodeVariables {
-                    host_name: host.to_string(),
-                    heart_beat_dir: root.path().join(format!("view-of-{host}")),
-                    marker: marker.clone(),
-                    faile_over_time: FAILE_OVER_TIME,
-                    loop_time: LOOP_TIME,
-                };
-                let mut node = Node::new(root.path(), vars);
-                node.set_variable("hacmpProfile", profile);
-                node.set_env("APP_EVENTS", events.to_str().unwrap());
-                node.set_env(MARKER_VARIABLE, &marker);
-                node
-            })
-            .collect();
-        let views = nodes
-            .iter()
-            .map(|node| FaultFs::mount(&shared, &node.vars.heart_beat_dir))
-            .collect();
-        Cluster {
-            oracle: Oracle::start(&events, &marker),
-            views,
-            nodes,
-            shared,
-            marker,
-            _root: root,
-        }
-    }
-
-    fn start(&mut self, node: usize) {
-        self.nodes[node].start(Daemon::Hacmp);
-    }
-
-    /// Gives every node a runtime directory, so that a restarted daemon can reattach.
-    fn with_runtime_directories(mut self) -> Cluster {
-        for node in &mut self.nodes {
-            node.give_runtime_directory();
-        }
-        self
-    }
-
-    /// Waits for an instance on `node` and returns it.
-    fn wait_for_instance(&self, node: usize) -> Instance {
-        let host = HOSTS[node];
-        let on_node = || -> Option<Instance> {
-            self.oracle
-                .running()
-                .into_iter()
-                .find(|instance| instance.host == host)
-        };
-        let mut found = None;
-        let what = format!("an instance on {host}\n{}", self.report());
-        wait_until(&what, WAIT_LIMIT, || {
-            found = on_node();
-            found.is_some()
-        });
-        found.unwrap()
-    }
-
-    /// Waits until `node`'s daemon has gone round its loop `rounds` more times.
-    fn wait_for_rounds(&self, node: usize, rounds: usize) {
-        let count = || {
-            let line = format!("In monitoring loop sleep {LOOP_TIME}");
-            self.nodes[node]
-                .output()
-                .iter()
-                .filter(|l| **l == line)
-                .count()
-        };
-        let target = count() + rounds;
-        let what = format!("{rounds} rounds of {}\n{}", HOSTS[node], self.report());
-        wait_until(&what, WAIT_LIMIT, || count() >= target);
-    }
-
-    /// What a failure message needs: the oracle's timeline and the end of each daemon's output.
-    fn report(&self) -> String {
-        const TAIL: usize = 40;
-        let mut text = format!("timeline (seconds):\n{}", self.oracle.timeline());
-        for (node, host) in self.nodes.iter().zip(HOSTS) {
-            let output = node.output();
-            let tail = &output[output.len().saturating_sub(TAIL)..];
-            text += &format!(
-                "--- {host} output (last {TAIL} lines):\n{}\n--- {host} errors:\n{}\n",
-                tail.join("\n"),
-                node.errors()
-            );
-        }
-        text
-    }
-
-    /// The guarantee: no two instances were ever alive at the same time.
-    fn assert_no_overlap(&self) {
-        let overlap = self.oracle.overlap();
-        assert_eq!(
-            overlap,
-            Duration::ZERO,
-            "instances overlapped\n{}",
-            self.report()
-        );
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        // Hung storage first: a process blocked on it cannot be killed until it is answered.
-        for view in &self.views {
-            view.set_mode(Mode::Normal);
-        }
-        for node in &mut self.nodes {
-            if node.daemon_running() {
-                node.pause_or_resume_daemon(libc::SIGCONT);
-            }
-            node.kill_daemon();
-            node.kill_apps();
-        }
-        let all_ended = kill_processes_with_environment(MARKER_VARIABLE, &self.marker);
-        if !std::thread::panicking() {
-            assert!(
-                all_ended,
-                "processes outlived the test: {:?}",
-                pids_with_environment(MARKER_VARIABLE, &self.marker)
-            );
-        }
-    }
-}
+/// The one heartbeat directory of these tests.
+const SITE: usize = 0;
 
 /// One fault on the active node, and how it heals.
 struct Chaos {
@@ -202,13 +39,13 @@ const CHAOS: [Chaos; 4] = [
     },
     Chaos {
         name: "heartbeat directory unreadable on the active node",
-        fault: |cluster| cluster.views[ACTIVE].set_mode(Mode::Fail),
-        heal: |cluster| cluster.views[ACTIVE].set_mode(Mode::Normal),
+        fault: |cluster| cluster.set_view(ACTIVE, SITE, Mode::Fail),
+        heal: |cluster| cluster.set_view(ACTIVE, SITE, Mode::Normal),
     },
     Chaos {
         name: "hung storage on the active node",
-        fault: |cluster| cluster.views[ACTIVE].set_mode(Mode::Hang),
-        heal: |cluster| cluster.views[ACTIVE].set_mode(Mode::Normal),
+        fault: |cluster| cluster.set_view(ACTIVE, SITE, Mode::Hang),
+        heal: |cluster| cluster.set_view(ACTIVE, SITE, Mode::Normal),
     },
 ];
 
@@ -216,7 +53,7 @@ const CHAOS: [Chaos; 4] = [
 /// the fault strikes the active node; the standby must take over without the two instances
 /// ever overlapping; after healing exactly one instance runs, the standby's.
 fn standby_takes_over_without_overlap(chaos: &Chaos) {
-    let mut cluster = Cluster::new(&chaos.name.replace(' ', "-"), "safe");
+    let mut cluster = Cluster::new(&chaos.name.replace(' ', "-"), "safe", &["shared"]);
     cluster.start(ACTIVE);
     let first = cluster.wait_for_instance(ACTIVE);
     cluster.start(STANDBY);
@@ -276,7 +113,7 @@ fn the_safe_standby_takes_over_without_overlap_under_every_fault() {
 /// than faileOverTime after the kill, and the standby never claims.
 #[test]
 fn a_master_daemon_restarted_within_its_lease_keeps_its_application() {
-    let mut cluster = Cluster::new("reattach", "safe").with_runtime_directories();
+    let mut cluster = Cluster::new("reattach", "safe", &["shared"]).with_runtime_directories();
     cluster.start(ACTIVE);
     let first = cluster.wait_for_instance(ACTIVE);
     cluster.start(STANDBY);
@@ -309,13 +146,17 @@ fn a_master_daemon_restarted_within_its_lease_keeps_its_application() {
 fn stray_entries_neither_block_an_election_nor_a_takeover() {
     const STRAY_FILES: usize = 96;
     const STRAY_DIRECTORIES: usize = 4;
-    let mut cluster = Cluster::new("stray-entries", "safe");
+    let mut cluster = Cluster::new("stray-entries", "safe", &["shared"]);
     for index in 0..STRAY_FILES {
         let content = if index % 2 == 0 { "" } else { "notes\n" };
-        fs::write(cluster.shared.join(format!("stray-{index:03}")), content).unwrap();
+        fs::write(
+            cluster.shared[SITE].join(format!("stray-{index:03}")),
+            content,
+        )
+        .unwrap();
     }
     for index in 0..STRAY_DIRECTORIES {
-        fs::create_dir(cluster.shared.join(format!("stray-dir-{index}"))).unwrap();
+        fs::create_dir(cluster.shared[SITE].join(format!("stray-dir-{index}"))).unwrap();
     }
     cluster.start(ACTIVE);
     cluster.wait_for_instance(ACTIVE);
@@ -331,13 +172,13 @@ fn stray_entries_neither_block_an_election_nor_a_takeover() {
 /// the two instances overlap. Without this, a broken oracle would pass every test above.
 #[test]
 fn compat_overlaps_when_the_active_heartbeat_directory_is_unreadable() {
-    let mut cluster = Cluster::new("compat-unreadable", "compat");
+    let mut cluster = Cluster::new("compat-unreadable", "compat", &["shared"]);
     cluster.start(ACTIVE);
     let first = cluster.wait_for_instance(ACTIVE);
-    cluster.views[ACTIVE].set_mode(Mode::Fail);
+    cluster.set_view(ACTIVE, SITE, Mode::Fail);
     // The standby starts once the active node's heartbeat is stale, so that it takes over in
     // its first round instead of after killInstance's 30-second wait.
-    let heartbeat = cluster.shared.join(HOSTS[ACTIVE]);
+    let heartbeat = cluster.shared[SITE].join(HOSTS[ACTIVE]);
     let stale = Duration::from_secs(FAILE_OVER_TIME + 1);
     let what = format!("a stale heartbeat of {}", HOSTS[ACTIVE]);
     wait_until(&what, WAIT_LIMIT, || {

@@ -88,6 +88,11 @@ fn normalized_status(output: &Output, test_now: i64, dir: &Path) -> String {
         "status ran within a second of the setup: {lag}"
     );
     json["now"] = "<now>".into();
+    for directory in json["heartbeat_dirs"].as_array_mut().unwrap() {
+        if directory["latency_ms"].is_u64() {
+            directory["latency_ms"] = "<latency>".into();
+        }
+    }
     for heartbeat in json["heartbeats"].as_array_mut().unwrap() {
         let age = heartbeat["age_seconds"].as_i64().unwrap() - lag;
         heartbeat["age_seconds"] = age.into();
@@ -152,6 +157,102 @@ fn status_warns_about_two_live_hosts() {
             "warning: 2 hosts have heartbeats younger than faileOverTime (10 s): nodeA, nodeB"
         ),
         "{shown}"
+    );
+}
+
+/// `hacmp status` over three heartbeat directories with one missing: a bare majority, shown
+/// in a banner, each directory with what it shows, and the quorum in the JSON.
+#[test]
+fn status_shows_each_heartbeat_directory_and_the_quorum() {
+    let cluster = cluster("");
+    let dirs: Vec<String> = ["dc1", "dc2", "witness"]
+        .iter()
+        .map(|site| cluster.dir.join(site).display().to_string())
+        .collect();
+    let record = |host: &str, token: u64, state: &str| {
+        format!("hacmp-safe 2 host={host} token={token} incarnation=5 counter=9 state={state}\n")
+    };
+    fs::create_dir(&dirs[0]).unwrap();
+    fs::write(format!("{}/nodeA", dirs[0]), record("nodeA", 7, "master")).unwrap();
+    fs::write(format!("{}/nodeB", dirs[0]), record("nodeB", 6, "master")).unwrap();
+    fs::create_dir(&dirs[2]).unwrap();
+    fs::write(format!("{}/nodeA", dirs[2]), record("nodeA", 7, "master")).unwrap();
+    let mut variables = fs::read_to_string(&cluster.vars).unwrap();
+    variables += &format!(
+        "hacmpProfile=safe\nheartBeatDir={}\nhacmpHeartBeatDirs='{}'\n",
+        dirs[0],
+        dirs.join(" ")
+    );
+    fs::write(&cluster.vars, variables).unwrap();
+
+    let output = hacmp(&cluster, &["status"]);
+    let shown = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "nodeA's heartbeat is fresh: {shown}"
+    );
+    assert!(
+        shown.starts_with("####")
+            && shown.contains("## ONLY A BARE MAJORITY OF HEARTBEAT DIRECTORIES ANSWERS (2 of 3)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("unreachable: {}", dirs[1])),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("host nodeA, 3 heartbeat directories"),
+        "{shown}"
+    );
+    let row = shown
+        .lines()
+        .find(|line| line.starts_with(&dirs[0]))
+        .unwrap_or_else(|| panic!("a row for dc1: {shown}"));
+    assert!(
+        row.contains("reachable") && row.ends_with("master nodeA (token 7)"),
+        "{row}"
+    );
+    assert!(
+        shown.contains("quorum: 2 of 3 directories answer, 2 needed (bare majority)"),
+        "{shown}"
+    );
+
+    let output = hacmp(&cluster, &["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["schema"], 2);
+    assert_eq!(
+        json["quorum"],
+        serde_json::json!({"directories": 3, "reachable": 2, "majority": 2, "state": "bare majority"})
+    );
+    let directories = json["heartbeat_dirs"].as_array().unwrap();
+    assert_eq!(directories.len(), 3);
+    assert_eq!(directories[0]["path"], dirs[0]);
+    assert_eq!(directories[0]["reachable"], true);
+    assert!(directories[0]["latency_ms"].is_u64(), "{json}");
+    assert_eq!(directories[0]["master"], "nodeA");
+    assert_eq!(
+        directories[0]["records"],
+        serde_json::json!([
+            {"host": "nodeA", "token": 7, "state": "master"},
+            {"host": "nodeB", "token": 6, "state": "master"}
+        ])
+    );
+    assert_eq!(directories[1]["reachable"], false);
+    assert!(
+        directories[1]["latency_ms"].is_u64(),
+        "a missing directory answers at once"
+    );
+    assert!(
+        directories[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No such file or directory"),
+        "{json}"
+    );
+    assert_eq!(
+        json["master"], "nodeA",
+        "the youngest heartbeat over the directories"
     );
 }
 
@@ -328,6 +429,76 @@ fn check_json_follows_the_documented_schema() {
         invalid.vars.display()
     );
     assert_eq!(json, serde_json::json!({"schema": 1, "error": expected}));
+}
+
+/// Three heartbeat directories on this machine's local disk, one of them missing: hacmp check
+/// runs (a site may be down), warns about the missing one, and names the hazards: each on a
+/// local filesystem, all on one filesystem. It says what becomes of heartBeatDir.
+#[test]
+fn check_examines_each_of_several_heartbeat_directories() {
+    let cluster = cluster("");
+    let dirs: Vec<String> = ["dc1", "dc2", "witness"]
+        .iter()
+        .map(|site| cluster.dir.join(site).display().to_string())
+        .collect();
+    fs::create_dir(&dirs[0]).unwrap();
+    fs::create_dir(&dirs[2]).unwrap();
+    let mut variables = fs::read_to_string(&cluster.vars).unwrap();
+    variables += &format!(
+        "hacmpProfile=safe\nheartBeatDir={}\nhacmpHeartBeatDirs='{}'\n",
+        dirs[0],
+        dirs.join(" ")
+    );
+    fs::write(&cluster.vars, variables).unwrap();
+
+    let output = hacmp(&cluster, &["check"]);
+    let shown = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(
+        text(&output.stderr).contains(&format!(
+            "hacmp: warning: hacmpHeartBeatDirs lists {}, which cannot be reached now (No such file or directory)",
+            dirs[1]
+        )),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(
+        shown.contains(&format!("hacmpHeartBeatDirs  {}", dirs.join(" "))),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "lease: the safe loop keeps its lease in the 3 directories of hacmpHeartBeatDirs, on a majority of them; heartBeatDir ({}) is used only as one of them",
+            dirs[0]
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "hacmpHeartBeatDirs: lists {}, which is on a local filesystem",
+            dirs[0]
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "hacmpHeartBeatDirs: lists {} and {} and {}, which are on the same filesystem",
+            dirs[0], dirs[1], dirs[2]
+        )),
+        "{shown}"
+    );
+
+    let output = hacmp(&cluster, &["check", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["heartbeat_dirs"], serde_json::json!(dirs));
+    assert!(
+        json["heart_beat_dir_fate"]
+            .as_str()
+            .unwrap()
+            .ends_with("is used only as one of them"),
+        "{json}"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! On a hard NFS mount whose server is gone, a `stat` or `write` never returns, and a loop that
 //! called it directly would never run again. Each operation therefore runs on a worker thread
-//! and the caller waits at most its limit. A worker stuck in the kernel stays stuck; it is left
+//! and the caller waits at most its limit (`batch.rs` hands out the operations and waits). A worker stuck in the kernel stays stuck; it is left
 //! behind and a new one takes its place, up to MAX_WORKERS, after which operations fail at once
 //! until some worker returns. Workers are kept between operations, so a healthy storage costs no
 //! thread creation per loop.
@@ -10,12 +10,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
 
 /// How many operations may hang at once before new ones are refused.
 pub const MAX_WORKERS: usize = 8;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for a worker thread.
+pub type Job = Box<dyn FnOnce() + Send>;
 
 struct Worker {
     jobs: mpsc::Sender<Job>,
@@ -28,23 +28,17 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Runs `operation` on a worker; `None` when it did not finish within `limit` (it may still
-    /// finish later, unobserved) or when every worker is stuck.
-    pub fn run<T: Send + 'static>(
-        &mut self,
-        limit: Duration,
-        operation: impl FnOnce() -> T + Send + 'static,
-    ) -> Option<T> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        let mut job: Job = Box::new(move || {
-            let _ = reply.send(operation());
-        });
+    /// Hands `job` to an idle worker without waiting for it; false, running nothing, when every
+    /// worker is stuck. The job itself tells whoever waits for it that it is done.
+    pub fn start(&mut self, mut job: Job) -> bool {
         loop {
-            let index = self.idle_worker()?;
+            let Some(index) = self.idle_worker() else {
+                return false;
+            };
             let worker = &self.workers[index];
             worker.busy.store(true, Ordering::SeqCst);
             match worker.jobs.send(job) {
-                Ok(()) => break,
+                Ok(()) => return true,
                 // The worker's thread is gone (it cannot be, short of a panic); drop it.
                 Err(mpsc::SendError(returned)) => {
                     job = returned;
@@ -52,7 +46,14 @@ impl Workers {
                 }
             }
         }
-        answer.recv_timeout(limit).ok()
+    }
+
+    /// How many operations handed out earlier have not returned yet.
+    pub fn busy_workers(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| w.busy.load(Ordering::SeqCst))
+            .count()
     }
 
     fn idle_worker(&mut self) -> Option<usize> {
@@ -85,16 +86,37 @@ impl Workers {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    /// Runs `operation` on a worker; `None` when it did not finish within `limit` or when every
+    /// worker is stuck.
+    fn run<T: Send + 'static>(
+        workers: &mut Workers,
+        limit: Duration,
+        operation: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let started = workers.start(Box::new(move || {
+            let _ = reply.send(operation());
+        }));
+        if !started {
+            return None;
+        }
+        answer.recv_timeout(limit).ok()
+    }
 
     #[test]
     fn a_hung_operation_times_out_and_others_go_on() {
         let mut workers = Workers::default();
         let (release, hang) = mpsc::channel::<()>();
-        let hung = workers.run(Duration::from_millis(50), move || hang.recv().is_ok());
+        let hung = run(&mut workers, Duration::from_millis(50), move || {
+            hang.recv().is_ok()
+        });
         assert_eq!(hung, None, "the hung operation timed out");
         assert_eq!(
-            workers.run(Duration::from_secs(5), || 7),
+            run(&mut workers, Duration::from_secs(5), || 7),
             Some(7),
             "a new worker answered"
         );
@@ -108,13 +130,13 @@ mod tests {
         let hang = Arc::new(std::sync::Mutex::new(hang));
         for _ in 0..MAX_WORKERS {
             let hang = Arc::clone(&hang);
-            let result = workers.run(Duration::from_millis(20), move || {
+            let result = run(&mut workers, Duration::from_millis(20), move || {
                 let _ = hang.lock().unwrap().recv();
             });
             assert_eq!(result, None);
         }
         assert_eq!(
-            workers.run(Duration::from_secs(5), || 1),
+            run(&mut workers, Duration::from_secs(5), || 1),
             None,
             "no worker is free"
         );

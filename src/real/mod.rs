@@ -1,6 +1,7 @@
 //! The real machine: each `World` method is the syscall-level equivalent of the tool the script
 //! runs, with the same result and the same error line on stderr.
 
+pub mod batch;
 pub mod bounded;
 pub mod etcd;
 pub mod files;
@@ -22,7 +23,8 @@ use crate::config::Store;
 use crate::event::Event;
 use crate::pattern::Pattern;
 use crate::world::{
-    EntryRead, EtcdAnswer, EtcdRequest, GuardState, HeldLease, Io, SafeWorld, Signal, Step, World,
+    Answer, EtcdAnswer, EtcdRequest, GuardState, HeldLease, Io, SafeWorld, Signal, Step, StorageOp,
+    StorageValue, World,
 };
 
 /// The error line a tool prints on stderr, word for word as GNU coreutils or bash print it.
@@ -38,7 +40,8 @@ impl fmt::Display for ToolError {
 /// The machine hacmp runs on.
 pub struct RealWorld {
     children: spawn::Children,
-    workers: bounded::Workers,
+    /// One pool of storage workers per directory (`batch.rs`).
+    pools: batch::Pools,
     guard: guard::GuardSlot,
     reporter: report::Reporter,
     /// The etcd cluster of the etcd backend; `None` with the files backend.
@@ -49,7 +52,7 @@ impl RealWorld {
     pub fn new() -> RealWorld {
         RealWorld {
             children: spawn::Children::default(),
-            workers: bounded::Workers::default(),
+            pools: batch::Pools::default(),
             // The guard runs as `hacmp guard`, from the same executable as the daemon.
             guard: guard::GuardSlot::new(
                 std::env::current_exe().unwrap_or_else(|_| "hacmp".into()),
@@ -111,17 +114,19 @@ impl RealWorld {
         result
     }
 
-    /// Runs a storage operation on a worker, at most `limit` long.
+    /// Runs a storage operation on a worker of `directory`'s pool, at most `limit` long.
     fn bounded<T: Send + 'static>(
         &mut self,
+        directory: &str,
         limit: Duration,
         operation: impl FnOnce() -> Result<T, String> + Send + 'static,
     ) -> Io<T> {
-        match self.workers.run(limit, operation) {
-            Some(Ok(value)) => Io::Done(value),
-            Some(Err(error)) => Io::Failed(error),
-            None => Io::TimedOut,
-        }
+        let job = batch::Job {
+            directory: directory.to_string(),
+            work: Box::new(operation),
+        };
+        let outcome = self.pools.run_all(vec![job], limit).pop();
+        io_of(outcome.expect("one outcome for one job"), directory).0
     }
 
     fn report_error<T>(&mut self, result: Result<T, ToolError>) -> Option<T> {
@@ -233,6 +238,40 @@ fn directory_of(path: &str) -> &str {
     }
 }
 
+/// The directory whose worker pool runs `op`: the record's directory, or the listed one.
+fn storage_directory(op: &StorageOp) -> &str {
+    match op {
+        StorageOp::Read { path } | StorageOp::Write { path, .. } => directory_of(path),
+        StorageOp::List { dir } => dir,
+    }
+}
+
+/// The work of `op` on a worker: what the storage answered, or the error line.
+fn storage_work(op: StorageOp) -> Box<dyn FnOnce() -> Result<StorageValue, String> + Send> {
+    match op {
+        StorageOp::Read { path } => Box::new(move || records::read(&path).map(StorageValue::Entry)),
+        StorageOp::Write { path, content } => {
+            Box::new(move || records::write(&path, &content).map(|()| StorageValue::Written))
+        }
+        StorageOp::List { dir } => Box::new(move || records::list(&dir).map(StorageValue::Names)),
+    }
+}
+
+/// A storage operation's outcome as the loop sees it, and when it came.
+fn io_of<T>(outcome: batch::Outcome<Result<T, String>>, directory: &str) -> (Io<T>, Duration) {
+    match outcome {
+        batch::Outcome::Answered { value, at } => (value.map_or_else(Io::Failed, Io::Done), at),
+        batch::Outcome::NoAnswer { at } => (Io::TimedOut, at),
+        batch::Outcome::Refused { at } => (
+            Io::Failed(format!(
+                "hacmp: {directory}: an earlier operation on it has not returned; none is tried until it has (or more than {} directories are in use)",
+                batch::MAX_DIRECTORIES
+            )),
+            at,
+        ),
+    }
+}
+
 /// Whether a bounded storage operation failed or got no answer.
 fn went_wrong<T>(io: &Io<T>) -> bool {
     !matches!(io, Io::Done(_))
@@ -252,29 +291,48 @@ impl SafeWorld for RealWorld {
         Ok(random_u64())
     }
 
-    fn read_record(&mut self, path: &str, limit: Duration) -> Step<Io<EntryRead>> {
-        let owned = path.to_string();
-        let run = |world: &mut Self| world.bounded(limit, move || records::read(&owned));
-        Ok(self.timed("read", directory_of(path), run, went_wrong))
-    }
-
-    fn write_record(&mut self, path: &str, content: &str, limit: Duration) -> Step<Io<()>> {
-        let (owned, content) = (path.to_string(), content.to_string());
-        let run = |world: &mut Self| world.bounded(limit, move || records::write(&owned, &content));
-        Ok(self.timed("write", directory_of(path), run, went_wrong))
-    }
-
-    fn list_records(&mut self, dir: &str, limit: Duration) -> Step<Io<Vec<String>>> {
-        let owned = dir.to_string();
-        let run = |world: &mut Self| world.bounded(limit, move || records::list(&owned));
-        Ok(self.timed("list", dir, run, went_wrong))
+    /// Every operation at once, each on the worker pool of the directory it goes to (see
+    /// `batch.rs`); each answer is dated when its worker had it.
+    fn storage_batch(&mut self, ops: &[StorageOp], limit: Duration) -> Step<Vec<Answer>> {
+        let started = guard::boot_clock();
+        let jobs = ops
+            .iter()
+            .map(|op| batch::Job {
+                directory: storage_directory(op).to_string(),
+                work: storage_work(op.clone()),
+            })
+            .collect();
+        let outcomes = self.pools.run_all(jobs, limit);
+        let mut answers = Vec::with_capacity(ops.len());
+        for (op, outcome) in ops.iter().zip(outcomes) {
+            let directory = storage_directory(op);
+            let (io, at) = io_of(outcome, directory);
+            if self.reporter.times_storage() {
+                let name = match op {
+                    StorageOp::Read { .. } => "read",
+                    StorageOp::Write { .. } => "write",
+                    StorageOp::List { .. } => "list",
+                };
+                let failed = went_wrong(&io);
+                self.reporter.storage_operation(
+                    name,
+                    directory,
+                    at.saturating_sub(started),
+                    failed,
+                );
+            }
+            answers.push(Answer { io, at });
+        }
+        Ok(answers)
     }
 
     fn file_exists(&mut self, path: &str, limit: Duration) -> Step<Io<bool>> {
         let owned = path.to_string();
-        let run =
-            |world: &mut Self| world.bounded(limit, move || Ok(files::is_regular_file(&owned)));
-        Ok(self.timed("exists", directory_of(path), run, went_wrong))
+        let directory = directory_of(path);
+        let run = |world: &mut Self| {
+            world.bounded(directory, limit, move || Ok(files::is_regular_file(&owned)))
+        };
+        Ok(self.timed("exists", directory, run, went_wrong))
     }
 
     fn etcd(&mut self, request: &EtcdRequest, limit: Duration) -> Step<Io<EtcdAnswer>> {

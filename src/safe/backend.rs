@@ -4,9 +4,9 @@
 //! rounds, maintenance, ending stray local instances, the guard, and the lease rule (a
 //! confirmation extends the lease only if it was made while the lease held). A backend owns the
 //! rest: how a host looks at its peers, how it takes the lease, and how it confirms it.
-//! `files::Files` keeps heartbeat.sh's files in a heartbeat directory; another store (several
-//! directories, a replicated key-value store) is one more implementation of this trait, and the
-//! loop does not change.
+//! `files::Files` keeps heartbeat.sh's files in a heartbeat directory, or in several where a
+//! majority decides; another store (a replicated key-value store) is one more implementation of
+//! this trait, and the loop does not change.
 //!
 //! A backend acts only through the `SafeWorld` it is handed, so the same code runs on the real
 //! machine and in the simulator.

@@ -339,7 +339,7 @@ mod tests {
     use super::*;
     use crate::config::EtcdSettings;
     use crate::pattern::Pattern;
-    use crate::world::{EntryRead, GuardState, Signal, World};
+    use crate::world::{Answer, GuardState, Signal, StorageOp, World};
 
     /// A world that answers etcd requests from a script and records them; the backend uses
     /// nothing else of it but the clock and its output.
@@ -396,14 +396,8 @@ mod tests {
         fn incarnation(&mut self) -> Step<u64> {
             unreachable!("the etcd backend needs no incarnation")
         }
-        fn read_record(&mut self, _: &str, _: Duration) -> Step<Io<EntryRead>> {
-            unreachable!("the etcd backend reads no record")
-        }
-        fn write_record(&mut self, _: &str, _: &str, _: Duration) -> Step<Io<()>> {
-            unreachable!("the etcd backend writes no record")
-        }
-        fn list_records(&mut self, _: &str, _: Duration) -> Step<Io<Vec<String>>> {
-            unreachable!("the etcd backend lists no directory")
+        fn storage_batch(&mut self, _: &[StorageOp], _: Duration) -> Step<Vec<Answer>> {
+            unreachable!("the etcd backend uses no heartbeat directory")
         }
         fn file_exists(&mut self, _: &str, _: Duration) -> Step<Io<bool>> {
             unreachable!("the loop, not the backend, reads the maintenance file")

@@ -1,10 +1,14 @@
-//! The files backend: heartbeat.sh's heartbeat directory, one record per host.
+//! The files backend: heartbeat.sh's heartbeat directory, one record per host, kept in one
+//! directory or in several (`hacmpHeartBeatDirs`, each on storage of its own), where a
+//! majority of them decides.
 //!
 //! A host judges its peers by whether their records *change*, timed on its own boot clock, never
 //! by comparing timestamps; any read it cannot make counts as a change. It claims only after
-//! seeing every entry unchanged for faileOverTime, then writes a claim, waits, and re-reads
-//! everything: the highest (token, host) claim wins if nothing else changed meanwhile.
-//! docs/safe-profile.md has the protocol and the argument.
+//! a majority of the directories each showed every entry unchanged for faileOverTime, then
+//! writes a claim to every directory, waits, and re-reads: the highest (token, host) claim wins
+//! if nothing else changed meanwhile. Every write goes to every directory and counts only when
+//! a majority confirmed it, so any two majorities share a directory: what one host confirmed,
+//! another host's majority sees. docs/safe-profile.md has the protocol and the argument.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -15,7 +19,7 @@ use super::backend::{Backend, Grant};
 use super::record::{Phase, Record};
 use crate::config::Variables;
 use crate::timing::{CLAIM_WINDOW, SETTLE, Timing};
-use crate::world::{EntryRead, HeldLease, SafeWorld, Step};
+use crate::world::{Answer, EntryRead, HeldLease, Io, SafeWorld, Step, StorageOp, StorageValue};
 
 /// More entries than a heartbeat directory of a real cluster holds, stray files included; a
 /// scan of a directory with more reads none of them and says so, since no decision may rest on
@@ -53,27 +57,60 @@ impl Observation {
     }
 }
 
-/// One host's view of the heartbeat directory, and its own record in it.
+/// An entry of one of the heartbeat directories: the directory's index and the entry's name.
+type Key = (usize, String);
+
+/// A write of our record that a majority of the directories confirmed.
+struct Confirmed {
+    /// When it was issued: a lease counts from here.
+    issued: Duration,
+    /// When the last confirmation of the majority came.
+    at: Duration,
+}
+
+/// One host's view of the heartbeat directories, and its own record in each.
 pub struct Files {
-    heart_beat_dir: String,
+    dirs: Vec<String>,
     host_name: String,
-    own_path: String,
     timing: Timing,
     /// When the daemon started: it watches for faileOverTime before its first claim.
     started_at: Duration,
     incarnation: u64,
-    observations: BTreeMap<String, Observation>,
+    observations: BTreeMap<Key, Observation>,
+    /// When the last scan began, and which directories it read whole (listed, and every entry
+    /// read).
+    scan_started: Duration,
+    read_whole: Vec<bool>,
+    /// The directories where our last write timed out: the scan that follows it skips them,
+    /// so that a hung directory costs a round one deadline, not two (a master's renewal and
+    /// look together must fit in its lease).
+    timed_out: Vec<bool>,
     unknown_sights: u64,
+    /// The highest token seen in any directory, ever: a claim takes the next one.
     highest_token: u64,
     counter: u64,
 }
 
 impl Files {
-    pub fn new(vars: &Variables, timing: Timing, started_at: Duration, incarnation: u64) -> Files {
+    /// The backend over `dirs` (validated: one, or an odd number of distinct directories).
+    pub fn new(
+        dirs: &[String],
+        vars: &Variables,
+        timing: Timing,
+        started_at: Duration,
+        incarnation: u64,
+    ) -> Files {
+        assert!(
+            dirs.len() % 2 == 1,
+            "validation lets only an odd number of directories through"
+        );
+        let dirs = dirs.to_vec();
         Files {
-            heart_beat_dir: vars.heart_beat_dir.clone(),
+            scan_started: started_at,
+            read_whole: vec![false; dirs.len()],
+            timed_out: vec![false; dirs.len()],
+            dirs,
             host_name: vars.host_name.clone(),
-            own_path: format!("{}/{}", vars.heart_beat_dir, vars.host_name),
             timing,
             started_at,
             incarnation,
@@ -84,14 +121,23 @@ impl Files {
         }
     }
 
-    /// Writes our record with the next counter. Returns the moment the write was issued if the
-    /// storage confirmed it in time.
+    /// How many directories make a majority.
+    fn majority(&self) -> usize {
+        self.dirs.len() / 2 + 1
+    }
+
+    fn path(&self, dir: usize, name: &str) -> String {
+        format!("{}/{name}", self.dirs[dir])
+    }
+
+    /// Writes our record with the next counter to every directory. Returns when it was issued
+    /// and when a majority had confirmed it, if a majority did in time.
     fn write_own(
         &mut self,
         world: &mut dyn SafeWorld,
         token: u64,
         phase: Phase,
-    ) -> Step<Option<Duration>> {
+    ) -> Step<Option<Confirmed>> {
         self.counter += 1;
         let record = Record {
             host: self.host_name.clone(),
@@ -100,56 +146,105 @@ impl Files {
             counter: self.counter,
             phase,
         };
+        let content = record.to_string();
+        let ops: Vec<StorageOp> = (0..self.dirs.len())
+            .map(|dir| StorageOp::Write {
+                path: self.path(dir, &self.host_name),
+                content: content.clone(),
+            })
+            .collect();
         let issued = world.elapsed()?;
-        let path = self.own_path.clone();
-        let written = world.write_record(&path, &record.to_string(), self.timing.io_limit)?;
-        Ok(answer(world, written, &path)?.map(|()| issued))
+        let answers = world.storage_batch(&ops, self.timing.io_limit)?;
+        let mut confirmations = Vec::new();
+        for (dir, (op, Answer { io, at })) in ops.iter().zip(answers).enumerate() {
+            self.timed_out[dir] = io == Io::TimedOut;
+            if answer(world, io, op.path())?.is_some() {
+                confirmations.push(at);
+            }
+        }
+        confirmations.sort_unstable();
+        Ok(confirmations
+            .get(self.majority() - 1)
+            .map(|&at| Confirmed { issued, at }))
     }
 
-    /// Reads every entry of the heartbeat directory fresh and notes which changed, each dated
-    /// when its own read returned. Returns false when some could not be read: then no decision
-    /// may rest on this scan.
+    /// Lists every directory (but those where our last write timed out), then reads every
+    /// entry of those listed, fresh, and notes which changed, each dated when its own read
+    /// returned. A directory whose listing failed or timed out is not read in this scan, so it
+    /// costs one deadline at most. Returns whether a majority of the directories was read
+    /// whole: no decision may rest on less.
     fn scan(&mut self, world: &mut dyn SafeWorld) -> Step<bool> {
-        let dir = self.heart_beat_dir.clone();
-        let listed = world.list_records(&dir, self.timing.io_limit)?;
-        let listed_at = world.elapsed()?;
-        let Some(names) = answer(world, listed, &dir)? else {
-            return Ok(false);
-        };
-        if names.len() > MAX_ENTRIES {
-            world.print_error(&format!(
-                "hacmp: {dir}: {} entries, more than the {MAX_ENTRIES} the safe profile reads; remove stray files to let a takeover happen",
-                names.len()
-            ))?;
-            return Ok(false);
-        }
-        // Entries that disappeared are missing as of the listing that no longer shows them.
-        let gone: Vec<String> = self
-            .observations
-            .keys()
-            .filter(|name| names.binary_search(name).is_err())
-            .cloned()
+        self.scan_started = world.elapsed()?;
+        let skipped = std::mem::replace(&mut self.timed_out, vec![false; self.dirs.len()]);
+        let listed: Vec<usize> = (0..self.dirs.len()).filter(|&dir| !skipped[dir]).collect();
+        let lists: Vec<StorageOp> = listed
+            .iter()
+            .map(|&dir| StorageOp::List {
+                dir: self.dirs[dir].clone(),
+            })
             .collect();
-        for name in gone {
-            self.note(name, Sight::Missing, listed_at);
+        let listings = world.storage_batch(&lists, self.timing.io_limit)?;
+        let mut whole = vec![false; self.dirs.len()];
+        let mut entries: Vec<Key> = Vec::new();
+        let mut listed_at = Duration::ZERO;
+        for (&dir, Answer { io, at }) in listed.iter().zip(listings) {
+            let Some(value) = answer(world, io, &self.dirs[dir])? else {
+                continue;
+            };
+            let StorageValue::Names(names) = value else {
+                panic!("a listing answered {value:?}");
+            };
+            if names.len() > MAX_ENTRIES {
+                world.print_error(&format!(
+                    "hacmp: {}: {} entries, more than the {MAX_ENTRIES} the safe profile reads; remove stray files to let a takeover happen",
+                    self.dirs[dir],
+                    names.len()
+                ))?;
+                continue;
+            }
+            self.note_gone(dir, &names, at);
+            listed_at = listed_at.max(at);
+            whole[dir] = true;
+            entries.extend(names.into_iter().map(|name| (dir, name)));
         }
-        let mut complete = true;
-        for name in names {
-            let sight = self.look_at(world, &name)?;
-            let read_at = world.elapsed()?;
-            complete &= !matches!(sight, Sight::Unknown(_));
-            self.note(name, sight, read_at);
+        if !entries.is_empty() {
+            let reads: Vec<StorageOp> = entries
+                .iter()
+                .map(|(dir, name)| StorageOp::Read {
+                    path: self.path(*dir, name),
+                })
+                .collect();
+            let answers = world.storage_batch(&reads, self.timing.io_limit)?;
+            for ((key, op), Answer { io, at }) in entries.into_iter().zip(&reads).zip(answers) {
+                let sight = self.sight(world, io, op.path())?;
+                whole[key.0] &= !matches!(sight, Sight::Unknown(_));
+                self.note(key, sight, at);
+            }
         }
         self.forget_long_missing(listed_at);
-        Ok(complete)
+        self.read_whole = whole;
+        Ok(self.read_whole.iter().filter(|&&w| w).count() >= self.majority())
     }
 
-    /// Records what a read that returned at `at` showed of `name`.
-    fn note(&mut self, name: String, sight: Sight, at: Duration) {
+    /// Entries of `dir` that its listing at `at` no longer shows are missing as of then.
+    fn note_gone(&mut self, dir: usize, names: &[String], at: Duration) {
+        let gone: Vec<Key> = self
+            .observations
+            .keys()
+            .filter(|(in_dir, name)| *in_dir == dir && names.binary_search(name).is_err())
+            .cloned()
+            .collect();
+        for key in gone {
+            self.note(key, Sight::Missing, at);
+        }
+    }
+
+    /// Records what a read that returned at `at` showed of an entry.
+    fn note(&mut self, key: Key, sight: Sight, at: Duration) {
         if let Sight::Record(record) = &sight {
             self.highest_token = self.highest_token.max(record.token);
         }
-        match self.observations.entry(name) {
+        match self.observations.entry(key) {
             Entry::Vacant(vacant) => {
                 vacant.insert(Observation {
                     sight,
@@ -168,8 +263,8 @@ impl Files {
     }
 
     /// Forgets entries that have been missing for longer than any decision looks back, so that
-    /// the observations stay as small as the directory; one that comes back is a first sight,
-    /// which counts as a change.
+    /// the observations stay as small as the directories; one that comes back is a first
+    /// sight, which counts as a change.
     fn forget_long_missing(&mut self, now: Duration) {
         let look_back = 2 * (self.timing.takeover_after + SETTLE);
         self.observations.retain(|_, observation| {
@@ -178,67 +273,106 @@ impl Files {
         });
     }
 
-    fn look_at(&mut self, world: &mut dyn SafeWorld, name: &str) -> Step<Sight> {
-        let path = format!("{}/{}", self.heart_beat_dir, name);
-        let read = world.read_record(&path, self.timing.io_limit)?;
-        Ok(match answer(world, read, &path)? {
-            None => self.unknown(),
-            Some(EntryRead::Missing) => Sight::Missing,
-            Some(EntryRead::NotAFile) => Sight::NotAFile,
-            Some(EntryRead::File { text, modified }) => match Record::parse(&text) {
-                Some(record) => Sight::Record(record),
-                None => Sight::Foreign(modified),
-            },
+    /// What a read of an entry showed.
+    fn sight(
+        &mut self,
+        world: &mut dyn SafeWorld,
+        io: Io<StorageValue>,
+        path: &str,
+    ) -> Step<Sight> {
+        Ok(match answer(world, io, path)? {
+            None => {
+                self.unknown_sights += 1;
+                Sight::Unknown(self.unknown_sights)
+            }
+            Some(StorageValue::Entry(EntryRead::Missing)) => Sight::Missing,
+            Some(StorageValue::Entry(EntryRead::NotAFile)) => Sight::NotAFile,
+            Some(StorageValue::Entry(EntryRead::File { text, modified })) => {
+                match Record::parse(&text) {
+                    Some(record) => Sight::Record(record),
+                    None => Sight::Foreign(modified),
+                }
+            }
+            Some(other) => panic!("a read answered {other:?}"),
         })
     }
 
-    fn unknown(&mut self) -> Sight {
-        self.unknown_sights += 1;
-        Sight::Unknown(self.unknown_sights)
+    /// Since when the directory has shown no change: the latest change seen in it, or the
+    /// daemon's start.
+    fn quiet_since(&self, dir: usize) -> Duration {
+        self.observations
+            .iter()
+            .filter(|((in_dir, _), _)| *in_dir == dir)
+            .map(|(_, observation)| observation.changed_at)
+            .fold(self.started_at, Duration::max)
     }
 
-    /// A standby may claim once it has watched for faileOverTime and seen nothing change.
-    fn may_claim(&self, now: Duration) -> bool {
-        now >= self.claimable_at()
+    /// The directories that the last scan read whole and that have shown no change for
+    /// faileOverTime at `now`: a standby claims only on a majority of them.
+    fn quiet_directories(&self, now: Duration) -> Vec<usize> {
+        (0..self.dirs.len())
+            .filter(|&dir| {
+                self.read_whole[dir] && self.quiet_since(dir) + self.timing.takeover_after <= now
+            })
+            .collect()
     }
 
-    /// Whether our own record, read fresh, is the master record that the run which left `held`
-    /// running wrote last; if so, this run goes on from it: its counter, and its token as the
-    /// highest seen. This run's writes carry its own incarnation, so none repeats a write of
-    /// the earlier run, not even one still landing late.
+    /// Whether our own record, read fresh from every directory, is in a majority of them the
+    /// master record that the run which left `held` running wrote last (a majority, as for any
+    /// decision: a directory that was lost meanwhile may hold an older one); if so, this run
+    /// goes on from it: the highest of those counters, and its token as the highest seen. This
+    /// run's writes carry its own incarnation, so none repeats a write of the earlier run, not
+    /// even one still landing late.
     fn continue_lease(&mut self, world: &mut dyn SafeWorld, held: &HeldLease) -> Step<bool> {
-        let name = self.host_name.clone();
-        let Sight::Record(own) = self.look_at(world, &name)? else {
-            return Ok(false);
-        };
-        let left_as_held = own.host == self.host_name
-            && own.token == held.token
-            && own.incarnation == held.incarnation
-            && own.phase == Phase::Master;
-        if left_as_held {
-            self.counter = own.counter;
-            self.highest_token = self.highest_token.max(own.token);
+        let reads: Vec<StorageOp> = (0..self.dirs.len())
+            .map(|dir| StorageOp::Read {
+                path: self.path(dir, &self.host_name),
+            })
+            .collect();
+        let answers = world.storage_batch(&reads, self.timing.io_limit)?;
+        let mut counters = Vec::new();
+        for (op, Answer { io, .. }) in reads.iter().zip(answers) {
+            if let Sight::Record(own) = self.sight(world, io, op.path())?
+                && own.host == self.host_name
+                && own.token == held.token
+                && own.incarnation == held.incarnation
+                && own.phase == Phase::Master
+            {
+                counters.push(own.counter);
+            }
         }
-        Ok(left_as_held)
+        if counters.len() < self.majority() {
+            return Ok(false);
+        }
+        self.counter = counters.into_iter().max().unwrap_or(self.counter);
+        self.highest_token = self.highest_token.max(held.token);
+        Ok(true)
     }
 
-    /// Claims the lease: a fresh scan, a claim with the next token written within
-    /// CLAIM_WINDOW of it, SETTLE, then a re-read in which our claim must rank highest and
-    /// nothing else may have changed. The claim's lease counts from the issue of its last
-    /// confirmed write, and the application starts only while that lease holds.
+    /// Claims the lease: on the last scan (the decision), in which a majority of the
+    /// directories was quiet for faileOverTime, a claim with the next token confirmed by a
+    /// majority within CLAIM_WINDOW of that scan's start, SETTLE from that confirmation, then a
+    /// re-read of a majority of the directories that decided, in which our claim must rank
+    /// highest and nothing else may have changed. The claim's lease counts from the issue of
+    /// its last confirmed write, and the application starts only while that lease holds.
+    ///
+    /// The decision is the scan the loop's look just made rather than a new one: a new one
+    /// would cost another storage deadline while a directory hangs, and the claim window
+    /// refuses a decision that has grown old.
     fn claim(&mut self, world: &mut dyn SafeWorld) -> Step<Option<Grant>> {
-        let scan_started = world.elapsed()?;
-        if !self.scan(world)? || !self.may_claim(world.elapsed()?) {
+        let scan_started = self.scan_started;
+        let decided_at = world.elapsed()?;
+        let deciders = self.quiet_directories(decided_at);
+        if deciders.len() < self.majority() {
             return Ok(None);
         }
-        let decided_at = world.elapsed()?;
         let token = self.highest_token + 1;
         world.print("no master taking over")?;
         world.print(&format!("trying to be master with token {token}"))?;
-        let Some(issued) = self.write_own(world, token, Phase::Claim)? else {
+        let Some(written) = self.write_own(world, token, Phase::Claim)? else {
             return Ok(None);
         };
-        let confirmed_after = world.elapsed()?.saturating_sub(scan_started);
+        let confirmed_after = written.at.saturating_sub(scan_started);
         if confirmed_after > CLAIM_WINDOW {
             // Say where the time went: a scan of many entries on slow storage makes every claim
             // too late, and the operator must see that rather than a takeover that never comes.
@@ -250,14 +384,21 @@ impl Files {
             ))?;
             return Ok(None);
         }
-        let mut until = issued + self.timing.lease;
+        let mut until = written.issued + self.timing.lease;
         world.print("Sleep 5 second to give room for avoiding conflicts")?;
-        if !self.settle(world, token, &mut until)? {
+        if !self.settle(world, token, written.at + SETTLE, &mut until)? {
             world.print("the claim could not be kept up; backing off")?;
             return Ok(None);
         }
         world.print("Check if we are still master")?;
-        if !self.scan(world)? {
+        self.scan(world)?;
+        // Any majority that confirmed a peer's write meets a majority of the deciders, so the
+        // re-read sees every write that could still hold a lease (docs/safe-profile.md).
+        let reread = deciders.iter().filter(|&&dir| self.read_whole[dir]).count();
+        if reread < self.majority() {
+            world.print(
+                "backing off: a majority of the directories that decided could not be read again",
+            )?;
             return Ok(None);
         }
         if let Some(reason) = self.reason_to_lose(token, decided_at) {
@@ -268,27 +409,29 @@ impl Files {
             world.print("the claim's lease ran out before we could act on it; backing off")?;
             return Ok(None);
         }
-        let Some(issued) = self.write_own(world, token, Phase::Master)? else {
+        let Some(written) = self.write_own(world, token, Phase::Master)? else {
             return Ok(None);
         };
-        if issued < until {
-            until = until.max(issued + self.timing.lease);
+        if written.issued < until {
+            until = until.max(written.issued + self.timing.lease);
         }
         Ok(Some(Grant { token, until }))
     }
 
-    /// Waits SETTLE, writing the claim again every loopTime meanwhile: peers must see a claim in
+    /// Waits until `ends` (SETTLE after the claim's confirmation), writing the claim again every
+    /// loopTime meanwhile: peers must see a claim in
     /// progress change as often as a master's record does, or, with faileOverTime shorter than
     /// SETTLE, they would take it for abandoned and claim over it (found by the simulator:
     /// tests/shell-parity/scenarios/safe-claim-livelock.toml). Each confirmed write issued
-    /// within the claim's lease moves `until`. Returns false when a write failed.
+    /// within the claim's lease moves `until`. Returns false when a write was not confirmed by
+    /// a majority.
     fn settle(
         &mut self,
         world: &mut dyn SafeWorld,
         token: u64,
+        ends: Duration,
         until: &mut Duration,
     ) -> Step<bool> {
-        let ends = world.elapsed()? + SETTLE;
         loop {
             let now = world.elapsed()?;
             let Some(remaining) = ends.checked_sub(now).filter(|r| !r.is_zero()) else {
@@ -298,47 +441,56 @@ impl Files {
             if world.elapsed()? >= ends {
                 continue;
             }
-            let Some(issued) = self.write_own(world, token, Phase::Claim)? else {
+            let Some(written) = self.write_own(world, token, Phase::Claim)? else {
                 return Ok(false);
             };
-            if issued < *until {
-                *until = (*until).max(issued + self.timing.lease);
+            if written.issued < *until {
+                *until = (*until).max(written.issued + self.timing.lease);
             }
         }
     }
 
-    /// After SETTLE: our claim must read back as written and rank above every other record,
-    /// and nothing else may have changed since we decided to claim — a record that changed,
-    /// vanished or stopped being a file belongs to a host that is alive, or to one we can no
-    /// longer see, and either is a reason to back off. The one change allowed is a lower claim
-    /// in progress: its claimant sees ours and backs off.
+    /// After SETTLE: our claim must read back as last written in a majority of the directories
+    /// and rank above every other record in any of them, and nothing else may have changed
+    /// since we decided to claim — a record that changed, vanished or stopped being a file
+    /// belongs to a host that is alive, or to one we can no longer see, and either is a reason
+    /// to back off. The one change allowed is a lower claim in progress: its claimant sees ours
+    /// and backs off.
     fn reason_to_lose(&self, token: u64, decided_at: Duration) -> Option<String> {
-        match self.observations.get(&self.host_name).map(|o| &o.sight) {
-            Some(Sight::Record(own))
-                if own.token == token
-                    && own.incarnation == self.incarnation
-                    && own.counter == self.counter
-                    && own.phase == Phase::Claim => {}
-            _ => return Some("our claim does not read back as written".to_string()),
+        let read_back = (0..self.dirs.len())
+            .filter(|&dir| {
+                let key = (dir, self.host_name.clone());
+                matches!(
+                    self.observations.get(&key).map(|o| &o.sight),
+                    Some(Sight::Record(own))
+                        if own.token == token
+                            && own.incarnation == self.incarnation
+                            && own.counter == self.counter
+                            && own.phase == Phase::Claim
+                )
+            })
+            .count();
+        if read_back < self.majority() {
+            return Some("our claim does not read back as written".to_string());
         }
         if let Some(reason) = self.higher_claim(token) {
             return Some(reason);
         }
         self.others()
-            .find_map(|(name, observation)| match &observation.sight {
+            .find_map(|((dir, name), observation)| match &observation.sight {
                 Sight::Record(record) if record.phase == Phase::Claim => None,
                 _ if observation.changed_at > decided_at => {
-                    Some(format!("{name} changed while we waited"))
+                    Some(format!("{} changed while we waited", self.path(*dir, name)))
                 }
                 _ => None,
             })
     }
 
-    /// The observations of every entry but our own.
-    fn others(&self) -> impl Iterator<Item = (&String, &Observation)> {
+    /// The observations of every entry but our own, in every directory.
+    fn others(&self) -> impl Iterator<Item = (&Key, &Observation)> {
         self.observations
             .iter()
-            .filter(|(name, _)| **name != self.host_name)
+            .filter(|((_, name), _)| *name != self.host_name)
     }
 
     /// Another host's record that ranks above ours with `token`, if one does.
@@ -359,10 +511,18 @@ impl Backend for Files {
         self.scan(world)
     }
 
-    /// faileOverTime after the later of the daemon's start and the last change seen.
+    /// faileOverTime after the moment from which a majority of the directories read whole
+    /// by the last scan has shown no change (each since the later of the daemon's start and
+    /// the last change seen in it); never, while less than a majority could be read.
     fn claimable_at(&self) -> Duration {
-        let last_change = self.observations.values().map(|o| o.changed_at).max();
-        last_change.unwrap_or(self.started_at).max(self.started_at) + self.timing.takeover_after
+        let mut quiet: Vec<Duration> = (0..self.dirs.len())
+            .filter(|&dir| self.read_whole[dir])
+            .map(|dir| self.quiet_since(dir))
+            .collect();
+        quiet.sort_unstable();
+        quiet
+            .get(self.majority() - 1)
+            .map_or(Duration::MAX, |&since| since + self.timing.takeover_after)
     }
 
     fn acquire(&mut self, world: &mut dyn SafeWorld) -> Step<Option<Grant>> {
@@ -374,7 +534,8 @@ impl Backend for Files {
     }
 
     fn renew(&mut self, world: &mut dyn SafeWorld, token: u64) -> Step<Option<Duration>> {
-        self.write_own(world, token, Phase::Master)
+        let written = self.write_own(world, token, Phase::Master)?;
+        Ok(written.map(|written| written.issued))
     }
 
     /// The highest-ranking master record of another host.
@@ -395,10 +556,11 @@ impl Backend for Files {
             return Some(reason);
         }
         self.others()
-            .find_map(|(name, observation)| match &observation.sight {
+            .find_map(|((dir, name), observation)| match &observation.sight {
                 Sight::Foreign(_) if observation.seen_changing(now, self.timing.takeover_after) => {
                     Some(format!(
-                        "{name}'s heartbeat is being touched by a host outside the safe profile"
+                        "{}'s heartbeat is being touched by a host outside the safe profile",
+                        self.path(*dir, name)
                     ))
                 }
                 _ => None,

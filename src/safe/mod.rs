@@ -45,7 +45,13 @@ pub fn run(world: &mut dyn SafeWorld, vars: &Variables, timing: Timing) -> Step<
     let started_at = world.elapsed()?;
     let incarnation = world.incarnation()?;
     let backend: Box<dyn Backend> = match &vars.store {
-        Store::Directories(_) => Box::new(files::Files::new(vars, timing, started_at, incarnation)),
+        Store::Directories(dirs) => Box::new(files::Files::new(
+            dirs,
+            vars,
+            timing,
+            started_at,
+            incarnation,
+        )),
         Store::Etcd(settings) => Box::new(etcd::Etcd::new(settings, &vars.host_name, timing)),
     };
     run_with(world, backend, vars, timing, incarnation)

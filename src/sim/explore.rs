@@ -1,14 +1,17 @@
 //! Faults at every step: instead of faults at random times, each fault kind is injected at
 //! each instant where a node's protocol does something, and every such run is checked.
 //!
-//! For a base scenario (a cold start, a master crash, a master's storage failure) the all-safe
-//! cluster runs once; its protocol steps (`ProtocolStep`: every storage operation and guard
+//! For a base scenario (a cold start, a master crash, a master's storage failure, and over three
+//! sites a cold start and a data centre lost whole) the all-safe cluster runs once; its protocol steps (`ProtocolStep`: every storage operation and guard
 //! call, from when the node asked until it had the answer) give the instants that matter: the
 //! millisecond before, at and after each start and end. At each such instant, on each node,
 //! each fault kind starts: a pause, a host freeze or a storage hang lasting just under or over
 //! the lease, just over faileOverTime or 25 s; slow storage and late writes just under the
 //! storage limit (or over it, for late writes); the node's record deleted, or replaced by a
-//! directory; a reboot; a clock jump. A variant that repeats another one runs once.
+//! directory; a reboot; a clock jump. Over several sites each storage operation of a batch is a
+//! step of its own, and the storage faults and record changes at its instants hit the site it
+//! went to (at the instants of other steps, every site). A variant that repeats another one
+//! runs once.
 //!
 //! The same steps make random schedules protocol-aware (`biased`): their faults move to the
 //! instants just before and after deadlines, settles, lease ends and claims.
@@ -20,7 +23,9 @@ use std::time::Duration;
 use super::progress::Progress;
 use super::random::{self, SplitMix64};
 use super::safety::{self, SafetyVerdict, Ways};
-use super::scenario::{Action, EtcdSpec, EventSpec, NodeSpec, Scenario, Seconds, StorageSpec};
+use super::scenario::{
+    Action, EtcdSpec, EventSpec, NodeSpec, Scenario, Seconds, SiteSpec, StorageSpec,
+};
 use super::scheduler::{Driver, ProtocolStep, StepKind, node_variables};
 use crate::config::{Profile, Settings};
 use crate::timing::{SETTLE, Timing};
@@ -47,10 +52,18 @@ const BASE_HEAL_AT_S: i64 = 70;
 /// The members of the etcd bases' cluster.
 const ETCD_MEMBERS: usize = 3;
 
+/// The sites of the multi-site bases: two data centres and a witness.
+const SITES: [(&str, &str); 3] = [
+    ("dc1", "/mnt/dc1/hb"),
+    ("dc2", "/mnt/dc2/hb"),
+    ("witness", "/mnt/witness/hb"),
+];
+
 /// The base scenarios: cold starts of 2 nodes (apart and together), 3 and 4 nodes (together),
-/// a master crash, a master's storage failure; and over etcd, cold starts of 2 and 3 nodes
-/// (together), a master crash, and a master cut off from etcd. In the crash and failure bases
-/// alpha starts first and becomes master.
+/// a master crash, a master's storage failure; over three sites, a cold start of 2 nodes
+/// (together) and the master's data centre lost whole (alpha and dc1's storage); and over
+/// etcd, cold starts of 2 and 3 nodes (together), a master crash, and a master cut off from
+/// etcd. In the crashes and the failures, alpha starts first and becomes master.
 pub fn bases() -> Vec<Scenario> {
     let mut bases = vec![base("cold-start-2-apart", 2, APART_MS, Vec::new())];
     for nodes in 2..=4 {
@@ -95,7 +108,46 @@ pub fn bases() -> Vec<Scenario> {
         APART_MS,
         vec![fault(Action::EtcdPartition), heal(Action::EtcdHeal)],
     )));
+    bases.push(over_sites(base(
+        "multisite-cold-start-2-together",
+        2,
+        TOGETHER_MS,
+        Vec::new(),
+    )));
+    let on_dc1 = |event: EventSpec| EventSpec {
+        site: Some(SITES[0].0.to_string()),
+        node: None,
+        ..event
+    };
+    bases.push(over_sites(base(
+        "multisite-master-site-lost",
+        2,
+        APART_MS,
+        vec![
+            fault(Action::Crash),
+            on_dc1(fault(Action::StorageFail)),
+            heal(Action::Reboot),
+            on_dc1(heal(Action::StorageRestore)),
+        ],
+    )));
     bases
+}
+
+/// A base over the three sites, bash and compat (which the exploration does not run) on dc1.
+fn over_sites(base: Scenario) -> Scenario {
+    let mut variables = base.variables.clone();
+    variables.insert("heartBeatDir".to_string(), SITES[0].1.to_string());
+    Scenario {
+        variables,
+        sites: SITES
+            .iter()
+            .map(|(name, dir)| SiteSpec {
+                name: name.to_string(),
+                dir: dir.to_string(),
+            })
+            .collect(),
+        ..base
+    }
 }
 
 fn base(name: &str, nodes: usize, stagger_ms: i64, events: Vec<EventSpec>) -> Scenario {
@@ -109,6 +161,7 @@ fn base(name: &str, nodes: usize, stagger_ms: i64, events: Vec<EventSpec>) -> Sc
         app: Default::default(),
         storage: StorageSpec::default(),
         etcd: None,
+        sites: Vec::new(),
         nodes: NAMES[..nodes]
             .iter()
             .enumerate()
@@ -153,10 +206,11 @@ daemon alone killed and started again after the same durations (a master's daemo
 reattaches if its lease still holds); slow storage (just under the storage limit, or half of \
 it) and late writes (landing just under or over the storage limit), each for 25 s; the node's \
 record deleted; its record replaced by a directory for 25 s; a reboot; a wall-clock jump of an \
-hour. Over etcd, the storage faults give way to the etcd cluster's: the node cut off from etcd \
-for the durations of a pause, its answers late by just under or over the storage limit for \
-25 s, a leader change, the leader member down for 25 s, and two of the three members down (no \
-quorum) for 25 s";
+hour. Over three sites, each storage operation of a batch is a step of its own, and the \
+storage faults and record changes at its instants hit the site it went to. Over etcd, the \
+storage faults give way to the etcd cluster's: the node cut off from etcd for the durations of \
+a pause, its answers late by just under or over the storage limit for 25 s, a leader change, \
+the leader member down for 25 s, and two of the three members down (no quorum) for 25 s";
 
 /// One fault, as the events that make it (its start, and its end where it has one).
 struct Fault {
@@ -164,12 +218,13 @@ struct Fault {
     events: Vec<EventSpec>,
 }
 
-/// Every fault kind, started at `at_ms` on `node`; `etcd` when the lease lives in etcd, whose
-/// faults then replace the heartbeat directory's.
-fn faults(node: &str, at_ms: u64, timing: &Timing, etcd: bool) -> Vec<Fault> {
+/// Every fault kind, started at `at_ms` on `node`; storage faults and record changes hit `site`
+/// (without one, every site); `etcd` when the lease lives in etcd, whose faults then replace
+/// the heartbeat directories'.
+fn faults(node: &str, site: Option<&str>, at_ms: u64, timing: &Timing, etcd: bool) -> Vec<Fault> {
     let ms = |d: Duration| d.as_millis() as u64;
-    let lease = ms(timing.lease);
     let io_limit = ms(timing.io_limit);
+    let lease = ms(timing.lease);
     let durations = [
         lease - 1,
         lease + 1,
@@ -180,21 +235,15 @@ fn faults(node: &str, at_ms: u64, timing: &Timing, etcd: bool) -> Vec<Fault> {
     let on = |action| spec(at, action, Some(node));
     let after = |delay: u64, action| spec(at + delay as i64, action, Some(node));
     let mut faults = Vec::new();
-    let (lasting, storage): (&[_], _) = if etcd {
-        let cut = ("cut-off", Action::EtcdPartition, Action::EtcdHeal);
-        (&[cut], etcd_faults(node, at, io_limit))
-    } else {
-        let hang = ("hang", Action::StorageHang, Action::StorageRestore);
-        (&[hang], storage_faults(node, at, io_limit))
-    };
-    for &(label, start, end) in [
+    let mut lasting = vec![
         ("pause", Action::Pause, Action::Resume),
         ("freeze", Action::Freeze, Action::Thaw),
         ("restart", Action::DaemonKill, Action::DaemonStart),
-    ]
-    .iter()
-    .chain(lasting)
-    {
+    ];
+    if etcd {
+        lasting.push(("cut-off", Action::EtcdPartition, Action::EtcdHeal));
+    }
+    for (label, start, end) in lasting {
         for duration in durations {
             faults.push(Fault {
                 label: format!("{label}-{duration}ms"),
@@ -202,7 +251,11 @@ fn faults(node: &str, at_ms: u64, timing: &Timing, etcd: bool) -> Vec<Fault> {
             });
         }
     }
-    faults.extend(storage);
+    if etcd {
+        faults.extend(etcd_faults(node, at, io_limit));
+    } else {
+        faults.extend(storage_faults(node, site, at, &durations, io_limit));
+    }
     faults.push(Fault {
         label: "reboot".to_string(),
         events: vec![on(Action::Reboot)],
@@ -216,40 +269,58 @@ fn faults(node: &str, at_ms: u64, timing: &Timing, etcd: bool) -> Vec<Fault> {
     faults
 }
 
-/// The heartbeat directory's faults of `faults` that do not last a duration of a pause.
-fn storage_faults(node: &str, at: i64, io_limit: u64) -> Vec<Fault> {
-    let on = |action| spec(at, action, Some(node));
+/// The heartbeat directories' faults of `faults`, on `site` (without one, every site): a hang
+/// for each of `durations`, slow storage and late writes, and the node's record deleted or
+/// replaced by a directory.
+fn storage_faults(
+    node: &str,
+    site: Option<&str>,
+    at: i64,
+    durations: &[u64],
+    io_limit: u64,
+) -> Vec<Fault> {
+    let on_site = |at_ms: i64, action| EventSpec {
+        site: site.map(str::to_string),
+        ..spec(at_ms, action, Some(node))
+    };
     let named = |at_ms: i64, action| EventSpec {
         name: Some(node.to_string()),
+        site: site.map(str::to_string),
         ..spec(at_ms, action, None)
     };
+    let site_label = site.map_or(String::new(), |site| format!("-{site}"));
     let mut faults = Vec::new();
+    for &duration in durations {
+        faults.push(Fault {
+            label: format!("hang{site_label}-{duration}ms"),
+            events: vec![
+                on_site(at, Action::StorageHang),
+                on_site(at + duration as i64, Action::StorageRestore),
+            ],
+        });
+    }
     for (label, action, extra) in [
         ("slow", Action::StorageSlow, io_limit - 1),
         ("slow", Action::StorageSlow, io_limit / 2),
         ("late", Action::StorageLate, io_limit - 1),
         ("late", Action::StorageLate, io_limit + 1),
     ] {
-        let mut start = on(action);
+        let mut start = on_site(at, action);
         start.extra_ms = Some(extra);
         faults.push(Fault {
-            label: format!("{label}-{extra}ms"),
+            label: format!("{label}{site_label}-{extra}ms"),
             events: vec![
                 start,
-                spec(
-                    at + LONG_FAULT_MS as i64,
-                    Action::StorageRestore,
-                    Some(node),
-                ),
+                on_site(at + LONG_FAULT_MS as i64, Action::StorageRestore),
             ],
         });
     }
     faults.push(Fault {
-        label: "record-deleted".to_string(),
+        label: format!("record-deleted{site_label}"),
         events: vec![named(at, Action::DeleteEntry)],
     });
     faults.push(Fault {
-        label: "record-replaced-by-dir".to_string(),
+        label: format!("record-replaced-by-dir{site_label}"),
         events: vec![
             named(at, Action::ReplaceByDir),
             named(at + LONG_FAULT_MS as i64, Action::DeleteEntry),
@@ -300,13 +371,21 @@ fn etcd_faults(node: &str, at: i64, io_limit: u64) -> Vec<Fault> {
 }
 
 /// The instants at which faults start: a millisecond before, at and after every start and end
-/// of a step within `window` (virtual ms).
-fn instants(steps: &[ProtocolStep], window: (u64, u64)) -> BTreeSet<u64> {
+/// of a step within `window` (virtual ms), each with the site of the step's storage when
+/// `by_site` (over several sites), else `None`.
+fn instants(
+    steps: &[ProtocolStep],
+    window: (u64, u64),
+    by_site: bool,
+) -> BTreeSet<(u64, Option<usize>)> {
     steps
         .iter()
-        .flat_map(|step| [step.start_ms, step.end_ms])
-        .filter(|&at| at >= window.0 && at <= window.1)
-        .flat_map(|at| [at.saturating_sub(1), at, at + 1])
+        .flat_map(|step| {
+            let site = step.storage.filter(|_| by_site);
+            [(step.start_ms, site), (step.end_ms, site)]
+        })
+        .filter(|&(at, _)| at >= window.0 && at <= window.1)
+        .flat_map(|(at, site)| [(at.saturating_sub(1), site), (at, site), (at + 1, site)])
         .collect()
 }
 
@@ -332,9 +411,11 @@ pub fn variants(base: &Scenario, steps: &[ProtocolStep], timing: &Timing) -> Vec
     let quiet_ms = 2 * (timing.takeover_after + timing.loop_pause + SETTLE).as_millis() as u64;
     let mut seen = BTreeSet::new();
     let mut variants = Vec::new();
-    for at in instants(steps, window(base, steps, timing)) {
+    let by_site = !base.sites.is_empty();
+    for (at, site) in instants(steps, window(base, steps, timing), by_site) {
+        let site = site.map(|index| base.sites[index].name.as_str());
         for node in &base.nodes {
-            for fault in faults(&node.name, at, timing, base.etcd.is_some()) {
+            for fault in faults(&node.name, site, at, timing, base.etcd.is_some()) {
                 let mut events = base.events.clone();
                 events.extend(fault.events);
                 events.sort_by_key(|event| event.at.millis());
@@ -590,12 +671,19 @@ mod tests {
         let timing = Timing::new(10, 3).unwrap();
         for mut scenario in bases() {
             let etcd = scenario.etcd.is_some();
-            for fault in faults("alpha", 5000, &timing, etcd) {
+            for fault in faults("alpha", None, 5000, &timing, etcd) {
                 scenario.events = fault.events;
                 scenario
                     .check()
                     .unwrap_or_else(|e| panic!("{}: {e}", fault.label));
             }
+        }
+        let mut over_sites = bases().pop().unwrap();
+        for fault in faults("alpha", Some("witness"), 5000, &timing, false) {
+            over_sites.events = fault.events;
+            over_sites
+                .check()
+                .unwrap_or_else(|e| panic!("{}: {e}", fault.label));
         }
     }
 }

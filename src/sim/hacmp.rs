@@ -11,8 +11,8 @@ use super::request::{Message, Outcome, Request, Value};
 use crate::config::{Profile, Variables};
 use crate::pattern::Pattern;
 use crate::world::{
-    EntryRead, EtcdAnswer, EtcdRequest, GuardState, Halted, HeldLease, Io, SafeWorld, Signal, Step,
-    World,
+    Answer, EtcdAnswer, EtcdRequest, GuardState, Halted, HeldLease, Io, SafeWorld, Signal, Step,
+    StorageOp, World,
 };
 use crate::{engine, safe, words};
 
@@ -77,35 +77,15 @@ impl SafeWorld for SimWorld {
         }
     }
 
-    fn read_record(&mut self, path: &str, limit: Duration) -> Step<Io<EntryRead>> {
-        let request = Request::ReadRecord {
-            path: path.to_string(),
+    fn storage_batch(&mut self, ops: &[StorageOp], limit: Duration) -> Step<Vec<Answer>> {
+        let request = Request::StorageBatch {
+            ops: ops.to_vec(),
             limit_ms: millis(limit),
         };
-        self.bounded(request, |value| match value {
-            Value::Entry(entry) => entry,
+        match self.call(request)? {
+            Value::Answers(answers) => Ok(answers),
             other => mismatch(other),
-        })
-    }
-
-    fn write_record(&mut self, path: &str, content: &str, limit: Duration) -> Step<Io<()>> {
-        let request = Request::WriteRecord {
-            path: path.to_string(),
-            content: content.to_string(),
-            limit_ms: millis(limit),
-        };
-        self.bounded(request, drop)
-    }
-
-    fn list_records(&mut self, dir: &str, limit: Duration) -> Step<Io<Vec<String>>> {
-        let request = Request::ListRecords {
-            dir: dir.to_string(),
-            limit_ms: millis(limit),
-        };
-        self.bounded(request, |value| match value {
-            Value::Names(names) => names,
-            other => mismatch(other),
-        })
+        }
     }
 
     fn file_exists(&mut self, path: &str, limit: Duration) -> Step<Io<bool>> {

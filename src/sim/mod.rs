@@ -30,6 +30,8 @@ pub mod world;
 /// Bounds that keep every run finite and small.
 pub mod limits {
     pub const MAX_NODES: usize = 8;
+    /// The most shared storages (heartbeat directories) a scenario has.
+    pub const MAX_SITES: usize = 7;
     /// etcd advises clusters of at most seven members.
     pub const MAX_ETCD_MEMBERS: usize = 7;
     pub const MAX_DURATION_SECONDS: u64 = 24 * 3600;

@@ -17,6 +17,7 @@ Examples:
   hacmp parity --safety --catalog tests/shell-parity/scenarios --random 1000 --report safety.md
   hacmp parity --safety --explore --explore-stride 10 --random-biased 100
   hacmp parity --safety --catalog tests/shell-parity/etcd-scenarios --random-etcd 1000
+  hacmp parity --safety --random-multisite 1000 --random-site-losses 200
 
 Exits 0 when bash and hacmp agreed on every run (with --safety: when no run broke a rule of
 the safe profile), 1 on any difference, broken rule or failed run.")]
@@ -53,6 +54,16 @@ pub struct ParityArgs {
     /// instants just before and after deadlines, settles, lease ends and claims of the first run.
     #[arg(long, default_value_t = 0, requires = "safety")]
     pub random_biased: u64,
+    /// With --safety: how many random schedules over three sites (two data centres and a
+    /// witness, one heartbeat directory each) and 2-4 nodes (seeds after those of
+    /// --random-biased) run on an all-safe cluster.
+    #[arg(long, default_value_t = 0, requires = "safety")]
+    pub random_multisite: u64,
+    /// With --safety: how many random schedules of data centres lost whole (seeds after those
+    /// of --random-multisite) run on an all-safe cluster, to measure the failover time after a
+    /// data centre's loss.
+    #[arg(long, default_value_t = 0, requires = "safety")]
+    pub random_site_losses: u64,
     /// With --safety: inject every fault kind at every protocol step of the base scenarios
     /// (cold starts of 2-4 nodes, a master crash, a master's storage failure) and check every
     /// run.
@@ -112,6 +123,8 @@ pub fn checked_settings(args: &ParityArgs) -> Result<Settings, String> {
         ("--random-biased", args.random_biased),
         ("--random-etcd", args.random_etcd),
         ("--random-etcd-crashes", args.random_etcd_crashes),
+        ("--random-multisite", args.random_multisite),
+        ("--random-site-losses", args.random_site_losses),
         ("--explore-limit", args.explore_limit),
     ] {
         if count > limits::MAX_RANDOM {

@@ -6,7 +6,8 @@ mod etcd;
 use std::collections::BTreeMap;
 
 use super::scenario::{
-    Action, AppSpec, EntryKind, EventSpec, NodeSpec, OnSigterm, Scenario, Seconds, StorageSpec,
+    Action, AppSpec, EntryKind, EventSpec, NodeSpec, OnSigterm, Scenario, Seconds, SiteSpec,
+    StorageSpec,
 };
 use crate::timing::Timing;
 
@@ -183,6 +184,7 @@ pub fn scenario(seed: u64) -> Scenario {
             heartbeat_dir_missing,
             entries: Vec::new(),
         },
+        sites: Vec::new(),
         nodes,
         events,
         etcd: None,
@@ -263,6 +265,223 @@ pub fn crash_scenario(seed: u64) -> Scenario {
             server_skew: Seconds::Whole(offset(&mut rng)),
             ..StorageSpec::default()
         },
+        sites: Vec::new(),
+        etcd: None,
+        nodes,
+        events,
+        allow_listing_cache: false,
+    }
+}
+
+/// The sites of a multi-site schedule: two data centres and a witness at a third site.
+const SITES: [(&str, &str); 3] = [
+    ("dc1", "/mnt/dc1/hb"),
+    ("dc2", "/mnt/dc2/hb"),
+    ("witness", "/mnt/witness/hb"),
+];
+/// A multi-site schedule's nodes; each lives in a data centre, alternately dc1 and dc2.
+const MULTISITE_NODES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
+
+/// The data centre (site index) a node of a multi-site schedule lives in.
+fn home(node: usize) -> usize {
+    node % 2
+}
+
+/// The nodes and sites of a multi-site schedule of `node_count` nodes, with the script's
+/// variables but heartBeatDir on dc1 (bash and compat use only it).
+fn multisite_cluster(
+    rng: &mut SplitMix64,
+    node_count: usize,
+    skew_percent: u64,
+) -> (Vec<NodeSpec>, Vec<SiteSpec>, BTreeMap<String, String>) {
+    let nodes = MULTISITE_NODES[..node_count]
+        .iter()
+        .map(|name| NodeSpec {
+            name: name.to_string(),
+            start: Seconds::Fraction(rng.between(0, 8000) as f64 / 1000.0),
+            clock_skew: Seconds::Whole(if rng.chance(skew_percent) {
+                clock_offset(rng)
+            } else {
+                0
+            }),
+            restart_on_failure: true,
+            listing_cache: Seconds::ZERO,
+        })
+        .collect();
+    let sites = SITES
+        .iter()
+        .map(|(name, dir)| SiteSpec {
+            name: name.to_string(),
+            dir: dir.to_string(),
+        })
+        .collect();
+    let variables = [("heartBeatDir", SITES[0].1)]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    (nodes, sites, variables)
+}
+
+/// The events that lose data centre `site` whole at `at_ms`: its nodes crash (in a random
+/// order) and its storage fails or hangs for every node.
+fn site_lost(rng: &mut SplitMix64, site: usize, node_count: usize, at_ms: i64) -> Vec<EventSpec> {
+    let at = Seconds::Fraction(at_ms as f64 / 1000.0);
+    let mut crashed: Vec<usize> = (0..node_count).filter(|&n| home(n) == site).collect();
+    if rng.chance(50) {
+        crashed.reverse();
+    }
+    let mut events: Vec<EventSpec> = crashed
+        .into_iter()
+        .map(|node| EventSpec::new(at, Action::Crash, Some(MULTISITE_NODES[node])))
+        .collect();
+    let loss = if rng.chance(50) {
+        Action::StorageFail
+    } else {
+        Action::StorageHang
+    };
+    events.push(EventSpec {
+        site: Some(SITES[site].0.to_string()),
+        ..EventSpec::new(at, loss, None)
+    });
+    events
+}
+
+/// A random schedule over three sites (dc1, dc2, a witness) and 2 to 4 nodes, half of them in
+/// each data centre: up to 8 faults drawn from data centres lost whole, a site's storage
+/// failing, hanging, slow or late for every node or for one, partitions (a node reaches only
+/// its own data centre's directory, the others every directory but that one), and every
+/// fault of a node (crash, reboot, daemon killed or started, pause, freeze, clock jump, app
+/// crash), healed at `HEAL_AT`. The same seed always gives the same scenario.
+pub fn multisite_scenario(seed: u64) -> Scenario {
+    let mut rng = SplitMix64::new(seed);
+    let node_count = rng.between(2, 4) as usize;
+    let (nodes, sites, mut variables) = multisite_cluster(&mut rng, node_count, 20);
+    let (faile_over_time, loop_time) = timing(&mut rng);
+    variables.insert("loopTime".to_string(), loop_time.to_string());
+    variables.insert("faileOverTime".to_string(), faile_over_time.to_string());
+    let names = &MULTISITE_NODES[..node_count];
+    let mut events = Vec::new();
+    for _ in 0..rng.between(0, RANDOM_MAX_EVENTS) {
+        let at_ms = rng.between(100, HEAL_AT * 1000 - 100);
+        let at = Seconds::Fraction(at_ms as f64 / 1000.0);
+        let node = rng.below(node_count as u64) as usize;
+        let site = rng.below(SITES.len() as u64) as usize;
+        let on_site = |action, node: Option<usize>| EventSpec {
+            site: Some(SITES[site].0.to_string()),
+            ..EventSpec::new(at, action, node.map(|n| MULTISITE_NODES[n]))
+        };
+        match rng.below(4) {
+            0 => events.extend(site_lost(&mut rng, home(node), node_count, at_ms)),
+            1 => {
+                // A partition: the node keeps only its own data centre's directory, and every
+                // other node loses that one.
+                for (other, name) in names.iter().enumerate() {
+                    for (lost, (site, _)) in SITES.iter().enumerate() {
+                        if (other == node) != (lost == home(node)) {
+                            events.push(EventSpec {
+                                site: Some(site.to_string()),
+                                ..EventSpec::new(at, Action::StorageFail, Some(name))
+                            });
+                        }
+                    }
+                }
+            }
+            2 => {
+                let action = [
+                    Action::StorageFail,
+                    Action::StorageHang,
+                    Action::StorageSlow,
+                    Action::StorageLate,
+                    Action::StorageRestore,
+                ][rng.below(5) as usize];
+                let mut event = on_site(action, rng.chance(50).then_some(node));
+                event.extra_ms = match action {
+                    Action::StorageSlow => Some(rng.between(50, 3000) as u64),
+                    Action::StorageLate => Some(rng.between(50, 20_000) as u64),
+                    _ => None,
+                };
+                events.push(event);
+            }
+            _ => {
+                let action = [
+                    Action::Crash,
+                    Action::Reboot,
+                    Action::DaemonKill,
+                    Action::DaemonStart,
+                    Action::Pause,
+                    Action::Resume,
+                    Action::Freeze,
+                    Action::Thaw,
+                    Action::AppCrash,
+                    Action::ClockJump,
+                ][rng.below(10) as usize];
+                let mut event = EventSpec::new(at, action, Some(names[node]));
+                event.seconds =
+                    (action == Action::ClockJump).then(|| Seconds::Whole(clock_offset(&mut rng)));
+                events.push(event);
+            }
+        }
+    }
+    events.sort_by_key(|e| e.at.millis());
+    let heal = healing(&events, names, false);
+    events.extend(heal);
+    Scenario {
+        name: format!("multisite-random-{seed}"),
+        description: format!("A random multi-site fault schedule from seed {seed}."),
+        duration: RANDOM_DURATION as u64,
+        seed,
+        op_latency_ms: 1,
+        variables,
+        app: random_app(&mut rng),
+        storage: StorageSpec::default(),
+        etcd: None,
+        sites,
+        nodes,
+        events,
+        allow_listing_cache: false,
+    }
+}
+
+/// A random schedule of data centres lost whole, with the script's default variables: twice,
+/// a random data centre's nodes crash and its storage fails or hangs for every node; both come
+/// back later. It measures the failover time after a data centre's loss.
+pub fn multisite_loss_scenario(seed: u64) -> Scenario {
+    let mut rng = SplitMix64::new(seed);
+    let node_count = rng.between(2, 4) as usize;
+    let (nodes, sites, mut variables) = multisite_cluster(&mut rng, node_count, 30);
+    variables.insert("loopTime".to_string(), "3".to_string());
+    variables.insert("faileOverTime".to_string(), "10".to_string());
+    let mut events = Vec::new();
+    let mut at_ms = rng.between(FIRST_CRASH.0 * 1000, FIRST_CRASH.1 * 1000);
+    for _ in 0..2 {
+        let site = rng.below(2) as usize;
+        let lost = site_lost(&mut rng, site, node_count, at_ms);
+        let back = Seconds::Fraction((at_ms + REBOOT_AFTER * 1000) as f64 / 1000.0);
+        for event in &lost {
+            let undo = match event.action {
+                Action::Crash => Action::Reboot,
+                _ => Action::StorageRestore,
+            };
+            events.push(EventSpec {
+                at: back,
+                action: undo,
+                ..event.clone()
+            });
+        }
+        events.extend(lost);
+        at_ms += NEXT_CRASH_AFTER * 1000;
+    }
+    events.sort_by_key(|e| e.at.millis());
+    Scenario {
+        name: format!("multisite-losses-{seed}"),
+        description: format!("Random data centres lost whole from seed {seed}."),
+        duration: RANDOM_DURATION as u64,
+        seed,
+        op_latency_ms: 1,
+        variables,
+        app: random_app(&mut rng),
+        storage: StorageSpec::default(),
+        sites,
         nodes,
         events,
         etcd: None,
@@ -323,7 +542,12 @@ mod tests {
     #[test]
     fn random_scenarios_are_valid_and_replayable() {
         for seed in 0..200 {
-            for scenario in [scenario(seed), crash_scenario(seed)] {
+            for scenario in [
+                scenario(seed),
+                crash_scenario(seed),
+                multisite_scenario(seed),
+                multisite_loss_scenario(seed),
+            ] {
                 check_valid_and_replayable(&scenario);
             }
         }

@@ -6,7 +6,10 @@
 
 use std::fmt;
 
-use crate::world::{EntryRead, EtcdAnswer, EtcdRequest, GuardState, HeldLease, Io, Signal};
+use crate::world::{
+    Answer, EntryRead, EtcdAnswer, EtcdRequest, GuardState, HeldLease, Io, Signal, StorageOp,
+    StorageValue,
+};
 
 /// One world operation, with its arguments exactly as the loop passed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,17 +33,9 @@ pub enum Request {
     Elapsed,
     Incarnation,
     Pause(u64),
-    ReadRecord {
-        path: String,
-        limit_ms: u64,
-    },
-    WriteRecord {
-        path: String,
-        content: String,
-        limit_ms: u64,
-    },
-    ListRecords {
-        dir: String,
+    /// Storage operations run at once, each within the limit.
+    StorageBatch {
+        ops: Vec<StorageOp>,
         limit_ms: u64,
     },
     FileExists {
@@ -71,9 +66,7 @@ impl Request {
     /// instead of blocking the daemon.
     pub fn limit_ms(&self) -> Option<u64> {
         match self {
-            Request::ReadRecord { limit_ms, .. }
-            | Request::WriteRecord { limit_ms, .. }
-            | Request::ListRecords { limit_ms, .. }
+            Request::StorageBatch { limit_ms, .. }
             | Request::FileExists { limit_ms, .. }
             | Request::Etcd { limit_ms, .. } => Some(*limit_ms),
             _ => None,
@@ -95,6 +88,8 @@ pub enum Value {
     Entry(EntryRead),
     Names(Vec<String>),
     Guard(GuardState),
+    /// The answers of a storage batch, in the order of its operations.
+    Answers(Vec<Answer>),
     Etcd(EtcdAnswer),
     Held(Option<HeldLease>),
     /// A storage operation with a deadline; `Done` holds one of the values above.
@@ -151,16 +146,19 @@ impl fmt::Display for Request {
             Request::Elapsed => f.write_str("elapsed"),
             Request::Incarnation => f.write_str("incarnation"),
             Request::Pause(ms) => write!(f, "pause {ms} ms"),
-            Request::ReadRecord { path, limit_ms } => {
-                write!(f, "read {path:?} within {limit_ms} ms")
-            }
-            Request::WriteRecord {
-                path,
-                content,
-                limit_ms,
-            } => write!(f, "write {path:?} {content:?} within {limit_ms} ms"),
-            Request::ListRecords { dir, limit_ms } => {
-                write!(f, "list {dir:?} within {limit_ms} ms")
+            Request::StorageBatch { ops, limit_ms } => {
+                write!(f, "within {limit_ms} ms:")?;
+                for (index, op) in ops.iter().enumerate() {
+                    let separator = if index == 0 { " " } else { "; " };
+                    match op {
+                        StorageOp::Read { path } => write!(f, "{separator}read {path:?}")?,
+                        StorageOp::Write { path, content } => {
+                            write!(f, "{separator}write {path:?} {content:?}")?
+                        }
+                        StorageOp::List { dir } => write!(f, "{separator}list {dir:?}")?,
+                    }
+                }
+                Ok(())
             }
             Request::FileExists { path, limit_ms } => {
                 write!(f, "exists {path:?} within {limit_ms} ms")
@@ -207,6 +205,20 @@ impl fmt::Display for Value {
             }
             Value::Names(names) => write!(f, "{names:?}"),
             Value::Guard(state) => write!(f, "{state:?}"),
+            Value::Answers(answers) => {
+                for (index, answer) in answers.iter().enumerate() {
+                    let separator = if index == 0 { "" } else { "; " };
+                    let value = answer.io.clone().map(|value| match value {
+                        StorageValue::Entry(entry) => Value::Entry(entry),
+                        StorageValue::Written => Value::Unit,
+                        StorageValue::Names(names) => Value::Names(names),
+                    });
+                    write!(f, "{separator}")?;
+                    write_io(f, &value)?;
+                    write!(f, " at {} ms", answer.at.as_millis())?;
+                }
+                Ok(())
+            }
             Value::Etcd(answer) => write!(f, "{answer:?}"),
             Value::Held(None) => f.write_str("no guard"),
             Value::Held(Some(held)) => write!(
@@ -216,12 +228,17 @@ impl fmt::Display for Value {
                 held.incarnation,
                 held.deadline.as_millis()
             ),
-            Value::Bounded(io) => match io.as_ref() {
-                Io::Done(value) => write!(f, "{value}"),
-                Io::Failed(error) => write!(f, "failed {error:?}"),
-                Io::TimedOut => f.write_str("timed out"),
-            },
+            Value::Bounded(io) => write_io(f, io),
         }
+    }
+}
+
+/// A bounded operation's outcome as the trace shows it.
+fn write_io(f: &mut fmt::Formatter<'_>, io: &Io<Value>) -> fmt::Result {
+    match io {
+        Io::Done(value) => write!(f, "{value}"),
+        Io::Failed(error) => write!(f, "failed {error:?}"),
+        Io::TimedOut => f.write_str("timed out"),
     }
 }
 

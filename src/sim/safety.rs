@@ -7,7 +7,9 @@
 //! - **Failover bound**: with the default variables, after a *clean* host crash of the active
 //!   node (every other node healthy, nothing else happening from a quiet period before it until
 //!   the bound after it) an instance executes again within faileOverTime + loopTime + 5 s +
-//!   `FAILOVER_MARGIN` (with the etcd backend, which has no settle: without the 5 s).
+//!   `FAILOVER_MARGIN` (with the etcd backend, which has no settle: without the 5 s); with
+//!   several sites, plus the storage deadline, and the crash may come with the loss of its
+//!   site's storage at the same instant (a data centre lost whole).
 //! - **Convergence**: when every fault has healed and a quiet period of 2 × (faileOverTime +
 //!   loopTime + 5 s) passed without events before the end, exactly one instance executes at
 //!   the end of an all-safe run, and at least one (a master was elected) in a mixed cluster.
@@ -19,13 +21,14 @@
 //! some schedules (heartbeat-dir-removed, maintenance-standby) a mix overlaps more than
 //! all-bash. The safe profile cannot hold a promise for the nodes that do not run it.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::audit::Audit;
 use super::progress::Progress;
-use super::scenario::Scenario;
+use super::scenario::{Action, EventSpec, Scenario, Seconds};
 use super::scheduler::{self, Driver, ProtocolStep, Setup, node_variables};
-use crate::config::Settings;
+use crate::config::{Profile, Settings};
 
 /// The bounded extra time the failover rule allows beyond faileOverTime + loopTime + 5 s: the
 /// milliseconds of each storage operation and echo, and the standby's loop not being aligned
@@ -139,6 +142,15 @@ impl Facts {
         };
         let vars = node_variables(settings, scenario, first, driver)?;
         let cycle_ms = (vars.faile_over_time + vars.loop_time) * 1000 + START_PAUSE_MS;
+        // With several sites, a standby's steps may each wait one storage deadline for a lost
+        // site's directory.
+        let safe = node_variables(settings, scenario, first, Driver::Safe).ok();
+        let deadline_ms = match safe.map(|vars| vars.profile) {
+            Some(Profile::Safe(timing)) if !scenario.sites.is_empty() => {
+                timing.io_limit.as_millis() as u64
+            }
+            _ => 0,
+        };
         // With etcd a standby campaigns as soon as it sees the leader key gone, without the
         // files backend's settle: failover takes faileOverTime (the lease's end on the
         // cluster) and a loopTime (the standby's next look).
@@ -148,15 +160,37 @@ impl Facts {
         };
         let defaults =
             (vars.faile_over_time, vars.loop_time) == (DEFAULT_FAILE_OVER_TIME, DEFAULT_LOOP_TIME);
+        let crash_at = |at: Seconds| {
+            scenario
+                .events
+                .iter()
+                .any(|e| e.action == Action::Crash && e.at == at)
+        };
+        // With several sites, the crashes and the site's storage lost for every node at one
+        // instant are one happening: a data centre lost whole.
+        let site_lost = |e: &EventSpec| {
+            !scenario.sites.is_empty()
+                && crash_at(e.at)
+                && (e.action == Action::Crash
+                    || (e.action.is_storage_health() && e.site.is_some() && e.node.is_none()))
+        };
+        let losses: BTreeSet<u64> = scenario
+            .events
+            .iter()
+            .filter(|e| site_lost(e))
+            .map(|e| e.at.millis() as u64)
+            .collect();
         let happenings_ms = scenario
             .events
             .iter()
+            .filter(|e| !site_lost(e))
             .map(|e| e.at.millis() as u64)
             .chain(scenario.nodes.iter().map(|n| n.start.millis() as u64))
+            .chain(losses)
             .collect();
         Ok(Facts {
             quiet_ms: 2 * cycle_ms,
-            failover_bound_ms: defaults.then_some(failover_ms + FAILOVER_MARGIN_MS),
+            failover_bound_ms: defaults.then_some(failover_ms + deadline_ms + FAILOVER_MARGIN_MS),
             happenings_ms,
             end_ms: scenario.duration * 1000,
         })

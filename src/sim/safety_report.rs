@@ -15,6 +15,10 @@ use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::Scenario;
 use super::{parallel, random, world};
 use crate::config::Settings;
+use crate::timing::Timing;
+
+/// How the catalog's multi-site scenarios are named.
+const MULTISITE_PREFIX: &str = "multisite-";
 
 /// The clusters in the order of the report's columns.
 const LABELS: [&str; 5] = ["bash", "compat", "safe", "safe+bash", "safe+compat"];
@@ -35,7 +39,11 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
     let biased_seeds = crash_seeds.end..crash_seeds.end.saturating_add(args.random_biased);
     let etcd_seeds = biased_seeds.end..biased_seeds.end.saturating_add(args.random_etcd);
     let etcd_crash_seeds = etcd_seeds.end..etcd_seeds.end.saturating_add(args.random_etcd_crashes);
-    if catalog.is_empty() && etcd_crash_seeds.end == safe_seeds.start && !args.explore {
+    let multisite_seeds =
+        etcd_crash_seeds.end..etcd_crash_seeds.end.saturating_add(args.random_multisite);
+    let loss_seeds =
+        multisite_seeds.end..multisite_seeds.end.saturating_add(args.random_site_losses);
+    if catalog.is_empty() && loss_seeds.end == safe_seeds.start && !args.explore {
         return Err(
             "nothing to run: give --catalog DIR, --scenario FILE, --random N or --explore".into(),
         );
@@ -59,6 +67,7 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         catalog.len() as u64 * Ways::All.clusters(),
         // Each schedule as drawn and protocol-aware.
         (biased_seeds.end - biased_seeds.start) * 2 * Ways::SafeOnly.clusters(),
+        (loss_seeds.end - multisite_seeds.start) * Ways::SafeOnly.clusters(),
         plan.as_ref().map_or(0, explore::Plan::runs),
         // Each general etcd schedule as drawn and protocol-aware, then the crash schedules.
         (etcd_seeds.end - etcd_seeds.start) * 2 * Ways::SafeOnly.clusters(),
@@ -110,6 +119,8 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         random::crash_scenario_over_etcd,
         Ways::SafeOnly,
     );
+    let multisite = random(multisite_seeds, random::multisite_scenario, Ways::SafeOnly);
+    let site_losses = random(loss_seeds, random::multisite_loss_scenario, Ways::SafeOnly);
     // An etcd scenario runs all-safe only; the report shows it in the etcd backend's section.
     let (etcd_catalog, files_catalog): (Vec<(Scenario, SafetyVerdict)>, _) = catalog
         .iter()
@@ -161,6 +172,8 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         all_ways,
         crashes,
         biased,
+        multisite,
+        site_losses,
         exploration,
         command: command_line(),
         elapsed_s: started.elapsed().as_secs_f64(),
@@ -173,7 +186,7 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         "{} scenarios ({} over etcd), {} random schedules ({} over etcd) and {} explored variants checked in {:.1} s: {failures} with a broken rule or a failed run",
         evidence.catalog.len() + evidence.etcd.catalog.len(),
         evidence.etcd.catalog.len(),
-        evidence.random().count() + evidence.etcd.random().count(),
+        evidence.all_random().count() + evidence.etcd.random().count(),
         evidence.etcd.random().count(),
         evidence.exploration.as_ref().map_or(0, Exploration::runs),
         evidence.elapsed_s,
@@ -288,6 +301,9 @@ struct Evidence {
     crashes: Batch,
     /// General schedules on all-safe clusters, each as drawn and protocol-aware.
     biased: Batch,
+    /// Multi-site schedules on all-safe clusters: general ones, and data centres lost whole.
+    multisite: Batch,
+    site_losses: Batch,
     /// Faults at every protocol step of the base scenarios, when asked for.
     exploration: Option<Exploration>,
     command: String,
@@ -295,11 +311,16 @@ struct Evidence {
 }
 
 impl Evidence {
-    /// Every random schedule's verdict; each ran (at least) all-safe.
+    /// Every random schedule's verdict with one heartbeat directory; each ran (at least) all-safe.
     fn random(&self) -> impl Iterator<Item = &SafetyVerdict> {
         [&self.safe_only, &self.all_ways, &self.crashes, &self.biased]
             .into_iter()
             .flat_map(|batch| &batch.verdicts)
+    }
+
+    /// Every random schedule's verdict, with one heartbeat directory or several.
+    fn all_random(&self) -> impl Iterator<Item = &SafetyVerdict> {
+        self.random().chain(self.multisite_random())
     }
 
     fn violations(&self) -> usize {
@@ -309,11 +330,26 @@ impl Evidence {
             .map_or(0, |e| e.violations.len() + e.failures.len());
         self.catalog
             .iter()
-            .chain(self.random())
+            .chain(self.all_random())
             .map(|verdict| verdict.violations.len())
             .sum::<usize>()
             + explored
             + self.etcd.violations()
+    }
+
+    /// The catalog's multi-site scenarios (their names start with `multisite-`).
+    fn multisite_catalog(&self) -> Vec<&SafetyVerdict> {
+        self.catalog
+            .iter()
+            .filter(|verdict| verdict.scenario.starts_with(MULTISITE_PREFIX))
+            .collect()
+    }
+
+    /// Every random multi-site schedule's verdict.
+    fn multisite_random(&self) -> impl Iterator<Item = &SafetyVerdict> {
+        [&self.multisite, &self.site_losses]
+            .into_iter()
+            .flat_map(|batch| &batch.verdicts)
     }
 
     /// The random schedules as drawn, and the protocol-aware ones (every second verdict of the
@@ -368,6 +404,13 @@ fn summary(text: &mut String, evidence: &Evidence) {
     let (uniform, aware) = evidence.uniform_and_aware();
     summary_row(text, "Random schedules, uniform", &uniform);
     summary_row(text, "Random schedules, protocol-aware", &aware);
+    summary_row(
+        text,
+        "Multi-site catalog (each on five clusters)",
+        &evidence.multisite_catalog(),
+    );
+    let multisite: Vec<&SafetyVerdict> = evidence.multisite_random().collect();
+    summary_row(text, "Multi-site random schedules", &multisite);
     match &evidence.exploration {
         Some(exploration) => {
             let _ = writeln!(
@@ -690,6 +733,88 @@ fn random_summary(text: &mut String, evidence: &Evidence) {
     );
 }
 
+fn multisite_section(text: &mut String, evidence: &Evidence) {
+    let cycle_s =
+        safety::DEFAULT_FAILE_OVER_TIME + safety::DEFAULT_LOOP_TIME + safety::START_PAUSE_MS / 1000;
+    let deadline_ms = Timing::new(safety::DEFAULT_FAILE_OVER_TIME, safety::DEFAULT_LOOP_TIME)
+        .map_or(0, |timing| timing.io_limit.as_millis() as u64);
+    let _ = writeln!(
+        text,
+        "The safe profile over `hacmpHeartBeatDirs`: three heartbeat directories, each on a \
+         shared storage of its own (two data centres, dc1 and dc2, and a witness at a third \
+         site), where a majority decides. Each node has its own health on each storage, so \
+         that a node can lose a directory its peers still reach. bash and compat nodes use \
+         heartBeatDir, dc1's directory: their columns show what the script does when dc1 is \
+         lost.\n"
+    );
+    let catalog = evidence.multisite_catalog();
+    let _ = writeln!(
+        text,
+        "- The catalog's {} multi-site scenarios (`{MULTISITE_PREFIX}*`, in the catalog table \
+         above): largest all-safe overlap {} s, broken rules {}.",
+        catalog.len(),
+        seconds(
+            catalog
+                .iter()
+                .filter_map(|verdict| verdict.run("safe"))
+                .map(|run| run.audit.overlap_ms)
+                .max()
+                .unwrap_or(0)
+        ),
+        catalog.iter().map(|v| v.violations.len()).sum::<usize>()
+    );
+    let _ = writeln!(
+        text,
+        "- {} random schedules over the three sites and 2 to 4 nodes, half in each data \
+         centre, on an all-safe cluster (seeds {}): up to 8 faults drawn from data centres \
+         lost whole (their hosts crash, their storage fails or hangs for every node), a \
+         site's storage failing, hanging, slow or late for every node or for one, partitions \
+         (a node reaches only its own data centre's directory, the others every directory \
+         but that one) and every fault of a node (crash, reboot, daemon killed or started, \
+         pause, host freeze, clock jump, application crash), all healed at {} s.",
+        evidence.multisite.verdicts.len(),
+        seeds(&evidence.multisite.seeds),
+        random::HEAL_AT
+    );
+    let _ = writeln!(
+        text,
+        "- {} random schedules of data centres lost whole, with the default variables \
+         (seeds {}): twice, a random data centre's hosts crash and its storage fails or hangs \
+         for every node; both come back 40 s later.",
+        evidence.site_losses.verdicts.len(),
+        seeds(&evidence.site_losses.seeds),
+    );
+    let _ = writeln!(
+        text,
+        "- Largest all-safe overlap over these random schedules: {}.",
+        overlap_summary(evidence.multisite_random(), "safe")
+    );
+    let losses: Vec<u64> = catalog
+        .iter()
+        .copied()
+        .chain(evidence.multisite_random())
+        .flat_map(|verdict| verdict.clean_failovers_ms.iter().copied())
+        .collect();
+    let _ = writeln!(
+        text,
+        "- Failover after the active host's data centre was lost whole (or its host crashed) \
+         with every other node healthy, default variables, catalog and random schedules: {}. \
+         The bound is faileOverTime + loopTime + 5 s + the storage deadline ({} s) + {} s = {} \
+         s: while a site hangs, a standby's steps wait for its deadline.",
+        distribution(losses),
+        seconds(deadline_ms),
+        seconds(safety::FAILOVER_MARGIN_MS),
+        seconds(cycle_s * 1000 + deadline_ms + safety::FAILOVER_MARGIN_MS),
+    );
+    let broken: usize = catalog
+        .iter()
+        .copied()
+        .chain(evidence.multisite_random())
+        .map(|verdict| verdict.violations.len())
+        .sum();
+    let _ = writeln!(text, "- Rule violations with several sites: **{broken}**.");
+}
+
 fn rules(text: &mut String) {
     let cycle_s =
         safety::DEFAULT_FAILE_OVER_TIME + safety::DEFAULT_LOOP_TIME + safety::START_PAUSE_MS / 1000;
@@ -814,6 +939,8 @@ fn markdown(evidence: &Evidence) -> String {
     }
     text.push_str("\n## Random fault schedules\n\n");
     random_summary(&mut text, evidence);
+    text.push_str("\n## Several heartbeat directories (multi-site)\n\n");
+    multisite_section(&mut text, evidence);
     if let Some(exploration) = &evidence.exploration {
         text.push_str("\n## Faults at every protocol step\n\n");
         exploration_section(&mut text, exploration);

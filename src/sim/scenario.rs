@@ -54,6 +54,12 @@ pub struct Scenario {
     pub app: AppSpec,
     #[serde(default)]
     pub storage: StorageSpec,
+    /// Several heartbeat directories, each on a shared storage of its own (a data centre's, a
+    /// witness's): the safe profile keeps its records in all of them (hacmpHeartBeatDirs),
+    /// bash and compat in heartBeatDir, which must be one of them. Without sites, the one
+    /// shared storage holds heartBeatDir.
+    #[serde(default, rename = "site", skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<SiteSpec>,
     /// An etcd cluster: the safe nodes keep their lease in it (hacmpBackend=etcd) instead of
     /// the heartbeat directory. Such a scenario runs on all-safe clusters only: bash and the
     /// compat profile have no etcd backend.
@@ -101,6 +107,16 @@ pub struct NodeSpec {
 
 fn is_zero(seconds: &Seconds) -> bool {
     seconds.millis() == 0
+}
+
+/// A shared storage of its own, holding one heartbeat directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSpec {
+    /// What events call it: dc1, dc2, witness.
+    pub name: String,
+    /// The heartbeat directory it holds, an absolute path.
+    pub dir: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -236,6 +252,30 @@ impl Action {
         })
     }
 
+    /// Whether the action changes how a shared storage treats a node.
+    pub fn is_storage_health(self) -> bool {
+        matches!(
+            self,
+            Action::StorageFail
+                | Action::StorageHang
+                | Action::StorageSlow
+                | Action::StorageLate
+                | Action::StorageRestore
+        )
+    }
+
+    /// Whether the action changes the entries of the heartbeat directory.
+    fn is_entry_change(self) -> bool {
+        matches!(
+            self,
+            Action::StrayEntry
+                | Action::DeleteEntry
+                | Action::ReplaceByDir
+                | Action::RemoveDir
+                | Action::CreateDir
+        )
+    }
+
     /// Whether the action takes `extra_ms`, which it then needs.
     fn takes_extra_ms(self) -> bool {
         matches!(
@@ -277,6 +317,10 @@ pub struct EventSpec {
     pub action: Action,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The site a storage or entry event hits; without one it hits every site (in a scenario
+    /// without sites, the one shared storage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// The heartbeat-directory entry of stray_entry, delete_entry and replace_by_dir.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -301,6 +345,7 @@ impl EventSpec {
             at,
             action,
             node: node.map(str::to_string),
+            site: None,
             name: None,
             kind: None,
             member: None,
@@ -365,6 +410,46 @@ impl Scenario {
         self.nodes.iter().position(|n| n.name == name)
     }
 
+    pub fn site_index(&self, name: &str) -> Option<usize> {
+        self.sites.iter().position(|s| s.name == name)
+    }
+
+    /// Checks the sites: plain, distinct names; absolute, distinct directories; and
+    /// heartBeatDir, which bash and compat nodes use, set to one of them.
+    fn check_sites(&self) -> Result<(), String> {
+        if self.sites.is_empty() {
+            return Ok(());
+        }
+        if self.sites.len() > limits::MAX_SITES {
+            return Err(format!("at most {} sites", limits::MAX_SITES));
+        }
+        for (index, site) in self.sites.iter().enumerate() {
+            if !is_plain_name(&site.name) {
+                return Err(format!(
+                    "site name {:?}: use letters, digits, - and _",
+                    site.name
+                ));
+            }
+            let earlier = &self.sites[..index];
+            if earlier.iter().any(|s| s.name == site.name) {
+                return Err(format!("site name {:?} is used twice", site.name));
+            }
+            if !site.dir.starts_with('/') || earlier.iter().any(|s| s.dir == site.dir) {
+                return Err(format!(
+                    "site {}: dir must be an absolute path of its own",
+                    site.name
+                ));
+            }
+        }
+        match self.variables.get("heartBeatDir") {
+            Some(dir) if self.sites.iter().any(|s| &s.dir == dir) => Ok(()),
+            _ => Err(
+                "variables: heartBeatDir must be set to one of the sites' dirs (bash and compat use it)"
+                    .to_string(),
+            ),
+        }
+    }
+
     /// Checks everything the simulator relies on, with the limits that keep a run bounded.
     pub fn check(&self) -> Result<(), String> {
         if self.nodes.is_empty() || self.nodes.len() > limits::MAX_NODES {
@@ -382,14 +467,9 @@ impl Scenario {
         if self.op_latency_ms > limits::MAX_LATENCY_MS {
             return Err(format!("op_latency_ms above {}", limits::MAX_LATENCY_MS));
         }
+        self.check_sites()?;
         for (index, node) in self.nodes.iter().enumerate() {
-            let plain = !node.name.is_empty()
-                && !node.name.starts_with(['.', '-'])
-                && node
-                    .name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !plain {
+            if !is_plain_name(&node.name) {
                 return Err(format!(
                     "node name {:?}: use letters, digits, - and _",
                     node.name
@@ -432,7 +512,21 @@ impl Scenario {
             if at < 0 || at as u64 > self.duration * 1000 {
                 return Err(format!("{context}: time outside the run"));
             }
-            let needs_node = event.action.needs_node(self.storage.shared_maintenance);
+            if let Some(site) = &event.site {
+                if self.site_index(site).is_none() {
+                    return Err(format!("{context}: no site named {site:?}"));
+                }
+                if !event.action.is_storage_health() && !event.action.is_entry_change() {
+                    return Err(format!(
+                        "{context}: site is for storage and heartbeat-directory events"
+                    ));
+                }
+            }
+            // A storage event on a site without a node hits every node: the site is lost.
+            let needs_node = match event.site {
+                Some(_) if event.action.is_storage_health() => None,
+                _ => event.action.needs_node(self.storage.shared_maintenance),
+            };
             match (&event.node, needs_node) {
                 (Some(node), Some(true) | None) if self.node_index(node).is_none() => {
                     return Err(format!("{context}: no node named {node:?}"));
@@ -528,6 +622,15 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// A node's or site's name: letters, digits, - and _, not starting with - or `.`.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['.', '-'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A name that can be an entry of the heartbeat directory.

@@ -17,12 +17,12 @@ use super::daemon::Daemon;
 use super::hacmp::HacmpDaemon;
 use super::limits;
 use super::random::SplitMix64;
-use super::request::{Message, Request};
+use super::request::{Message, Request, Value};
 use super::scenario::{Action, EventSpec, Scenario};
 use super::world::{self, Cluster, Health, Link, Timer, resolve};
 use crate::config::{Settings, Variables};
 use crate::safe::record::{Phase, Record};
-use crate::world::EtcdRequest;
+use crate::world::{Answer, EtcdRequest, StorageOp};
 
 /// systemd's default RestartSec, before `Restart=on-failure` starts the daemon again.
 const RESTART_DELAY_MS: u64 = 100;
@@ -77,6 +77,8 @@ pub struct ProtocolStep {
     /// When the deadline it carries falls: the storage limit of an operation, the guard's
     /// deadline (the end of the lease) of a guard start or extension.
     pub deadline_ms: Option<u64>,
+    /// The shared storage a storage operation went to (by its index among the sites).
+    pub storage: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,14 +103,10 @@ pub enum StepKind {
 }
 
 impl StepKind {
-    /// The kind of a safe node's request, or `None` for one that is not a protocol step.
+    /// The kind of a safe node's request, or `None` for one that is not a protocol step (or,
+    /// for a storage batch, is several).
     fn of(request: &Request) -> Option<StepKind> {
         Some(match request {
-            Request::ListRecords { .. } => StepKind::List,
-            Request::ReadRecord { .. } => StepKind::Read,
-            Request::WriteRecord { content, .. } => StepKind::Write {
-                claim: Record::parse(content).is_some_and(|record| record.phase == Phase::Claim),
-            },
             Request::FileExists { .. } => StepKind::Exists,
             Request::Etcd { request, .. } => StepKind::Etcd {
                 campaign: matches!(request, EtcdRequest::Campaign { .. }),
@@ -120,6 +118,17 @@ impl StepKind {
             Request::GuardStop(_) => StepKind::GuardStop,
             _ => return None,
         })
+    }
+
+    /// The kind of one operation of a storage batch.
+    fn of_op(op: &StorageOp) -> StepKind {
+        match op {
+            StorageOp::List { .. } => StepKind::List,
+            StorageOp::Read { .. } => StepKind::Read,
+            StorageOp::Write { content, .. } => StepKind::Write {
+                claim: Record::parse(content).is_some_and(|record| record.phase == Phase::Claim),
+            },
+        }
     }
 }
 
@@ -171,13 +180,22 @@ pub fn node_variables(
     driver: Driver,
 ) -> Result<Variables, String> {
     let mut settings = settings.clone();
+    // The safe profile keeps its records in every site's directory; bash and compat know only
+    // heartBeatDir, one of them.
+    let sites = (!scenario.sites.is_empty() && driver == Driver::Safe).then(|| {
+        let dirs: Vec<&str> = scenario
+            .sites
+            .iter()
+            .map(|site| site.dir.as_str())
+            .collect();
+        dirs.join(" ")
+    });
     for setting in settings.settings.iter_mut() {
-        let value = if setting.name == "hostName" {
-            Some(node)
-        } else if setting.name == "hacmpProfile" {
-            Some(driver.profile())
-        } else {
-            scenario.variables.get(setting.name).map(String::as_str)
+        let value = match setting.name {
+            "hostName" => Some(node),
+            "hacmpProfile" => Some(driver.profile()),
+            "hacmpHeartBeatDirs" => sites.as_deref(),
+            name => scenario.variables.get(name).map(String::as_str),
         };
         let value = value.or_else(|| etcd_setting(scenario, setting.name));
         if let Some(value) = value {
@@ -351,7 +369,10 @@ impl Run<'_> {
                 && !slot.paused
                 && !slot.waiting_for_storage
                 && !self.cluster.nodes[node].frozen
-                && self.cluster.nodes[node].storage == Health::Healthy
+                && self.cluster.nodes[node]
+                    .storage
+                    .iter()
+                    .all(|&health| health == Health::Healthy)
                 && !self.cluster.in_maintenance(node, maintenance)
                 && self
                     .cluster
@@ -362,7 +383,7 @@ impl Run<'_> {
         (0..self.slots.len())
             .filter(|&node| Some(node) != except)
             .all(node_healthy)
-            && self.cluster.heartbeat_dir_exists()
+            && self.cluster.heartbeat_dirs_exist()
             && self.setup.scenario.app.lifetime.is_none()
     }
 
@@ -428,6 +449,11 @@ impl Run<'_> {
         if let Some(kind) = StepKind::of(&request) {
             self.note_step(node, kind, &request, cost);
         }
+        if let (Request::StorageBatch { ops, limit_ms }, Value::Answers(answers)) =
+            (&request, &outcome.value)
+        {
+            self.note_batch(node, ops, *limit_ms, answers);
+        }
         let slot = &mut self.slots[node];
         if wants_reply {
             slot.daemon.as_mut().expect("schedulable").reply(&outcome)?;
@@ -452,7 +478,26 @@ impl Run<'_> {
             start_ms: now,
             end_ms: now + cost,
             deadline_ms,
+            storage: None,
         });
+    }
+
+    /// Notes each operation of a storage batch as a step of its own, from the batch's start
+    /// until its own answer.
+    fn note_batch(&mut self, node: usize, ops: &[StorageOp], limit_ms: u64, answers: &[Answer]) {
+        let now = self.cluster.now_ms;
+        let asked_at = self.cluster.elapsed_ms(node);
+        for (op, answer) in ops.iter().zip(answers) {
+            let duration = answer.at.as_millis() as u64 - asked_at;
+            self.steps.push(ProtocolStep {
+                node,
+                kind: StepKind::of_op(op),
+                start_ms: now,
+                end_ms: now + duration,
+                deadline_ms: Some(now + limit_ms),
+                storage: self.cluster.storage_of(op.path()),
+            });
+        }
     }
 
     /// Whether a safe daemon refuses to start on the node: its mount caches directory listings
@@ -517,6 +562,14 @@ impl Run<'_> {
         slot.pending = None;
         slot.paused = false;
         slot.waiting_for_storage = false;
+    }
+
+    /// Whether the node waited on a hung storage for a request that no longer blocks.
+    fn waits_no_longer(&self, node: usize) -> bool {
+        let slot = &self.slots[node];
+        slot.waiting_for_storage
+            && !matches!(&slot.pending, Some(Message::Request { request, .. })
+                if self.cluster.blocks_on_hung_storage(node, request))
     }
 
     /// Lets a node that waited (paused, or on hung storage) be served again from now on.
@@ -613,6 +666,7 @@ impl Run<'_> {
     fn apply(&mut self, event: &EventSpec) -> Result<(), String> {
         let scenario = self.setup.scenario;
         let node = event.node.as_deref().and_then(|n| scenario.node_index(n));
+        let site = event.site.as_deref().and_then(|s| scenario.site_index(s));
         let the_node = || node.expect("checked: the action names a node");
         if let Some(node) = node {
             self.trace(node, format!("event {:?}", event.action))?;
@@ -663,43 +717,56 @@ impl Run<'_> {
                 let on = event.action == Action::MaintenanceOn;
                 self.cluster.set_maintenance(node, &maintenance, on);
             }
-            Action::StorageFail => self.cluster.set_storage(the_node(), Health::Failing),
-            Action::StorageHang => self.cluster.set_storage(the_node(), Health::Hung),
-            Action::StorageSlow | Action::StorageLate | Action::StorageRestore => {
+            Action::StorageFail
+            | Action::StorageHang
+            | Action::StorageSlow
+            | Action::StorageLate
+            | Action::StorageRestore => {
                 let health = match (event.action, event.extra_ms) {
+                    (Action::StorageFail, _) => Health::Failing,
+                    (Action::StorageHang, _) => Health::Hung,
                     (Action::StorageSlow, Some(extra)) => Health::Slow(extra),
                     (Action::StorageLate, Some(delay)) => Health::Late(delay),
                     _ => Health::Healthy,
                 };
-                self.cluster.set_storage(the_node(), health);
-                if self.slots[the_node()].waiting_for_storage {
-                    self.slots[the_node()].waiting_for_storage = false;
-                    self.release(the_node());
+                // Without a node the site is lost (or back) for every node.
+                let nodes: Vec<usize> = match node {
+                    Some(node) => vec![node],
+                    None => (0..self.slots.len()).collect(),
+                };
+                for node in nodes {
+                    for storage in self.cluster.storages_hit(site) {
+                        self.cluster.set_storage(node, storage, health);
+                    }
+                    let heals = !matches!(health, Health::Hung | Health::Failing);
+                    if heals && self.waits_no_longer(node) {
+                        self.slots[node].waiting_for_storage = false;
+                        self.release(node);
+                    }
                 }
             }
-            Action::StrayEntry => {
+            Action::StrayEntry | Action::DeleteEntry | Action::ReplaceByDir => {
                 let name = event
                     .name
                     .as_deref()
-                    .expect("checked: stray_entry has a name");
-                self.cluster.add_entry(name, event.kind.unwrap_or_default());
+                    .expect("checked: entry events have a name");
+                for storage in self.cluster.storages_hit(site) {
+                    match event.action {
+                        Action::StrayEntry => {
+                            let kind = event.kind.unwrap_or_default();
+                            self.cluster.add_entry(storage, name, kind);
+                        }
+                        Action::DeleteEntry => self.cluster.delete_entry(storage, name),
+                        _ => self.cluster.replace_by_dir(storage, name),
+                    }
+                }
             }
-            Action::DeleteEntry => {
-                let name = event
-                    .name
-                    .as_deref()
-                    .expect("checked: delete_entry has a name");
-                self.cluster.delete_entry(name);
+            Action::RemoveDir | Action::CreateDir => {
+                for storage in self.cluster.storages_hit(site) {
+                    let exists = event.action == Action::CreateDir;
+                    self.cluster.set_heartbeat_dir(storage, exists);
+                }
             }
-            Action::ReplaceByDir => {
-                let name = event
-                    .name
-                    .as_deref()
-                    .expect("checked: replace_by_dir has a name");
-                self.cluster.replace_by_dir(name);
-            }
-            Action::RemoveDir => self.cluster.set_heartbeat_dir(false),
-            Action::CreateDir => self.cluster.set_heartbeat_dir(true),
             action if action.on_etcd() => self.apply_etcd(event, node),
             other => unreachable!("{other:?} is handled above"),
         }

@@ -1,9 +1,12 @@
-//! The simulated cluster: a shared heartbeat directory on a storage server, node-local files,
-//! clocks and process tables, all in virtual milliseconds.
+//! The simulated cluster: shared heartbeat directories, each on a storage of its own (one, or
+//! one per site of the scenario), node-local files, clocks and process tables, all in virtual
+//! milliseconds.
 //!
-//! Paths are resolved against every node's virtual working directory `VIRTUAL_CWD`. The
-//! heartbeat directory (and everything below it) is on the shared storage; so is the maintenance
-//! file when the scenario says so; every other path is local to the node.
+//! Paths are resolved against every node's virtual working directory `VIRTUAL_CWD`. Each
+//! heartbeat directory (and everything below it) is on its shared storage; so is the maintenance
+//! file when the scenario says so (on the first storage); every other path is local to the
+//! node. Each node has its own health on each storage, so that a node can lose a directory that
+//! its peers still reach.
 //!
 //! The safe profile's operations (records with content, deadlines, the guard) are in the
 //! submodules `records` and `guard`; the etcd cluster of the etcd backend in `etcd`.
@@ -75,31 +78,47 @@ pub struct Node {
     /// Absolute path to modification time (wall-clock ms) of the node's own files.
     local_files: BTreeMap<String, i64>,
     apps: Vec<App>,
-    pub storage: Health,
+    /// How each shared storage treats the node, by storage.
+    pub storage: Vec<Health>,
     /// Virtual time at which the node booted; its boot clock is the time since.
     booted_at_ms: i64,
     /// The whole host is frozen: daemon, guard and apps do nothing.
     pub frozen: bool,
     /// How old (ms) an answer of `[ -f ]`, `ls` or `stat` on shared storage may be.
     cache_ms: u64,
-    /// The node's attribute cache: when it was filled, and what it saw.
-    cache: Option<(u64, Namespace)>,
+    /// The node's attribute cache: when it was filled, and what it saw of each storage.
+    cache: Option<(u64, Vec<Namespace>)>,
     /// How old (ms) the safe profile's listing of the heartbeat directory may be (a mount
     /// option: it never changes during a run).
     pub listing_cache_ms: u64,
-    /// The node's cached listing: when it was read, and the names it held.
-    listing: Option<(u64, Vec<String>)>,
+    /// The node's cached listing of each heartbeat directory, by storage: when it was read,
+    /// and the names it held.
+    listings: BTreeMap<usize, (u64, Vec<String>)>,
     pub guard: Guard,
 }
 
-/// Where a path leads.
+/// Where a path leads; heartbeat directories by the index of their storage.
 enum Place {
-    HeartbeatDir,
-    HeartbeatEntry(String),
-    /// Below an entry of the heartbeat directory: nothing the loop creates lives there.
-    BelowHeartbeat,
+    HeartbeatDir(usize),
+    HeartbeatEntry(usize, String),
+    /// Below an entry of a heartbeat directory: nothing the loop creates lives there.
+    BelowHeartbeat(usize),
+    /// The shared maintenance file, on the first storage.
     Shared(String),
     Local(String),
+}
+
+impl Place {
+    /// The storage that holds it, if it is on one.
+    fn storage(&self) -> Option<usize> {
+        match self {
+            Place::HeartbeatDir(storage)
+            | Place::HeartbeatEntry(storage, _)
+            | Place::BelowHeartbeat(storage) => Some(*storage),
+            Place::Shared(_) => Some(0),
+            Place::Local(_) => None,
+        }
+    }
 }
 
 /// Something that happens by itself at a later virtual time.
@@ -130,8 +149,9 @@ struct Write {
 
 pub struct Cluster {
     pub now_ms: u64,
-    heartbeat_dir: String,
-    storage: Namespace,
+    /// The heartbeat directory of each storage, resolved.
+    heartbeat_dirs: Vec<String>,
+    storages: Vec<Namespace>,
     /// Writes that wait for a hung storage: they land when it is restored, last one winning.
     hung_writes: BTreeMap<(usize, String), Write>,
     /// Writes that land late, by the number of their `Timer::Land`.
@@ -178,7 +198,16 @@ pub fn resolve(path: &str) -> String {
 }
 
 impl Cluster {
+    /// The cluster of a scenario: one storage holding `heartbeat_dir`, or one per site.
     pub fn new(scenario: &Scenario, heartbeat_dir: &str, maintenance_file: &str) -> Cluster {
+        let heartbeat_dirs: Vec<String> = match scenario.sites.is_empty() {
+            true => vec![resolve(heartbeat_dir)],
+            false => scenario
+                .sites
+                .iter()
+                .map(|site| resolve(&site.dir))
+                .collect(),
+        };
         let entries = (!scenario.storage.heartbeat_dir_missing).then(|| {
             scenario
                 .storage
@@ -203,24 +232,27 @@ impl Cluster {
                 clock_skew_ms: n.clock_skew.millis(),
                 local_files: BTreeMap::new(),
                 apps: Vec::new(),
-                storage: Health::Healthy,
+                storage: vec![Health::Healthy; heartbeat_dirs.len()],
                 // Hosts have been up for different times, so their boot clocks differ.
                 booted_at_ms: -(index as i64 + 1) * HOUR_MS,
                 frozen: false,
                 cache_ms: 0,
                 cache: None,
                 listing_cache_ms: n.listing_cache.millis() as u64,
-                listing: None,
+                listings: BTreeMap::new(),
                 guard: Guard::default(),
             })
             .collect();
         let mut cluster = Cluster {
             now_ms: 0,
-            heartbeat_dir: resolve(heartbeat_dir),
-            storage: Namespace {
-                entries,
-                shared_files: BTreeMap::new(),
-            },
+            storages: vec![
+                Namespace {
+                    entries,
+                    shared_files: BTreeMap::new(),
+                };
+                heartbeat_dirs.len()
+            ],
+            heartbeat_dirs,
             hung_writes: BTreeMap::new(),
             late_writes: BTreeMap::new(),
             writes_held: 0,
@@ -285,14 +317,16 @@ impl Cluster {
 
     fn place(&self, path: &str) -> Place {
         let resolved = resolve(path);
-        if resolved == self.heartbeat_dir {
-            return Place::HeartbeatDir;
-        }
-        if let Some(rest) = resolved.strip_prefix(&format!("{}/", self.heartbeat_dir)) {
-            return match rest.split_once('/') {
-                None => Place::HeartbeatEntry(rest.to_string()),
-                Some(_) => Place::BelowHeartbeat,
-            };
+        for (storage, dir) in self.heartbeat_dirs.iter().enumerate() {
+            if resolved == *dir {
+                return Place::HeartbeatDir(storage);
+            }
+            if let Some(rest) = resolved.strip_prefix(&format!("{dir}/")) {
+                return match rest.split_once('/') {
+                    None => Place::HeartbeatEntry(storage, rest.to_string()),
+                    Some(_) => Place::BelowHeartbeat(storage),
+                };
+            }
         }
         if self.shared_maintenance.as_deref() == Some(resolved.as_str()) {
             return Place::Shared(resolved);
@@ -307,20 +341,44 @@ impl Cluster {
             | Request::NewestEntry(path)
             | Request::ModificationTime(path)
             | Request::Touch(path)
-            | Request::ReadRecord { path, .. }
-            | Request::WriteRecord { path, .. }
-            | Request::ListRecords { dir: path, .. }
-            | Request::FileExists { path, .. } => !matches!(self.place(path), Place::Local(_)),
+            | Request::FileExists { path, .. } => self.is_shared(path),
+            Request::StorageBatch { ops, .. } => ops.iter().any(|op| self.is_shared(op.path())),
             _ => false,
+        }
+    }
+
+    /// The shared storage that holds a path, if one does.
+    pub fn storage_of(&self, path: &str) -> Option<usize> {
+        self.place(path).storage()
+    }
+
+    /// Whether a path is on a shared storage.
+    fn is_shared(&self, path: &str) -> bool {
+        self.place(path).storage().is_some()
+    }
+
+    /// How the storage that holds `path` treats the node: a node's own files always work.
+    fn health(&self, node: usize, path: &str) -> Health {
+        self.place(path)
+            .storage()
+            .map_or(Health::Healthy, |storage| self.nodes[node].storage[storage])
+    }
+
+    /// The path a request of the script's commands acts on, if any.
+    fn script_path(request: &Request) -> Option<&str> {
+        match request {
+            Request::IsRegularFile(path)
+            | Request::NewestEntry(path)
+            | Request::ModificationTime(path)
+            | Request::Touch(path) => Some(path),
+            _ => None,
         }
     }
 
     /// Whether the request blocks its daemon while the storage hangs: every storage command
     /// of the script does; the safe profile's operations time out instead.
     pub fn blocks_on_hung_storage(&self, node: usize, request: &Request) -> bool {
-        self.nodes[node].storage == Health::Hung
-            && request.limit_ms().is_none()
-            && self.uses_storage(request)
+        Cluster::script_path(request).is_some_and(|path| self.health(node, path) == Health::Hung)
     }
 
     /// The node's boot clock.
@@ -341,17 +399,17 @@ impl Cluster {
             .as_ref()
             .is_none_or(|(filled, _)| now - filled >= state.cache_ms)
         {
-            state.cache = Some((now, self.storage.clone()));
+            state.cache = Some((now, self.storages.clone()));
         }
     }
 
-    /// What the node's `[ -f ]`, `ls` and `stat` see of the shared storage: its attribute
+    /// What the node's `[ -f ]`, `ls` and `stat` see of a shared storage: its attribute
     /// cache, or the storage itself.
-    fn view(&self, node: usize) -> &Namespace {
+    fn view(&self, node: usize, storage: usize) -> &Namespace {
         self.nodes[node]
             .cache
             .as_ref()
-            .map_or(&self.storage, |(_, cached)| cached)
+            .map_or(&self.storages[storage], |(_, cached)| &cached[storage])
     }
 
     /// Serves one request of `node` at the current time; returns its outcome and how many
@@ -369,10 +427,11 @@ impl Cluster {
             return outcome;
         }
         self.refresh_cache(node);
-        let storage = self.nodes[node].storage;
-        let failing = storage == Health::Failing && self.uses_storage(request);
+        let health =
+            Cluster::script_path(request).map_or(Health::Healthy, |path| self.health(node, path));
+        let failing = health == Health::Failing;
         let mut cost = latency_ms;
-        if let (Health::Slow(extra), true) = (storage, self.uses_storage(request)) {
+        if let Health::Slow(extra) = health {
             cost += extra;
         }
         let outcome = match request {
@@ -404,15 +463,15 @@ impl Cluster {
     }
 
     fn is_regular_file(&self, node: usize, path: &str) -> bool {
-        let view = self.view(node);
         match self.place(path) {
-            Place::HeartbeatDir | Place::BelowHeartbeat => false,
-            Place::HeartbeatEntry(name) => view
+            Place::HeartbeatDir(_) | Place::BelowHeartbeat(_) => false,
+            Place::HeartbeatEntry(storage, name) => self
+                .view(node, storage)
                 .entries
                 .as_ref()
                 .and_then(|entries| entries.get(&name))
                 .is_some_and(|e| e.kind == EntryKind::File),
-            Place::Shared(resolved) => view.shared_files.contains_key(&resolved),
+            Place::Shared(resolved) => self.view(node, 0).shared_files.contains_key(&resolved),
             Place::Local(resolved) => self.nodes[node].local_files.contains_key(&resolved),
         }
     }
@@ -429,8 +488,11 @@ impl Cluster {
         if failing {
             return cannot("Input/output error");
         }
-        let entries = match (self.place(dir), &self.view(node).entries) {
-            (Place::HeartbeatDir, Some(entries)) => entries,
+        let entries = match self.place(dir) {
+            Place::HeartbeatDir(storage) => match &self.view(node, storage).entries {
+                Some(entries) => entries,
+                None => return cannot("No such file or directory"),
+            },
             _ => return cannot("No such file or directory"),
         };
         let newest = entries
@@ -454,16 +516,18 @@ impl Cluster {
         if failing {
             return cannot("Input/output error");
         }
-        let view = self.view(node);
         let mtime_ms = match self.place(path) {
-            Place::HeartbeatDir => view.entries.as_ref().map(|_| EPOCH_MS),
-            Place::HeartbeatEntry(name) => view
+            Place::HeartbeatDir(storage) => {
+                self.view(node, storage).entries.as_ref().map(|_| EPOCH_MS)
+            }
+            Place::HeartbeatEntry(storage, name) => self
+                .view(node, storage)
                 .entries
                 .as_ref()
                 .and_then(|entries| entries.get(&name))
                 .map(|e| e.mtime_ms),
-            Place::BelowHeartbeat => None,
-            Place::Shared(resolved) => view.shared_files.get(&resolved).copied(),
+            Place::BelowHeartbeat(_) => None,
+            Place::Shared(resolved) => self.view(node, 0).shared_files.get(&resolved).copied(),
             Place::Local(resolved) => self.nodes[node].local_files.get(&resolved).copied(),
         };
         match mtime_ms {
@@ -550,7 +614,7 @@ impl Cluster {
         state.frozen = false;
         state.guard = Guard::default();
         state.cache = None;
-        state.listing = None;
+        state.listings.clear();
     }
 
     /// The host boots: its boot clock starts again from zero.
@@ -604,13 +668,24 @@ impl Cluster {
     pub fn in_maintenance(&self, node: usize, path: &str) -> bool {
         let resolved = resolve(path);
         match &self.shared_maintenance {
-            Some(_) => self.storage.shared_files.contains_key(&resolved),
+            Some(_) => self.storages[0].shared_files.contains_key(&resolved),
             None => self.nodes[node].local_files.contains_key(&resolved),
         }
     }
 
-    pub fn heartbeat_dir_exists(&self) -> bool {
-        self.storage.entries.is_some()
+    /// Whether every heartbeat directory exists.
+    pub fn heartbeat_dirs_exist(&self) -> bool {
+        self.storages
+            .iter()
+            .all(|storage| storage.entries.is_some())
+    }
+
+    /// The storages an event of `site` hits: that one, or without a site every one.
+    pub fn storages_hit(&self, site: Option<usize>) -> Vec<usize> {
+        match site {
+            Some(storage) => vec![storage],
+            None => (0..self.storages.len()).collect(),
+        }
     }
 
     /// Creates (`present`) or removes the maintenance file at `path`, shared or on `node`.
@@ -619,7 +694,7 @@ impl Cluster {
         let stamp_ms = node.map_or(self.server_time_ms(), |n| self.node_time_ms(n));
         let files = match node {
             Some(n) if self.shared_maintenance.is_none() => &mut self.nodes[n].local_files,
-            _ => &mut self.storage.shared_files,
+            _ => &mut self.storages[0].shared_files,
         };
         if present {
             files.insert(resolved, stamp_ms);
@@ -628,10 +703,10 @@ impl Cluster {
         }
     }
 
-    /// A new entry in the heartbeat directory, stamped by the storage server.
-    pub fn add_entry(&mut self, name: &str, kind: EntryKind) {
+    /// A new entry in a heartbeat directory, stamped by the storage server.
+    pub fn add_entry(&mut self, storage: usize, name: &str, kind: EntryKind) {
         let mtime_ms = self.server_time_ms();
-        if let Some(entries) = self.storage.entries.as_mut() {
+        if let Some(entries) = self.storages[storage].entries.as_mut() {
             let entry = Entry {
                 kind,
                 mtime_ms,
@@ -641,24 +716,25 @@ impl Cluster {
         }
     }
 
-    pub fn delete_entry(&mut self, name: &str) {
-        if let Some(entries) = self.storage.entries.as_mut() {
+    pub fn delete_entry(&mut self, storage: usize, name: &str) {
+        if let Some(entries) = self.storages[storage].entries.as_mut() {
             entries.remove(name);
         }
     }
 
     /// Replaces an entry (or nothing) by an empty directory of the same name, in one step, as
     /// `rm NAME && mkdir NAME` seen by a host that looked before and after.
-    pub fn replace_by_dir(&mut self, name: &str) {
-        self.delete_entry(name);
-        self.add_entry(name, EntryKind::Dir);
+    pub fn replace_by_dir(&mut self, storage: usize, name: &str) {
+        self.delete_entry(storage, name);
+        self.add_entry(storage, name, EntryKind::Dir);
     }
 
     /// Removes (`exists` false) or creates an empty heartbeat directory.
-    pub fn set_heartbeat_dir(&mut self, exists: bool) {
-        match (exists, self.storage.entries.is_some()) {
-            (true, false) => self.storage.entries = Some(BTreeMap::new()),
-            (false, true) => self.storage.entries = None,
+    pub fn set_heartbeat_dir(&mut self, storage: usize, exists: bool) {
+        let entries = &mut self.storages[storage].entries;
+        match (exists, entries.is_some()) {
+            (true, false) => *entries = Some(BTreeMap::new()),
+            (false, true) => *entries = None,
             _ => {}
         }
     }

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod cluster;
 pub mod etcd;
 pub mod fuse_fs;
 pub mod oracle;

@@ -130,6 +130,7 @@ pub fn scenario(seed: u64) -> Scenario {
         variables,
         app: random_app(&mut rng),
         storage: Default::default(),
+        sites: Vec::new(),
         etcd: Some(EtcdSpec { members }),
         nodes,
         events,

@@ -10,10 +10,12 @@
 //! hardest case for a peer judging the writer's liveness. A read sees the storage as it is
 //! when the read is issued.
 
+use std::time::Duration;
+
 use super::{Cluster, Entry, Health, Namespace, Place, Timer, Write};
 use crate::sim::request::{Outcome, Request, Value};
 use crate::sim::scenario::EntryKind;
-use crate::world::{EntryRead, Io};
+use crate::world::{Answer, EntryRead, Io, StorageOp, StorageValue};
 
 const NO_SUCH_FILE: &str = "No such file or directory";
 const IO_ERROR: &str = "Input/output error";
@@ -44,15 +46,43 @@ impl Namespace {
     }
 }
 
-/// The error line a failed operation prints, in the style of the tool it stands for.
-fn error_line(request: &Request, why: &str) -> String {
-    match request {
-        Request::Touch(path) => format!("touch: cannot touch '{path}': {why}"),
-        Request::ReadRecord { path, .. } => format!("hacmp: cannot read '{path}': {why}"),
-        Request::WriteRecord { path, .. } => format!("hacmp: cannot write '{path}': {why}"),
-        Request::ListRecords { dir, .. } => format!("ls: cannot access '{dir}': {why}"),
-        Request::FileExists { path, .. } => format!("hacmp: cannot stat '{path}': {why}"),
-        other => unreachable!("{other} is not a storage operation"),
+/// A safe storage operation with a deadline: one of a batch, or the maintenance file's `[ -f ]`.
+#[derive(Clone, Copy)]
+enum Bounded<'a> {
+    Op(&'a StorageOp),
+    Exists(&'a str),
+}
+
+impl Bounded<'_> {
+    fn path(&self) -> &str {
+        match self {
+            Bounded::Op(op) => op.path(),
+            Bounded::Exists(path) => path,
+        }
+    }
+
+    /// The write it stands for, if it is one.
+    fn write(&self, node: usize) -> Option<Write> {
+        match self {
+            Bounded::Op(StorageOp::Write { path, content }) => Some(Write {
+                node,
+                path: path.clone(),
+                content: Some(content.clone()),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The error line it prints when it fails, in the style of the tool it stands for.
+    fn error_line(&self, why: &str) -> String {
+        match self {
+            Bounded::Op(StorageOp::Read { path }) => format!("hacmp: cannot read '{path}': {why}"),
+            Bounded::Op(StorageOp::Write { path, .. }) => {
+                format!("hacmp: cannot write '{path}': {why}")
+            }
+            Bounded::Op(StorageOp::List { dir }) => format!("ls: cannot access '{dir}': {why}"),
+            Bounded::Exists(path) => format!("hacmp: cannot stat '{path}': {why}"),
+        }
     }
 }
 
@@ -61,7 +91,8 @@ fn bounded(io: Io<Value>) -> Outcome {
 }
 
 impl Cluster {
-    /// Serves `touch` or a safe storage operation; returns its outcome and duration.
+    /// Serves `touch`, the maintenance file's `[ -f ]` or a batch of safe storage operations;
+    /// returns its outcome and duration.
     pub(super) fn serve_storage(
         &mut self,
         node: usize,
@@ -69,38 +100,75 @@ impl Cluster {
         latency_ms: u64,
     ) -> (Outcome, u64) {
         self.refresh_cache(node);
-        let health = if self.uses_storage(request) {
-            self.nodes[node].storage
-        } else {
-            Health::Healthy
-        };
-        let write = match request {
-            Request::Touch(path) => Some(Write {
-                node,
-                path: path.clone(),
-                content: None,
-            }),
-            Request::WriteRecord { path, content, .. } => Some(Write {
-                node,
-                path: path.clone(),
-                content: Some(content.clone()),
-            }),
-            _ => None,
-        };
-        let Some(limit_ms) = request.limit_ms() else {
-            return self.touch(request, health, write.expect("touch writes"), latency_ms);
-        };
-        let (duration_ms, lands_after_ms) = match health {
-            Health::Failing => {
-                let error = error_line(request, IO_ERROR);
-                return (bounded(Io::Failed(error)), latency_ms);
+        match request {
+            Request::Touch(path) => {
+                let health = self.health(node, path);
+                let write = Write {
+                    node,
+                    path: path.clone(),
+                    content: None,
+                };
+                self.touch(path, health, write, latency_ms)
             }
+            Request::FileExists { path, limit_ms } => {
+                let (io, duration) =
+                    self.serve_bounded(node, Bounded::Exists(path), *limit_ms, latency_ms);
+                (bounded(io), duration)
+            }
+            Request::StorageBatch { ops, limit_ms } => {
+                self.serve_batch(node, ops, *limit_ms, latency_ms)
+            }
+            other => unreachable!("{other} is not a storage operation"),
+        }
+    }
+
+    /// Runs every operation of a batch at once: the batch takes as long as its longest
+    /// operation (each at most the limit), and each answer is dated when it came.
+    fn serve_batch(
+        &mut self,
+        node: usize,
+        ops: &[StorageOp],
+        limit_ms: u64,
+        latency_ms: u64,
+    ) -> (Outcome, u64) {
+        let asked_at_ms = self.elapsed_ms(node);
+        let mut longest_ms = 0;
+        let mut answers = Vec::with_capacity(ops.len());
+        for op in ops {
+            let (io, duration) = self.serve_bounded(node, Bounded::Op(op), limit_ms, latency_ms);
+            longest_ms = longest_ms.max(duration);
+            answers.push(Answer {
+                io: io.map(|value| match value {
+                    Value::Entry(entry) => StorageValue::Entry(entry),
+                    Value::Names(names) => StorageValue::Names(names),
+                    Value::Unit => StorageValue::Written,
+                    other => unreachable!("a storage operation produced {other:?}"),
+                }),
+                at: Duration::from_millis(asked_at_ms + duration),
+            });
+        }
+        (Outcome::ok(Value::Answers(answers)), longest_ms)
+    }
+
+    /// Serves one safe storage operation; returns its outcome and how long it took (at most
+    /// its limit).
+    fn serve_bounded(
+        &mut self,
+        node: usize,
+        op: Bounded,
+        limit_ms: u64,
+        latency_ms: u64,
+    ) -> (Io<Value>, u64) {
+        let health = self.health(node, op.path());
+        let write = op.write(node);
+        let (duration_ms, lands_after_ms) = match health {
+            Health::Failing => return (Io::Failed(op.error_line(IO_ERROR)), latency_ms),
             Health::Hung => {
                 if let Some(write) = write {
                     self.hung_writes
                         .insert((write.node, write.path.clone()), write);
                 }
-                return (bounded(Io::TimedOut), limit_ms);
+                return (Io::TimedOut, limit_ms);
             }
             // A slow write that is confirmed in time lands when issued; one that is not lands
             // when its confirmation would have come.
@@ -120,10 +188,10 @@ impl Cluster {
                 } else {
                     Io::Done(Value::Unit)
                 };
-                (bounded(io), duration_ms.min(limit_ms))
+                (io, duration_ms.min(limit_ms))
             }
-            _ if timed_out => (bounded(Io::TimedOut), limit_ms),
-            (write, _) => (self.perform(node, request, write), duration_ms),
+            _ if timed_out => (Io::TimedOut, limit_ms),
+            (write, _) => (self.perform(node, op, write), duration_ms),
         }
     }
 
@@ -132,7 +200,7 @@ impl Cluster {
     /// later.
     fn touch(
         &mut self,
-        request: &Request,
+        path: &str,
         health: Health,
         write: Write,
         latency_ms: u64,
@@ -152,26 +220,27 @@ impl Cluster {
         };
         let outcome = match result {
             Ok(()) => Outcome::ok(Value::Unit),
-            Err(why) => Outcome::failed(Value::Unit, error_line(request, why)),
+            Err(why) => {
+                Outcome::failed(Value::Unit, format!("touch: cannot touch '{path}': {why}"))
+            }
         };
         (outcome, cost)
     }
 
     /// Serves a safe storage operation at once; `write` is the write it stands for, if any.
-    fn perform(&mut self, node: usize, request: &Request, write: Option<Write>) -> Outcome {
-        let io = match request {
-            Request::ReadRecord { path, .. } => self.read_record(node, path),
-            Request::WriteRecord { .. } => self
+    fn perform(&mut self, node: usize, op: Bounded, write: Option<Write>) -> Io<Value> {
+        let result = match op {
+            Bounded::Op(StorageOp::Read { path }) => self.read_record(node, path),
+            Bounded::Op(StorageOp::Write { .. }) => self
                 .land(&write.expect("a record write carries its write"))
                 .map(|()| Value::Unit),
-            Request::ListRecords { dir, .. } => self.list_records(node, dir),
-            Request::FileExists { path, .. } => Ok(Value::Flag(self.is_regular_file(node, path))),
-            other => unreachable!("{other} is not a safe storage operation"),
+            Bounded::Op(StorageOp::List { dir }) => self.list_records(node, dir),
+            Bounded::Exists(path) => Ok(Value::Flag(self.is_regular_file(node, path))),
         };
-        bounded(match io {
+        match result {
             Ok(value) => Io::Done(value),
-            Err(why) => Io::Failed(error_line(request, why)),
-        })
+            Err(why) => Io::Failed(op.error_line(why)),
+        }
     }
 
     /// A record and its modification time, fresh from the storage (never from the attribute
@@ -186,10 +255,11 @@ impl Cluster {
             })))
         };
         match self.place(path) {
-            Place::HeartbeatDir => Err("Is a directory"),
-            Place::BelowHeartbeat => Err("Not a directory"),
-            Place::HeartbeatEntry(name) => {
-                match self.storage.entries.as_ref().and_then(|e| e.get(&name)) {
+            Place::HeartbeatDir(_) => Err("Is a directory"),
+            Place::BelowHeartbeat(_) => Err("Not a directory"),
+            Place::HeartbeatEntry(storage, name) => {
+                let entries = self.storages[storage].entries.as_ref();
+                match entries.and_then(|e| e.get(&name)) {
                     None => Ok(Value::Entry(EntryRead::Missing)),
                     Some(entry) if entry.kind == EntryKind::Dir => {
                         Ok(Value::Entry(EntryRead::NotAFile))
@@ -197,7 +267,9 @@ impl Cluster {
                     Some(entry) => file(Some(entry.mtime_ms), &entry.content),
                 }
             }
-            Place::Shared(resolved) => file(self.storage.shared_files.get(&resolved).copied(), ""),
+            Place::Shared(resolved) => {
+                file(self.storages[0].shared_files.get(&resolved).copied(), "")
+            }
             Place::Local(resolved) => {
                 file(self.nodes[node].local_files.get(&resolved).copied(), "")
             }
@@ -208,23 +280,26 @@ impl Cluster {
     /// listing cache while that is younger than the mount allows.
     fn list_records(&mut self, node: usize, dir: &str) -> Result<Value, &'static str> {
         let now = self.now_ms;
+        let Place::HeartbeatDir(storage) = self.place(dir) else {
+            return Err(NO_SUCH_FILE);
+        };
         let state = &self.nodes[node];
-        if let Some((filled, names)) = &state.listing
+        if let Some((filled, names)) = state.listings.get(&storage)
             && now - filled < state.listing_cache_ms
         {
             return Ok(Value::Names(names.clone()));
         }
-        let names: Vec<String> = match (self.place(dir), &self.storage.entries) {
-            (Place::HeartbeatDir, Some(entries)) => entries
+        let names: Vec<String> = match &self.storages[storage].entries {
+            Some(entries) => entries
                 .keys()
                 .filter(|name| !name.starts_with('.'))
                 .cloned()
                 .collect(),
-            _ => return Err(NO_SUCH_FILE),
+            None => return Err(NO_SUCH_FILE),
         };
         let state = &mut self.nodes[node];
         if state.listing_cache_ms > 0 {
-            state.listing = Some((now, names.clone()));
+            state.listings.insert(storage, (now, names.clone()));
         }
         Ok(Value::Names(names))
     }
@@ -234,14 +309,16 @@ impl Cluster {
         let content = write.content.as_deref();
         let server_ms = self.server_time_ms();
         match self.place(&write.path) {
-            Place::HeartbeatDir if content.is_some() => Err("Is a directory"),
-            Place::HeartbeatDir if self.storage.entries.is_none() => Err(NO_SUCH_FILE),
-            Place::HeartbeatDir => Ok(()),
-            Place::BelowHeartbeat => Err("Not a directory"),
-            Place::HeartbeatEntry(name) => {
-                self.storage.write_entry(&name, content, server_ms)?;
+            Place::HeartbeatDir(_) if content.is_some() => Err("Is a directory"),
+            Place::HeartbeatDir(storage) if self.storages[storage].entries.is_none() => {
+                Err(NO_SUCH_FILE)
+            }
+            Place::HeartbeatDir(_) => Ok(()),
+            Place::BelowHeartbeat(_) => Err("Not a directory"),
+            Place::HeartbeatEntry(storage, name) => {
+                self.storages[storage].write_entry(&name, content, server_ms)?;
                 // A host sees the entries it creates itself in its cached listing.
-                if let Some((_, names)) = self.nodes[write.node].listing.as_mut()
+                if let Some((_, names)) = self.nodes[write.node].listings.get_mut(&storage)
                     && let Err(index) = names.binary_search(&name)
                 {
                     names.insert(index, name.clone());
@@ -249,16 +326,16 @@ impl Cluster {
                 if let Some((_, cached)) = self.nodes[write.node].cache.as_mut() {
                     // The cached directory may be older than the live one; what it lacks
                     // stays unknown to the cache.
-                    let _ = cached.write_entry(&name, content, server_ms);
+                    let _ = cached[storage].write_entry(&name, content, server_ms);
                 }
                 Ok(())
             }
             Place::Shared(resolved) => {
-                self.storage
+                self.storages[0]
                     .shared_files
                     .insert(resolved.clone(), server_ms);
                 if let Some((_, cached)) = self.nodes[write.node].cache.as_mut() {
-                    cached.shared_files.insert(resolved, server_ms);
+                    cached[0].shared_files.insert(resolved, server_ms);
                 }
                 Ok(())
             }
@@ -285,18 +362,18 @@ impl Cluster {
         }
     }
 
-    /// Changes how the shared storage treats the node. Writes that waited for a hung storage
+    /// Changes how a shared storage treats the node. Writes that waited for it while it hung
     /// land when it works again, and are lost when it fails instead.
-    pub fn set_storage(&mut self, node: usize, health: Health) {
-        let was_hung = self.nodes[node].storage == Health::Hung;
-        self.nodes[node].storage = health;
+    pub fn set_storage(&mut self, node: usize, storage: usize, health: Health) {
+        let was_hung = self.nodes[node].storage[storage] == Health::Hung;
+        self.nodes[node].storage[storage] = health;
         if !was_hung || health == Health::Hung {
             return;
         }
         let keys: Vec<(usize, String)> = self
             .hung_writes
             .keys()
-            .filter(|(writer, _)| *writer == node)
+            .filter(|(writer, path)| *writer == node && self.place(path).storage() == Some(storage))
             .cloned()
             .collect();
         for key in keys {

@@ -1,0 +1,275 @@
+//! Chaos tests of the safe profile over three heartbeat directories on real processes (issue 11):
+//! two data centres, each with a host and a directory, and a witness directory at a third site.
+//! Each host sees each directory through a faultfs mount of its own, so a host can lose a
+//! directory its peer still sees; an oracle independent of hacmp times every application
+//! instance. Each test prints the failover time it measured.
+
+mod support;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hacmp::timing::{SETTLE, Timing};
+use support::cluster::{Cluster, FAILE_OVER_TIME, HOSTS, LOOP_TIME, WAIT_LIMIT};
+use support::fuse_fs::Mode;
+use support::oracle::Instance;
+use support::wait_until;
+
+const SITES: [&str; 3] = ["dc1", "dc2", "witness"];
+const DC1: usize = 0;
+const DC2: usize = 1;
+const WITNESS: usize = 2;
+/// nodeA, in dc1, becomes master; nodeB, in dc2, stands by.
+const MASTER: usize = 0;
+const STANDBY: usize = 1;
+/// Rounds enough for a standby to have watched longer than faileOverTime.
+const ROUNDS_PAST_FAILE_OVER_TIME: usize = FAILE_OVER_TIME as usize + 3;
+
+fn timing() -> Timing {
+    Timing::new(FAILE_OVER_TIME, LOOP_TIME).unwrap()
+}
+
+/// Issue 11's bound on a takeover: faileOverTime + loopTime + 5 s + the storage deadline.
+fn failover_bound() -> Duration {
+    let timing = timing();
+    timing.takeover_after + timing.loop_pause + SETTLE + timing.io_limit
+}
+
+/// A cluster over the three sites with nodeA running the application and nodeB watching.
+fn master_and_standby(label: &str) -> (Cluster, Instance) {
+    let mut cluster = Cluster::new(label, "safe", &SITES);
+    cluster.start(MASTER);
+    let first = cluster.wait_for_instance(MASTER);
+    cluster.start(STANDBY);
+    cluster.wait_for_rounds(STANDBY, 3);
+    assert_eq!(
+        cluster.oracle.running(),
+        std::slice::from_ref(&first),
+        "the standby runs nothing while the master is healthy\n{}",
+        cluster.report()
+    );
+    (cluster, first)
+}
+
+/// Asserts that `taken_over` started within the bound after `fault_at`, and prints the time.
+fn assert_failover_within_bound(
+    cluster: &Cluster,
+    what: &str,
+    fault_at: Duration,
+    taken_over: &Instance,
+) {
+    let failover = taken_over.started.saturating_sub(fault_at);
+    println!(
+        "{what}: the standby's instance started {:.2} s after the fault (bound {:.0} s)",
+        failover.as_secs_f64(),
+        failover_bound().as_secs_f64()
+    );
+    assert!(
+        failover <= failover_bound(),
+        "{what}: took over after {failover:?}, more than {:?}\n{}",
+        failover_bound(),
+        cluster.report()
+    );
+}
+
+/// The master's whole data centre goes: its host (daemon, guard, application, all at once by
+/// SIGKILL) and its directory, which the standby then finds failing or hung.
+fn master_site_lost(label: &str, directory: Mode) {
+    let (mut cluster, _) = master_and_standby(label);
+    cluster.set_view(STANDBY, DC1, directory);
+    let lost_at = cluster.lose_host(MASTER);
+    let second = cluster.wait_for_instance(STANDBY);
+    cluster.assert_no_overlap();
+    assert_failover_within_bound(&cluster, label, lost_at, &second);
+    cluster.wait_for_rounds(STANDBY, 3);
+    assert_eq!(
+        cluster.oracle.running(),
+        [second],
+        "the standby keeps running on the two sites left\n{}",
+        cluster.report()
+    );
+}
+
+#[test]
+fn the_standby_takes_over_when_the_master_site_is_lost_and_its_directory_fails() {
+    master_site_lost("master-site-lost-failing", Mode::Fail);
+}
+
+#[test]
+fn the_standby_takes_over_when_the_master_site_is_lost_and_its_directory_hangs() {
+    master_site_lost("master-site-lost-hanging", Mode::Hang);
+}
+
+/// Asserts that the first instance is the only one there ever was, still running.
+fn assert_nothing_changed(cluster: &Cluster, first: &Instance, what: &str) {
+    cluster.assert_no_overlap();
+    assert_eq!(
+        cluster.oracle.instances(),
+        std::slice::from_ref(first),
+        "{what}: the master's instance runs on, never restarted, and no other started\n{}",
+        cluster.report()
+    );
+}
+
+#[test]
+fn the_master_runs_on_when_the_standby_site_is_lost() {
+    let (mut cluster, first) = master_and_standby("standby-site-lost");
+    cluster.set_view(MASTER, DC2, Mode::Hang);
+    cluster.lose_host(STANDBY);
+    cluster.wait_for_rounds(MASTER, ROUNDS_PAST_FAILE_OVER_TIME);
+    assert_nothing_changed(&cluster, &first, "standby site lost");
+}
+
+#[test]
+fn nothing_changes_when_the_witness_is_lost() {
+    let (cluster, first) = master_and_standby("witness-lost");
+    for node in [MASTER, STANDBY] {
+        cluster.set_view(node, WITNESS, Mode::Hang);
+    }
+    cluster.wait_for_rounds(STANDBY, ROUNDS_PAST_FAILE_OVER_TIME);
+    cluster.wait_for_rounds(MASTER, 3);
+    assert_nothing_changed(&cluster, &first, "witness lost");
+}
+
+/// The link between the data centres and to the witness breaks for the master only: it reaches
+/// its own directory, the standby the other two. The master's application must stop when its
+/// lease ends (the guard's deadline), and the standby's start after that, never overlapping.
+#[test]
+fn a_partitioned_master_stops_at_its_lease_end_before_the_standby_starts() {
+    let (cluster, first) = master_and_standby("partition");
+    cluster.set_view(STANDBY, DC1, Mode::Fail);
+    let partitioned_at = hacmp::real::guard::boot_clock();
+    cluster.set_view(MASTER, DC2, Mode::Fail);
+    cluster.set_view(MASTER, WITNESS, Mode::Fail);
+    let second = cluster.wait_for_instance(STANDBY);
+    cluster.assert_no_overlap();
+    let ended = cluster
+        .oracle
+        .instances()
+        .into_iter()
+        .find(|instance| instance.pid == first.pid && instance.host == HOSTS[MASTER])
+        .and_then(|instance| instance.ended)
+        .unwrap_or_else(|| panic!("the master's instance still runs\n{}", cluster.report()));
+    // The last write a majority confirmed was issued before the partition; the guard kills the
+    // application one lease later. The oracle sees the end within its polling interval.
+    let stopped_after = ended.saturating_sub(partitioned_at);
+    let latest_end = timing().lease + Duration::from_secs(1);
+    println!(
+        "partition: the master's instance ended {:.2} s after the partition (lease {:.0} s)",
+        stopped_after.as_secs_f64(),
+        timing().lease.as_secs_f64()
+    );
+    assert!(
+        stopped_after <= latest_end,
+        "the master's instance ended {stopped_after:?} after the partition, later than its lease end\n{}",
+        cluster.report()
+    );
+    assert!(second.started >= ended, "{}", cluster.report());
+    assert_failover_within_bound(&cluster, "partition", partitioned_at, &second);
+}
+
+/// A paused master daemon cannot renew, so its guard ends the application; the standby takes
+/// over, and the daemon, resumed, finds it has lost and stays a standby.
+#[test]
+fn a_paused_master_daemon_never_runs_next_to_the_standby() {
+    let (cluster, _) = master_and_standby("paused-master");
+    cluster.nodes[MASTER].pause_or_resume_daemon(libc::SIGSTOP);
+    let second = cluster.wait_for_instance(STANDBY);
+    cluster.assert_no_overlap();
+    cluster.nodes[MASTER].pause_or_resume_daemon(libc::SIGCONT);
+    cluster.wait_for_rounds(MASTER, 5);
+    cluster.wait_for_rounds(STANDBY, 2);
+    assert_eq!(
+        cluster.oracle.running(),
+        [second],
+        "after the pause exactly one instance runs, the standby's\n{}",
+        cluster.report()
+    );
+    cluster.assert_no_overlap();
+}
+
+/// The operator commands answer while a directory hangs (a site whose NFS server is gone):
+/// `hacmp status` within its 2-second limit per directory, showing the bare majority, and
+/// `hacmp check` within its 5-second limits, naming the directory it could not examine.
+#[test]
+fn status_and_check_answer_while_a_directory_hangs() {
+    let (cluster, _) = master_and_standby("operator-commands");
+    let hung = cluster.views[MASTER][DC2].path().display().to_string();
+    let status = answer_while_hung(&cluster, &["status", "--json"], |out| {
+        serde_json::from_str::<serde_json::Value>(out).is_ok()
+    });
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["quorum"]["state"], "bare majority", "{json}");
+    assert_eq!(
+        json["heartbeat_dirs"][DC2]["error"], "no answer within 2 s",
+        "{json}"
+    );
+    assert_eq!(
+        json["heartbeat_dirs"][DC1]["master"], HOSTS[MASTER],
+        "{json}"
+    );
+    assert!(
+        status.took < Duration::from_secs(30),
+        "status took {:?}",
+        status.took
+    );
+
+    let examined =
+        format!("hacmpHeartBeatDirs: lists {hung}, which cannot be examined: no answer within 5 s");
+    let check = answer_while_hung(&cluster, &["check"], |out| out.contains(&examined));
+    assert!(
+        check.stderr.contains(&format!(
+            "lists {hung}, which cannot be reached now (no answer within 5 s)"
+        )),
+        "{}",
+        check.stderr
+    );
+    assert!(
+        check.took < Duration::from_secs(60),
+        "check took {:?}",
+        check.took
+    );
+}
+
+/// What a command printed and how long it took to print it.
+struct Answer {
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+/// Runs `hacmp ARGS VARS` as the master's node while its view of dc2 hangs, waits until its
+/// output satisfies `answered`, then ends the hang and reaps it. A process whose thread waits in
+/// a request faultfs has read cannot exit until it is answered (an NFS hard mount's waits are
+/// killable; FUSE's are not, once the request is read), so the command's own end is not timed.
+fn answer_while_hung(cluster: &Cluster, args: &[&str], answered: impl Fn(&str) -> bool) -> Answer {
+    let node = &cluster.nodes[MASTER];
+    let (stdout, stderr) = (node.dir.join("command.out"), node.dir.join("command.err"));
+    cluster.set_view(MASTER, DC2, Mode::Hang);
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(args)
+        .arg(node.dir.join("heartbeat.vars"))
+        .current_dir(&node.dir)
+        .env("NO_COLOR", "1")
+        .stdout(fs::File::create(&stdout).unwrap())
+        .stderr(fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let read = |path: &PathBuf| fs::read_to_string(path).unwrap_or_default();
+    wait_until(
+        &format!("an answer from hacmp {args:?}"),
+        WAIT_LIMIT,
+        || answered(&read(&stdout)),
+    );
+    let took = started.elapsed();
+    cluster.set_view(MASTER, DC2, Mode::Normal);
+    child.wait().unwrap();
+    Answer {
+        stdout: read(&stdout),
+        stderr: read(&stderr),
+        took,
+    }
+}

@@ -1,0 +1,233 @@
+//! A cluster of hacmp daemons on real processes for the chaos tests: each node sees each site's
+//! heartbeat directory through a faultfs mount of its own, so that a node can lose a directory
+//! its peer still sees, and an oracle independent of hacmp times every application instance.
+//!
+//! With one site a node's view is its `heartBeatDir`; with several, its views are
+//! `hacmpHeartBeatDirs` (and `heartBeatDir` names the first of them, as a migrated host keeps
+//! its old directory among the new ones).
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hacmp::real::guard::boot_clock;
+
+use super::fuse_fs::{FaultFs, Mode};
+use super::oracle::{Instance, Oracle};
+use super::{
+    Daemon, Node, NodeVariables, kill_processes_with_environment, pids_with_environment,
+    unique_marker, wait_until,
+};
+
+/// Short enough for tests, long enough for a loaded machine: a 4-second lease, 1-second
+/// storage deadlines (see `hacmp::timing::Timing::new`).
+pub const FAILE_OVER_TIME: u64 = 5;
+pub const LOOP_TIME: u64 = 1;
+/// Every process of a cluster (daemons, guards, applications) inherits this variable, set to
+/// the test's marker, so that cleanup finds them all whatever their command lines.
+const MARKER_VARIABLE: &str = "HACMP_CHAOS_MARKER";
+/// Every process of one node inherits this variable, set to the marker and the host name, so
+/// that a test can end a whole host (daemon, guard, application) as a site failure does.
+const NODE_VARIABLE: &str = "HACMP_CHAOS_NODE";
+/// Limits of the waits below: generous, because they bound a hang, not a speed.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(120);
+pub const HOSTS: [&str; 2] = ["nodeA", "nodeB"];
+
+/// Two safe-profile nodes over one or more sites, and an oracle watching their instances.
+///
+/// The fields are dropped in this order after `Drop::drop` has ended every process: the oracle
+/// stops, the mounts are detached, the temporary directory goes last.
+pub struct Cluster {
+    pub oracle: Oracle,
+    /// `views[node][site]`: what each node sees of each site's directory.
+    pub views: Vec<Vec<FaultFs>>,
+    pub nodes: Vec<Node>,
+    /// Each site's heartbeat directory itself, as its storage holds it.
+    pub shared: Vec<PathBuf>,
+    marker: String,
+    /// Removed last, once nothing uses it.
+    _root: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `profile` is hacmpProfile for both nodes; `sites` names the heartbeat directories.
+    pub fn new(label: &str, profile: &str, sites: &[&str]) -> Cluster {
+        assert!(!sites.is_empty(), "a cluster needs a heartbeat directory");
+        let root = tempfile::tempdir().unwrap();
+        let marker = unique_marker(label);
+        let shared: Vec<PathBuf> = sites
+            .iter()
+            .map(|site| {
+                let dir = root.path().join(format!("storage-of-{site}"));
+                fs::create_dir(&dir).unwrap();
+                dir
+            })
+            .collect();
+        let events = root.path().join("app-events");
+        let view = |host: &str, site: &str| match sites {
+            [_] => root.path().join(format!("view-of-{host}")),
+            _ => root.path().join(format!("view-of-{host}")).join(site),
+        };
+        let nodes: Vec<Node> = HOSTS
+            .iter()
+            .map(|host| {
+                let vars = NodeVariables {
+                    host_name: host.to_string(),
+                    heart_beat_dir: view(host, sites[0]),
+                    marker: marker.clone(),
+                    faile_over_time: FAILE_OVER_TIME,
+                    loop_time: LOOP_TIME,
+                };
+                let mut node = Node::new(root.path(), vars);
+                node.set_variable("hacmpProfile", profile);
+                if sites.len() > 1 {
+                    let views: Vec<String> = sites
+                        .iter()
+                        .map(|site| view(host, site).display().to_string())
+                        .collect();
+                    node.set_variable("hacmpHeartBeatDirs", &views.join(" "));
+                }
+                node.set_env("APP_EVENTS", events.to_str().unwrap());
+                node.set_env(MARKER_VARIABLE, &marker);
+                node.set_env(NODE_VARIABLE, &format!("{marker}-{host}"));
+                node
+            })
+            .collect();
+        let views = HOSTS
+            .iter()
+            .map(|host| {
+                sites
+                    .iter()
+                    .zip(&shared)
+                    .map(|(site, storage)| FaultFs::mount(storage, &view(host, site)))
+                    .collect()
+            })
+            .collect();
+        Cluster {
+            oracle: Oracle::start(&events, &marker),
+            views,
+            nodes,
+            shared,
+            marker,
+            _root: root,
+        }
+    }
+
+    /// Gives every node a runtime directory, so that a restarted daemon can reattach.
+    pub fn with_runtime_directories(mut self) -> Cluster {
+        for node in &mut self.nodes {
+            node.give_runtime_directory();
+        }
+        self
+    }
+
+    pub fn start(&mut self, node: usize) {
+        self.nodes[node].start(Daemon::Hacmp);
+    }
+
+    /// Ends every process of `node` at once with SIGKILL (daemon, guard, application), as the
+    /// loss of its host does, and returns the moment on the boot clock.
+    pub fn lose_host(&mut self, node: usize) -> Duration {
+        let lost_at = boot_clock();
+        self.nodes[node].kill_daemon();
+        let value = format!("{}-{}", self.marker, HOSTS[node]);
+        assert!(
+            kill_processes_with_environment(NODE_VARIABLE, &value),
+            "processes of {} outlived its loss: {:?}",
+            HOSTS[node],
+            pids_with_environment(NODE_VARIABLE, &value)
+        );
+        lost_at
+    }
+
+    /// Sets how `node`'s view of `site` answers.
+    pub fn set_view(&self, node: usize, site: usize, mode: Mode) {
+        self.views[node][site].set_mode(mode);
+    }
+
+    /// Waits for an instance on `node` and returns it.
+    pub fn wait_for_instance(&self, node: usize) -> Instance {
+        let host = HOSTS[node];
+        let on_node = || -> Option<Instance> {
+            self.oracle
+                .running()
+                .into_iter()
+                .find(|instance| instance.host == host)
+        };
+        let mut found = None;
+        let what = format!("an instance on {host}\n{}", self.report());
+        wait_until(&what, WAIT_LIMIT, || {
+            found = on_node();
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// How many times `node`'s daemon has gone round its loop.
+    pub fn rounds(&self, node: usize) -> usize {
+        let line = format!("In monitoring loop sleep {LOOP_TIME}");
+        self.nodes[node]
+            .output()
+            .iter()
+            .filter(|l| **l == line)
+            .count()
+    }
+
+    /// Waits until `node`'s daemon has gone round its loop `rounds` more times.
+    pub fn wait_for_rounds(&self, node: usize, rounds: usize) {
+        let target = self.rounds(node) + rounds;
+        let what = format!("{rounds} rounds of {}\n{}", HOSTS[node], self.report());
+        wait_until(&what, WAIT_LIMIT, || self.rounds(node) >= target);
+    }
+
+    /// What a failure message needs: the oracle's timeline and the end of each daemon's output.
+    pub fn report(&self) -> String {
+        const TAIL: usize = 40;
+        let mut text = format!("timeline (seconds):\n{}", self.oracle.timeline());
+        for (node, host) in self.nodes.iter().zip(HOSTS) {
+            let output = node.output();
+            let tail = &output[output.len().saturating_sub(TAIL)..];
+            text += &format!(
+                "--- {host} output (last {TAIL} lines):\n{}\n--- {host} errors:\n{}\n",
+                tail.join("\n"),
+                node.errors()
+            );
+        }
+        text
+    }
+
+    /// The guarantee: no two instances were ever alive at the same time.
+    pub fn assert_no_overlap(&self) {
+        let overlap = self.oracle.overlap();
+        assert_eq!(
+            overlap,
+            Duration::ZERO,
+            "instances overlapped\n{}",
+            self.report()
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Hung storage first: a process blocked on it cannot be killed until it is answered.
+        for view in self.views.iter().flatten() {
+            view.set_mode(Mode::Normal);
+        }
+        for node in &mut self.nodes {
+            if node.daemon_running() {
+                node.pause_or_resume_daemon(libc::SIGCONT);
+            }
+            node.kill_daemon();
+            node.kill_apps();
+        }
+        let all_ended = kill_processes_with_environment(MARKER_VARIABLE, &self.marker);
+        if !std::thread::panicking() {
+            assert!(
+                all_ended,
+                "processes outlived the test: {:?}",
+                pids_with_environment(MARKER_VARIABLE, &self.marker)
+            );
+        }
+    }
+}
