@@ -419,12 +419,17 @@ impl Files {
     }
 
     /// Waits until `ends` (SETTLE after the claim's confirmation), writing the claim again every
-    /// loopTime meanwhile: peers must see a claim in
-    /// progress change as often as a master's record does, or, with faileOverTime shorter than
-    /// SETTLE, they would take it for abandoned and claim over it (found by the simulator:
+    /// loopTime meanwhile: peers must see a claim in progress change as often as a master's
+    /// record does, or, with faileOverTime shorter than SETTLE, they would take it for abandoned
+    /// and claim over it (found by the simulator:
     /// tests/shell-parity/scenarios/safe-claim-livelock.toml). Each confirmed write issued
     /// within the claim's lease moves `until`. Returns false when a write was not confirmed by
     /// a majority.
+    ///
+    /// Each write is followed by a scan, so that a rival claim confirmed during the settle is
+    /// seen while it exists: if its record is deleted before our re-read (after its owner's
+    /// own re-read), the re-read finds it gone, a change, instead of never having seen it
+    /// (found by the step exploration: two claimants at a cold start both won).
     fn settle(
         &mut self,
         world: &mut dyn SafeWorld,
@@ -447,6 +452,7 @@ impl Files {
             if written.issued < *until {
                 *until = (*until).max(written.issued + self.timing.lease);
             }
+            self.scan(world)?;
         }
     }
 
