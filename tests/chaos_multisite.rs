@@ -193,6 +193,13 @@ fn a_paused_master_daemon_never_runs_next_to_the_standby() {
 /// The operator commands answer while a directory hangs (a site whose NFS server is gone):
 /// `hacmp status` within its 2-second limit per directory, showing the bare majority, and
 /// `hacmp check` within its 5-second limits, naming the directory it could not examine.
+/// Restart without failover over three directories: the restarted daemon must find its record
+/// in a majority of them to reattach.
+#[test]
+fn a_master_daemon_restarted_within_its_lease_keeps_its_application() {
+    support::cluster::restart_within_the_lease_keeps_the_application("reattach-sites", &SITES);
+}
+
 #[test]
 fn status_and_check_answer_while_a_directory_hangs() {
     let (cluster, _) = master_and_standby("operator-commands");

@@ -231,3 +231,35 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// Restart without failover (issue 11): kill -9 of the master's daemon alone, started again at
+/// once, well within its lease, over `sites`. The new daemon reattaches to the guard and renews
+/// with the same token: the oracle sees the one instance the whole time, through more than a
+/// lease and more than faileOverTime after the kill, and the standby never claims.
+pub fn restart_within_the_lease_keeps_the_application(label: &str, sites: &[&str]) {
+    const ACTIVE: usize = 0;
+    const STANDBY: usize = 1;
+    let mut cluster = Cluster::new(label, "safe", sites).with_runtime_directories();
+    cluster.start(ACTIVE);
+    let first = cluster.wait_for_instance(ACTIVE);
+    cluster.start(STANDBY);
+    cluster.wait_for_rounds(STANDBY, 3);
+
+    cluster.nodes[ACTIVE].kill_daemon();
+    cluster.start(ACTIVE);
+    cluster.wait_for_rounds(ACTIVE, 2 * FAILE_OVER_TIME as usize);
+    cluster.wait_for_rounds(STANDBY, 2);
+    assert!(
+        cluster.nodes[ACTIVE]
+            .output_contains("reattached to the application of the previous run, keeping token 1"),
+        "{}",
+        cluster.report()
+    );
+    assert_eq!(
+        cluster.oracle.instances(),
+        std::slice::from_ref(&first),
+        "one instance throughout, never restarted, never started by the standby\n{}",
+        cluster.report()
+    );
+    cluster.assert_no_overlap();
+}
