@@ -11,6 +11,7 @@ use crate::children;
 use crate::report::{Row, Section};
 use crate::simulation;
 use crate::support::etcd::{ACTIVE, EtcdNodes, FAILE_OVER_TIME, LOOP_TIME, STANDBY};
+use crate::support::watched::Watched;
 
 pub struct Settings {
     /// How many times the master's host is lost.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{ConfigError, Profile, Setting, Settings, Store, Variables};
-use crate::real::batch::{Job, Outcome, Pools};
+use crate::real::batch::{Outcome, Pools};
 use crate::real::files::describe;
 use crate::storage::{self, RealStorage, StorageProbe};
 
@@ -91,17 +91,7 @@ fn several_directories(
     setting: &Setting,
     dirs: &[String],
 ) -> Result<Vec<String>, ConfigError> {
-    let jobs = dirs
-        .iter()
-        .map(|dir| {
-            let owned = dir.clone();
-            Job {
-                directory: dir.clone(),
-                work: Box::new(move || reach(&owned)),
-            }
-        })
-        .collect();
-    let outcomes = Pools::default().run_all(jobs, REACH_LIMIT);
+    let outcomes = Pools::default().on_each_directory(dirs, REACH_LIMIT, reach);
     let mut warnings = Vec::new();
     for (dir, outcome) in dirs.iter().zip(outcomes) {
         let (canonical, unreachable) = match outcome {

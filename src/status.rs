@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{EtcdSettings, Profile, Store, Variables};
-use crate::real::batch::{Job, Outcome, Pools};
+use crate::real::batch::{Outcome, Pools};
 use crate::real::etcd::{self, Quorum as EtcdQuorum, Survey};
 use crate::real::guard::boot_clock;
 use crate::real::{files, listing, processes, records};
@@ -453,17 +453,7 @@ fn look(dir: &str) -> Result<Vec<Seen>, String> {
 /// its entries when it answered.
 fn look_at_all(dirs: &[String]) -> (Vec<Directory>, Vec<Option<Vec<Seen>>>) {
     let started = boot_clock();
-    let jobs = dirs
-        .iter()
-        .map(|dir| {
-            let owned = dir.clone();
-            Job {
-                directory: dir.clone(),
-                work: Box::new(move || look(&owned)),
-            }
-        })
-        .collect();
-    let outcomes = Pools::default().run_all(jobs, DIRECTORY_LIMIT);
+    let outcomes = Pools::default().on_each_directory(dirs, DIRECTORY_LIMIT, look);
     dirs.iter()
         .zip(outcomes)
         .map(|(dir, outcome)| {

@@ -16,6 +16,7 @@ use support::cluster::{Cluster, FAILE_OVER_TIME, HOSTS, LOOP_TIME, WAIT_LIMIT};
 use support::fuse_fs::Mode;
 use support::oracle::Instance;
 use support::wait_until;
+use support::watched::Watched;
 
 const SITES: [&str; 3] = ["dc1", "dc2", "witness"];
 const DC1: usize = 0;

@@ -12,6 +12,7 @@ use support::cluster::{Cluster, FAILE_OVER_TIME, HOSTS, WAIT_LIMIT};
 use support::fuse_fs::{FaultFs, Mode};
 use support::oracle::{Instance, overlap_of};
 use support::wait_until;
+use support::watched::Watched;
 
 const ACTIVE: usize = 0;
 const STANDBY: usize = 1;

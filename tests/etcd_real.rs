@@ -18,6 +18,7 @@ use support::etcd::{
     WAIT_LIMIT,
 };
 use support::oracle::Instance;
+use support::watched::Watched;
 use support::{unique_marker, wait_until};
 
 /// The deadline of one request, as the loop gives it on a healthy cluster.

@@ -88,6 +88,27 @@ impl Pools {
             .map_or(0, |d| d.workers.busy_workers())
     }
 
+    /// Runs `work` once on each of `dirs` at once, each on its directory's pool, for the
+    /// one-shot commands (start, status) that look at every heartbeat directory.
+    pub fn on_each_directory<T: Send + 'static>(
+        &mut self,
+        dirs: &[String],
+        limit: Duration,
+        work: fn(&str) -> T,
+    ) -> Vec<Outcome<T>> {
+        let jobs = dirs
+            .iter()
+            .map(|dir| {
+                let owned = dir.clone();
+                Job {
+                    directory: dir.clone(),
+                    work: Box::new(move || work(&owned)),
+                }
+            })
+            .collect();
+        self.run_all(jobs, limit)
+    }
+
     /// Starts every job on its directory's pool at once and waits until all have answered or
     /// `limit` has passed since the start; the outcomes are in the order of `jobs`.
     ///

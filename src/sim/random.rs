@@ -99,25 +99,26 @@ fn timing(rng: &mut SplitMix64) -> (i64, i64) {
     (10, 3)
 }
 
+/// Nodes named `names`, each starting within 8 s and one in twenty with its clock far off.
+pub(super) fn random_nodes(rng: &mut SplitMix64, names: &[&str]) -> Vec<NodeSpec> {
+    names
+        .iter()
+        .map(|name| NodeSpec {
+            name: name.to_string(),
+            start: Seconds::Whole(rng.between(0, 8)),
+            clock_skew: Seconds::Whole(if rng.chance(20) { clock_offset(rng) } else { 0 }),
+            restart_on_failure: true,
+            listing_cache: Seconds::ZERO,
+        })
+        .collect()
+}
+
 /// A random schedule of 2 or 3 nodes; the same seed always gives the same scenario.
 pub fn scenario(seed: u64) -> Scenario {
     let mut rng = SplitMix64::new(seed);
     let node_count = rng.between(2, 3) as usize;
     let names = ["alpha", "beta", "gamma"];
-    let nodes: Vec<NodeSpec> = names[..node_count]
-        .iter()
-        .map(|name| NodeSpec {
-            name: name.to_string(),
-            start: Seconds::Whole(rng.between(0, 8)),
-            clock_skew: Seconds::Whole(if rng.chance(20) {
-                clock_offset(&mut rng)
-            } else {
-                0
-            }),
-            restart_on_failure: true,
-            listing_cache: Seconds::ZERO,
-        })
-        .collect();
+    let nodes = random_nodes(&mut rng, &names[..node_count]);
     let mut variables = BTreeMap::new();
     let (faile_over_time, loop_time) = timing(&mut rng);
     variables.insert("loopTime".to_string(), loop_time.to_string());

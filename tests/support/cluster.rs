@@ -13,10 +13,11 @@ use std::time::Duration;
 use hacmp::real::guard::boot_clock;
 
 use super::fuse_fs::{FaultFs, Mode};
-use super::oracle::{Instance, Oracle};
+use super::oracle::Oracle;
+use super::watched::Watched;
 use super::{
-    Daemon, Node, NodeVariables, kill_processes_with_environment, pids_with_environment,
-    unique_marker, wait_until,
+    Daemon, Node, NodeVariables, end_every_process, kill_processes_with_environment,
+    pids_with_environment, unique_marker,
 };
 
 /// Short enough for tests, long enough for a loaded machine: a 4-second lease, 1-second
@@ -144,67 +145,19 @@ impl Cluster {
     pub fn set_view(&self, node: usize, site: usize, mode: Mode) {
         self.views[node][site].set_mode(mode);
     }
+}
 
-    /// Waits for an instance on `node` and returns it.
-    pub fn wait_for_instance(&self, node: usize) -> Instance {
-        let host = HOSTS[node];
-        let on_node = || -> Option<Instance> {
-            self.oracle
-                .running()
-                .into_iter()
-                .find(|instance| instance.host == host)
-        };
-        let mut found = None;
-        let what = format!("an instance on {host}\n{}", self.report());
-        wait_until(&what, WAIT_LIMIT, || {
-            found = on_node();
-            found.is_some()
-        });
-        found.unwrap()
+impl Watched for Cluster {
+    const WAIT_LIMIT: Duration = WAIT_LIMIT;
+    const LOOP_TIME: u64 = LOOP_TIME;
+    const HOSTS: &'static [&'static str] = &HOSTS;
+
+    fn oracle(&self) -> &Oracle {
+        &self.oracle
     }
 
-    /// How many times `node`'s daemon has gone round its loop.
-    pub fn rounds(&self, node: usize) -> usize {
-        let line = format!("In monitoring loop sleep {LOOP_TIME}");
-        self.nodes[node]
-            .output()
-            .iter()
-            .filter(|l| **l == line)
-            .count()
-    }
-
-    /// Waits until `node`'s daemon has gone round its loop `rounds` more times.
-    pub fn wait_for_rounds(&self, node: usize, rounds: usize) {
-        let target = self.rounds(node) + rounds;
-        let what = format!("{rounds} rounds of {}\n{}", HOSTS[node], self.report());
-        wait_until(&what, WAIT_LIMIT, || self.rounds(node) >= target);
-    }
-
-    /// What a failure message needs: the oracle's timeline and the end of each daemon's output.
-    pub fn report(&self) -> String {
-        const TAIL: usize = 40;
-        let mut text = format!("timeline (seconds):\n{}", self.oracle.timeline());
-        for (node, host) in self.nodes.iter().zip(HOSTS) {
-            let output = node.output();
-            let tail = &output[output.len().saturating_sub(TAIL)..];
-            text += &format!(
-                "--- {host} output (last {TAIL} lines):\n{}\n--- {host} errors:\n{}\n",
-                tail.join("\n"),
-                node.errors()
-            );
-        }
-        text
-    }
-
-    /// The guarantee: no two instances were ever alive at the same time.
-    pub fn assert_no_overlap(&self) {
-        let overlap = self.oracle.overlap();
-        assert_eq!(
-            overlap,
-            Duration::ZERO,
-            "instances overlapped\n{}",
-            self.report()
-        );
+    fn nodes(&self) -> &[Node] {
+        &self.nodes
     }
 }
 
@@ -214,21 +167,7 @@ impl Drop for Cluster {
         for view in self.views.iter().flatten() {
             view.set_mode(Mode::Normal);
         }
-        for node in &mut self.nodes {
-            if node.daemon_running() {
-                node.pause_or_resume_daemon(libc::SIGCONT);
-            }
-            node.kill_daemon();
-            node.kill_apps();
-        }
-        let all_ended = kill_processes_with_environment(MARKER_VARIABLE, &self.marker);
-        if !std::thread::panicking() {
-            assert!(
-                all_ended,
-                "processes outlived the test: {:?}",
-                pids_with_environment(MARKER_VARIABLE, &self.marker)
-            );
-        }
+        end_every_process(&mut self.nodes, MARKER_VARIABLE, &self.marker);
     }
 }
 

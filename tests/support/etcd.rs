@@ -20,9 +20,10 @@ use std::time::Duration;
 use hacmp::real::guard::boot_clock;
 
 use super::oracle::{Instance, Oracle};
+use super::watched::Watched;
 use super::{
-    Daemon, Node, NodeVariables, kill_processes_with_environment, pids_with_environment,
-    unique_marker, wait_until,
+    Daemon, Node, NodeVariables, end_every_process, kill_processes_with_environment,
+    pids_with_environment, unique_marker, wait_until,
 };
 
 /// Three members: the smallest cluster that survives the loss of one.
@@ -521,98 +522,28 @@ impl EtcdNodes {
         );
         lost_at
     }
+}
 
-    /// Waits for an instance on `node` and returns it.
-    pub fn wait_for_instance(&self, node: usize) -> Instance {
-        let host = HOSTS[node];
-        let mut found = None;
-        let what = format!("an instance on {host}\n{}", self.report());
-        wait_until(&what, WAIT_LIMIT, || {
-            found = self
-                .oracle
-                .running()
-                .into_iter()
-                .find(|instance| instance.host == host);
-            found.is_some()
-        });
-        found.unwrap()
+impl Watched for EtcdNodes {
+    const WAIT_LIMIT: Duration = WAIT_LIMIT;
+    const LOOP_TIME: u64 = LOOP_TIME;
+    const HOSTS: &'static [&'static str] = &HOSTS;
+
+    fn oracle(&self) -> &Oracle {
+        &self.oracle
     }
 
-    /// Waits until no instance runs on any node.
-    pub fn wait_for_no_instance(&self) {
-        let what = format!("every instance to end\n{}", self.report());
-        wait_until(&what, WAIT_LIMIT, || self.oracle.running().is_empty());
+    fn nodes(&self) -> &[Node] {
+        &self.nodes
     }
 
-    /// How many times `node`'s daemon has gone round its loop.
-    pub fn rounds(&self, node: usize) -> usize {
-        let line = format!("In monitoring loop sleep {LOOP_TIME}");
-        self.nodes[node]
-            .output()
-            .iter()
-            .filter(|l| **l == line)
-            .count()
-    }
-
-    /// Waits until `node`'s daemon has gone round its loop `rounds` more times.
-    pub fn wait_for_rounds(&self, node: usize, rounds: usize) {
-        let target = self.rounds(node) + rounds;
-        let what = format!("{rounds} rounds of {}\n{}", HOSTS[node], self.report());
-        wait_until(&what, WAIT_LIMIT, || self.rounds(node) >= target);
-    }
-
-    /// The instances running now must be exactly `expected`.
-    pub fn assert_running(&self, expected: &[&Instance], why: &str) {
-        let running = self.oracle.running();
-        let expected: Vec<Instance> = expected.iter().map(|&i| i.clone()).collect();
-        assert_eq!(running, expected, "{why}\n{}", self.report());
-    }
-
-    /// What a failure message needs: the oracle's timeline, the end of each daemon's output
-    /// and of each etcd member's log.
-    pub fn report(&self) -> String {
-        const TAIL: usize = 40;
-        let mut text = format!("timeline (seconds):\n{}", self.oracle.timeline());
-        for (node, host) in self.nodes.iter().zip(HOSTS) {
-            let output = node.output();
-            let tail = &output[output.len().saturating_sub(TAIL)..];
-            text += &format!(
-                "--- {host} output (last {TAIL} lines):\n{}\n--- {host} errors:\n{}\n",
-                tail.join("\n"),
-                node.errors()
-            );
-        }
-        text + &self.etcd.logs()
-    }
-
-    /// The guarantee: no two instances were ever alive at the same time.
-    pub fn assert_no_overlap(&self) {
-        let overlap = self.oracle.overlap();
-        assert_eq!(
-            overlap,
-            Duration::ZERO,
-            "instances overlapped\n{}",
-            self.report()
-        );
+    fn more_report(&self) -> String {
+        self.etcd.logs()
     }
 }
 
 impl Drop for EtcdNodes {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
-            if node.daemon_running() {
-                node.pause_or_resume_daemon(libc::SIGCONT);
-            }
-            node.kill_daemon();
-            node.kill_apps();
-        }
-        let all_ended = kill_processes_with_environment(MARKER_VARIABLE, &self.marker);
-        if !std::thread::panicking() {
-            assert!(
-                all_ended,
-                "processes outlived the test: {:?}",
-                pids_with_environment(MARKER_VARIABLE, &self.marker)
-            );
-        }
+        end_every_process(&mut self.nodes, MARKER_VARIABLE, &self.marker);
     }
 }

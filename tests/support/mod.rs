@@ -11,6 +11,7 @@ pub mod etcd;
 pub mod fuse_fs;
 pub mod oracle;
 pub mod systemd;
+pub mod watched;
 
 use std::fs;
 use std::io::Read as _;
@@ -454,4 +455,25 @@ pub fn set_mtime(path: &Path, seconds: i64, nanoseconds: i64) {
         )
     };
     assert_eq!(status, 0, "utimensat {}", path.display());
+}
+
+/// Ends every process of a cluster's test: each node's daemon (resumed first if paused) and
+/// applications, then whatever else inherited `marker_variable=marker` (guards, children), and,
+/// unless the test already failed, asserts that nothing outlived it.
+pub fn end_every_process(nodes: &mut [Node], marker_variable: &str, marker: &str) {
+    for node in nodes.iter_mut() {
+        if node.daemon_running() {
+            node.pause_or_resume_daemon(libc::SIGCONT);
+        }
+        node.kill_daemon();
+        node.kill_apps();
+    }
+    let all_ended = kill_processes_with_environment(marker_variable, marker);
+    if !std::thread::panicking() {
+        assert!(
+            all_ended,
+            "processes outlived the test: {:?}",
+            pids_with_environment(marker_variable, marker)
+        );
+    }
 }

@@ -3,8 +3,8 @@
 //! nodes cut off or answered slowly, the maintenance key).
 
 use super::{HEAL_AT, RANDOM_DURATION, RANDOM_MAX_EVENTS, SplitMix64, clock_offset, healing};
-use super::{crash_scenario, random_app};
-use crate::sim::scenario::{Action, EtcdSpec, EventSpec, NodeSpec, Scenario, Seconds};
+use super::{crash_scenario, random_app, random_nodes};
+use crate::sim::scenario::{Action, EtcdSpec, EventSpec, Scenario, Seconds};
 use crate::timing::Timing;
 use std::collections::BTreeMap;
 
@@ -68,20 +68,7 @@ pub fn scenario(seed: u64) -> Scenario {
     let node_count = rng.between(2, 3) as usize;
     let members = MEMBER_COUNTS[rng.below(MEMBER_COUNTS.len() as u64) as usize];
     let names = ["alpha", "beta", "gamma"];
-    let nodes: Vec<NodeSpec> = names[..node_count]
-        .iter()
-        .map(|name| NodeSpec {
-            name: name.to_string(),
-            start: Seconds::Whole(rng.between(0, 8)),
-            clock_skew: Seconds::Whole(if rng.chance(20) {
-                clock_offset(&mut rng)
-            } else {
-                0
-            }),
-            restart_on_failure: true,
-            listing_cache: Seconds::ZERO,
-        })
-        .collect();
+    let nodes = random_nodes(&mut rng, &names[..node_count]);
     let (faile_over_time, loop_time) = timing(&mut rng);
     let variables = BTreeMap::from([
         ("loopTime".to_string(), loop_time.to_string()),
