@@ -59,7 +59,7 @@ pub fn measure(settings: &Settings, command: &str) -> Section {
     Section {
         rows: vec![Row {
             what: format!(
-                "5. Failover after a master crash, etcd backend on real processes (three-member etcd on 127.0.0.1), faileOverTime {FAILE_OVER_TIME}, loopTime {LOOP_TIME}: crash to the application running on the standby, {} crashes",
+                "6. Failover after a master crash, etcd backend on real processes (three-member etcd on 127.0.0.1), faileOverTime {FAILE_OVER_TIME}, loopTime {LOOP_TIME}: crash to the application running on the standby, {} crashes",
                 settings.crashes
             ),
             bash: format!(

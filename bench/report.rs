@@ -96,7 +96,7 @@ fn load_average() -> String {
 pub fn smoke_section() -> Section {
     Section {
         rows: vec![Row {
-            what: "6. CI smoke: every measured row above, in seconds, figures discarded"
+            what: "7. CI smoke: every measured row above, in seconds, figures discarded"
                 .to_string(),
             bash: "runs".to_string(),
             hacmp: "runs".to_string(),
