@@ -10,15 +10,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hacmp::real::guard::boot_clock;
-
 use super::fuse_fs::{FaultFs, Mode};
 use super::oracle::Oracle;
 use super::watched::Watched;
-use super::{
-    Daemon, Node, NodeVariables, end_every_process, kill_processes_with_environment,
-    pids_with_environment, unique_marker,
-};
+use super::{Daemon, Node, NodeVariables, end_every_process, lose_host, unique_marker};
 
 /// Short enough for tests, long enough for a loaded machine: a 4-second lease, 1-second
 /// storage deadlines (see `hacmp::timing::Timing::new`).
@@ -129,16 +124,8 @@ impl Cluster {
     /// Ends every process of `node` at once with SIGKILL (daemon, guard, application), as the
     /// loss of its host does, and returns the moment on the boot clock.
     pub fn lose_host(&mut self, node: usize) -> Duration {
-        let lost_at = boot_clock();
-        self.nodes[node].kill_daemon();
         let value = format!("{}-{}", self.marker, HOSTS[node]);
-        assert!(
-            kill_processes_with_environment(NODE_VARIABLE, &value),
-            "processes of {} outlived its loss: {:?}",
-            HOSTS[node],
-            pids_with_environment(NODE_VARIABLE, &value)
-        );
-        lost_at
+        lose_host(&mut self.nodes[node], NODE_VARIABLE, &value)
     }
 
     /// Sets how `node`'s view of `site` answers.

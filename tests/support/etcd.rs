@@ -17,14 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hacmp::real::guard::boot_clock;
-
 use super::oracle::{Instance, Oracle};
 use super::watched::Watched;
-use super::{
-    Daemon, Node, NodeVariables, end_every_process, kill_processes_with_environment,
-    pids_with_environment, unique_marker, wait_until,
-};
+use super::{Daemon, Node, NodeVariables, end_every_process, lose_host, unique_marker, wait_until};
 
 /// Three members: the smallest cluster that survives the loss of one.
 pub const MEMBERS: usize = 3;
@@ -511,16 +506,8 @@ impl EtcdNodes {
     /// Ends every process of `node` at once with SIGKILL (daemon, guard, application), as the
     /// loss of its host does, and returns the moment on the boot clock.
     pub fn lose_host(&mut self, node: usize) -> Duration {
-        let lost_at = boot_clock();
-        self.nodes[node].kill_daemon();
         let value = format!("{}-{}", self.marker, HOSTS[node]);
-        assert!(
-            kill_processes_with_environment(NODE_VARIABLE, &value),
-            "processes of {} outlived its loss: {:?}",
-            HOSTS[node],
-            pids_with_environment(NODE_VARIABLE, &value)
-        );
-        lost_at
+        lose_host(&mut self.nodes[node], NODE_VARIABLE, &value)
     }
 }
 

@@ -477,3 +477,18 @@ pub fn end_every_process(nodes: &mut [Node], marker_variable: &str, marker: &str
         );
     }
 }
+
+/// Ends every process of `node` at once with SIGKILL (daemon, guard, application: all that
+/// inherited `node_variable=value`), as the loss of its host does, and returns the moment on the
+/// boot clock.
+pub fn lose_host(node: &mut Node, node_variable: &str, value: &str) -> Duration {
+    let lost_at = hacmp::real::guard::boot_clock();
+    node.kill_daemon();
+    assert!(
+        kill_processes_with_environment(node_variable, value),
+        "processes of {} outlived its loss: {:?}",
+        node.vars.host_name,
+        pids_with_environment(node_variable, value)
+    );
+    lost_at
+}
