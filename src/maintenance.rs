@@ -138,8 +138,7 @@ pub fn key_note(settings: &EtcdSettings) -> Result<Option<String>, String> {
 }
 
 fn ask(settings: &EtcdSettings, request: &EtcdRequest) -> Result<EtcdAnswer, String> {
-    let serving = crate::real::etcd::serving(settings, ETCD_LIMIT);
-    match Cluster::new(serving).request(request, ETCD_LIMIT) {
+    match Cluster::new(settings.clone()).request(request, ETCD_LIMIT) {
         Io::Done(answer) => Ok(answer),
         Io::Failed(error) => Err(error),
         Io::TimedOut => Err(format!(

@@ -1,117 +1,213 @@
 //! The etcd cluster, for the safe profile's etcd backend (src/safe/etcd.rs) and the operator
-//! commands, through the etcd-client crate.
+//! commands, through etcd's JSON gateway (`/v3/...` on each member's client port) with a small
+//! blocking HTTP client (gateway.rs). The loop's thread sends each request itself and waits at
+//! most the request's limit: no async runtime, no thread of the client's own.
 //!
-//! etcd-client is asynchronous and the loop is not, nor should it become so. The async runtime
-//! therefore lives on one thread of this module, started by the first request: connecting is
-//! lazy, so a cluster that cannot be reached when the daemon starts is no error (the requests
-//! fail, the loop says so and goes on trying). The loop's thread sends each request over a
-//! channel and waits at most the request's limit for the answer, as `bounded.rs` does for
-//! storage. On the runtime's side each request is abandoned at the same limit, so requests to a
-//! hung member never pile up; and at most MAX_IN_FLIGHT are outstanding at once, beyond which
-//! requests fail at once.
-//!
-//! Every request carries etcd's "require leader" flag: a member cut off from the others answers
-//! "no leader" at once instead of holding the request, and HTTP/2 pings find a member that
-//! stopped answering (SIGSTOP, a dead link) within KEEP_ALIVE_INTERVAL + KEEP_ALIVE_TIMEOUT, after
-//! which the client sends to the other endpoints.
+//! Nothing is sent before the first request, so a cluster that cannot be reached when the
+//! daemon starts is no error (the requests fail, the loop says so and goes on trying). Before
+//! an endpoint's first request, and again after it failed, `GET /version` checks that it runs
+//! etcd 3.4 or later. Every request carries etcd's "require leader" flag, so a member cut off
+//! from the others answers "no leader" at once. A request goes first to the endpoint that
+//! answered last and, when that one cannot serve, to the others in turn, all within the
+//! request's limit.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+mod gateway;
 
-use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity,
-    LeaseKeepAliveStream, LeaseKeeper, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse,
-};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
-use tokio::sync::mpsc as async_mpsc;
+use serde_json::{Value, json};
 
-use crate::config::{EtcdSettings, EtcdTls};
+use crate::config::EtcdSettings;
 use crate::world::{EtcdAnswer, EtcdRequest, Io, KeyValue};
+use gateway::Failure;
 
-/// How many requests may wait for an answer at once; more fail at once. The loop sends one at a
-/// time, so only requests abandoned at their limit, and not yet dropped by the runtime, count.
-pub const MAX_IN_FLIGHT: usize = 16;
-/// How often an idle connection is pinged, and how long a ping may go unanswered before the
-/// connection is taken for dead. A second each: the loop's own period is a second or more.
-const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
-const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(1);
-/// The pause before a failed request is tried again (within its limit): long enough not to spin
-/// on a member that refuses at once, short enough to leave several tries within a second.
+/// The pause before the endpoints are tried again (within the request's limit) after none
+/// served: long enough not to spin on members that refuse at once, short enough to leave
+/// several tries within a second.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
-/// How long a TCP (and TLS) connection to one endpoint may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Open keep-alive streams kept between requests (one per lease; a daemon holds one lease).
-const MAX_KEEP_ALIVE_STREAMS: usize = 4;
-
-/// One request on its way to the runtime's thread.
-struct Job {
-    request: EtcdRequest,
-    limit: Duration,
-    reply: mpsc::SyncSender<Io<EtcdAnswer>>,
-}
 
 /// The daemon's handle on the etcd cluster of `hacmpEtcdEndpoints`.
 pub struct Cluster {
     settings: EtcdSettings,
-    /// The runtime's thread, once the first request has started it.
-    jobs: Option<async_mpsc::UnboundedSender<Job>>,
-    in_flight: Arc<AtomicUsize>,
+    /// The HTTP client with its open connections, once the first request has set it up.
+    agent: Option<ureq::Agent>,
+    /// Per endpoint: its version was checked since it last failed.
+    verified: Vec<bool>,
+    /// The endpoint asked first: the one that answered last.
+    preferred: usize,
+}
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unanswered {
+    /// No endpoint could serve; each endpoint tried, with why.
+    Unreachable(Vec<(String, String)>),
+    /// etcd answered and refused the request.
+    Refused {
+        endpoint: String,
+        code: i64,
+        message: String,
+    },
+    /// The client could not be set up: a TLS file that cannot be read.
+    Setup(String),
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unanswered::Unreachable(reasons) => {
+                let each: Vec<String> = reasons
+                    .iter()
+                    .map(|(endpoint, reason)| format!("{endpoint}: {reason}"))
+                    .collect();
+                write!(f, "etcd unreachable: {}", each.join("; "))
+            }
+            Unanswered::Refused {
+                endpoint, message, ..
+            } => write!(f, "{endpoint}: {message}"),
+            Unanswered::Setup(error) => f.write_str(error),
+        }
+    }
 }
 
 impl Cluster {
     /// A handle that connects at its first request.
     pub fn new(settings: EtcdSettings) -> Cluster {
+        assert!(
+            !settings.endpoints.is_empty(),
+            "the configuration refuses an empty hacmpEtcdEndpoints"
+        );
         Cluster {
+            verified: vec![false; settings.endpoints.len()],
             settings,
-            jobs: None,
-            in_flight: Arc::new(AtomicUsize::new(0)),
+            agent: None,
+            preferred: 0,
         }
     }
 
     /// Sends `request` and waits at most `limit` for its answer.
     pub fn request(&mut self, request: &EtcdRequest, limit: Duration) -> Io<EtcdAnswer> {
-        if self.in_flight.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
-            return Io::Failed(format!(
-                "hacmp: etcd: {MAX_IN_FLIGHT} requests are still unanswered; not sending more"
-            ));
-        }
-        let (reply, answer) = mpsc::sync_channel(1);
-        let job = Job {
-            request: request.clone(),
-            limit,
-            reply,
+        let (path, body) = wire_request(request);
+        let answer = match self.exchange(path, &body, limit) {
+            Ok(answer) => answer,
+            // Revoking a lease that has expired already achieves what was asked.
+            Err(Unanswered::Refused {
+                code: gateway::NOT_FOUND,
+                ..
+            }) if matches!(request, EtcdRequest::Revoke { .. }) => {
+                return Io::Done(EtcdAnswer::Done);
+            }
+            Err(unreachable @ Unanswered::Unreachable(_)) => {
+                return Io::Failed(format!("hacmp: {unreachable}"));
+            }
+            Err(other) => {
+                return Io::Failed(format!(
+                    "hacmp: etcd: {} failed: {other}",
+                    operation_name(request)
+                ));
+            }
         };
-        let jobs = match &self.jobs {
-            Some(jobs) if !jobs.is_closed() => jobs,
-            _ => match self.start_runtime() {
-                Ok(jobs) => self.jobs.insert(jobs),
-                Err(error) => return Io::Failed(format!("hacmp: etcd: {error}")),
-            },
-        };
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        if jobs.send(job).is_err() {
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            return Io::Failed("hacmp: etcd: the client's thread has ended".to_string());
+        match wire_answer(request, &answer) {
+            Ok(answer) => Io::Done(answer),
+            Err(error) => Io::Failed(format!(
+                "hacmp: etcd: {} failed: {error}",
+                operation_name(request)
+            )),
         }
-        answer.recv_timeout(limit).unwrap_or(Io::TimedOut)
     }
 
-    /// Starts the thread that runs the client's runtime and returns its inbox.
-    fn start_runtime(&self) -> Result<async_mpsc::UnboundedSender<Job>, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|error| format!("cannot start the etcd client's runtime: {error}"))?;
-        let (jobs, inbox) = async_mpsc::unbounded_channel();
-        let (settings, in_flight) = (self.settings.clone(), Arc::clone(&self.in_flight));
-        std::thread::Builder::new()
-            .name("hacmp-etcd".to_string())
-            .spawn(move || runtime.block_on(serve(settings, inbox, in_flight)))
-            .map_err(|error| format!("cannot start the etcd client's thread: {error}"))?;
-        Ok(jobs)
+    /// POSTs `body` to `path` of the endpoint asked first and, while none has answered, of the
+    /// others in turn, again and again until `limit` has passed. Trying again is sound for
+    /// every request of the seam: the backend dates a keep-alive by its first sending, which is
+    /// earlier than any retry's; a campaign that took effect before its answer was lost shows
+    /// on the retry as the key held by our own lease; the others are idempotent.
+    fn exchange(&mut self, path: &str, body: &Value, limit: Duration) -> Result<Value, Unanswered> {
+        let deadline = Instant::now() + limit;
+        let agent = self.agent()?;
+        let count = self.settings.endpoints.len();
+        let mut reasons: Vec<Option<String>> = vec![None; count];
+        loop {
+            for offset in 0..count {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                // Half of what is left, so that a member that hangs leaves time for the
+                // others; the last of a round gets all of it.
+                let budget = if offset + 1 < count { left / 2 } else { left };
+                let index = (self.preferred + offset) % count;
+                match self.attempt(&agent, index, path, body, budget) {
+                    Ok(answer) => {
+                        self.preferred = index;
+                        return Ok(answer);
+                    }
+                    Err(Failure::Refused { code, message }) => {
+                        return Err(Unanswered::Refused {
+                            endpoint: self.settings.endpoints[index].clone(),
+                            code,
+                            message,
+                        });
+                    }
+                    Err(Failure::Unreachable(reason)) => reasons[index] = Some(reason),
+                }
+            }
+            // The next request starts with another endpoint than the one that just failed.
+            self.preferred = (self.preferred + 1) % count;
+            if Instant::now() + RETRY_PAUSE >= deadline {
+                break;
+            }
+            std::thread::sleep(RETRY_PAUSE);
+        }
+        let tried = self.settings.endpoints.iter().zip(reasons);
+        Err(Unanswered::Unreachable(
+            tried
+                .filter_map(|(endpoint, reason)| Some((endpoint.clone(), reason?)))
+                .collect(),
+        ))
+    }
+
+    /// One POST to endpoint `index` within `budget`, after checking its version if needed.
+    fn attempt(
+        &mut self,
+        agent: &ureq::Agent,
+        index: usize,
+        path: &str,
+        body: &Value,
+        budget: Duration,
+    ) -> Result<Value, Failure> {
+        let started = Instant::now();
+        let endpoint = &self.settings.endpoints[index];
+        if !self.verified[index] {
+            gateway::probe_version(agent, endpoint, budget)?;
+        }
+        let left = budget.saturating_sub(started.elapsed());
+        let answer = gateway::post(agent, endpoint, path, body, true, left);
+        self.verified[index] = !matches!(answer, Err(Failure::Unreachable(_)));
+        answer
+    }
+
+    /// The HTTP client, set up at the first request (reading the TLS files) and kept.
+    fn agent(&mut self) -> Result<ureq::Agent, Unanswered> {
+        if self.agent.is_none() {
+            let agent = gateway::agent(self.settings.tls.as_ref())
+                .map_err(|error| Unanswered::Setup(format!("hacmp: etcd: {error}")))?;
+            self.agent = Some(agent);
+        }
+        Ok(self.agent.clone().expect("set up just now"))
+    }
+
+    /// Reads `key`; `None` when it does not exist.
+    fn read_key(&mut self, key: &str, limit: Duration) -> Result<Option<KeyValue>, String> {
+        let answer = self
+            .exchange(
+                "/v3/kv/range",
+                &json!({ "key": gateway::encode(key) }),
+                limit,
+            )
+            .map_err(|error| error.to_string())?;
+        first_key_value(&answer)
     }
 }
 
@@ -129,148 +225,78 @@ pub fn operation_name(request: &EtcdRequest) -> &'static str {
     }
 }
 
-/// The streams of the leases this daemon keeps alive, kept open between keep-alives. A stream
-/// is taken out for one keep-alive and put back only after a complete answer, so an answer that
-/// came too late is never read as the answer to a later keep-alive.
-type KeepAliveStreams = Arc<Mutex<HashMap<i64, (LeaseKeeper, LeaseKeepAliveStream)>>>;
-
-/// The runtime's thread: each request becomes a task of its own, abandoned at its limit.
-async fn serve(
-    settings: EtcdSettings,
-    mut inbox: async_mpsc::UnboundedReceiver<Job>,
-    in_flight: Arc<AtomicUsize>,
-) {
-    let mut client: Option<Client> = None;
-    let streams = KeepAliveStreams::default();
-    while let Some(job) = inbox.recv().await {
-        let connected = match &client {
-            Some(connected) => Ok(connected.clone()),
-            None => connect(&settings.endpoints, settings.tls.as_ref(), true)
-                .await
-                .inspect(|connected| client = Some(connected.clone())),
-        };
-        let (streams, in_flight) = (Arc::clone(&streams), Arc::clone(&in_flight));
-        tokio::spawn(async move {
-            let answer = match connected {
-                Err(error) => Io::Failed(format!("hacmp: etcd: {error}")),
-                Ok(client) => perform_within(&client, &job.request, job.limit, &streams).await,
-            };
-            let _ = job.reply.try_send(answer);
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-        });
-    }
-}
-
-/// Performs `request` within `limit`, trying again after a failure while time remains. The
-/// client spreads requests over the endpoints, and one that answers "connection refused" (a
-/// member that is down) would otherwise fail every request it draws until the client stops
-/// drawing it; a keep-alive lost that way, round after round, lets a healthy cluster's lease run
-/// out. Trying again is sound for every request of the seam: the backend dates a keep-alive by
-/// its first sending, which is earlier than any retry's; a campaign that took effect before its
-/// answer was lost shows on the retry as the key held by our own lease; the others are
-/// idempotent.
-async fn perform_within(
-    client: &Client,
-    request: &EtcdRequest,
-    limit: Duration,
-    streams: &KeepAliveStreams,
-) -> Io<EtcdAnswer> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut last_error = None;
-    loop {
-        let performed = perform(client.clone(), request, streams);
-        match tokio::time::timeout_at(deadline, performed).await {
-            Ok(Ok(answer)) => return Io::Done(answer),
-            Ok(Err(error)) => last_error = Some(error),
-            Err(_) => break,
-        }
-        if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
-            break;
-        }
-        tokio::time::sleep(RETRY_PAUSE).await;
-    }
-    match last_error {
-        Some(error) => Io::Failed(format!(
-            "hacmp: etcd: {} failed: {error}",
-            operation_name(request)
-        )),
-        None => Io::TimedOut,
-    }
-}
-
-/// A client of `endpoints`; nothing is sent yet, so an unreachable cluster is no error here.
-/// `require_leader`: a member without a leader refuses requests instead of holding them.
-async fn connect(
-    endpoints: &[String],
-    tls: Option<&EtcdTls>,
-    require_leader: bool,
-) -> Result<Client, String> {
-    let mut options = ConnectOptions::new()
-        .with_require_leader(require_leader)
-        .with_keep_alive(KEEP_ALIVE_INTERVAL, KEEP_ALIVE_TIMEOUT)
-        .with_keep_alive_while_idle(true)
-        .with_connect_timeout(CONNECT_TIMEOUT);
-    if let Some(tls) = tls {
-        options = options.with_tls(tls_options(tls)?);
-    }
-    Client::connect(endpoints, Some(options))
-        .await
-        .map_err(|error| format!("cannot connect to etcd at {}: {error}", endpoints.join(",")))
-}
-
-/// The TLS settings of hacmpEtcdCacert, hacmpEtcdCert and hacmpEtcdKey, read from their files.
-fn tls_options(tls: &EtcdTls) -> Result<TlsOptions, String> {
-    let read = |variable: &str, path: &str| {
-        std::fs::read(path).map_err(|error| format!("{variable} {path} cannot be read: {error}"))
+/// The gateway's path and JSON body of one request of the seam.
+fn wire_request(request: &EtcdRequest) -> (&'static str, Value) {
+    let key = |key: &str| json!({ "key": gateway::encode(key) });
+    // A transaction on the key's create revision: `If CreateRevision(key) == revision`.
+    let created_at = |key: &str, revision: i64| {
+        json!([{
+            "key": gateway::encode(key),
+            "target": "CREATE",
+            "result": "EQUAL",
+            "create_revision": revision.to_string(),
+        }])
     };
-    let mut options = TlsOptions::new()
-        .ca_certificate(Certificate::from_pem(read("hacmpEtcdCacert", &tls.cacert)?));
-    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
-        options = options.identity(Identity::from_pem(
-            read("hacmpEtcdCert", cert)?,
-            read("hacmpEtcdKey", key)?,
-        ));
+    match request {
+        EtcdRequest::Grant { ttl } => ("/v3/lease/grant", json!({ "TTL": ttl.to_string() })),
+        // The gateway sends the one message to the stream and ends it: a one-shot keep-alive.
+        EtcdRequest::KeepAlive { id } => ("/v3/lease/keepalive", json!({ "ID": id.to_string() })),
+        EtcdRequest::Revoke { id } => ("/v3/lease/revoke", json!({ "ID": id.to_string() })),
+        EtcdRequest::Campaign {
+            key: name,
+            value,
+            lease,
+        } => (
+            "/v3/kv/txn",
+            json!({
+                "compare": created_at(name, 0),
+                // Lease 0 puts the key without a lease: `hacmp maintenance on` creates its key so.
+                "success": [{ "request_put": {
+                    "key": gateway::encode(name),
+                    "value": gateway::encode(value),
+                    "lease": lease.to_string(),
+                } }],
+                "failure": [{ "request_range": key(name) }],
+            }),
+        ),
+        EtcdRequest::Resign {
+            key: name,
+            create_revision,
+        } => (
+            "/v3/kv/txn",
+            json!({
+                "compare": created_at(name, *create_revision),
+                "success": [{ "request_delete_range": key(name) }],
+            }),
+        ),
+        EtcdRequest::Get { key: name } => ("/v3/kv/range", key(name)),
+        EtcdRequest::Put { key: name, value } => (
+            "/v3/kv/put",
+            json!({ "key": gateway::encode(name), "value": gateway::encode(value) }),
+        ),
+        EtcdRequest::Delete { key: name } => ("/v3/kv/deleterange", key(name)),
     }
-    Ok(options)
 }
 
-/// One request, as the seam defines it (src/world.rs).
-async fn perform(
-    mut client: Client,
-    request: &EtcdRequest,
-    streams: &KeepAliveStreams,
-) -> Result<EtcdAnswer, String> {
-    let failed = |error: etcd_client::Error| describe(&error);
+/// etcd's answer to `request` as the seam defines it (src/world.rs).
+fn wire_answer(request: &EtcdRequest, answer: &Value) -> Result<EtcdAnswer, String> {
     match request {
-        EtcdRequest::Grant { ttl } => {
-            let ttl = i64::try_from(*ttl).map_err(|_| format!("a TTL of {ttl} s is too long"))?;
-            let granted = client.lease_grant(ttl, None).await.map_err(failed)?;
-            Ok(EtcdAnswer::Lease {
-                id: granted.id(),
-                ttl: granted.ttl(),
-            })
-        }
-        EtcdRequest::KeepAlive { id } => keep_alive(&mut client, *id, streams).await,
-        EtcdRequest::Revoke { id } => {
-            lock(streams).remove(id);
-            match client.lease_revoke(*id).await {
-                Ok(_) => Ok(EtcdAnswer::Done),
-                // Revoking a lease that has expired already achieves what was asked.
-                Err(error) if error.to_string().contains("lease not found") => Ok(EtcdAnswer::Done),
-                Err(error) => Err(failed(error)),
-            }
-        }
-        EtcdRequest::Campaign { key, value, lease } => {
-            // Lease 0 puts the key without a lease: `hacmp maintenance on` creates its key so.
-            let put_options = (*lease != 0).then(|| PutOptions::new().with_lease(*lease));
-            let txn = Txn::new()
-                .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key.as_str(), value.as_str(), put_options)])
-                .or_else([TxnOp::get(key.as_str(), None)]);
-            let response = client.txn(txn).await.map_err(failed)?;
-            if response.succeeded() {
+        EtcdRequest::Grant { .. } => match answer["error"].as_str() {
+            Some(error) if !error.is_empty() => Err(error.to_string()),
+            _ => Ok(EtcdAnswer::Lease {
+                id: gateway::integer(&answer["ID"])?,
+                ttl: gateway::integer(&answer["TTL"])?,
+            }),
+        },
+        // etcd answers a lease it no longer has with no TTL, which the gateway leaves out: 0.
+        EtcdRequest::KeepAlive { .. } => match &answer["result"] {
+            Value::Null => Err(format!("the keep-alive's answer holds no result: {answer}")),
+            result => Ok(EtcdAnswer::Ttl(gateway::integer(&result["TTL"])?)),
+        },
+        EtcdRequest::Campaign { value, lease, .. } => {
+            if answer["succeeded"].as_bool().unwrap_or(false) {
                 // The put's revision is the transaction's: the key's create revision.
-                let revision = response.header().map_or(0, |header| header.revision());
+                let revision = gateway::integer(&answer["header"]["revision"])?;
                 return Ok(EtcdAnswer::Campaign {
                     won: true,
                     holder: KeyValue {
@@ -281,119 +307,31 @@ async fn perform(
                     },
                 });
             }
-            let holder = response.op_responses().into_iter().find_map(|op| match op {
-                TxnOpResponse::Get(get) => get.kvs().first().map(key_value),
-                _ => None,
-            });
-            // The comparison and the get ran in one transaction: the key existed for both.
-            let holder = holder.ok_or_else(|| format!("etcd lost {key} within a transaction"))?;
+            let range = &answer["responses"][0]["response_range"];
+            // The comparison and the read ran in one transaction: the key existed for both.
+            let holder = first_key_value(range)?
+                .ok_or_else(|| "etcd lost the key within a transaction".to_string())?;
             Ok(EtcdAnswer::Campaign { won: false, holder })
         }
-        EtcdRequest::Resign {
-            key,
-            create_revision,
-        } => {
-            let txn = Txn::new()
-                .when([Compare::create_revision(
-                    key.as_str(),
-                    CompareOp::Equal,
-                    *create_revision,
-                )])
-                .and_then([TxnOp::delete(key.as_str(), None)]);
-            client.txn(txn).await.map_err(failed)?;
-            Ok(EtcdAnswer::Done)
-        }
-        EtcdRequest::Get { key } => {
-            let got = client
-                .get(key.as_str(), None::<GetOptions>)
-                .await
-                .map_err(failed)?;
-            Ok(EtcdAnswer::Value(got.kvs().first().map(key_value)))
-        }
-        EtcdRequest::Put { key, value } => {
-            client
-                .put(key.as_str(), value.as_str(), None)
-                .await
-                .map_err(failed)?;
-            Ok(EtcdAnswer::Done)
-        }
-        EtcdRequest::Delete { key } => {
-            client.delete(key.as_str(), None).await.map_err(failed)?;
-            Ok(EtcdAnswer::Done)
-        }
+        EtcdRequest::Get { .. } => first_key_value(answer).map(EtcdAnswer::Value),
+        EtcdRequest::Revoke { .. }
+        | EtcdRequest::Resign { .. }
+        | EtcdRequest::Put { .. }
+        | EtcdRequest::Delete { .. } => Ok(EtcdAnswer::Done),
     }
 }
 
-/// One LeaseKeepAlive of lease `id`, on the lease's open stream or a new one.
-async fn keep_alive(
-    client: &mut Client,
-    id: i64,
-    streams: &KeepAliveStreams,
-) -> Result<EtcdAnswer, String> {
-    let taken = lock(streams).remove(&id);
-    let (mut keeper, mut stream) = match taken {
-        Some(open) => open,
-        // Opening the stream sends a first keep-alive; its answer's TTL is not passed on, so
-        // the one sent below gives it.
-        None => match client.lease_keep_alive(id).await {
-            Ok(open) => open,
-            Err(error) if error.to_string().contains("lease not found") => {
-                return Ok(EtcdAnswer::Ttl(0));
-            }
-            Err(error) => return Err(describe(&error)),
-        },
+/// The first key of a range's answer, `None` when there is none.
+fn first_key_value(range: &Value) -> Result<Option<KeyValue>, String> {
+    let Some(kv) = range["kvs"].as_array().and_then(|kvs| kvs.first()) else {
+        return Ok(None);
     };
-    keeper
-        .keep_alive()
-        .await
-        .map_err(|error| describe(&error))?;
-    let answer = stream.message().await.map_err(|error| describe(&error))?;
-    let Some(answer) = answer else {
-        return Err("etcd closed the lease's keep-alive stream".to_string());
-    };
-    if answer.ttl() > 0 {
-        let mut open = lock(streams);
-        if open.len() >= MAX_KEEP_ALIVE_STREAMS {
-            open.clear();
-        }
-        open.insert(id, (keeper, stream));
-    }
-    Ok(EtcdAnswer::Ttl(answer.ttl()))
-}
-
-/// An error of the client in one line an operator can read: gRPC's message and, when a transport
-/// failure lies beneath it, the innermost cause ("tcp connect error: Connection refused").
-fn describe(error: &etcd_client::Error) -> String {
-    let etcd_client::Error::GRpcStatus(status) = error else {
-        return error.to_string();
-    };
-    let mut text = status.message().to_string();
-    let mut innermost = None;
-    let mut cause = std::error::Error::source(status);
-    while let Some(found) = cause {
-        innermost = Some(found.to_string());
-        cause = found.source();
-    }
-    if let Some(innermost) = innermost.filter(|inner| !text.contains(inner.as_str())) {
-        text = format!("{text}: {innermost}");
-    }
-    text
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding this lock cannot leave the map inconsistent: it holds whole entries.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn key_value(kv: &etcd_client::KeyValue) -> KeyValue {
-    KeyValue {
-        value: String::from_utf8_lossy(kv.value()).into_owned(),
-        create_revision: kv.create_revision(),
-        mod_revision: kv.mod_revision(),
-        lease: kv.lease(),
-    }
+    Ok(Some(KeyValue {
+        value: gateway::decode(&kv["value"])?,
+        create_revision: gateway::integer(&kv["create_revision"])?,
+        mod_revision: gateway::integer(&kv["mod_revision"])?,
+        lease: gateway::integer(&kv["lease"])?,
+    }))
 }
 
 /// One endpoint of hacmpEtcdEndpoints as `hacmp status` and `hacmp check` see it: the status
@@ -493,200 +431,140 @@ impl Survey {
     }
 }
 
-/// Asks every endpoint for its member's status, and the cluster for its members, the leader key
-/// with its lease and the maintenance key; each request waits at most `limit`. For the operator
-/// commands, which run once: the runtime lives on the calling thread for the call's duration.
-pub fn survey(settings: &EtcdSettings, limit: Duration) -> Survey {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-    {
-        Ok(runtime) => runtime.block_on(survey_cluster(settings, limit)),
-        Err(error) => Survey {
-            endpoints: Vec::new(),
+impl Cluster {
+    /// Asks every endpoint for its member's status, and the cluster for its members, the leader
+    /// key with its lease and the maintenance key; each request waits at most `limit`. The
+    /// metrics thread keeps one `Cluster` and surveys through it every round.
+    pub fn survey(&mut self, limit: Duration) -> Survey {
+        let endpoints: Vec<EndpointHealth> = (0..self.settings.endpoints.len())
+            .map(|index| self.endpoint_health(index, limit))
+            .collect();
+        let mut survey = Survey {
+            quorum: quorum(&endpoints, None),
+            endpoints,
             members: None,
             leader_key: None,
             maintenance_key: None,
-            quorum: Quorum::Lost,
-            errors: vec![format!("cannot start the etcd client's runtime: {error}")],
-        },
+            errors: Vec::new(),
+        };
+        // Ask first a member that just answered with a leader.
+        let Some(serving) = survey.endpoints.iter().position(|e| e.healthy) else {
+            let reasons = survey.endpoints.iter().map(|endpoint| {
+                let reason = endpoint.error.clone().unwrap_or_default();
+                (endpoint.endpoint.clone(), reason)
+            });
+            let unreachable = Unanswered::Unreachable(reasons.collect());
+            survey.errors.push(unreachable.to_string());
+            return survey;
+        };
+        self.preferred = serving;
+        match self.member_list(limit) {
+            Ok(listed) => survey.members = Some(listed),
+            Err(error) => survey.errors.push(format!("the member list: {error}")),
+        }
+        let key = self.settings.leader_key();
+        match self.leader_key(&key, limit) {
+            Ok(held) => survey.leader_key = held,
+            Err(error) => survey.errors.push(format!("{key}: {error}")),
+        }
+        let key = self.settings.maintenance_key();
+        match self.read_key(&key, limit) {
+            Ok(value) => survey.maintenance_key = value.map(|kv| kv.value),
+            Err(error) => survey.errors.push(format!("{key}: {error}")),
+        }
+        survey.quorum = quorum(&survey.endpoints, survey.members.as_deref());
+        survey
     }
-}
 
-async fn survey_cluster(settings: &EtcdSettings, limit: Duration) -> Survey {
-    let tls = settings.tls.as_ref();
-    let mut endpoints = Vec::with_capacity(settings.endpoints.len());
-    for endpoint in &settings.endpoints {
-        endpoints.push(endpoint_health(endpoint, tls, limit).await);
+    fn member_list(&mut self, limit: Duration) -> Result<Vec<Member>, String> {
+        let answer = self
+            .exchange("/v3/cluster/member/list", &json!({}), limit)
+            .map_err(|error| error.to_string())?;
+        let urls = |urls: &Value| -> Vec<String> {
+            let urls = urls.as_array().into_iter().flatten();
+            urls.filter_map(|url| url.as_str().map(str::to_string))
+                .collect()
+        };
+        let members = answer["members"].as_array().into_iter().flatten();
+        members
+            .map(|member| {
+                Ok(Member {
+                    id: format!("{:x}", gateway::integer::<u64>(&member["ID"])?),
+                    name: member["name"].as_str().unwrap_or("").to_string(),
+                    peer_urls: urls(&member["peerURLs"]),
+                    client_urls: urls(&member["clientURLs"]),
+                })
+            })
+            .collect()
     }
-    let mut errors = Vec::new();
-    let (mut members, mut leader, mut maintenance) = (None, None, None);
-    // Only the endpoints that just answered: a fresh client would send some reads to a member
-    // that is down, and fail them, where the daemon's client has long learnt to avoid it.
-    let serving: Vec<String> = endpoints
-        .iter()
-        .filter(|endpoint| endpoint.healthy)
-        .map(|endpoint| endpoint.endpoint.clone())
-        .collect();
-    if serving.is_empty() {
-        errors
-            .push("no endpoint serves: the cluster has no quorum or cannot be reached".to_string());
+
+    /// The leader key and how long its lease has left.
+    fn leader_key(&mut self, key: &str, limit: Duration) -> Result<Option<LeaderKey>, String> {
+        let Some(kv) = self.read_key(key, limit)? else {
+            return Ok(None);
+        };
+        let ttl = json!({ "ID": kv.lease.to_string() });
+        let left = self.exchange("/v3/lease/timetolive", &ttl, limit);
+        Ok(Some(LeaderKey {
+            holder: kv.value,
+            token: kv.create_revision,
+            lease: format!("{:x}", kv.lease),
+            lease_seconds_left: left
+                .ok()
+                .and_then(|answer| gateway::integer(&answer["TTL"]).ok()),
+        }))
     }
-    match connect(&serving, tls, true).await {
-        Err(error) if !serving.is_empty() => errors.push(error),
-        Err(_) => {}
-        Ok(client) => {
-            match within(limit, member_list(client.clone())).await {
-                Ok(listed) => members = Some(listed),
-                Err(error) => errors.push(format!("the member list: {error}")),
-            }
-            let key = settings.leader_key();
-            match within(limit, leader_key(client.clone(), key.clone(), limit)).await {
-                Ok(held) => leader = held,
-                Err(error) => errors.push(format!("{key}: {error}")),
-            }
-            let key = settings.maintenance_key();
-            match within(limit, value_of(client, key.clone())).await {
-                Ok(value) => maintenance = value,
-                Err(error) => errors.push(format!("{key}: {error}")),
+
+    /// The status of the member behind endpoint `index`, asked of that endpoint alone and
+    /// without requiring a leader, so that a member cut off from the others still says so
+    /// itself.
+    fn endpoint_health(&mut self, index: usize, limit: Duration) -> EndpointHealth {
+        let endpoint = self.settings.endpoints[index].clone();
+        let mut health = EndpointHealth {
+            endpoint: endpoint.clone(),
+            healthy: false,
+            member_id: None,
+            leader_id: None,
+            raft_term: None,
+            version: None,
+            error: None,
+        };
+        let asked = self
+            .agent()
+            .map_err(|error| error.to_string())
+            .and_then(|agent| {
+                let path = "/v3/maintenance/status";
+                gateway::post(&agent, &endpoint, path, &json!({}), false, limit)
+                    .map_err(|failure| failure.to_string())
+            });
+        let status = asked.and_then(|status| {
+            let version = status["version"].as_str().unwrap_or("").to_string();
+            health.version = Some(version.clone());
+            gateway::check_version(&version)?;
+            let member: u64 = gateway::integer(&status["header"]["member_id"])?;
+            let leader: u64 = gateway::integer(&status["leader"])?;
+            Ok((member, leader, gateway::integer(&status["raftTerm"])?))
+        });
+        match status {
+            Err(error) => health.error = Some(error),
+            Ok((member, leader, term)) => {
+                health.member_id = Some(format!("{member:x}"));
+                health.raft_term = Some(term);
+                if leader == 0 {
+                    health.error = Some("the member has no leader".to_string());
+                } else {
+                    health.leader_id = Some(format!("{leader:x}"));
+                    health.healthy = true;
+                }
             }
         }
-    }
-    let quorum = quorum(&endpoints, members.as_deref());
-    Survey {
-        endpoints,
-        members,
-        leader_key: leader,
-        maintenance_key: maintenance,
-        quorum,
-        errors,
+        health
     }
 }
 
-/// `operation`'s result, or an error once `limit` has passed.
-async fn within<T>(
-    limit: Duration,
-    operation: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
-    tokio::time::timeout(limit, operation)
-        .await
-        .unwrap_or_else(|_| Err(format!("no answer within {} ms", limit.as_millis())))
-}
-
-async fn member_list(mut client: Client) -> Result<Vec<Member>, String> {
-    let listed = client
-        .member_list()
-        .await
-        .map_err(|error| describe(&error))?;
-    Ok(listed
-        .members()
-        .iter()
-        .map(|member| Member {
-            id: format!("{:x}", member.id()),
-            name: member.name().to_string(),
-            peer_urls: member.peer_urls().to_vec(),
-            client_urls: member.client_urls().to_vec(),
-        })
-        .collect())
-}
-
-async fn value_of(mut client: Client, key: String) -> Result<Option<String>, String> {
-    let got = client
-        .get(key, None)
-        .await
-        .map_err(|error| describe(&error))?;
-    Ok(got
-        .kvs()
-        .first()
-        .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
-}
-
-/// `settings` with only the endpoints that serve now (all of them when none does, so that the
-/// requests fail with the cluster's own error): for a command that sends a few requests once,
-/// on a client too fresh to have learnt which members are down.
-pub fn serving(settings: &EtcdSettings, limit: Duration) -> EtcdSettings {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-    else {
-        return settings.clone();
-    };
-    let tls = settings.tls.as_ref();
-    let mut serving = Vec::new();
-    for endpoint in &settings.endpoints {
-        if runtime
-            .block_on(endpoint_health(endpoint, tls, limit))
-            .healthy
-        {
-            serving.push(endpoint.clone());
-        }
-    }
-    EtcdSettings {
-        endpoints: if serving.is_empty() {
-            settings.endpoints.clone()
-        } else {
-            serving
-        },
-        ..settings.clone()
-    }
-}
-
-/// The leader key and how long its lease has left.
-async fn leader_key(
-    mut client: Client,
-    key: String,
-    limit: Duration,
-) -> Result<Option<LeaderKey>, String> {
-    let got = client
-        .get(key, None)
-        .await
-        .map_err(|error| describe(&error))?;
-    let Some(kv) = got.kvs().first() else {
-        return Ok(None);
-    };
-    let left = tokio::time::timeout(limit, client.lease_time_to_live(kv.lease(), None)).await;
-    Ok(Some(LeaderKey {
-        holder: String::from_utf8_lossy(kv.value()).into_owned(),
-        token: kv.create_revision(),
-        lease: format!("{:x}", kv.lease()),
-        lease_seconds_left: left.ok().and_then(Result::ok).map(|lease| lease.ttl()),
-    }))
-}
-
-/// The status of the member behind one endpoint, asked of that endpoint alone and without
-/// requiring a leader, so that a member cut off from the others still says so itself.
-async fn endpoint_health(endpoint: &str, tls: Option<&EtcdTls>, limit: Duration) -> EndpointHealth {
-    let mut health = EndpointHealth {
-        endpoint: endpoint.to_string(),
-        healthy: false,
-        member_id: None,
-        leader_id: None,
-        raft_term: None,
-        version: None,
-        error: None,
-    };
-    let asked = async {
-        let mut client = connect(&[endpoint.to_string()], tls, false).await?;
-        client.status().await.map_err(|error| describe(&error))
-    };
-    match tokio::time::timeout(limit, asked).await {
-        Err(_) => health.error = Some(format!("no answer within {} ms", limit.as_millis())),
-        Ok(Err(error)) => health.error = Some(error),
-        Ok(Ok(status)) => {
-            health.member_id = status.header().map(|h| format!("{:x}", h.member_id()));
-            health.raft_term = Some(status.raft_term());
-            health.version = Some(status.version().to_string());
-            if status.leader() == 0 {
-                health.error = Some("the member has no leader".to_string());
-            } else {
-                health.leader_id = Some(format!("{:x}", status.leader()));
-                health.healthy = true;
-            }
-        }
-    }
-    health
+/// `hacmp status` and `hacmp check`, which survey once: through a client of their own.
+pub fn survey(settings: &EtcdSettings, limit: Duration) -> Survey {
+    Cluster::new(settings.clone()).survey(limit)
 }
 
 /// Whether the cluster survives one more failure, from the members that answered with a leader.
@@ -705,5 +583,286 @@ fn quorum(endpoints: &[EndpointHealth], members: Option<&[Member]>) -> Quorum {
         Quorum::AtRisk
     } else {
         Quorum::Healthy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Answers of etcd 3.4.23's gateway, as curl showed them.
+    const GRANTED: &str = r#"{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"1","raft_term":"2"},"ID":"4111120453646590469","TTL":"10"}"#;
+    const KEPT_ALIVE: &str = r#"{"result":{"header":{"revision":"1","raft_term":"2"},"ID":"4111120453646590469","TTL":"10"}}
+"#;
+    const KEEP_ALIVE_OF_A_LOST_LEASE: &str =
+        r#"{"result":{"header":{"revision":"1","raft_term":"2"},"ID":"123"}}"#;
+    const CAMPAIGN_WON: &str = r#"{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"2","raft_term":"2"},"succeeded":true,"responses":[{"response_put":{"header":{"revision":"2"}}}]}"#;
+    const CAMPAIGN_LOST: &str = r#"{"header":{"revision":"2","raft_term":"2"},"responses":[{"response_range":{"header":{"revision":"2"},"kvs":[{"key":"L3QvbGVhZGVy","create_revision":"2","mod_revision":"2","version":"1","value":"bm9kZUE=","lease":"4111120453646590469"}],"count":"1"}}]}"#;
+    const NOTHING_IN_RANGE: &str = r#"{"header":{"revision":"2","raft_term":"2"}}"#;
+    const VERSION: &str = r#"{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}"#;
+    const NO_LEADER: &str =
+        r#"{"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14}"#;
+    const LEASE_NOT_FOUND: &str = r#"{"error":"etcdserver: requested lease not found","message":"etcdserver: requested lease not found","code":5}"#;
+
+    const LEASE: i64 = 4111120453646590469;
+    const LIMIT: Duration = Duration::from_secs(1);
+
+    fn decoded(request: &EtcdRequest, answer: &str) -> Result<EtcdAnswer, String> {
+        wire_answer(request, &serde_json::from_str(answer.trim()).unwrap())
+    }
+
+    fn campaign() -> EtcdRequest {
+        EtcdRequest::Campaign {
+            key: "/t/leader".to_string(),
+            value: "nodeB".to_string(),
+            lease: 7,
+        }
+    }
+
+    #[test]
+    fn etcd_3_4_answers_read_as_the_seam_says() {
+        assert_eq!(
+            decoded(&EtcdRequest::Grant { ttl: 10 }, GRANTED),
+            Ok(EtcdAnswer::Lease { id: LEASE, ttl: 10 })
+        );
+        let keep_alive = EtcdRequest::KeepAlive { id: LEASE };
+        assert_eq!(decoded(&keep_alive, KEPT_ALIVE), Ok(EtcdAnswer::Ttl(10)));
+        assert_eq!(
+            decoded(&keep_alive, KEEP_ALIVE_OF_A_LOST_LEASE),
+            Ok(EtcdAnswer::Ttl(0)),
+            "a lease etcd no longer has answers without a TTL"
+        );
+        let won = EtcdAnswer::Campaign {
+            won: true,
+            holder: KeyValue {
+                value: "nodeB".to_string(),
+                create_revision: 2,
+                mod_revision: 2,
+                lease: 7,
+            },
+        };
+        assert_eq!(decoded(&campaign(), CAMPAIGN_WON), Ok(won));
+        let lost = EtcdAnswer::Campaign {
+            won: false,
+            holder: KeyValue {
+                value: "nodeA".to_string(),
+                create_revision: 2,
+                mod_revision: 2,
+                lease: LEASE,
+            },
+        };
+        assert_eq!(decoded(&campaign(), CAMPAIGN_LOST), Ok(lost));
+        let get = EtcdRequest::Get {
+            key: "/t/leader".to_string(),
+        };
+        assert_eq!(decoded(&get, NOTHING_IN_RANGE), Ok(EtcdAnswer::Value(None)));
+    }
+
+    #[test]
+    fn the_campaign_creates_only_where_the_key_has_no_create_revision() {
+        let (path, body) = wire_request(&campaign());
+        assert_eq!(path, "/v3/kv/txn");
+        let key = gateway::encode("/t/leader");
+        assert_eq!(
+            body["compare"],
+            json!([{"key": key, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}])
+        );
+        assert_eq!(
+            body["success"][0]["request_put"],
+            json!({"key": key, "value": gateway::encode("nodeB"), "lease": "7"})
+        );
+        assert_eq!(body["failure"][0]["request_range"], json!({ "key": key }));
+    }
+
+    #[test]
+    fn etcd_older_than_3_4_is_refused() {
+        for serves in ["3.4.0", "3.4.23", "3.5.17", "3.10.1", "4.0.0"] {
+            assert_eq!(gateway::check_version(serves), Ok(()), "{serves}");
+        }
+        let old = gateway::check_version("3.3.25").unwrap_err();
+        assert_eq!(
+            old,
+            "etcd 3.3.25 is older than 3.4, whose JSON gateway hacmp needs"
+        );
+        assert!(gateway::check_version("").is_err());
+    }
+
+    /// What a fake member was asked: method and path, and whether the require-leader header came.
+    type Seen = Arc<Mutex<Vec<(String, bool)>>>;
+
+    /// A member on 127.0.0.1 that answers each request with `answer(method and path)`, one
+    /// request a connection; it records what it was asked.
+    fn member(answer: fn(&str) -> (u16, &'static str)) -> (String, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Seen::default();
+        let recorded = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let asked = serve_one(stream.unwrap(), answer);
+                recorded.lock().unwrap().push(asked);
+            }
+        });
+        (endpoint, seen)
+    }
+
+    fn serve_one(stream: TcpStream, answer: fn(&str) -> (u16, &'static str)) -> (String, bool) {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let asked: String = line.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        let (mut length, mut require_leader) = (0, false);
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).unwrap();
+            let header = header.trim_end().to_ascii_lowercase();
+            if header.is_empty() {
+                break;
+            }
+            if let Some(value) = header.strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap();
+            }
+            require_leader |= header == "grpc-metadata-hasleader: true";
+        }
+        reader.read_exact(&mut vec![0; length]).unwrap();
+        let (status, body) = answer(&asked);
+        let response = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        reader.get_mut().write_all(response.as_bytes()).unwrap();
+        (asked, require_leader)
+    }
+
+    /// A member of etcd 3.4 that grants leases.
+    fn serving(asked: &str) -> (u16, &'static str) {
+        match asked {
+            "GET /version" => (200, VERSION),
+            "POST /v3/lease/grant" => (200, GRANTED),
+            _ => (404, "Not Found"),
+        }
+    }
+
+    /// An endpoint where nothing listens: connections are refused at once.
+    fn refusing() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    }
+
+    /// A member whose kernel accepts connections but that never answers (SIGSTOP); it counts
+    /// the connections.
+    fn hanging() -> (String, Arc<Mutex<Vec<TcpStream>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let holding = Arc::clone(&held);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                holding.lock().unwrap().push(stream.unwrap());
+            }
+        });
+        (endpoint, held)
+    }
+
+    fn cluster(endpoints: &[&str]) -> Cluster {
+        Cluster::new(EtcdSettings {
+            endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+            prefix: "/hacmp/test".to_string(),
+            tls: None,
+        })
+    }
+
+    fn timed(cluster: &mut Cluster, request: &EtcdRequest) -> Io<EtcdAnswer> {
+        let started = Instant::now();
+        let answer = cluster.request(request, LIMIT);
+        let late = Duration::from_millis(300);
+        assert!(started.elapsed() < LIMIT + late, "{:?}", started.elapsed());
+        answer
+    }
+
+    #[test]
+    fn a_request_goes_on_to_a_member_that_serves_and_always_requires_a_leader() {
+        let (serves, seen) = member(serving);
+        let (stopped, held) = hanging();
+        let mut cluster = cluster(&[&refusing(), &stopped, &serves]);
+        let grant = EtcdRequest::Grant { ttl: 10 };
+        let granted = Io::Done(EtcdAnswer::Lease { id: LEASE, ttl: 10 });
+        assert_eq!(timed(&mut cluster, &grant), granted);
+        assert_eq!(timed(&mut cluster, &grant), granted);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                ("GET /version".to_string(), false),
+                ("POST /v3/lease/grant".to_string(), true),
+                ("POST /v3/lease/grant".to_string(), true),
+            ],
+            "the version once, then each request with the require-leader header"
+        );
+        assert_eq!(
+            held.lock().unwrap().len(),
+            1,
+            "the second request went straight to the member that answered the first"
+        );
+    }
+
+    #[test]
+    fn when_no_member_serves_the_error_names_each_and_why() {
+        let (no_leader, _) = member(|asked| match asked {
+            "GET /version" => (200, VERSION),
+            _ => (503, NO_LEADER),
+        });
+        let (old, _) = member(|_| (200, r#"{"etcdserver":"3.3.25","etcdcluster":"3.3.0"}"#));
+        let (gateway_off, _) = member(|asked| match asked {
+            "GET /version" => (200, VERSION),
+            _ => (404, "Not Found"),
+        });
+        let refused = refusing();
+        let (stopped, _) = hanging();
+        let mut cluster = cluster(&[&no_leader, &old, &gateway_off, &refused, &stopped]);
+        let Io::Failed(error) = timed(&mut cluster, &EtcdRequest::Grant { ttl: 10 }) else {
+            panic!("a cluster without a member that serves answered");
+        };
+        let expected = [
+            format!("hacmp: etcd unreachable: {no_leader}: etcdserver: no leader; "),
+            format!("{old}: etcd 3.3.25 is older than 3.4, whose JSON gateway hacmp needs; "),
+            format!(
+                "{gateway_off}: /v3/lease/grant is not found: etcd's JSON gateway is off (--enable-grpc-gateway=false) or etcd is older than 3.4; "
+            ),
+            format!("{refused}: Connection refused"),
+            format!("; {stopped}: no answer within "),
+        ];
+        for part in expected {
+            assert!(error.contains(&part), "{part:?} is not in {error:?}");
+        }
+        assert!(!error.contains('\n'), "one line: {error:?}");
+    }
+
+    #[test]
+    fn a_refusal_is_final_and_a_lost_lease_is_revoked_already() {
+        let (other, others_seen) = member(serving);
+        let (refusing, seen) = member(|asked| match asked {
+            "GET /version" => (200, VERSION),
+            _ => (404, LEASE_NOT_FOUND),
+        });
+        let mut cluster = cluster(&[&refusing, &other]);
+        assert_eq!(
+            timed(&mut cluster, &EtcdRequest::Revoke { id: 5 }),
+            Io::Done(EtcdAnswer::Done)
+        );
+        assert_eq!(
+            timed(&mut cluster, &EtcdRequest::KeepAlive { id: 5 }),
+            Io::Failed(format!(
+                "hacmp: etcd: keep-alive failed: {refusing}: etcdserver: requested lease not found"
+            ))
+        );
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert!(
+            others_seen.lock().unwrap().is_empty(),
+            "etcd's refusal is not asked again of another member"
+        );
     }
 }
