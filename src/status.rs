@@ -189,9 +189,18 @@ impl Status {
 
 /// Reads the state of the cluster as this host sees it.
 pub fn gather(vars: &Variables) -> Status {
-    match &vars.store {
-        Store::Etcd(settings) => gather_etcd(vars, settings),
-        Store::Directories(_) => gather_directory(vars),
+    gather_with(vars, None)
+}
+
+/// The same, asking the etcd cluster through `cluster` when given: the metrics thread, which
+/// gathers every round, keeps one with its connections.
+pub fn gather_with(vars: &Variables, cluster: Option<&mut etcd::Cluster>) -> Status {
+    match (&vars.store, cluster) {
+        (Store::Etcd(settings), Some(cluster)) => gather_etcd(vars, settings, cluster),
+        (Store::Etcd(settings), None) => {
+            gather_etcd(vars, settings, &mut etcd::Cluster::new(settings.clone()))
+        }
+        (Store::Directories(_), _) => gather_directory(vars),
     }
 }
 
@@ -252,8 +261,8 @@ fn application(vars: &Variables) -> Application {
 }
 
 /// The status with the etcd cluster as the loop's storage: the leader key's holder is master.
-fn gather_etcd(vars: &Variables, settings: &EtcdSettings) -> Status {
-    let survey = etcd::survey(settings, ETCD_LIMIT);
+fn gather_etcd(vars: &Variables, settings: &EtcdSettings, cluster: &mut etcd::Cluster) -> Status {
+    let survey = cluster.survey(ETCD_LIMIT);
     let mut warnings = etcd_warnings(&survey);
     let maintenance = with_key(
         maintenance(&vars.maintenance_file),

@@ -113,7 +113,7 @@ fn each_request_does_in_etcd_what_the_seam_says() {
     assert_eq!(
         done(&mut client, EtcdRequest::KeepAlive { id: lease }),
         EtcdAnswer::Ttl(10),
-        "again, on the stream kept open"
+        "again, on the connection kept open"
     );
 
     let (won, ours) = campaign(&mut client, &leader_key, "nodeA", lease);
@@ -278,14 +278,27 @@ fn an_unreachable_cluster_answers_failed_or_timed_out_never_hangs() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", listener.local_addr().unwrap())
     };
-    let mut client = world_of(vec![nobody], "/unreachable");
+    let mut client = world_of(vec![nobody.clone()], "/unreachable");
+    let unreachable = format!("hacmp: etcd unreachable: {nobody}: ");
     for _ in 0..3 {
         let answer = ask(&mut client, EtcdRequest::Grant { ttl: 5 });
         assert!(
-            matches!(answer, Io::Failed(_) | Io::TimedOut),
+            matches!(&answer, Io::Failed(error) if error.starts_with(&unreachable)),
             "answered {answer:?}"
         );
     }
+    // `hacmp status` says the same, not that maintenance is on.
+    let settings = EtcdSettings {
+        endpoints: vec![nobody],
+        prefix: "/unreachable".to_string(),
+        tls: None,
+    };
+    let survey = hacmp::real::etcd::survey(&settings, LIMIT);
+    assert!(
+        survey.errors.len() == 1 && survey.errors[0].starts_with(&unreachable["hacmp: ".len()..]),
+        "{:?}",
+        survey.errors
+    );
 }
 
 /// How much later than a deadline the oracle may see an instance gone: it looks every 10 ms,
@@ -504,8 +517,15 @@ fn a_daemon_without_its_cluster_waits_and_says_so() {
     );
     let errors = cluster.nodes[ACTIVE].errors();
     assert!(
-        errors.lines().any(|line| line.starts_with("hacmp: etcd: ")),
+        errors
+            .lines()
+            .any(|line| line.starts_with("hacmp: etcd unreachable: http://127.0.0.1:")),
         "the daemon says why on stderr\n{}",
+        cluster.report()
+    );
+    assert!(
+        !cluster.nodes[ACTIVE].output_contains("We are in maintenance mode, so we do nothing"),
+        "a cluster that does not answer is no maintenance\n{}",
         cluster.report()
     );
     // And it goes on looping.

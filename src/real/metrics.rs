@@ -14,7 +14,8 @@ use std::fmt::Write as _;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
-use crate::config::Variables;
+use crate::config::{Store, Variables};
+use crate::real::etcd::Cluster;
 use crate::status::{self, Status};
 
 /// The role as the metrics and systemd's status name it.
@@ -102,8 +103,13 @@ impl MetricsWriter {
 fn write_each(variables: &Variables, target: &str, snapshots: Receiver<Snapshot>) {
     let temporary = format!("{target}.tmp");
     let mut reported_failure = false;
+    // One client for every round, so that its connections to the members stay open.
+    let mut cluster = match &variables.store {
+        Store::Etcd(settings) => Some(Cluster::new(settings.clone())),
+        Store::Directories(_) => None,
+    };
     for snapshot in snapshots {
-        let text = render(&snapshot, &status::gather(variables));
+        let text = render(&snapshot, &status::gather_with(variables, cluster.as_mut()));
         let written =
             std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, target));
         // Said once, not every round, so that a full disk does not flood the journal.

@@ -60,10 +60,11 @@ pub trait Backend {
     fn reason_to_yield(&self, token: u64, now: Duration) -> Option<String>;
 
     /// Whether the store itself puts the cluster in maintenance (etcd's maintenance key, set
-    /// by `hacmp maintenance on`), besides the maintenance file that every backend obeys. A
-    /// store that cannot say must answer yes, so that a standby never claims on a guess. A
-    /// store without such a flag (the heartbeat directory) never does.
-    fn maintenance(&mut self, _world: &mut dyn SafeWorld) -> Step<bool> {
-        Ok(false)
+    /// by `hacmp maintenance on`), besides the maintenance file that every backend obeys;
+    /// `None`, after saying why, when the store cannot say: the standby then does nothing this
+    /// round, so that it never claims on a guess. A store without such a flag (the heartbeat
+    /// directory) never does.
+    fn maintenance(&mut self, _world: &mut dyn SafeWorld) -> Step<Option<bool>> {
+        Ok(Some(false))
     }
 }

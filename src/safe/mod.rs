@@ -251,10 +251,16 @@ impl SafeLoop<'_> {
     fn standby_round(&mut self) -> Step<()> {
         let master = self.backend.master();
         self.world.report(&Event::Standby { master });
-        if self.maintenance()? {
-            self.world
-                .print("We are in maintenance mode, so we do nothing")?;
-            return Ok(());
+        match self.maintenance()? {
+            Some(true) => {
+                self.world
+                    .print("We are in maintenance mode, so we do nothing")?;
+                return Ok(());
+            }
+            // The store did not answer and the backend said so: no look, no claim, and no
+            // claim of maintenance either.
+            None => return Ok(()),
+            Some(false) => {}
         }
         let complete = self.backend.observe(self.world)?;
         self.kill_local_instances()?;
@@ -289,14 +295,20 @@ impl SafeLoop<'_> {
         Ok(())
     }
 
-    /// Whether the maintenance file exists, or the backend's store says maintenance; a storage
-    /// that does not answer counts as yes, so a standby never claims on a guess.
-    fn maintenance(&mut self) -> Step<bool> {
+    /// Whether the maintenance file exists, or the backend's store says maintenance; a file
+    /// that cannot be read counts as there, so a standby never claims on a guess. `None` when
+    /// the store cannot say; the reported state then stays as it was.
+    fn maintenance(&mut self) -> Step<Option<bool>> {
         let file = self.vars.maintenance_file.clone();
         let exists = self.world.file_exists(&file, self.timing.io_limit)?;
-        let maintenance = answer(self.world, exists, &file)?.unwrap_or(true)
-            || self.backend.maintenance(self.world)?;
-        self.world.report(&Event::Maintenance(maintenance));
+        let maintenance = if answer(self.world, exists, &file)?.unwrap_or(true) {
+            Some(true)
+        } else {
+            self.backend.maintenance(self.world)?
+        };
+        if let Some(on) = maintenance {
+            self.world.report(&Event::Maintenance(on));
+        }
         Ok(maintenance)
     }
 
