@@ -608,6 +608,9 @@ mod tests {
         r#"{"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14}"#;
     const LEASE_NOT_FOUND: &str = r#"{"error":"etcdserver: requested lease not found","message":"etcdserver: requested lease not found","code":5}"#;
 
+    const STATUS: &str = r#"{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"1","raft_term":"2"},"version":"3.4.23","dbSize":"20480","leader":"13668033151171901709","raftIndex":"5","raftTerm":"2","raftAppliedIndex":"5","dbSizeInUse":"16384"}"#;
+    const MEMBERS: &str = r#"{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","raft_term":"2"},"members":[{"ID":"13668033151171901709","name":"i21","peerURLs":["http://127.0.0.1:23801"],"clientURLs":["http://127.0.0.1:23791"]}]}"#;
+
     const LEASE: i64 = 4111120453646590469;
     const LIMIT: Duration = Duration::from_secs(1);
 
@@ -691,29 +694,40 @@ mod tests {
         assert!(gateway::check_version("").is_err());
     }
 
-    /// What a fake member was asked: method and path, and whether the require-leader header came.
-    type Seen = Arc<Mutex<Vec<(String, bool)>>>;
+    /// What a fake member was asked: method and path, whether the require-leader header came,
+    /// and on which of its connections (numbered from 0).
+    type Seen = Arc<Mutex<Vec<(String, bool, usize)>>>;
 
-    /// A member on 127.0.0.1 that answers each request with `answer(method and path)`, one
-    /// request a connection; it records what it was asked.
+    /// A member on 127.0.0.1 that answers each request with `answer(method and path)`, keeping
+    /// connections open as etcd does; it records what it was asked.
     fn member(answer: fn(&str) -> (u16, &'static str)) -> (String, Seen) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let seen = Seen::default();
         let recorded = Arc::clone(&seen);
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let asked = serve_one(stream.unwrap(), answer);
-                recorded.lock().unwrap().push(asked);
+            for (connection, stream) in listener.incoming().enumerate() {
+                let recorded = Arc::clone(&recorded);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.unwrap());
+                    while let Some((asked, leader)) = serve_one(&mut reader, answer) {
+                        recorded.lock().unwrap().push((asked, leader, connection));
+                    }
+                });
             }
         });
         (endpoint, seen)
     }
 
-    fn serve_one(stream: TcpStream, answer: fn(&str) -> (u16, &'static str)) -> (String, bool) {
-        let mut reader = BufReader::new(stream);
+    /// Answers one request on the connection; `None` once the client has closed it.
+    fn serve_one(
+        reader: &mut BufReader<TcpStream>,
+        answer: fn(&str) -> (u16, &'static str),
+    ) -> Option<(String, bool)> {
         let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
         let asked: String = line.split(' ').take(2).collect::<Vec<_>>().join(" ");
         let (mut length, mut require_leader) = (0, false);
         loop {
@@ -731,11 +745,11 @@ mod tests {
         reader.read_exact(&mut vec![0; length]).unwrap();
         let (status, body) = answer(&asked);
         let response = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
         reader.get_mut().write_all(response.as_bytes()).unwrap();
-        (asked, require_leader)
+        Some((asked, require_leader))
     }
 
     /// A member of etcd 3.4 that grants leases.
@@ -796,11 +810,11 @@ mod tests {
         assert_eq!(
             *seen.lock().unwrap(),
             [
-                ("GET /version".to_string(), false),
-                ("POST /v3/lease/grant".to_string(), true),
-                ("POST /v3/lease/grant".to_string(), true),
+                ("GET /version".to_string(), false, 0),
+                ("POST /v3/lease/grant".to_string(), true, 0),
+                ("POST /v3/lease/grant".to_string(), true, 0),
             ],
-            "the version once, then each request with the require-leader header"
+            "the version once, then each request with the require-leader header, all on one connection kept open"
         );
         assert_eq!(
             held.lock().unwrap().len(),
@@ -864,5 +878,38 @@ mod tests {
             others_seen.lock().unwrap().is_empty(),
             "etcd's refusal is not asked again of another member"
         );
+    }
+
+    #[test]
+    fn surveys_through_one_cluster_keep_one_connection() {
+        let (alone, seen) = member(|asked| match asked {
+            "GET /version" => (200, VERSION),
+            "POST /v3/maintenance/status" => (200, STATUS),
+            "POST /v3/cluster/member/list" => (200, MEMBERS),
+            "POST /v3/kv/range" => (200, NOTHING_IN_RANGE),
+            _ => (404, "Not Found"),
+        });
+        let mut cluster = cluster(&[&alone]);
+        for _ in 0..2 {
+            let survey = cluster.survey(LIMIT);
+            assert!(survey.errors.is_empty(), "{:?}", survey.errors);
+            assert!(survey.endpoints[0].healthy && survey.endpoints[0].is_leader());
+            assert_eq!(survey.endpoints[0].version.as_deref(), Some("3.4.23"));
+            let members = survey.members.expect("the member list");
+            assert_eq!(members[0].name, "i21");
+            assert_eq!(members[0].id, format!("{:x}", 13668033151171901709_u64));
+            assert_eq!((survey.leader_key, survey.maintenance_key), (None, None));
+        }
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen.iter().all(|(_, _, connection)| *connection == 0),
+            "{seen:?}"
+        );
+        // A member's own status is asked without requiring a leader, so that a member cut off
+        // from the others still answers; everything else requires one.
+        for (asked, require_leader, _) in seen.iter() {
+            let probe = asked == "POST /v3/maintenance/status" || asked == "GET /version";
+            assert_eq!(*require_leader, !probe, "{asked}");
+        }
     }
 }
