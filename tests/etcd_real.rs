@@ -270,6 +270,33 @@ fn tls_with_client_certificates_works_and_a_wrong_identity_fails() {
     }
 }
 
+/// Members whose JSON gateway is off serve nothing to hacmp, and the error says so in one line
+/// naming each, although the cluster is healthy (its start waits until etcdctl, which speaks
+/// gRPC, sees a leader).
+#[test]
+fn members_without_the_json_gateway_are_refused_naming_each() {
+    let root = tempfile::tempdir().unwrap();
+    let token = unique_marker("etcd-no-gateway");
+    let etcd = EtcdCluster::start_with_options(
+        root.path(),
+        &token,
+        None,
+        &["--enable-grpc-gateway=false"],
+    );
+    let mut client = world_of(etcd.endpoints(), &format!("/{token}"));
+    let Io::Failed(error) = ask(&mut client, EtcdRequest::Grant { ttl: 5 }) else {
+        panic!("a grant through a gateway that is off was answered");
+    };
+    assert!(error.starts_with("hacmp: etcd unreachable: "), "{error}");
+    assert!(!error.contains('\n'), "{error}");
+    for endpoint in etcd.endpoints() {
+        let refused = format!(
+            "{endpoint}: /v3/lease/grant is not found: etcd's JSON gateway is off (--enable-grpc-gateway=false)"
+        );
+        assert!(error.contains(&refused), "{refused:?} is not in {error}");
+    }
+}
+
 /// A cluster that never answered: nothing listens at the endpoint. The client connects lazily,
 /// so creating it is no error, and every request fails or times out within its limit.
 #[test]

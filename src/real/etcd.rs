@@ -757,7 +757,7 @@ mod tests {
         match asked {
             "GET /version" => (200, VERSION),
             "POST /v3/lease/grant" => (200, GRANTED),
-            _ => (404, "Not Found"),
+            _ => (404, "404 page not found\n"),
         }
     }
 
@@ -832,7 +832,7 @@ mod tests {
         let (old, _) = member(|_| (200, r#"{"etcdserver":"3.3.25","etcdcluster":"3.3.0"}"#));
         let (gateway_off, _) = member(|asked| match asked {
             "GET /version" => (200, VERSION),
-            _ => (404, "Not Found"),
+            _ => (404, "404 page not found\n"),
         });
         let refused = refusing();
         let (stopped, _) = hanging();
@@ -887,7 +887,7 @@ mod tests {
             "POST /v3/maintenance/status" => (200, STATUS),
             "POST /v3/cluster/member/list" => (200, MEMBERS),
             "POST /v3/kv/range" => (200, NOTHING_IN_RANGE),
-            _ => (404, "Not Found"),
+            _ => (404, "404 page not found\n"),
         });
         let mut cluster = cluster(&[&alone]);
         for _ in 0..2 {

@@ -155,6 +155,8 @@ pub struct EtcdCluster {
     token: String,
     /// Clients speak TLS and must present a certificate the CA signed; `None`: plain http.
     tls: Option<TlsFiles>,
+    /// More of etcd's options, for every member.
+    options: Vec<String>,
 }
 
 impl EtcdCluster {
@@ -165,6 +167,16 @@ impl EtcdCluster {
 
     /// The same, with clients speaking TLS and authenticated by certificate (`tls`).
     pub fn start_with(dir: &Path, token: &str, tls: Option<TlsFiles>) -> EtcdCluster {
+        EtcdCluster::start_with_options(dir, token, tls, &[])
+    }
+
+    /// The same, each member with `options` besides those the cluster needs.
+    pub fn start_with_options(
+        dir: &Path,
+        token: &str,
+        tls: Option<TlsFiles>,
+        options: &[&str],
+    ) -> EtcdCluster {
         let ports = free_ports(2 * MEMBERS);
         let members: Vec<Member> = (0..MEMBERS)
             .map(|index| Member {
@@ -186,6 +198,7 @@ impl EtcdCluster {
             initial_cluster,
             token: token.to_string(),
             tls,
+            options: options.iter().map(|option| option.to_string()).collect(),
         };
         for index in 0..MEMBERS {
             cluster.spawn(index);
@@ -216,7 +229,8 @@ impl EtcdCluster {
             .arg(format!("--initial-cluster-token={}", self.token))
             .arg("--initial-cluster-state=new")
             // Nothing listens on the default metrics port, which another cluster may hold.
-            .arg("--listen-metrics-urls=");
+            .arg("--listen-metrics-urls=")
+            .args(&self.options);
         if let Some(tls) = &self.tls {
             command
                 .arg(format!("--cert-file={}", tls.server_cert.display()))

@@ -150,10 +150,12 @@ pub fn post(
     }
     let (status, text) = read_answer(request.send(body.to_string().as_bytes()), limit)?;
     // A streaming call (the keep-alive) answers one JSON object a line; we send one message.
+    // Only an object is etcd's: "404 page not found" would begin with a JSON number.
     let answer = serde_json::Deserializer::from_str(&text)
         .into_iter::<Value>()
         .next()
-        .and_then(Result::ok);
+        .and_then(Result::ok)
+        .filter(Value::is_object);
     let Some(answer) = answer else {
         if status == 404 {
             return Err(Failure::Unreachable(format!(
