@@ -191,8 +191,7 @@ impl Cluster {
     /// The HTTP client, set up at the first request (reading the TLS files) and kept.
     fn agent(&mut self) -> Result<ureq::Agent, Unanswered> {
         if self.agent.is_none() {
-            let agent = gateway::agent(self.settings.tls.as_ref())
-                .map_err(|error| Unanswered::Setup(format!("hacmp: etcd: {error}")))?;
+            let agent = gateway::agent(self.settings.tls.as_ref()).map_err(Unanswered::Setup)?;
             self.agent = Some(agent);
         }
         Ok(self.agent.clone().expect("set up just now"))
@@ -911,5 +910,26 @@ mod tests {
             let probe = asked == "POST /v3/maintenance/status" || asked == "GET /version";
             assert_eq!(*require_leader, !probe, "{asked}");
         }
+    }
+
+    #[test]
+    fn a_tls_file_that_cannot_be_read_is_named_with_its_variable() {
+        let missing = tempfile::tempdir().unwrap().path().join("ca.pem");
+        let missing = missing.display().to_string();
+        let mut cluster = Cluster::new(EtcdSettings {
+            endpoints: vec![refusing().replace("http:", "https:")],
+            prefix: "/hacmp/test".to_string(),
+            tls: Some(crate::config::EtcdTls {
+                cacert: missing.clone(),
+                cert: None,
+                key: None,
+            }),
+        });
+        let Io::Failed(error) = timed(&mut cluster, &EtcdRequest::Grant { ttl: 10 }) else {
+            panic!("a grant without its CA file was answered");
+        };
+        let expected =
+            format!("hacmp: etcd: grant failed: hacmpEtcdCacert {missing} cannot be read: ");
+        assert!(error.starts_with(&expected), "{error}");
     }
 }
