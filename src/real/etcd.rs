@@ -199,12 +199,11 @@ impl Cluster {
 
     /// Reads `key`; `None` when it does not exist.
     fn read_key(&mut self, key: &str, limit: Duration) -> Result<Option<KeyValue>, String> {
+        let (path, body) = wire_request(&EtcdRequest::Get {
+            key: key.to_string(),
+        });
         let answer = self
-            .exchange(
-                "/v3/kv/range",
-                &json!({ "key": gateway::encode(key) }),
-                limit,
-            )
+            .exchange(path, &body, limit)
             .map_err(|error| error.to_string())?;
         first_key_value(&answer)
     }
