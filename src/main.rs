@@ -5,14 +5,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use hacmp::check::{self, Process, Surroundings};
-use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Store, Variables};
-use hacmp::maintenance::{self, Outcome};
+use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Variables};
 use hacmp::real::{RealWorld, guard, processes, report};
 use hacmp::storage::RealStorage;
-use hacmp::{engine, preflight, safe, status, table};
+use hacmp::{engine, maintenance, operator, preflight, safe, status, table};
 
 /// Exit status for a configuration that cannot be used, for every command.
 const EXIT_INVALID: u8 = 2;
@@ -110,7 +109,7 @@ Examples:
   hacmp maintenance status /etc/hacmp/heartbeat.vars
   hacmp maintenance off /etc/hacmp/heartbeat.vars")]
     Maintenance {
-        action: MaintenanceAction,
+        action: maintenance::Action,
         file: Option<PathBuf>,
         /// Why, recorded in the maintenance file (and key) for the next operator.
         #[arg(long)]
@@ -148,13 +147,6 @@ Examples:
     GenerateDocs { dir: PathBuf },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum MaintenanceAction {
-    On,
-    Off,
-    Status,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
@@ -166,7 +158,10 @@ fn main() -> ExitCode {
             action,
             file,
             reason,
-        }) => switch_maintenance(action, file.as_deref(), reason.as_deref()),
+        }) => match load_without_preflight(file.as_deref()) {
+            Some(variables) => maintenance::run(action, &variables, reason.as_deref()),
+            None => EXIT_INVALID,
+        },
         Some(Command::Check { file, json }) => check(file.as_deref(), json),
         Some(Command::GenerateDocs { dir }) => generate_docs(&dir),
         Some(Command::Parity(args)) => return hacmp::sim::cli::run(&args),
@@ -180,7 +175,7 @@ fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
     };
     report::notify_stopping_on_signals();
     let mut world = RealWorld::new()
-        .reporting(report::Reporter::new(&variables))
+        .reporting(report::Reporter::new(&variables, Box::new(status::machine)))
         .storing_in(&variables.store);
     let ended = match variables.profile {
         Profile::Compat => engine::run(&mut world, &variables),
@@ -229,90 +224,6 @@ fn show_status(file: Option<&Path>, json: bool) -> u8 {
     status.exit_status()
 }
 
-fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Option<&str>) -> u8 {
-    let Some(variables) = load_without_preflight(file) else {
-        return EXIT_INVALID;
-    };
-    let target = &variables.maintenance_file;
-    // With etcd the key freezes every node; the file is this host's own switch as well.
-    let etcd = match &variables.store {
-        Store::Etcd(settings) => Some(settings),
-        Store::Directories(_) => None,
-    };
-    if etcd.is_none()
-        && let Some(warning) = maintenance::node_local_warning(&variables)
-    {
-        eprintln!("hacmp: warning: {warning}");
-    }
-    if matches!(action, MaintenanceAction::Status) {
-        let mut now = status::maintenance(target);
-        if let Some(settings) = etcd {
-            match maintenance::key_note(settings) {
-                Ok(note) => {
-                    now = status::with_key(now, settings.maintenance_key(), note.as_deref());
-                }
-                Err(error) => {
-                    eprintln!("{error}");
-                    return 1;
-                }
-            }
-        }
-        println!("{}", maintenance::describe(&now));
-        return if now.active {
-            status::exit::MAINTENANCE
-        } else {
-            0
-        };
-    }
-    let note = maintenance::note(reason, chrono::Local::now());
-    let done = match action {
-        MaintenanceAction::On => maintenance::switch_on(target, &note),
-        MaintenanceAction::Off => maintenance::switch_off(target),
-        MaintenanceAction::Status => unreachable!("answered above"),
-    };
-    let mut code = match done {
-        Ok(outcome) => {
-            println!("{}: {target}", said(&outcome, "file"));
-            0
-        }
-        Err(error) => {
-            eprintln!(
-                "hacmp: maintenanceFile {target}: {}",
-                hacmp::real::files::describe(&error)
-            );
-            1
-        }
-    };
-    if let Some(settings) = etcd {
-        let done = match action {
-            MaintenanceAction::On => maintenance::switch_key_on(settings, &note),
-            _ => maintenance::switch_key_off(settings),
-        };
-        match done {
-            Ok(outcome) => println!(
-                "{}: etcd key {}",
-                said(&outcome, "key"),
-                settings.maintenance_key()
-            ),
-            Err(error) => {
-                eprintln!("{error}");
-                code = 1;
-            }
-        }
-    }
-    code
-}
-
-/// What `hacmp maintenance on|off` did to the file or key (`what`).
-fn said(outcome: &Outcome, what: &str) -> String {
-    match outcome {
-        Outcome::SwitchedOn => "maintenance switched on".to_string(),
-        Outcome::AlreadyOn => format!("maintenance was already on; {what} left as it was"),
-        Outcome::SwitchedOff => "maintenance switched off".to_string(),
-        Outcome::AlreadyOff => "maintenance was already off".to_string(),
-    }
-}
-
 fn check(file: Option<&Path>, json: bool) -> u8 {
     let colour = table::use_colour();
     let settings = match config::resolve_from_process_environment(file) {
@@ -354,19 +265,16 @@ fn check(file: Option<&Path>, json: bool) -> u8 {
         matching_processes: matching_processes(&variables),
         daemon_command_lines: daemon_command_lines(file),
         working_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
-        etcd: match &variables.store {
-            Store::Etcd(settings) => Some(hacmp::real::etcd::survey(settings, status::ETCD_LIMIT)),
-            Store::Directories(_) => None,
-        },
     };
-    let hazards = check::hazards(&variables, &surroundings);
+    let store = operator::of(&variables.store);
+    let hazards = check::hazards(&variables, &*store, &surroundings);
     if json {
         print(&check::render_json(
             Some(&settings),
-            Ok((&variables, &hazards)),
+            Ok((&*store, &hazards)),
         ));
     } else {
-        if let Some(fate) = check::heart_beat_dir_fate(&settings, &variables) {
+        if let Some(fate) = store.heart_beat_dir_fate(&settings) {
             print(&format!("\nlease: {fate}\n"));
         }
         print(&format!("\n{}", check::render_hazards(&hazards, colour)));

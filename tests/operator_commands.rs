@@ -220,7 +220,7 @@ fn status_shows_each_heartbeat_directory_and_the_quorum() {
 
     let output = hacmp(&cluster, &["status", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(json["schema"], 2);
+    assert_eq!(json["schema"], 3);
     assert_eq!(
         json["quorum"],
         serde_json::json!({"directories": 3, "reachable": 2, "majority": 2, "state": "bare majority"})
@@ -610,7 +610,9 @@ fn operator_commands_with_the_etcd_backend_read_and_write_the_cluster() {
     assert!(note.contains("reason: etcd upgrade"), "{note}");
     let again = hacmp(&cluster, &["maintenance", "on"]);
     assert!(
-        text(&again.stdout).contains("maintenance was already on; key left as it was"),
+        text(&again.stdout).contains(&format!(
+            "maintenance was already on; left as it was: etcd key {prefix}/maintenance"
+        )),
         "{}",
         text(&again.stdout)
     );

@@ -413,12 +413,6 @@ pub struct EndpointHealth {
     pub error: Option<String>,
 }
 
-impl EndpointHealth {
-    pub fn is_leader(&self) -> bool {
-        self.member_id.is_some() && self.member_id == self.leader_id
-    }
-}
-
 /// A member of the cluster, from its member list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
@@ -468,29 +462,6 @@ pub struct Survey {
     pub quorum: Quorum,
     /// What could not be read, one line each.
     pub errors: Vec<String>,
-}
-
-impl Survey {
-    /// Whether the leader key and the maintenance key were both read.
-    pub fn keys_read(&self) -> bool {
-        self.errors.is_empty()
-    }
-
-    /// The members none of whose client URLs hacmpEtcdEndpoints lists: when the listed ones
-    /// fail, this host loses the cluster while hosts that list the others keep it. Empty when
-    /// the member list could not be read.
-    pub fn unlisted_members(&self) -> Vec<&Member> {
-        let listed = |url: &String| {
-            let url = url.trim_end_matches('/');
-            self.endpoints
-                .iter()
-                .any(|e| e.endpoint.trim_end_matches('/') == url)
-        };
-        let members = self.members.iter().flatten();
-        members
-            .filter(|member| !member.client_urls.iter().any(listed))
-            .collect()
-    }
 }
 
 /// Asks every endpoint for its member's status, and the cluster for its members, the leader key

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sd_notify::NotifyState;
 
 use super::hook::{self, Hook, HookEvent};
-use super::metrics::{MetricsWriter, Role, Snapshot, StorageTable};
+use super::metrics::{LookAtMachine, MetricsWriter, Role, Snapshot, StorageTable};
 use crate::config::Variables;
 use crate::event::Event;
 
@@ -130,8 +130,9 @@ impl Reporter {
         }
     }
 
-    /// Reports to systemd when it listens, and to the hook and the metrics file when set.
-    pub fn new(variables: &Variables) -> Reporter {
+    /// Reports to systemd when it listens, and to the hook and the metrics file when set; the
+    /// metrics add what `look` sees of the machine.
+    pub fn new(variables: &Variables, look: LookAtMachine) -> Reporter {
         Reporter {
             host: variables.host_name.clone(),
             maintenance_file: variables.maintenance_file.clone(),
@@ -141,7 +142,7 @@ impl Reporter {
             metrics: variables
                 .metrics_file
                 .clone()
-                .and_then(|target| MetricsWriter::start(variables, target)),
+                .and_then(|target| MetricsWriter::start(variables, target, look)),
             ..Reporter::silent()
         }
     }
