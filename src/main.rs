@@ -51,8 +51,9 @@ Exit status: runs until stopped; 2 when the variables are unusable (nothing is s
 killed); 1 when heartbeat.sh's loop would have ended (see README).
 
 Under systemd (Type=notify, as in hacmp@.service): READY=1 once the loop runs, STATUS= with the
-role in words, WATCHDOG=1 from the loop itself when WatchdogSec= is set, STOPPING=1 on SIGTERM.
-Outside systemd nothing of this happens.
+role in words and a long wait with its time left (\"standby, master nodeA 2 s ago; killing local
+instances, 22 s left\"), WATCHDOG=1 from the loop itself when WatchdogSec= is set, STOPPING=1 on
+SIGTERM. Outside systemd nothing of this happens.
 
 hacmpEventCmd: a command run by /bin/sh on each event, in the background, one at a time, killed
 after 30 s; its output goes to stderr behind 'hacmp: event hook:'. It gets HACMP_EVENT (master,
@@ -81,9 +82,19 @@ Examples:
         profile: Option<String>,
     },
 
-    /// Show who is master, how old every heartbeat is (with hacmpBackend=etcd: each endpoint's
-    /// member, the quorum and the leader key), maintenance, and this host's application.
+    /// Show every node with its role, who is master, how old every heartbeat is (with
+    /// hacmpBackend=etcd: each endpoint's member, the quorum and the leader key), maintenance,
+    /// and this host's application with any start or kill it waits for.
     #[command(after_help = "\
+Without FILE, the variables come from /etc/hacmp/heartbeat.vars (or the file
+$HACMP_VARIABLE_FILE names) when it exists, else from the environment.
+
+Every node the storage shows is listed with its role (master, standby, claiming, starting,
+fenced, maintenance, stopped), state and heartbeat age, with the daemons whose state files this
+host holds ($HACMP_STATE_DIR, else $RUNTIME_DIRECTORY, /run/hacmp, $XDG_RUNTIME_DIR/hacmp,
+/tmp/hacmp-UID): standbys write nothing to the storage, so only a daemon on this host shows
+one. A start or a kill this host's daemon is waiting for shows with its time left.
+
 Exit status: 0 a live master exists (with etcd: the leader key is held); 1 no live master; 3 maintenance is on; 2 the variables are
 unusable. The JSON schema is documented in docs/status-json.md.
 
@@ -175,7 +186,11 @@ fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
     };
     report::notify_stopping_on_signals();
     let mut world = RealWorld::new()
-        .reporting(report::Reporter::new(&variables, Box::new(status::machine)))
+        .reporting(report::Reporter::new(
+            &variables,
+            Box::new(status::machine),
+            operator::of(&variables.store).identity(),
+        ))
         .storing_in(&variables.store);
     let ended = match variables.profile {
         Profile::Compat => engine::run(&mut world, &variables),
@@ -211,7 +226,8 @@ fn load_without_preflight(file: Option<&Path>) -> Option<Variables> {
 }
 
 fn show_status(file: Option<&Path>, json: bool) -> u8 {
-    let Some(variables) = load_without_preflight(file) else {
+    let installed = file.is_none().then(status::installed_file).flatten();
+    let Some(variables) = load_without_preflight(file.or(installed.as_deref())) else {
         return EXIT_INVALID;
     };
     let status = status::gather(&variables);

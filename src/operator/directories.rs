@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Hazard, Heartbeat, LeaseStore, Look, StoreDetails, hazard};
+use super::{Hazard, Heartbeat, LeaseStore, Look, StoreDetails, StoreNode, hazard};
 use crate::config::{Origin, Settings, Variables};
 use crate::real::batch::{Outcome, Pools};
 use crate::real::guard::boot_clock;
@@ -43,6 +43,15 @@ impl Directories {
 }
 
 impl LeaseStore for Directories {
+    /// The directories' canonical paths: a relative heartBeatDir names the same directory for
+    /// the daemon and for a status run elsewhere.
+    fn identity(&self) -> String {
+        let canonical: Vec<String> = (self.dirs.iter())
+            .map(|dir| std::fs::canonicalize(dir).map_or(dir.clone(), |d| d.display().to_string()))
+            .collect();
+        format!("directories {}", canonical.join(" "))
+    }
+
     fn look(&self, vars: &Variables, now: i64) -> Look {
         let mut warnings = Vec::new();
         let (directories, looks) = look_at_all(&self.dirs);
@@ -58,14 +67,37 @@ impl LeaseStore for Directories {
             .is_some_and(|m| heartbeats.iter().any(|h| h.host == *m && h.alive));
         warn_about(&heartbeats, vars, &mut warnings);
         warn_about_directories(&directories, &mut warnings);
+        let claiming: Vec<&str> = (directories.iter())
+            .flat_map(|directory| &directory.records)
+            .filter(|record| record.state == "claim")
+            .map(|record| record.host.as_str())
+            .collect();
+        // The safe profile's records name the master; compat heartbeats only by their age.
+        let record_master = directories.iter().find_map(|d| d.master.as_ref());
+        let leader = record_master.or(master.as_ref());
+        let nodes = (heartbeats.iter())
+            .map(|heartbeat| StoreNode {
+                host: heartbeat.host.clone(),
+                role: if claiming.contains(&heartbeat.host.as_str()) {
+                    Some("claiming")
+                } else if leader == Some(&heartbeat.host) {
+                    Some("master")
+                } else {
+                    None
+                },
+                alive: heartbeat.alive,
+                age_seconds: Some(heartbeat.age_seconds),
+            })
+            .collect();
         let details = DirectoriesStatus {
             quorum: Quorum::of(&directories),
             heartbeat_dirs: directories,
             heart_beat_dir: vars.heart_beat_dir.clone(),
-            master: master.clone(),
-            heartbeats: heartbeats.clone(),
+            empty: heartbeats.is_empty(),
         };
         Look {
+            nodes,
+            unseen: "standbys write nothing to the heartbeat directory until they take over: a host that stands by shows here only when its daemon runs on this host",
             master,
             master_alive,
             heartbeats,
@@ -147,10 +179,9 @@ struct DirectoriesStatus {
     quorum: Quorum,
     #[serde(skip)]
     heart_beat_dir: String,
+    /// No directory holds a heartbeat.
     #[serde(skip)]
-    master: Option<String>,
-    #[serde(skip)]
-    heartbeats: Vec<Heartbeat>,
+    empty: bool,
 }
 
 impl StoreDetails for DirectoriesStatus {
@@ -171,8 +202,11 @@ impl StoreDetails for DirectoriesStatus {
     }
 
     fn render(&self, colour: bool) -> String {
-        render_directories(&self.quorum, &self.heartbeat_dirs, colour)
-            + &render_heartbeats(&self.heartbeats, self.master.as_deref(), colour)
+        let mut out = render_directories(&self.quorum, &self.heartbeat_dirs, colour);
+        if self.empty {
+            out.push_str("no heartbeats: the first host to loop becomes master\n\n");
+        }
+        out
     }
 }
 
@@ -550,40 +584,6 @@ fn render_directories(quorum: &Quorum, directories: &[Directory], colour: bool) 
             colour
         )
     )
-}
-
-/// The heartbeat directory's part of the human status: its entries as the loop judges them.
-fn render_heartbeats(heartbeats: &[Heartbeat], master: Option<&str>, colour: bool) -> String {
-    let mut rows = vec![vec![
-        ("HOST".to_string(), Tone::Plain),
-        ("AGE".to_string(), Tone::Plain),
-        ("STATE".to_string(), Tone::Plain),
-        ("ROLE".to_string(), Tone::Plain),
-    ]];
-    for heartbeat in heartbeats {
-        let is_master = master == Some(heartbeat.host.as_str());
-        let (state, tone) = if heartbeat.alive {
-            ("alive", Tone::Good)
-        } else {
-            ("stale", Tone::Warning)
-        };
-        let role = match (is_master, heartbeat.alive) {
-            (true, true) => "master",
-            (true, false) => "master (dead: a peer takes over)",
-            (false, _) => "",
-        };
-        rows.push(vec![
-            (heartbeat.host.clone(), Tone::Plain),
-            (table::age(heartbeat.age_seconds), Tone::Plain),
-            (state.to_string(), tone),
-            (role.to_string(), Tone::Plain),
-        ]);
-    }
-    if heartbeats.is_empty() {
-        "no heartbeats: the first host to loop becomes master\n".to_string()
-    } else {
-        table::render(&rows, colour)
-    }
 }
 
 /// The storage of the heartbeat directories: heartBeatDir alone, or each of hacmpHeartBeatDirs

@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{
-    Hazard, LeaseStore, Look, MaintenanceSwitch, StoreDetails, SwitchReading, Switched, hazard,
+    Hazard, LeaseStore, Look, MaintenanceSwitch, StoreDetails, StoreNode, SwitchReading, Switched,
+    hazard,
 };
 use crate::config::{EtcdSettings, Variables};
 use crate::real::etcd::{self as client, Cluster, Survey};
@@ -56,6 +57,11 @@ impl Etcd {
 }
 
 impl LeaseStore for Etcd {
+    /// The prefix: hosts may list the members' endpoints differently.
+    fn identity(&self) -> String {
+        format!("etcd {}", self.settings.prefix)
+    }
+
     fn look(&self, _vars: &Variables, _now: i64) -> Look {
         let status = self.status().clone();
         let mut warnings = status.warnings();
@@ -65,7 +71,17 @@ impl LeaseStore for Etcd {
                     .to_string(),
             );
         }
+        let nodes = (status.leader_key.iter())
+            .map(|key| StoreNode {
+                host: key.holder.clone(),
+                role: Some("master"),
+                alive: true,
+                age_seconds: None,
+            })
+            .collect();
         Look {
+            nodes,
+            unseen: "etcd holds only the master's leader key: a host that stands by shows here only when its daemon runs on this host",
             master: status.leader_key.as_ref().map(|key| key.holder.clone()),
             master_alive: status.leader_key.is_some(),
             heartbeats: Vec::new(),

@@ -27,6 +27,10 @@ pub fn of(store: &Store) -> Box<dyn LeaseStore> {
 
 /// What the operator commands need of the store that holds the lease.
 pub trait LeaseStore {
+    /// The same text on every host of the cluster and for every daemon of it on this host,
+    /// and another for another cluster: what ties a daemon's state file to this store.
+    fn identity(&self) -> String;
+
     /// One look at the store for `hacmp status`, bounded in time however the store fares.
     fn look(&self, vars: &Variables, now: i64) -> Look;
 
@@ -133,10 +137,26 @@ pub struct Look {
     pub master_alive: bool,
     /// The entries of the heartbeat directories, each host's youngest; empty with etcd.
     pub heartbeats: Vec<Heartbeat>,
+    /// Every host the store shows.
+    pub nodes: Vec<StoreNode>,
+    /// What the store cannot show, in one line: hosts that write nothing to it.
+    pub unseen: &'static str,
     /// The store's maintenance switch as this look read it.
     pub maintenance: Option<SwitchReading>,
     pub warnings: Vec<String>,
     pub details: Box<dyn StoreDetails>,
+}
+
+/// A host as the store shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreNode {
+    pub host: String,
+    /// "master" or "claiming" when the store says so.
+    pub role: Option<&'static str>,
+    /// Whether its lease (heartbeat, leader key) still holds.
+    pub alive: bool,
+    /// How old its heartbeat is; none without one.
+    pub age_seconds: Option<i64>,
 }
 
 /// What only this store shows, in the JSON status and the human one.
