@@ -739,10 +739,10 @@ fn node_named<'a>(json: &'a serde_json::Value, host: &str) -> &'a serde_json::Va
 }
 
 /// A daemon on an empty heartbeat directory touches its heartbeat and waits 5 s before it
-/// starts: status shows the start pending with the time left, then the master, then, once the
-/// daemon is killed, its daemon gone.
+/// starts: status shows the start pending with the time left, then the master, in maintenance
+/// while the file exists, then, once the daemon is killed, its daemon gone.
 #[test]
-fn status_shows_a_pending_start_the_master_and_a_stopped_daemon() {
+fn status_shows_a_pending_start_the_master_maintenance_and_a_stopped_daemon() {
     let root = tempfile::tempdir().unwrap();
     let marker = support::unique_marker("status-pending");
     let mut node = support::node_in(root.path(), "nodeA", &marker, 10, 1);
@@ -775,6 +775,12 @@ fn status_shows_a_pending_start_the_master_and_a_stopped_daemon() {
     });
     assert_eq!(node_named(&master, "nodeA")["state"], "alive");
     assert_eq!(master["application"]["pending"], serde_json::Value::Null);
+
+    fs::write(node.dir.join("maintenance"), "").unwrap();
+    support::wait_until("the maintenance role", Duration::from_secs(10), || {
+        node_named(&status_of(&node), "nodeA")["role"] == "maintenance"
+    });
+    fs::remove_file(node.dir.join("maintenance")).unwrap();
 
     let pid = node.daemon_pid();
     node.kill_daemon();

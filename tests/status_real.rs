@@ -96,3 +96,45 @@ fn status_shows_the_master_the_standby_and_a_stopped_daemon_of_two_nodes() {
     assert_eq!(role_of(&after, "nodeB").0, "standby");
     a.kill_apps();
 }
+
+/// With etcd the leader key names the master and the standby's state file shows it standing
+/// by; after the master's host is lost, the standby is master and the lost daemon stopped.
+#[test]
+fn status_shows_the_roles_of_two_nodes_on_etcd() {
+    use support::etcd::{ACTIVE, EtcdNodes, STANDBY, WAIT_LIMIT};
+    use support::watched::Watched;
+    let mut cluster = EtcdNodes::on_every_member("status-etcd").with_faile_over_time(10);
+    let state = cluster.nodes[ACTIVE].dir.join("shared-state");
+    for node in &mut cluster.nodes {
+        node.set_env("HACMP_STATE_DIR", state.to_str().unwrap());
+    }
+    cluster.start_both();
+    let seen = status_json(&cluster.nodes[ACTIVE], &state);
+    assert_eq!(
+        role_of(&seen, "nodeA"),
+        ("master".into(), "alive".into()),
+        "{seen:#}"
+    );
+    assert_eq!(
+        role_of(&seen, "nodeB"),
+        ("standby".into(), "no heartbeat".into()),
+        "{seen:#}"
+    );
+    assert!(
+        seen["nodes_unseen"]
+            .as_str()
+            .unwrap()
+            .starts_with("etcd holds only the master's leader key"),
+        "{seen:#}"
+    );
+
+    cluster.lose_host(ACTIVE);
+    cluster.wait_for_instance(STANDBY);
+    let mut after = serde_json::Value::Null;
+    wait_until("nodeB as master", WAIT_LIMIT, || {
+        after = status_json(&cluster.nodes[STANDBY], &state);
+        role_of(&after, "nodeB").0 == "master"
+    });
+    assert_eq!(role_of(&after, "nodeA").0, "stopped", "{after:#}");
+    assert_eq!(after["master"], "nodeB");
+}
