@@ -9,6 +9,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -109,9 +110,18 @@ impl StateFile {
         };
         let written = (|| {
             let dir = path.parent().expect("a state file lies in a directory");
-            fs::create_dir_all(dir)?;
+            // Readable by all, so that an operator's `hacmp status` sees it; writable by us alone.
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)?;
+            own_directory(dir)?;
             let temporary = dir.join(format!(".{}{SUFFIX}", state.pid));
-            let mut file = fs::File::create(&temporary)?;
+            let _ = fs::remove_file(&temporary);
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temporary)?;
             file.write_all(&serde_json::to_vec(state).expect("the state serializes"))?;
             fs::rename(&temporary, path)
         })();
@@ -125,6 +135,21 @@ impl StateFile {
             Ok(()) => self.reported_failure = false,
         }
     }
+}
+
+/// Whether `dir` is a directory of this user that nobody else may write in: a directory in
+/// /tmp that another user made could hold links that turn our writes against other files.
+fn own_directory(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs::symlink_metadata(dir)?;
+    // SAFETY: geteuid has no failure mode and no memory effects.
+    let user = unsafe { libc::geteuid() };
+    if !metadata.is_dir() || metadata.uid() != user || metadata.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "not a directory of user {user} that only it may write in"
+        )));
+    }
+    Ok(())
 }
 
 /// The state of every daemon on `store` whose file this host holds, by host name; of two files
@@ -186,6 +211,20 @@ mod tests {
         assert!(state.running());
         state.started += 1;
         assert!(!state.running(), "the PID was reused by another process");
+    }
+
+    #[test]
+    fn state_files_are_written_only_in_a_directory_of_our_own() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("own");
+        assert!(own_directory(dir.path()).is_ok());
+        fs::create_dir(&own).unwrap();
+        fs::set_permissions(&own, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(own_directory(&own).is_err(), "others may write in it");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        assert!(own_directory(&link).is_err(), "a link, not a directory");
     }
 
     #[test]
