@@ -35,7 +35,7 @@ pub struct Surroundings<'a> {
 pub fn hazards(vars: &Variables, store: &dyn LeaseStore, around: &Surroundings) -> Vec<Hazard> {
     let mut found = Vec::new();
     relative_paths(vars, store, around, &mut found);
-    found.extend(store.hazards(vars, around.storage, &around.working_directory));
+    found.extend(store.hazards(around.storage, &around.working_directory));
     if vars.loop_time >= vars.faile_over_time {
         found.push(hazard(
             "loopTime",

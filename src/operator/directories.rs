@@ -107,12 +107,7 @@ impl LeaseStore for Directories {
         }
     }
 
-    fn hazards(
-        &self,
-        _vars: &Variables,
-        storage: &dyn StorageProbe,
-        working_directory: &Path,
-    ) -> Vec<Hazard> {
+    fn hazards(&self, storage: &dyn StorageProbe, working_directory: &Path) -> Vec<Hazard> {
         let mut found = Vec::new();
         let around = Around {
             storage,

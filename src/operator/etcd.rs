@@ -95,7 +95,7 @@ impl LeaseStore for Etcd {
         }
     }
 
-    fn hazards(&self, _: &Variables, _: &dyn StorageProbe, _: &Path) -> Vec<Hazard> {
+    fn hazards(&self, _: &dyn StorageProbe, _: &Path) -> Vec<Hazard> {
         cluster_hazards(self.status())
     }
 

@@ -27,20 +27,15 @@ pub fn of(store: &Store) -> Box<dyn LeaseStore> {
 
 /// What the operator commands need of the store that holds the lease.
 pub trait LeaseStore {
-    /// The same text on every host of the cluster and for every daemon of it on this host,
-    /// and another for another cluster: what ties a daemon's state file to this store.
+    /// The same text for the daemon and for `hacmp status` of one cluster on this host, and
+    /// another for another cluster: what ties a daemon's state file to this store.
     fn identity(&self) -> String;
 
     /// One look at the store for `hacmp status`, bounded in time however the store fares.
     fn look(&self, vars: &Variables, now: i64) -> Look;
 
     /// The store's hazards for `hacmp check`.
-    fn hazards(
-        &self,
-        vars: &Variables,
-        storage: &dyn StorageProbe,
-        working_directory: &Path,
-    ) -> Vec<Hazard>;
+    fn hazards(&self, storage: &dyn StorageProbe, working_directory: &Path) -> Vec<Hazard>;
 
     /// The directories `hacmp check --json` lists as holding the lease, when directories do.
     fn heartbeat_dirs(&self) -> Option<&[String]> {
@@ -71,7 +66,8 @@ pub trait LeaseStore {
     }
 }
 
-/// A maintenance switch kept in the store, written by `hacmp maintenance on|off`.
+/// A maintenance switch written by `hacmp maintenance on|off`: the maintenance file, or one the
+/// store keeps.
 pub trait MaintenanceSwitch {
     /// Its name in the JSON status (etcd: the key).
     fn name(&self) -> String;
