@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{Origin, Setting, Settings, Variables};
+use crate::config::{self, Origin, Setting, Settings, Variables};
 pub use crate::operator::Hazard;
 use crate::operator::{LeaseStore, hazard};
 use crate::pattern::Pattern;
-use crate::storage::StorageProbe;
+use crate::real::processes;
+use crate::storage::{RealStorage, StorageProbe};
 use crate::table::{self, Tone};
+use crate::{EXIT_INVALID, preflight};
 
 /// A running process: its PID and its command line with arguments joined by spaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +141,85 @@ fn pattern_matches(vars: &Variables, around: &Surroundings, found: &mut Vec<Haza
             ));
         }
     }
+}
+
+/// `hacmp check [FILE] [--json]`: prints the variables, the lease's place and the hazards, and
+/// returns the exit status (documented in its --help).
+pub fn run(file: Option<&Path>, json: bool) -> u8 {
+    let colour = table::use_colour();
+    let settings = match config::resolve_from_process_environment(file) {
+        Ok(settings) => settings,
+        Err(error) => {
+            if json {
+                table::print(&render_json(None, Err(&error.to_string())));
+            } else {
+                eprintln!("hacmp: {error}");
+            }
+            return EXIT_INVALID;
+        }
+    };
+    if !json {
+        table::print(&render_settings(&settings, colour));
+    }
+    let checked = settings
+        .validate()
+        .and_then(|variables| preflight::check(&settings, &variables).map(|()| variables));
+    let variables = match checked {
+        Ok(variables) => variables,
+        Err(error) => {
+            if json {
+                table::print(&render_json(Some(&settings), Err(&error.to_string())));
+            } else {
+                table::print(&format!(
+                    "\n{}\n",
+                    table::paint(&format!("invalid: {error}"), Tone::Bad, colour)
+                ));
+            }
+            return EXIT_INVALID;
+        }
+    };
+    let surroundings = Surroundings {
+        storage: &RealStorage,
+        matching_processes: matching_processes(&variables),
+        daemon_command_lines: daemon_command_lines(file),
+        working_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+    };
+    let store = crate::operator::of(&variables.store);
+    let hazards = hazards(&variables, &*store, &surroundings);
+    if json {
+        table::print(&render_json(Some(&settings), Ok((&*store, &hazards))));
+    } else {
+        if let Some(fate) = store.heart_beat_dir_fate(&settings) {
+            table::print(&format!("\nlease: {fate}\n"));
+        }
+        table::print(&format!("\n{}", render_hazards(&hazards, colour)));
+    }
+    u8::from(!hazards.is_empty())
+}
+
+fn matching_processes(variables: &Variables) -> Vec<Process> {
+    let encoding = variables.pgrep_program_name.encoding();
+    processes::find(&variables.pgrep_program_name, std::process::id())
+        .into_iter()
+        .filter_map(|pid| {
+            let line = processes::command_line(pid, encoding)?;
+            Some(Process {
+                pid,
+                command_line: String::from_utf8_lossy(&line).into_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The command lines the monitoring daemon shows on this host: hacmp's, and bash's when the
+/// file is heartbeat.sh run by bash.
+fn daemon_command_lines(file: Option<&Path>) -> Vec<String> {
+    let file = file.map(|f| f.display().to_string()).unwrap_or_default();
+    let mut lines = vec![format!("hacmp run {file}").trim_end().to_string()];
+    if !file.is_empty() {
+        lines.push(format!("/bin/bash {file}"));
+    }
+    lines
 }
 
 /// Whether `path` lies inside `dir`, both resolved against `cwd` as the loop resolves them.

@@ -1,20 +1,14 @@
 //! The `hacmp` command line: argument parsing and exit statuses. Each command's logic lives in
 //! the library; this file only connects them.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use hacmp::check::{self, Process, Surroundings};
 use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Variables};
-use hacmp::real::{RealWorld, guard, processes, report};
-use hacmp::storage::RealStorage;
-use hacmp::{engine, maintenance, operator, preflight, safe, status, table};
-
-/// Exit status for a configuration that cannot be used, for every command.
-const EXIT_INVALID: u8 = 2;
+use hacmp::real::{RealWorld, guard, report};
+use hacmp::{EXIT_INVALID, check, engine, maintenance, operator, preflight, safe, status};
 
 #[derive(Parser)]
 #[command(
@@ -164,16 +158,13 @@ fn main() -> ExitCode {
         Some(Command::Run { file, profile }) => run(file.as_deref(), profile.as_deref()),
         None => run(cli.file.as_deref(), None),
         Some(Command::Guard) => return ExitCode::from(guard::serve() as u8),
-        Some(Command::Status { file, json }) => show_status(file.as_deref(), json),
+        Some(Command::Status { file, json }) => status::run(file.as_deref(), json),
         Some(Command::Maintenance {
             action,
             file,
             reason,
-        }) => match load_without_preflight(file.as_deref()) {
-            Some(variables) => maintenance::run(action, &variables, reason.as_deref()),
-            None => EXIT_INVALID,
-        },
-        Some(Command::Check { file, json }) => check(file.as_deref(), json),
+        }) => maintenance::run(action, file.as_deref(), reason.as_deref()),
+        Some(Command::Check { file, json }) => check::run(file.as_deref(), json),
         Some(Command::GenerateDocs { dir }) => generate_docs(&dir),
         Some(Command::Parity(args)) => return hacmp::sim::cli::run(&args),
     };
@@ -219,110 +210,6 @@ fn load(file: Option<&Path>, profile: Option<&str>) -> Option<(Settings, Variabl
     loaded.map_err(|error| eprintln!("hacmp: {error}")).ok()
 }
 
-/// Reads and checks the variables for a command that only looks (status, maintenance).
-fn load_without_preflight(file: Option<&Path>) -> Option<Variables> {
-    let loaded = config::resolve_from_process_environment(file).and_then(|s| s.validate());
-    loaded.map_err(|error| eprintln!("hacmp: {error}")).ok()
-}
-
-fn show_status(file: Option<&Path>, json: bool) -> u8 {
-    let installed = file.is_none().then(status::installed_file).flatten();
-    let Some(variables) = load_without_preflight(file.or(installed.as_deref())) else {
-        return EXIT_INVALID;
-    };
-    let status = status::gather(&variables);
-    let text = if json {
-        serde_json::to_string_pretty(&status).expect("the status serializes") + "\n"
-    } else {
-        status::render(&status, table::use_colour())
-    };
-    print(&text);
-    status.exit_status()
-}
-
-fn check(file: Option<&Path>, json: bool) -> u8 {
-    let colour = table::use_colour();
-    let settings = match config::resolve_from_process_environment(file) {
-        Ok(settings) => settings,
-        Err(error) => {
-            if json {
-                print(&check::render_json(None, Err(&error.to_string())));
-            } else {
-                eprintln!("hacmp: {error}");
-            }
-            return EXIT_INVALID;
-        }
-    };
-    if !json {
-        print(&check::render_settings(&settings, colour));
-    }
-    let checked = settings
-        .validate()
-        .and_then(|variables| preflight::check(&settings, &variables).map(|()| variables));
-    let variables = match checked {
-        Ok(variables) => variables,
-        Err(error) => {
-            if json {
-                print(&check::render_json(
-                    Some(&settings),
-                    Err(&error.to_string()),
-                ));
-            } else {
-                print(&format!(
-                    "\n{}\n",
-                    table::paint(&format!("invalid: {error}"), table::Tone::Bad, colour)
-                ));
-            }
-            return EXIT_INVALID;
-        }
-    };
-    let surroundings = Surroundings {
-        storage: &RealStorage,
-        matching_processes: matching_processes(&variables),
-        daemon_command_lines: daemon_command_lines(file),
-        working_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
-    };
-    let store = operator::of(&variables.store);
-    let hazards = check::hazards(&variables, &*store, &surroundings);
-    if json {
-        print(&check::render_json(
-            Some(&settings),
-            Ok((&*store, &hazards)),
-        ));
-    } else {
-        if let Some(fate) = store.heart_beat_dir_fate(&settings) {
-            print(&format!("\nlease: {fate}\n"));
-        }
-        print(&format!("\n{}", check::render_hazards(&hazards, colour)));
-    }
-    u8::from(!hazards.is_empty())
-}
-
-fn matching_processes(variables: &Variables) -> Vec<Process> {
-    let encoding = variables.pgrep_program_name.encoding();
-    processes::find(&variables.pgrep_program_name, std::process::id())
-        .into_iter()
-        .filter_map(|pid| {
-            let line = processes::command_line(pid, encoding)?;
-            Some(Process {
-                pid,
-                command_line: String::from_utf8_lossy(&line).into_owned(),
-            })
-        })
-        .collect()
-}
-
-/// The command lines the monitoring daemon shows on this host: hacmp's, and bash's when the
-/// file is heartbeat.sh run by bash.
-fn daemon_command_lines(file: Option<&Path>) -> Vec<String> {
-    let file = file.map(|f| f.display().to_string()).unwrap_or_default();
-    let mut lines = vec![format!("hacmp run {file}").trim_end().to_string()];
-    if !file.is_empty() {
-        lines.push(format!("/bin/bash {file}"));
-    }
-    lines
-}
-
 fn generate_docs(dir: &Path) -> u8 {
     let written = (|| -> std::io::Result<()> {
         std::fs::create_dir_all(dir.join("man"))?;
@@ -352,9 +239,4 @@ fn generate_docs(dir: &Path) -> u8 {
             1
         }
     }
-}
-
-/// Writes to stdout, ignoring a closed pipe (`hacmp status | head`).
-fn print(text: &str) {
-    let _ = std::io::stdout().write_all(text.as_bytes());
 }

@@ -20,9 +20,16 @@ pub enum Action {
     Status,
 }
 
-/// `hacmp maintenance ACTION`: switches the file and the store's own switch (if any) together,
-/// or shows them; returns the exit status (documented in its --help).
-pub fn run(action: Action, vars: &Variables, reason: Option<&str>) -> u8 {
+/// `hacmp maintenance ACTION [FILE]`: switches the file and the store's own switch (if any)
+/// together, or shows them; returns the exit status (documented in its --help).
+pub fn run(action: Action, file: Option<&Path>, reason: Option<&str>) -> u8 {
+    match status::load(file) {
+        Some(vars) => switch(action, &vars, reason),
+        None => crate::EXIT_INVALID,
+    }
+}
+
+fn switch(action: Action, vars: &Variables, reason: Option<&str>) -> u8 {
     let store = operator::of(&vars.store);
     if let Some(warning) = store.maintenance_warning(vars) {
         eprintln!("hacmp: warning: {warning}");

@@ -140,6 +140,29 @@ impl Status {
     }
 }
 
+/// `hacmp status [FILE] [--json]`: prints the status and returns its exit status.
+pub fn run(file: Option<&std::path::Path>, json: bool) -> u8 {
+    let installed = file.is_none().then(installed_file).flatten();
+    let Some(variables) = load(file.or(installed.as_deref())) else {
+        return crate::EXIT_INVALID;
+    };
+    let status = gather(&variables);
+    let text = if json {
+        serde_json::to_string_pretty(&status).expect("the status serializes") + "\n"
+    } else {
+        render(&status, table::use_colour())
+    };
+    table::print(&text);
+    status.exit_status()
+}
+
+/// Reads and checks the variables for a command that only looks (status, maintenance),
+/// printing the one-line error when they are unusable.
+pub fn load(file: Option<&std::path::Path>) -> Option<Variables> {
+    let loaded = crate::config::resolve_from_process_environment(file).and_then(|s| s.validate());
+    loaded.map_err(|error| eprintln!("hacmp: {error}")).ok()
+}
+
 /// The variable file `hacmp status` reads when it is given none: $HACMP_VARIABLE_FILE, else
 /// /etc/hacmp/heartbeat.vars, if it exists; without it the environment holds the variables.
 pub fn installed_file() -> Option<std::path::PathBuf> {

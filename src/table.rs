@@ -63,6 +63,12 @@ pub fn render(rows: &[Vec<(String, Tone)>], colour: bool) -> String {
     out
 }
 
+/// Writes to stdout, ignoring a closed pipe (`hacmp status | head`).
+pub fn print(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
 /// `lines` in a box of `#`, in the colour of bad news: for what must not be missed.
 pub fn boxed(lines: &[String], colour: bool) -> String {
     let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
