@@ -86,7 +86,7 @@ $HACMP_VARIABLE_FILE names) when it exists, else from the environment.
 Every node the storage shows is listed with its role (master, standby, claiming, starting,
 fenced, maintenance, stopped), state and heartbeat age, with the daemons whose state files this
 host holds ($HACMP_STATE_DIR, else $RUNTIME_DIRECTORY, /run/hacmp, $XDG_RUNTIME_DIR/hacmp,
-/tmp/hacmp-UID): standbys write nothing to the storage, so only a daemon on this host shows
+/tmp/hacmp-UID, and one level below them): standbys write nothing to the storage, so only a daemon on this host shows
 one. A start or a kill this host's daemon is waiting for shows with its time left.
 
 Exit status: 0 a live master exists (with etcd: the leader key is held); 1 no live master; 3 maintenance is on; 2 the variables are

@@ -152,11 +152,28 @@ fn own_directory(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The state of every daemon on `store` whose file this host holds, by host name; of two files
-/// for one host (a daemon started with another state directory), the newer.
+/// The state of every daemon on `store` whose file this host holds, in the state directories
+/// and one level below them, by host name; of two files for one host (a daemon started with
+/// another state directory), the newer.
 pub fn read_all(store: &str) -> Vec<DaemonState> {
+    read_all_in(state_directories(), store)
+}
+
+fn read_all_in(directories: Vec<PathBuf>, store: &str) -> Vec<DaemonState> {
     let mut found: Vec<DaemonState> = Vec::new();
-    for dir in state_directories() {
+    // A unit's RuntimeDirectory=hacmp/%i (compat/reattach.conf) is one level below /run/hacmp.
+    let below = |dir: &Path| -> Vec<PathBuf> {
+        let entries = fs::read_dir(dir).into_iter().flatten().flatten();
+        entries
+            .map(|entry| entry.path())
+            .filter(|path| path.is_dir())
+            .collect()
+    };
+    let dirs = directories.into_iter().flat_map(|dir| {
+        let inner = below(&dir);
+        std::iter::once(dir).chain(inner)
+    });
+    for dir in dirs {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
@@ -225,6 +242,37 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(dir.path(), &link).unwrap();
         assert!(own_directory(&link).is_err(), "a link, not a directory");
+    }
+
+    #[test]
+    fn states_are_found_one_level_down_and_kept_per_store_and_host() {
+        let root = tempfile::tempdir().unwrap();
+        let unit = root.path().join("app");
+        fs::create_dir(&unit).unwrap();
+        let state = |host: &str, store: &str, written: i64| DaemonState {
+            host: host.to_string(),
+            store: store.to_string(),
+            pid: 1,
+            started: 1,
+            role: "standby".to_string(),
+            master: None,
+            wait: None,
+            written,
+        };
+        let put = |dir: &Path, name: &str, state: &DaemonState| {
+            fs::write(dir.join(name), serde_json::to_vec(state).unwrap()).unwrap();
+        };
+        put(root.path(), "nodeA.1.state", &state("nodeA", "ours", 5));
+        put(&unit, "nodeA.2.state", &state("nodeA", "ours", 9));
+        put(&unit, "nodeB.1.state", &state("nodeB", "ours", 1));
+        put(&unit, "nodeC.1.state", &state("nodeC", "theirs", 1));
+        put(&unit, ".nodeD.state", &state("nodeD", "ours", 1));
+        fs::write(unit.join("garbage.state"), "not json").unwrap();
+        let found = read_all_in(vec![root.path().to_path_buf()], "ours");
+        let seen: Vec<(&str, i64)> = (found.iter())
+            .map(|state| (state.host.as_str(), state.written))
+            .collect();
+        assert_eq!(seen, [("nodeA", 9), ("nodeB", 1)]);
     }
 
     #[test]
