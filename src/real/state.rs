@@ -19,6 +19,8 @@ use super::guard::start_time;
 /// Sets the state directory for the daemon and `hacmp status` alike (tests, or a daemon whose
 /// service sets no RuntimeDirectory=).
 pub const STATE_DIRECTORY_VARIABLE: &str = "HACMP_STATE_DIR";
+/// The state directory of daemons that run as root.
+const SYSTEM_DIRECTORY: &str = "/run/hacmp";
 /// How a state file's name ends.
 const SUFFIX: &str = ".state";
 
@@ -60,20 +62,26 @@ impl DaemonState {
 /// Where state files are looked for, the daemon's own first: $HACMP_STATE_DIR alone when set,
 /// else systemd's $RUNTIME_DIRECTORY, /run/hacmp, $XDG_RUNTIME_DIR/hacmp and /tmp/hacmp-UID.
 pub fn state_directories() -> Vec<PathBuf> {
-    if let Some(dir) = std::env::var_os(STATE_DIRECTORY_VARIABLE).filter(|d| !d.is_empty()) {
-        return vec![PathBuf::from(dir)];
+    if let Some(dir) = chosen_directory() {
+        return vec![dir];
     }
     // SAFETY: geteuid has no failure mode and no memory effects.
     let user = unsafe { libc::geteuid() };
     let mut dirs: Vec<PathBuf> = super::guard::runtime_directory().into_iter().collect();
     if user == 0 {
-        dirs.push(PathBuf::from("/run/hacmp"));
+        dirs.push(PathBuf::from(SYSTEM_DIRECTORY));
     }
     if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         dirs.push(Path::new(&runtime).join("hacmp"));
     }
     dirs.push(PathBuf::from(format!("/tmp/hacmp-{user}")));
     dirs
+}
+
+/// $HACMP_STATE_DIR, when set.
+fn chosen_directory() -> Option<PathBuf> {
+    let dir = std::env::var_os(STATE_DIRECTORY_VARIABLE)?;
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
 }
 
 /// The daemon's end: writes its state file, saying once on stderr when it cannot.
@@ -156,7 +164,13 @@ fn own_directory(dir: &Path) -> std::io::Result<()> {
 /// and one level below them, by host name; of two files for one host (a daemon started with
 /// another state directory), the newer.
 pub fn read_all(store: &str) -> Vec<DaemonState> {
-    read_all_in(state_directories(), store)
+    let mut dirs = state_directories();
+    // A root daemon's directory, which other users may read though they cannot write in it.
+    let system = PathBuf::from(SYSTEM_DIRECTORY);
+    if chosen_directory().is_none() && !dirs.contains(&system) {
+        dirs.push(system);
+    }
+    read_all_in(dirs, store)
 }
 
 fn read_all_in(directories: Vec<PathBuf>, store: &str) -> Vec<DaemonState> {
