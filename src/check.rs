@@ -1,27 +1,19 @@
 //! `hacmp check`: every variable with its origin, and the hazards of the configuration, each
 //! with a one-line reason.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{Origin, Setting, Settings, Store, Variables};
+use crate::config::{self, Origin, Setting, Settings, Variables};
+pub use crate::operator::Hazard;
+use crate::operator::{LeaseStore, hazard};
 use crate::pattern::Pattern;
-use crate::real::etcd::Survey;
-use crate::storage::{self, Mount, Sharing, StorageProbe};
+use crate::real::processes;
+use crate::storage::{RealStorage, StorageProbe};
 use crate::table::{self, Tone};
-
-/// A risk in a configuration that runs: it is legal, but it will hurt in some failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Hazard {
-    pub variable: &'static str,
-    pub reason: String,
-}
-
-fn hazard(variable: &'static str, reason: String) -> Hazard {
-    Hazard { variable, reason }
-}
+use crate::{EXIT_INVALID, preflight};
 
 /// A running process: its PID and its command line with arguments joined by spaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,19 +31,13 @@ pub struct Surroundings<'a> {
     /// `hacmp run /etc/hacmp/vars` and `/bin/bash /opt/heartbeat.sh`.
     pub daemon_command_lines: Vec<String>,
     pub working_directory: PathBuf,
-    /// With hacmpBackend=etcd: what the cluster's endpoints answered.
-    pub etcd: Option<Survey>,
 }
 
-pub fn hazards(vars: &Variables, around: &Surroundings) -> Vec<Hazard> {
+/// The hazards of `vars`, with the lease in `store`.
+pub fn hazards(vars: &Variables, store: &dyn LeaseStore, around: &Surroundings) -> Vec<Hazard> {
     let mut found = Vec::new();
-    relative_paths(vars, around, &mut found);
-    match (&vars.store, &around.etcd) {
-        (Store::Etcd(_), Some(survey)) => etcd_cluster(survey, &mut found),
-        // The heartbeat directory holds the lease only with the files backend.
-        (Store::Etcd(_), None) => {}
-        (Store::Directories(_), _) => heartbeat_storage(vars, around, &mut found),
-    }
+    relative_paths(vars, store, around, &mut found);
+    found.extend(store.hazards(around.storage, &around.working_directory));
     if vars.loop_time >= vars.faile_over_time {
         found.push(hazard(
             "loopTime",
@@ -62,11 +48,16 @@ pub fn hazards(vars: &Variables, around: &Surroundings) -> Vec<Hazard> {
         ));
     }
     pattern_matches(vars, around, &mut found);
-    maintenance_file_placement(vars, around, &mut found);
+    maintenance_file_placement(vars, store, around, &mut found);
     found
 }
 
-fn maintenance_file_placement(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
+fn maintenance_file_placement(
+    vars: &Variables,
+    store: &dyn LeaseStore,
+    around: &Surroundings,
+    found: &mut Vec<Hazard>,
+) {
     let inside = |dir: &str| {
         is_inside(
             &vars.maintenance_file,
@@ -75,8 +66,8 @@ fn maintenance_file_placement(vars: &Variables, around: &Surroundings, found: &m
             around.storage,
         )
     };
-    match several_directories(vars) {
-        Some(dirs) => {
+    match store.heartbeat_dirs() {
+        Some(dirs) if dirs.len() > 1 => {
             if let Some(dir) = dirs.iter().find(|dir| inside(dir)) {
                 found.push(hazard(
                     "maintenanceFile",
@@ -84,7 +75,7 @@ fn maintenance_file_placement(vars: &Variables, around: &Surroundings, found: &m
                 ));
             }
         }
-        _ if inside(&vars.heart_beat_dir) => found.push(hazard(
+        Some(_) if inside(&vars.heart_beat_dir) => found.push(hazard(
             "maintenanceFile",
             "is inside heartBeatDir: the loop takes it for a host's heartbeat and may elect it master".to_string(),
         )),
@@ -92,26 +83,12 @@ fn maintenance_file_placement(vars: &Variables, around: &Surroundings, found: &m
     }
 }
 
-/// What becomes of heartBeatDir when hacmpHeartBeatDirs is in use, in one sentence; `None`
-/// when heartBeatDir is where the heartbeats are.
-pub fn heart_beat_dir_fate(settings: &Settings, vars: &Variables) -> Option<String> {
-    let dirs = several_directories(vars)?;
-    let heart_beat_dir = settings.get("heartBeatDir");
-    Some(if heart_beat_dir.origin == Origin::Default {
-        format!(
-            "the safe loop keeps its lease in the {} directories of hacmpHeartBeatDirs, on a majority of them; heartBeatDir is not set and not used",
-            dirs.len()
-        )
-    } else {
-        format!(
-            "the safe loop keeps its lease in the {} directories of hacmpHeartBeatDirs, on a majority of them; heartBeatDir ({}) is used only as one of them",
-            dirs.len(),
-            heart_beat_dir.value
-        )
-    })
-}
-
-fn relative_paths(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
+fn relative_paths(
+    vars: &Variables,
+    store: &dyn LeaseStore,
+    around: &Surroundings,
+    found: &mut Vec<Hazard>,
+) {
     let program = vars.start_program();
     let paths: [(&'static str, &str); 4] = [
         ("heartBeatDir", &vars.heart_beat_dir),
@@ -123,10 +100,8 @@ fn relative_paths(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazar
         ),
     ];
     for (variable, path) in paths {
-        // The etcd backend never uses heartBeatDir; hacmpHeartBeatDirs are absolute and replace
-        // it, which then is either unused or one of them.
-        let unused = variable == "heartBeatDir"
-            && (matches!(vars.store, Store::Etcd(_)) || several_directories(vars).is_some());
+        // hacmpHeartBeatDirs are absolute, and heartBeatDir is then either unused or one of them.
+        let unused = variable == "heartBeatDir" && !store.uses_heart_beat_dir();
         if !path.starts_with('/') && !unused {
             found.push(hazard(
                 variable,
@@ -136,219 +111,6 @@ fn relative_paths(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazar
                 ),
             ));
         }
-    }
-}
-
-/// hacmpHeartBeatDirs, when the lease lives in several directories.
-fn several_directories(vars: &Variables) -> Option<&[String]> {
-    match &vars.store {
-        Store::Directories(dirs) if dirs.len() > 1 => Some(dirs),
-        _ => None,
-    }
-}
-
-/// The storage of the heartbeat directories: heartBeatDir alone, or each of hacmpHeartBeatDirs
-/// and whether they are independent of each other.
-fn heartbeat_storage(vars: &Variables, around: &Surroundings, found: &mut Vec<Hazard>) {
-    let table = around.storage.mount_table().ok();
-    let dirs = match several_directories(vars) {
-        Some(dirs) => dirs,
-        None => {
-            directory_storage(
-                "heartBeatDir",
-                "",
-                &vars.heart_beat_dir,
-                around,
-                &table,
-                found,
-            );
-            return;
-        }
-    };
-    let mut mounts = Vec::new();
-    for dir in dirs {
-        let mount = directory_storage(
-            "hacmpHeartBeatDirs",
-            &format!("lists {dir}, which "),
-            dir,
-            around,
-            &table,
-            found,
-        );
-        mounts.extend(mount.map(|mount| (dir.as_str(), mount)));
-    }
-    for group in fate_groups(&mounts) {
-        let [(_, first_mount), (_, second_mount), ..] = &group[..] else {
-            continue;
-        };
-        let named: Vec<&str> = group.iter().map(|(dir, _)| *dir).collect();
-        let reason = storage::shared_fate(first_mount, second_mount)
-            .expect("a group holds directories that share their fate");
-        found.push(hazard(
-            "hacmpHeartBeatDirs",
-            format!(
-                "lists {}, which {reason}: one outage takes them all, so they count as one site; a majority survives the loss of a site only when each directory is on its own storage",
-                named.join(" and ")
-            ),
-        ));
-    }
-}
-
-/// The directories grouped by shared fate: each group's members are on one filesystem or one
-/// NFS server as its first member.
-fn fate_groups<'a>(mounts: &[(&'a str, Mount)]) -> Vec<Vec<(&'a str, Mount)>> {
-    let mut groups: Vec<Vec<(&str, Mount)>> = Vec::new();
-    for (dir, mount) in mounts {
-        let joined = groups
-            .iter_mut()
-            .find(|group| storage::shared_fate(&group[0].1, mount).is_some());
-        match joined {
-            Some(group) => group.push((dir, mount.clone())),
-            None => groups.push(vec![(dir, mount.clone())]),
-        }
-    }
-    groups
-}
-
-/// The hazards of one heartbeat directory's storage, each reason starting with `lead`; returns
-/// its mount when the mount table shows it.
-fn directory_storage(
-    variable: &'static str,
-    lead: &str,
-    dir: &str,
-    around: &Surroundings,
-    table: &Option<String>,
-    found: &mut Vec<Hazard>,
-) -> Option<Mount> {
-    let dir = around.working_directory.join(dir);
-    let sharing = storage::sharing(around.storage, &dir);
-    // A directory that did not answer statfs would not answer the lookups either.
-    let answered = !matches!(&sharing, Err(error) if error.kind() == std::io::ErrorKind::TimedOut);
-    match sharing {
-        Ok(Sharing::Shared(_)) => {}
-        Ok(Sharing::Local(magic)) => found.push(hazard(
-            variable,
-            format!(
-                "{lead}is on a local filesystem ({}): other hosts cannot see these heartbeats; use NFS, CIFS or a cluster filesystem",
-                local_filesystem_name(magic)
-            ),
-        )),
-        Err(error) => found.push(hazard(variable, format!("{lead}cannot be examined: {error}"))),
-    }
-    let canonical = answered
-        .then(|| around.storage.canonical(&dir))
-        .flatten()
-        .unwrap_or(dir);
-    let mount = storage::mount_of(table.as_deref()?, &canonical)?;
-    if !mount.is_nfs() {
-        return Some(mount);
-    }
-    let cached = mount.attribute_cache_seconds();
-    if cached > 0 {
-        found.push(hazard(
-            variable,
-            format!(
-                "{lead}is on an NFS mount ({}) that caches file attributes for up to {cached} s: this host may see a peer's heartbeat that old; mount it with noac or actimeo=0",
-                mount.mount_point.display()
-            ),
-        ));
-    }
-    if mount.is_soft() {
-        found.push(hazard(
-            variable,
-            format!(
-                "{lead}is on a soft NFS mount ({}): when the server is slow, reads fail instead of waiting, and the loop takes a failed read for a missing heartbeat",
-                mount.mount_point.display()
-            ),
-        ));
-    }
-    Some(mount)
-}
-
-/// The etcd cluster's hazards: endpoints that do not serve, a member count that tolerates no
-/// more failures than one member fewer, every member on one host, and members this host cannot
-/// reach through hacmpEtcdEndpoints.
-fn etcd_cluster(survey: &Survey, found: &mut Vec<Hazard>) {
-    for endpoint in survey.endpoints.iter().filter(|e| !e.healthy) {
-        found.push(hazard(
-            "hacmpEtcdEndpoints",
-            format!(
-                "{} does not serve: {}",
-                endpoint.endpoint,
-                endpoint.error.as_deref().unwrap_or("unknown error")
-            ),
-        ));
-    }
-    let Some(members) = &survey.members else {
-        let why = survey.errors.join("; ");
-        found.push(hazard(
-            "hacmpEtcdEndpoints",
-            format!("the cluster's member list cannot be read: {why}"),
-        ));
-        return;
-    };
-    if members.len().is_multiple_of(2) {
-        found.push(hazard(
-            "hacmpEtcdEndpoints",
-            format!(
-                "the cluster has {} members: an even count survives no more failures than one member fewer ({} of {}), and a split between two sites stops it; use 3 or 5, one per site",
-                members.len(),
-                (members.len() - 1) / 2,
-                members.len()
-            ),
-        ));
-    }
-    let hosts: BTreeSet<String> = members
-        .iter()
-        .flat_map(|member| member.peer_urls.iter().map(|url| url_host(url)))
-        .collect();
-    if members.len() > 1
-        && let [host] = hosts.iter().collect::<Vec<_>>()[..]
-    {
-        found.push(hazard(
-            "hacmpEtcdEndpoints",
-            format!(
-                "all {} members of the cluster run on one host ({host}): its loss stops the cluster and every application with it; put one member per site",
-                members.len()
-            ),
-        ));
-    }
-    let unlisted = survey.unlisted_members();
-    if !unlisted.is_empty() {
-        let mut names: Vec<&str> = unlisted.iter().map(|m| m.name.as_str()).collect();
-        // etcd lists members by id, which says nothing to an operator; names sort as written.
-        names.sort_unstable();
-        found.push(hazard(
-            "hacmpEtcdEndpoints",
-            format!(
-                "lists {} of the cluster's {} members (not {}): if those fail, this host loses the cluster (and its application) while the others still have it; list every member",
-                members.len() - unlisted.len(),
-                members.len(),
-                names.join(", ")
-            ),
-        ));
-    }
-}
-
-/// The host of a URL such as `https://10.0.0.1:2380`: what lies between `//` and the port.
-fn url_host(url: &str) -> String {
-    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = authority.split('/').next().unwrap_or(authority);
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.to_string(),
-        _ => authority.to_string(),
-    }
-}
-
-fn local_filesystem_name(magic: i64) -> String {
-    match magic {
-        0xEF53 => "ext2/ext3/ext4".to_string(),
-        0x5846_5342 => "xfs".to_string(),
-        0x9123_683E => "btrfs".to_string(),
-        0x0102_1994 => "tmpfs".to_string(),
-        0x794c_7630 => "overlayfs".to_string(),
-        0x2fc1_2fc1 => "zfs".to_string(),
-        other => format!("type 0x{other:x}"),
     }
 }
 
@@ -379,6 +141,85 @@ fn pattern_matches(vars: &Variables, around: &Surroundings, found: &mut Vec<Haza
             ));
         }
     }
+}
+
+/// `hacmp check [FILE] [--json]`: prints the variables, the lease's place and the hazards, and
+/// returns the exit status (documented in its --help).
+pub fn run(file: Option<&Path>, json: bool) -> u8 {
+    let colour = table::use_colour();
+    let settings = match config::resolve_from_process_environment(file) {
+        Ok(settings) => settings,
+        Err(error) => {
+            if json {
+                table::print(&render_json(None, Err(&error.to_string())));
+            } else {
+                eprintln!("hacmp: {error}");
+            }
+            return EXIT_INVALID;
+        }
+    };
+    if !json {
+        table::print(&render_settings(&settings, colour));
+    }
+    let checked = settings
+        .validate()
+        .and_then(|variables| preflight::check(&settings, &variables).map(|()| variables));
+    let variables = match checked {
+        Ok(variables) => variables,
+        Err(error) => {
+            if json {
+                table::print(&render_json(Some(&settings), Err(&error.to_string())));
+            } else {
+                table::print(&format!(
+                    "\n{}\n",
+                    table::paint(&format!("invalid: {error}"), Tone::Bad, colour)
+                ));
+            }
+            return EXIT_INVALID;
+        }
+    };
+    let surroundings = Surroundings {
+        storage: &RealStorage,
+        matching_processes: matching_processes(&variables),
+        daemon_command_lines: daemon_command_lines(file),
+        working_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+    };
+    let store = crate::operator::of(&variables.store);
+    let hazards = hazards(&variables, &*store, &surroundings);
+    if json {
+        table::print(&render_json(Some(&settings), Ok((&*store, &hazards))));
+    } else {
+        if let Some(fate) = store.heart_beat_dir_fate(&settings) {
+            table::print(&format!("\nlease: {fate}\n"));
+        }
+        table::print(&format!("\n{}", render_hazards(&hazards, colour)));
+    }
+    u8::from(!hazards.is_empty())
+}
+
+fn matching_processes(variables: &Variables) -> Vec<Process> {
+    let encoding = variables.pgrep_program_name.encoding();
+    processes::find(&variables.pgrep_program_name, std::process::id())
+        .into_iter()
+        .filter_map(|pid| {
+            let line = processes::command_line(pid, encoding)?;
+            Some(Process {
+                pid,
+                command_line: String::from_utf8_lossy(&line).into_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The command lines the monitoring daemon shows on this host: hacmp's, and bash's when the
+/// file is heartbeat.sh run by bash.
+fn daemon_command_lines(file: Option<&Path>) -> Vec<String> {
+    let file = file.map(|f| f.display().to_string()).unwrap_or_default();
+    let mut lines = vec![format!("hacmp run {file}").trim_end().to_string()];
+    if !file.is_empty() {
+        lines.push(format!("/bin/bash {file}"));
+    }
+    lines
 }
 
 /// Whether `path` lies inside `dir`, both resolved against `cwd` as the loop resolves them.
@@ -452,7 +293,7 @@ struct CheckJson<'a> {
 /// unusable, the error.
 pub fn render_json(
     settings: Option<&Settings>,
-    checked: Result<(&Variables, &[Hazard]), &str>,
+    checked: Result<(&dyn LeaseStore, &[Hazard]), &str>,
 ) -> String {
     let variables = settings.map(|settings| {
         settings
@@ -471,13 +312,10 @@ pub fn render_json(
     let json = CheckJson {
         schema: JSON_SCHEMA,
         variables,
-        heartbeat_dirs: usable.and_then(|(vars, _)| match &vars.store {
-            Store::Directories(dirs) => Some(dirs.as_slice()),
-            Store::Etcd(_) => None,
-        }),
+        heartbeat_dirs: usable.and_then(|(store, _)| store.heartbeat_dirs()),
         heart_beat_dir_fate: usable
             .zip(settings)
-            .and_then(|((vars, _), settings)| heart_beat_dir_fate(settings, vars)),
+            .and_then(|((store, _), settings)| store.heart_beat_dir_fate(settings)),
         hazards: usable.map(|(_, hazards)| hazards),
         error: checked.err(),
     };
@@ -508,7 +346,9 @@ mod tests {
     use std::io;
 
     use super::*;
-    use crate::config;
+    use crate::config::{self, Store};
+    use crate::operator::etcd::{Endpoint, Etcd, EtcdQuorum, EtcdStatus, Member};
+    use crate::storage;
 
     /// An NFS mount at /mnt/shared with the given options, the way a host that has one sees it.
     struct FakeStorage {
@@ -565,23 +405,22 @@ mod tests {
         storage: &dyn StorageProbe,
         processes: Vec<Process>,
     ) -> Vec<String> {
-        reasons_with_etcd(vars, storage, processes, None)
+        reasons_in(vars, &*crate::operator::of(&vars.store), storage, processes)
     }
 
-    fn reasons_with_etcd(
+    fn reasons_in(
         vars: &Variables,
+        store: &dyn LeaseStore,
         storage: &dyn StorageProbe,
         processes: Vec<Process>,
-        etcd: Option<Survey>,
     ) -> Vec<String> {
         let around = Surroundings {
             storage,
             matching_processes: processes,
             daemon_command_lines: vec!["/bin/bash /opt/app/heartbeat.sh".to_string()],
             working_directory: PathBuf::from("/"),
-            etcd,
         };
-        hazards(vars, &around)
+        hazards(vars, store, &around)
             .into_iter()
             .map(|h| format!("{}: {}", h.variable, h.reason))
             .collect()
@@ -664,6 +503,11 @@ mod tests {
         );
     }
 
+    fn fate_of(settings: &Settings) -> Option<String> {
+        let vars = settings.validate().unwrap();
+        crate::operator::of(&vars.store).heart_beat_dir_fate(settings)
+    }
+
     #[test]
     fn check_says_what_becomes_of_heart_beat_dir() {
         let settings = |heart_beat_dir: Option<&str>| {
@@ -685,13 +529,13 @@ mod tests {
             config::resolve(None, &environment).unwrap()
         };
         let kept = settings(Some("/mnt/dc2/hb"));
-        let fate = heart_beat_dir_fate(&kept, &kept.validate().unwrap()).unwrap();
+        let fate = fate_of(&kept).unwrap();
         assert!(
             fate.ends_with("heartBeatDir (/mnt/dc2/hb) is used only as one of them"),
             "{fate}"
         );
         let unset = settings(None);
-        let fate = heart_beat_dir_fate(&unset, &unset.validate().unwrap()).unwrap();
+        let fate = fate_of(&unset).unwrap();
         assert!(
             fate.ends_with("heartBeatDir is not set and not used"),
             "{fate}"
@@ -704,10 +548,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(
-            heart_beat_dir_fate(&single, &single.validate().unwrap()),
-            None
-        );
+        assert_eq!(fate_of(&single), None);
     }
 
     #[test]
@@ -784,14 +625,14 @@ mod tests {
 
     /// An etcd cluster of `members` (name, peer host), of which the endpoints list `listed`
     /// and the first `serving` of those answer.
-    fn survey(members: &[(&str, &str)], listed: usize, serving: usize) -> Survey {
-        use crate::real::etcd::{EndpointHealth, Member, Quorum};
+    fn survey(members: &[(&str, &str)], listed: usize, serving: usize) -> EtcdStatus {
         let url = |host: &str, port: u16| format!("http://{host}:{port}");
-        Survey {
+        EtcdStatus {
+            prefix: "/hacmp/payments".to_string(),
             endpoints: members[..listed]
                 .iter()
                 .enumerate()
-                .map(|(index, (name, host))| EndpointHealth {
+                .map(|(index, (name, host))| Endpoint {
                     endpoint: url(host, 2379 + index as u16),
                     healthy: index < serving,
                     member_id: (index < serving).then(|| name.to_string()),
@@ -815,9 +656,23 @@ mod tests {
             ),
             leader_key: None,
             maintenance_key: None,
-            quorum: Quorum::Healthy,
+            quorum: EtcdQuorum::Healthy,
             errors: Vec::new(),
         }
+    }
+
+    /// The hazards of `vars` with the etcd cluster `seen`.
+    fn reasons_with_etcd(
+        vars: &Variables,
+        storage: &dyn StorageProbe,
+        processes: Vec<Process>,
+        seen: EtcdStatus,
+    ) -> Vec<String> {
+        let Store::Etcd(settings) = &vars.store else {
+            panic!("the variables choose etcd");
+        };
+        let store = Etcd::seen(settings.clone(), seen);
+        reasons_in(vars, &store, storage, processes)
     }
 
     fn etcd_variables() -> Variables {
@@ -838,12 +693,7 @@ mod tests {
             nfs_options: "",
         };
         let members = [("a", "10.0.1.5"), ("b", "10.0.2.5"), ("c", "10.0.3.5")];
-        let found = reasons_with_etcd(
-            &etcd_variables(),
-            &local,
-            vec![],
-            Some(survey(&members, 3, 3)),
-        );
+        let found = reasons_with_etcd(&etcd_variables(), &local, vec![], survey(&members, 3, 3));
         assert_eq!(found, Vec::<String>::new());
     }
 
@@ -855,12 +705,7 @@ mod tests {
             ("c", "10.0.1.5"),
             ("d", "10.0.1.5"),
         ];
-        let found = reasons_with_etcd(
-            &etcd_variables(),
-            &SAFE_NFS,
-            vec![],
-            Some(survey(&members, 3, 2)),
-        );
+        let found = reasons_with_etcd(&etcd_variables(), &SAFE_NFS, vec![], survey(&members, 3, 2));
         assert_eq!(
             found,
             [

@@ -5,7 +5,7 @@
 //! script's own, typos included, because operators grep their journals for them.
 
 use crate::config::Variables;
-use crate::event::Event;
+use crate::event::{Event, Wait};
 use crate::words;
 use crate::world::{Signal, Step, World};
 
@@ -157,6 +157,10 @@ fn has_heart_beat(world: &mut dyn World, vars: &Variables, host: &str) -> Step<H
 fn kill_instance(world: &mut dyn World, vars: &Variables) -> Step<()> {
     world.print("Killing server Instance")?;
     signal_all(world, vars, Signal::Term)?;
+    world.report(&Event::Waits {
+        wait: Wait::KillGrace,
+        seconds: GRACEFUL_KILL_SECONDS,
+    });
     world.sleep(GRACEFUL_KILL_SECONDS)?;
     signal_all(world, vars, Signal::Kill)
 }
@@ -171,6 +175,10 @@ fn signal_all(world: &mut dyn World, vars: &Variables, signal: Signal) -> Step<(
 fn start_instance(world: &mut dyn World, vars: &Variables) -> Step<()> {
     world.print("in Starting server")?;
     world.print("Sleep 5 second to give room for avoiding conflicts")?;
+    world.report(&Event::Waits {
+        wait: Wait::StartRecheck,
+        seconds: START_RECHECK_SECONDS,
+    });
     world.sleep(START_RECHECK_SECONDS)?;
     world.print("Check if we are still master")?;
     let latest = world.newest_entry(&vars.heart_beat_dir)?;

@@ -29,8 +29,29 @@ pub enum Event {
     Fenced,
     /// Whether the maintenance file exists, as this round saw it.
     Maintenance(bool),
+    /// The loop begins one of the script's long waits, of `seconds`; it ends at the next event.
+    Waits { wait: Wait, seconds: u64 },
     /// A round begins: the loop woke from its pause.
     RoundBegins,
     /// A round ended: the loop is about to pause until the next one.
     RoundEnds,
+}
+
+/// The script's long waits, which status and systemd's STATUS= show with the time left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// startInstance's pause before it checks that this host is still master and starts.
+    StartRecheck,
+    /// killInstance's pause between SIGTERM and SIGKILL for the local instances.
+    KillGrace,
+}
+
+impl Wait {
+    /// The wait in words, as status and STATUS= say it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Wait::StartRecheck => "recheck before start",
+            Wait::KillGrace => "killing local instances",
+        }
+    }
 }

@@ -1,21 +1,14 @@
 //! The `hacmp` command line: argument parsing and exit statuses. Each command's logic lives in
 //! the library; this file only connects them.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use hacmp::check::{self, Process, Surroundings};
-use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Store, Variables};
-use hacmp::maintenance::{self, Outcome};
-use hacmp::real::{RealWorld, guard, processes, report};
-use hacmp::storage::RealStorage;
-use hacmp::{engine, preflight, safe, status, table};
-
-/// Exit status for a configuration that cannot be used, for every command.
-const EXIT_INVALID: u8 = 2;
+use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Variables};
+use hacmp::real::{RealWorld, guard, report};
+use hacmp::{EXIT_INVALID, check, engine, maintenance, operator, preflight, safe, status};
 
 #[derive(Parser)]
 #[command(
@@ -52,8 +45,9 @@ Exit status: runs until stopped; 2 when the variables are unusable (nothing is s
 killed); 1 when heartbeat.sh's loop would have ended (see README).
 
 Under systemd (Type=notify, as in hacmp@.service): READY=1 once the loop runs, STATUS= with the
-role in words, WATCHDOG=1 from the loop itself when WatchdogSec= is set, STOPPING=1 on SIGTERM.
-Outside systemd nothing of this happens.
+role in words and a long wait with its time left (\"standby, master nodeA 2 s ago; killing local
+instances, 22 s left\"), WATCHDOG=1 from the loop itself when WatchdogSec= is set, STOPPING=1 on
+SIGTERM. Outside systemd nothing of this happens.
 
 hacmpEventCmd: a command run by /bin/sh on each event, in the background, one at a time, killed
 after 30 s; its output goes to stderr behind 'hacmp: event hook:'. It gets HACMP_EVENT (master,
@@ -82,9 +76,19 @@ Examples:
         profile: Option<String>,
     },
 
-    /// Show who is master, how old every heartbeat is (with hacmpBackend=etcd: each endpoint's
-    /// member, the quorum and the leader key), maintenance, and this host's application.
+    /// Show every node with its role, who is master, how old every heartbeat is (with
+    /// hacmpBackend=etcd: each endpoint's member, the quorum and the leader key), maintenance,
+    /// and this host's application with any start or kill it waits for.
     #[command(after_help = "\
+Without FILE, the variables come from /etc/hacmp/heartbeat.vars (or the file
+$HACMP_VARIABLE_FILE names) when it exists, else from the environment.
+
+Every node the storage shows is listed with its role (master, standby, claiming, starting,
+fenced, maintenance, stopped), state and heartbeat age, with the daemons whose state files this
+host holds ($HACMP_STATE_DIR, else $RUNTIME_DIRECTORY, /run/hacmp, $XDG_RUNTIME_DIR/hacmp,
+/tmp/hacmp-UID, and one level below them): standbys write nothing to the storage, so only a daemon on this host shows
+one. A start or a kill this host's daemon is waiting for shows with its time left.
+
 Exit status: 0 a live master exists (with etcd: the leader key is held); 1 no live master; 3 maintenance is on; 2 the variables are
 unusable. The JSON schema is documented in docs/status-json.md.
 
@@ -110,7 +114,7 @@ Examples:
   hacmp maintenance status /etc/hacmp/heartbeat.vars
   hacmp maintenance off /etc/hacmp/heartbeat.vars")]
     Maintenance {
-        action: MaintenanceAction,
+        action: maintenance::Action,
         file: Option<PathBuf>,
         /// Why, recorded in the maintenance file (and key) for the next operator.
         #[arg(long)]
@@ -148,26 +152,19 @@ Examples:
     GenerateDocs { dir: PathBuf },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum MaintenanceAction {
-    On,
-    Off,
-    Status,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Run { file, profile }) => run(file.as_deref(), profile.as_deref()),
         None => run(cli.file.as_deref(), None),
         Some(Command::Guard) => return ExitCode::from(guard::serve() as u8),
-        Some(Command::Status { file, json }) => show_status(file.as_deref(), json),
+        Some(Command::Status { file, json }) => status::run(file.as_deref(), json),
         Some(Command::Maintenance {
             action,
             file,
             reason,
-        }) => switch_maintenance(action, file.as_deref(), reason.as_deref()),
-        Some(Command::Check { file, json }) => check(file.as_deref(), json),
+        }) => maintenance::run(action, file.as_deref(), reason.as_deref()),
+        Some(Command::Check { file, json }) => check::run(file.as_deref(), json),
         Some(Command::GenerateDocs { dir }) => generate_docs(&dir),
         Some(Command::Parity(args)) => return hacmp::sim::cli::run(&args),
     };
@@ -180,7 +177,11 @@ fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
     };
     report::notify_stopping_on_signals();
     let mut world = RealWorld::new()
-        .reporting(report::Reporter::new(&variables))
+        .reporting(report::Reporter::new(
+            &variables,
+            status::machine_looker(&variables.store),
+            operator::of(&variables.store).identity(),
+        ))
         .storing_in(&variables.store);
     let ended = match variables.profile {
         Profile::Compat => engine::run(&mut world, &variables),
@@ -207,196 +208,6 @@ fn load(file: Option<&Path>, profile: Option<&str>) -> Option<(Settings, Variabl
         Ok((settings, variables))
     })();
     loaded.map_err(|error| eprintln!("hacmp: {error}")).ok()
-}
-
-/// Reads and checks the variables for a command that only looks (status, maintenance).
-fn load_without_preflight(file: Option<&Path>) -> Option<Variables> {
-    let loaded = config::resolve_from_process_environment(file).and_then(|s| s.validate());
-    loaded.map_err(|error| eprintln!("hacmp: {error}")).ok()
-}
-
-fn show_status(file: Option<&Path>, json: bool) -> u8 {
-    let Some(variables) = load_without_preflight(file) else {
-        return EXIT_INVALID;
-    };
-    let status = status::gather(&variables);
-    let text = if json {
-        serde_json::to_string_pretty(&status).expect("the status serializes") + "\n"
-    } else {
-        status::render(&status, table::use_colour())
-    };
-    print(&text);
-    status.exit_status()
-}
-
-fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Option<&str>) -> u8 {
-    let Some(variables) = load_without_preflight(file) else {
-        return EXIT_INVALID;
-    };
-    let target = &variables.maintenance_file;
-    // With etcd the key freezes every node; the file is this host's own switch as well.
-    let etcd = match &variables.store {
-        Store::Etcd(settings) => Some(settings),
-        Store::Directories(_) => None,
-    };
-    if etcd.is_none()
-        && let Some(warning) = maintenance::node_local_warning(&variables)
-    {
-        eprintln!("hacmp: warning: {warning}");
-    }
-    if matches!(action, MaintenanceAction::Status) {
-        let mut now = status::maintenance(target);
-        if let Some(settings) = etcd {
-            match maintenance::key_note(settings) {
-                Ok(note) => {
-                    now = status::with_key(now, settings.maintenance_key(), note.as_deref());
-                }
-                Err(error) => {
-                    eprintln!("{error}");
-                    return 1;
-                }
-            }
-        }
-        println!("{}", maintenance::describe(&now));
-        return if now.active {
-            status::exit::MAINTENANCE
-        } else {
-            0
-        };
-    }
-    let note = maintenance::note(reason, chrono::Local::now());
-    let done = match action {
-        MaintenanceAction::On => maintenance::switch_on(target, &note),
-        MaintenanceAction::Off => maintenance::switch_off(target),
-        MaintenanceAction::Status => unreachable!("answered above"),
-    };
-    let mut code = match done {
-        Ok(outcome) => {
-            println!("{}: {target}", said(&outcome, "file"));
-            0
-        }
-        Err(error) => {
-            eprintln!(
-                "hacmp: maintenanceFile {target}: {}",
-                hacmp::real::files::describe(&error)
-            );
-            1
-        }
-    };
-    if let Some(settings) = etcd {
-        let done = match action {
-            MaintenanceAction::On => maintenance::switch_key_on(settings, &note),
-            _ => maintenance::switch_key_off(settings),
-        };
-        match done {
-            Ok(outcome) => println!(
-                "{}: etcd key {}",
-                said(&outcome, "key"),
-                settings.maintenance_key()
-            ),
-            Err(error) => {
-                eprintln!("{error}");
-                code = 1;
-            }
-        }
-    }
-    code
-}
-
-/// What `hacmp maintenance on|off` did to the file or key (`what`).
-fn said(outcome: &Outcome, what: &str) -> String {
-    match outcome {
-        Outcome::SwitchedOn => "maintenance switched on".to_string(),
-        Outcome::AlreadyOn => format!("maintenance was already on; {what} left as it was"),
-        Outcome::SwitchedOff => "maintenance switched off".to_string(),
-        Outcome::AlreadyOff => "maintenance was already off".to_string(),
-    }
-}
-
-fn check(file: Option<&Path>, json: bool) -> u8 {
-    let colour = table::use_colour();
-    let settings = match config::resolve_from_process_environment(file) {
-        Ok(settings) => settings,
-        Err(error) => {
-            if json {
-                print(&check::render_json(None, Err(&error.to_string())));
-            } else {
-                eprintln!("hacmp: {error}");
-            }
-            return EXIT_INVALID;
-        }
-    };
-    if !json {
-        print(&check::render_settings(&settings, colour));
-    }
-    let checked = settings
-        .validate()
-        .and_then(|variables| preflight::check(&settings, &variables).map(|()| variables));
-    let variables = match checked {
-        Ok(variables) => variables,
-        Err(error) => {
-            if json {
-                print(&check::render_json(
-                    Some(&settings),
-                    Err(&error.to_string()),
-                ));
-            } else {
-                print(&format!(
-                    "\n{}\n",
-                    table::paint(&format!("invalid: {error}"), table::Tone::Bad, colour)
-                ));
-            }
-            return EXIT_INVALID;
-        }
-    };
-    let surroundings = Surroundings {
-        storage: &RealStorage,
-        matching_processes: matching_processes(&variables),
-        daemon_command_lines: daemon_command_lines(file),
-        working_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
-        etcd: match &variables.store {
-            Store::Etcd(settings) => Some(hacmp::real::etcd::survey(settings, status::ETCD_LIMIT)),
-            Store::Directories(_) => None,
-        },
-    };
-    let hazards = check::hazards(&variables, &surroundings);
-    if json {
-        print(&check::render_json(
-            Some(&settings),
-            Ok((&variables, &hazards)),
-        ));
-    } else {
-        if let Some(fate) = check::heart_beat_dir_fate(&settings, &variables) {
-            print(&format!("\nlease: {fate}\n"));
-        }
-        print(&format!("\n{}", check::render_hazards(&hazards, colour)));
-    }
-    u8::from(!hazards.is_empty())
-}
-
-fn matching_processes(variables: &Variables) -> Vec<Process> {
-    let encoding = variables.pgrep_program_name.encoding();
-    processes::find(&variables.pgrep_program_name, std::process::id())
-        .into_iter()
-        .filter_map(|pid| {
-            let line = processes::command_line(pid, encoding)?;
-            Some(Process {
-                pid,
-                command_line: String::from_utf8_lossy(&line).into_owned(),
-            })
-        })
-        .collect()
-}
-
-/// The command lines the monitoring daemon shows on this host: hacmp's, and bash's when the
-/// file is heartbeat.sh run by bash.
-fn daemon_command_lines(file: Option<&Path>) -> Vec<String> {
-    let file = file.map(|f| f.display().to_string()).unwrap_or_default();
-    let mut lines = vec![format!("hacmp run {file}").trim_end().to_string()];
-    if !file.is_empty() {
-        lines.push(format!("/bin/bash {file}"));
-    }
-    lines
 }
 
 fn generate_docs(dir: &Path) -> u8 {
@@ -428,9 +239,4 @@ fn generate_docs(dir: &Path) -> u8 {
             1
         }
     }
-}
-
-/// Writes to stdout, ignoring a closed pipe (`hacmp status | head`).
-fn print(text: &str) {
-    let _ = std::io::stdout().write_all(text.as_bytes());
 }

@@ -1,4 +1,5 @@
-//! `hacmp maintenance on|off|status`: the maintenance file, made and removed safely.
+//! `hacmp maintenance on|off|status`: the maintenance file, made and removed safely, and the
+//! store's own switch where it keeps one (`operator::LeaseStore::maintenance_switch`).
 //!
 //! bash only checks that the file exists, so a file hacmp writes freezes bash nodes too. Its
 //! content records who switched maintenance on, when and why, for the next operator.
@@ -7,21 +8,86 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::config::{EtcdSettings, Variables};
-use crate::real::etcd::Cluster;
+use crate::config::Variables;
+use crate::operator::{self, MaintenanceSwitch, SwitchReading, Switched};
 use crate::status::{self, Maintenance};
-use crate::world::{EtcdAnswer, EtcdRequest, Io};
 
-/// How long `hacmp maintenance` waits for each answer of the etcd cluster.
-const ETCD_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// What `hacmp maintenance` is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Action {
+    On,
+    Off,
+    Status,
+}
 
-/// What `on` or `off` did; both are idempotent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    SwitchedOn,
-    AlreadyOn,
-    SwitchedOff,
-    AlreadyOff,
+/// `hacmp maintenance ACTION [FILE]`: switches the file and the store's own switch (if any)
+/// together, or shows them; returns the exit status (documented in its --help).
+pub fn run(action: Action, file: Option<&Path>, reason: Option<&str>) -> u8 {
+    match status::load(file) {
+        Some(vars) => switch(action, &vars, reason),
+        None => crate::EXIT_INVALID,
+    }
+}
+
+fn switch(action: Action, vars: &Variables, reason: Option<&str>) -> u8 {
+    let store = operator::of(&vars.store);
+    if let Some(warning) = store.maintenance_warning(vars) {
+        eprintln!("hacmp: warning: {warning}");
+    }
+    let store_switch = store.maintenance_switch();
+    if action == Action::Status {
+        let mut now = status::maintenance(&vars.maintenance_file);
+        if let Some(switch) = &store_switch {
+            match switch.read() {
+                Ok(value) => {
+                    let reading = SwitchReading {
+                        name: switch.name(),
+                        place: switch.place(),
+                        value,
+                    };
+                    now = status::with_switch(now, &reading);
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    return 1;
+                }
+            }
+        }
+        println!("{}", describe(&now));
+        return if now.active {
+            status::exit::MAINTENANCE
+        } else {
+            0
+        };
+    }
+    let note = note(reason, chrono::Local::now());
+    let file: Box<dyn MaintenanceSwitch> = Box::new(File(vars.maintenance_file.clone()));
+    let mut code = 0;
+    for switch in std::iter::once(file).chain(store_switch) {
+        let done = match action {
+            Action::On => switch.switch_on(&note),
+            Action::Off => switch.switch_off(),
+            Action::Status => unreachable!("answered above"),
+        };
+        match done {
+            Ok(done) => println!("{}: {}", said(done), switch.place()),
+            Err(error) => {
+                eprintln!("{error}");
+                code = 1;
+            }
+        }
+    }
+    code
+}
+
+/// What `hacmp maintenance on|off` did to a switch.
+fn said(done: Switched) -> &'static str {
+    match done {
+        Switched::On => "maintenance switched on",
+        Switched::AlreadyOn => "maintenance was already on; left as it was",
+        Switched::Off => "maintenance switched off",
+        Switched::AlreadyOff => "maintenance was already off",
+    }
 }
 
 /// The note written into the maintenance file.
@@ -56,12 +122,52 @@ fn user_name() -> String {
     }
 }
 
+/// The maintenance file, which every host that sees it obeys (bash's included).
+struct File(String);
+
+impl MaintenanceSwitch for File {
+    fn name(&self) -> String {
+        self.0.clone()
+    }
+
+    fn place(&self) -> String {
+        self.0.clone()
+    }
+
+    fn read(&self) -> Result<Option<String>, String> {
+        let shown = status::maintenance(&self.0);
+        Ok(shown.active.then(|| shown.note.unwrap_or_default()))
+    }
+
+    fn switch_on(&self, note: &str) -> Result<Switched, String> {
+        switch_file_on(&self.0, note).map_err(|error| self.failed(&error))
+    }
+
+    fn switch_off(&self) -> Result<Switched, String> {
+        match fs::remove_file(&self.0) {
+            Ok(()) => Ok(Switched::Off),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Switched::AlreadyOff),
+            Err(error) => Err(self.failed(&error)),
+        }
+    }
+}
+
+impl File {
+    fn failed(&self, error: &io::Error) -> String {
+        format!(
+            "hacmp: maintenanceFile {}: {}",
+            self.0,
+            crate::real::files::describe(error)
+        )
+    }
+}
+
 /// Creates the maintenance file with `text`, complete or not at all: the text goes into a
 /// temporary file in the same directory, which is then linked to the final name. Linking fails
 /// when the file already exists, so a note written by someone else in the meantime is kept.
-pub fn switch_on(file: &str, text: &str) -> io::Result<Outcome> {
+fn switch_file_on(file: &str, text: &str) -> io::Result<Switched> {
     if Path::new(file).exists() {
-        return Ok(Outcome::AlreadyOn);
+        return Ok(Switched::AlreadyOn);
     }
     let path = Path::new(file);
     let dir = match path.parent() {
@@ -86,84 +192,9 @@ pub fn switch_on(file: &str, text: &str) -> io::Result<Outcome> {
     })();
     let _ = fs::remove_file(&temporary);
     match written {
-        Ok(()) => Ok(Outcome::SwitchedOn),
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(Outcome::AlreadyOn),
+        Ok(()) => Ok(Switched::On),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(Switched::AlreadyOn),
         Err(error) => Err(error),
-    }
-}
-
-pub fn switch_off(file: &str) -> io::Result<Outcome> {
-    match fs::remove_file(file) {
-        Ok(()) => Ok(Outcome::SwitchedOff),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Outcome::AlreadyOff),
-        Err(error) => Err(error),
-    }
-}
-
-/// With the etcd backend: creates the maintenance key with `text` unless it exists, in one
-/// transaction, so that a note set by someone else in the meantime is kept. The key has no
-/// lease: it stays until `off`, whoever set it and whatever becomes of their host.
-pub fn switch_key_on(settings: &EtcdSettings, text: &str) -> Result<Outcome, String> {
-    let create = EtcdRequest::Campaign {
-        key: settings.maintenance_key(),
-        value: text.to_string(),
-        lease: 0,
-    };
-    match ask(settings, &create)? {
-        EtcdAnswer::Campaign { won: true, .. } => Ok(Outcome::SwitchedOn),
-        EtcdAnswer::Campaign { won: false, .. } => Ok(Outcome::AlreadyOn),
-        other => Err(format!("etcd answered {other:?} to a create")),
-    }
-}
-
-/// With the etcd backend: deletes the maintenance key.
-pub fn switch_key_off(settings: &EtcdSettings) -> Result<Outcome, String> {
-    let key = settings.maintenance_key();
-    if key_note(settings)?.is_none() {
-        return Ok(Outcome::AlreadyOff);
-    }
-    ask(settings, &EtcdRequest::Delete { key })?;
-    Ok(Outcome::SwitchedOff)
-}
-
-/// With the etcd backend: the maintenance key's value, `None` when it does not exist.
-pub fn key_note(settings: &EtcdSettings) -> Result<Option<String>, String> {
-    let get = EtcdRequest::Get {
-        key: settings.maintenance_key(),
-    };
-    match ask(settings, &get)? {
-        EtcdAnswer::Value(value) => Ok(value.map(|kv| kv.value)),
-        other => Err(format!("etcd answered {other:?} to a read")),
-    }
-}
-
-fn ask(settings: &EtcdSettings, request: &EtcdRequest) -> Result<EtcdAnswer, String> {
-    match Cluster::new(settings.clone()).request(request, ETCD_LIMIT) {
-        Io::Done(answer) => Ok(answer),
-        Io::Failed(error) => Err(error),
-        Io::TimedOut => Err(format!(
-            "hacmp: etcd: no answer from {} within {} s",
-            settings.endpoints.join(","),
-            ETCD_LIMIT.as_secs()
-        )),
-    }
-}
-
-/// Why the maintenance file would freeze only this host instead of the whole cluster, if it
-/// would.
-pub fn node_local_warning(vars: &Variables) -> Option<String> {
-    let file = &vars.maintenance_file;
-    if !file.starts_with('/') {
-        return Some(format!(
-            "maintenanceFile {file} is a relative path: it freezes only hosts whose daemon runs in this working directory"
-        ));
-    }
-    let parent = Path::new(file).parent()?;
-    match status::same_filesystem(parent, Path::new(&vars.heart_beat_dir)) {
-        Some(false) => Some(format!(
-            "maintenanceFile {file} is not on the heartbeat directory's filesystem: it freezes only this host, not the cluster"
-        )),
-        _ => None,
     }
 }
 

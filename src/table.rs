@@ -63,6 +63,37 @@ pub fn render(rows: &[Vec<(String, Tone)>], colour: bool) -> String {
     out
 }
 
+/// Writes to stdout, ignoring a closed pipe (`hacmp status | head`).
+pub fn print(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+/// `lines` in a box of `#`, in the colour of bad news: for what must not be missed.
+pub fn boxed(lines: &[String], colour: bool) -> String {
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let rule = "#".repeat(width + 6);
+    let mut out = format!("{}\n", paint(&rule, Tone::Bad, colour));
+    for line in lines {
+        let pad = width - line.chars().count();
+        let boxed = format!("## {line}{} ##", " ".repeat(pad));
+        out.push_str(&format!("{}\n", paint(&boxed, Tone::Bad, colour)));
+    }
+    out.push_str(&format!("{}\n", paint(&rule, Tone::Bad, colour)));
+    out
+}
+
+/// An age in seconds as people read it ("1m 5s"); a negative one lies in the future.
+pub fn age(seconds: i64) -> String {
+    let magnitude =
+        humantime::format_duration(std::time::Duration::from_secs(seconds.unsigned_abs()));
+    if seconds < 0 {
+        format!("in {magnitude} (future)")
+    } else {
+        format!("{magnitude}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

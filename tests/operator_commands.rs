@@ -5,7 +5,7 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 struct Cluster {
     _root: tempfile::TempDir,
@@ -69,8 +69,19 @@ fn hacmp(cluster: &Cluster, args: &[&str]) -> Output {
         .arg(&cluster.vars)
         .current_dir(&cluster.dir)
         .env("NO_COLOR", "1")
+        .env("HACMP_STATE_DIR", cluster.dir.join("state"))
         .output()
         .unwrap()
+}
+
+/// The cells of the row of `host` in the human status's table of nodes (cells are separated by
+/// two spaces or more).
+fn row_of(shown: &str, host: &str) -> Vec<String> {
+    let line = (shown.lines())
+        .find(|line| line.starts_with(&format!("{host}  ")))
+        .unwrap_or_else(|| panic!("a row for {host}: {shown}"));
+    let cells = regex::Regex::new(" {2,}").unwrap();
+    cells.split(line).map(str::to_string).collect()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -91,6 +102,11 @@ fn normalized_status(output: &Output, test_now: i64, dir: &Path) -> String {
     for directory in json["heartbeat_dirs"].as_array_mut().unwrap() {
         if directory["latency_ms"].is_u64() {
             directory["latency_ms"] = "<latency>".into();
+        }
+    }
+    for node in json["nodes"].as_array_mut().unwrap() {
+        if let Some(age) = node["age_seconds"].as_i64() {
+            node["age_seconds"] = (age - lag).into();
         }
     }
     for heartbeat in json["heartbeats"].as_array_mut().unwrap() {
@@ -137,7 +153,22 @@ fn status_exit_codes_follow_the_loops_judgement() {
     heartbeat(&cluster, "nodeB", 11, now, false);
     let stale = status(&cluster);
     assert_eq!(stale.status.code(), Some(1), "{}", text(&stale.stdout));
-    assert!(text(&stale.stdout).contains("nodeB  11s  stale  master (dead: a peer takes over)"));
+    let shown = text(&stale.stdout);
+    let row = row_of(&shown, "nodeB");
+    assert_eq!(
+        row,
+        [
+            "nodeB",
+            "master",
+            "stale: no daemon seen to take over",
+            "11s"
+        ],
+        "no daemon anywhere, so nobody takes over: {shown}"
+    );
+    assert!(
+        shown.contains("\nno daemon seen: no live master"),
+        "{shown}"
+    );
     fs::write(cluster.dir.join("maintenance"), "").unwrap();
     let frozen = status(&cluster);
     assert_eq!(frozen.status.code(), Some(3));
@@ -220,7 +251,7 @@ fn status_shows_each_heartbeat_directory_and_the_quorum() {
 
     let output = hacmp(&cluster, &["status", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(json["schema"], 2);
+    assert_eq!(json["schema"], 3);
     assert_eq!(
         json["quorum"],
         serde_json::json!({"directories": 3, "reachable": 2, "majority": 2, "state": "bare majority"})
@@ -610,7 +641,9 @@ fn operator_commands_with_the_etcd_backend_read_and_write_the_cluster() {
     assert!(note.contains("reason: etcd upgrade"), "{note}");
     let again = hacmp(&cluster, &["maintenance", "on"]);
     assert!(
-        text(&again.stdout).contains("maintenance was already on; key left as it was"),
+        text(&again.stdout).contains(&format!(
+            "maintenance was already on; left as it was: etcd key {prefix}/maintenance"
+        )),
         "{}",
         text(&again.stdout)
     );
@@ -682,5 +715,156 @@ fn operator_commands_with_the_etcd_backend_read_and_write_the_cluster() {
             etcd.endpoint(follower)
         )),
         "{shown}"
+    );
+}
+
+/// `hacmp status --json` with `node`'s variable file, where its daemon runs.
+fn status_of(node: &support::Node) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(["status", "--json"])
+        .arg(node.dir.join("heartbeat.vars"))
+        .current_dir(&node.dir)
+        .env("HACMP_STATE_DIR", node.dir.join("state"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&output.stdout)))
+}
+
+/// The node of `host` in a status.
+fn node_named<'a>(json: &'a serde_json::Value, host: &str) -> &'a serde_json::Value {
+    (json["nodes"].as_array().unwrap().iter())
+        .find(|node| node["host"] == host)
+        .unwrap_or_else(|| panic!("{host} is listed: {json:#}"))
+}
+
+/// A daemon on an empty heartbeat directory touches its heartbeat and waits 5 s before it
+/// starts: status shows the start pending with the time left, then the master, in maintenance
+/// while the file exists, then, once the daemon is killed, its daemon gone.
+#[test]
+fn status_shows_a_pending_start_the_master_maintenance_and_a_stopped_daemon() {
+    let root = tempfile::tempdir().unwrap();
+    let marker = support::unique_marker("status-pending");
+    let mut node = support::node_in(root.path(), "nodeA", &marker, 10, 1);
+    node.start(support::Daemon::Hacmp);
+
+    let mut pending = serde_json::Value::Null;
+    support::wait_until("a pending start", Duration::from_secs(10), || {
+        pending = status_of(&node);
+        !pending["application"]["pending"].is_null()
+    });
+    assert_eq!(
+        pending["application"]["pending"]["what"], "recheck before start",
+        "{pending:#}"
+    );
+    let left = pending["application"]["pending"]["seconds_left"]
+        .as_u64()
+        .unwrap();
+    assert!((1..=5).contains(&left), "{left} s of 5 left: {pending:#}");
+    let me = node_named(&pending, "nodeA");
+    assert_eq!(me["role"], "claiming", "{pending:#}");
+    assert_eq!(me["daemon"]["pid"], node.daemon_pid());
+    assert_eq!(me["daemon"]["running"], true);
+    assert_eq!(pending["no_daemon_seen"], false);
+
+    support::wait_for_app(&node, 15);
+    let mut master = serde_json::Value::Null;
+    support::wait_until("the master's status", Duration::from_secs(10), || {
+        master = status_of(&node);
+        master["application"]["running"] == true && node_named(&master, "nodeA")["role"] == "master"
+    });
+    assert_eq!(node_named(&master, "nodeA")["state"], "alive");
+    assert_eq!(master["application"]["pending"], serde_json::Value::Null);
+
+    fs::write(node.dir.join("maintenance"), "").unwrap();
+    support::wait_until("the maintenance role", Duration::from_secs(10), || {
+        node_named(&status_of(&node), "nodeA")["role"] == "maintenance"
+    });
+    fs::remove_file(node.dir.join("maintenance")).unwrap();
+
+    let pid = node.daemon_pid();
+    node.kill_daemon();
+    let stopped = status_of(&node);
+    let me = node_named(&stopped, "nodeA");
+    assert_eq!(me["role"], "stopped", "{stopped:#}");
+    assert_eq!(me["daemon"]["pid"], pid);
+    assert_eq!(me["daemon"]["running"], false);
+    node.kill_apps();
+}
+
+/// A safe standby's claim record in the heartbeat directory shows it claiming.
+#[test]
+fn status_shows_a_claim_in_the_heartbeat_directory() {
+    let cluster = cluster("hacmpProfile=safe\n");
+    let now = now_seconds();
+    let record = |host: &str, token: u64, state: &str| {
+        format!("hacmp-safe 2 host={host} token={token} incarnation=5 counter=9 state={state}\n")
+    };
+    let heartbeats = cluster.dir.join("heartbeat");
+    fs::write(heartbeats.join("nodeB"), record("nodeB", 8, "claim")).unwrap();
+    fs::write(heartbeats.join("nodeC"), record("nodeC", 7, "master")).unwrap();
+    support::set_mtime(&heartbeats.join("nodeC"), now - 30, 0);
+    let shown = text(&hacmp(&cluster, &["status"]).stdout);
+    assert_eq!(row_of(&shown, "nodeB")[1], "claiming", "{shown}");
+    assert_eq!(
+        row_of(&shown, "nodeC")[1..3],
+        ["master", "stale: a peer takes over"],
+        "nodeB is alive: {shown}"
+    );
+    assert_eq!(
+        row_of(&shown, "nodeA"),
+        [
+            "nodeA",
+            "stopped",
+            "no hacmp daemon found on this host",
+            "-"
+        ],
+        "{shown}"
+    );
+    assert!(
+        shown.contains("note: standbys write nothing to the heartbeat directory"),
+        "{shown}"
+    );
+}
+
+/// Without FILE, status reads the installed variable file ($HACMP_VARIABLE_FILE standing in for
+/// /etc/hacmp/heartbeat.vars here).
+#[test]
+fn status_without_a_file_reads_the_installed_variable_file() {
+    let cluster = cluster("");
+    let status = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_hacmp"))
+            .arg("status")
+            .current_dir(&cluster.dir)
+            .env("HACMP_VARIABLE_FILE", file)
+            .env("HACMP_STATE_DIR", cluster.dir.join("state"))
+            .env("NO_COLOR", "1")
+            .env_remove("startCmd")
+            .env_remove("pgrepProgramName")
+            .output()
+            .unwrap()
+    };
+    let installed = status(&cluster.vars);
+    assert_eq!(
+        installed.status.code(),
+        Some(1),
+        "{}",
+        text(&installed.stderr)
+    );
+    assert!(
+        text(&installed.stdout).starts_with(&format!(
+            "host nodeA, heartbeat directory {}/heartbeat,",
+            cluster.dir.display()
+        )),
+        "{}",
+        text(&installed.stdout)
+    );
+    // No such file: the variables come from the environment, where they are missing.
+    let missing = status(&cluster.dir.join("nowhere.vars"));
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stdout));
+    assert!(
+        text(&missing.stderr).contains("must be set, in the variable file or the environment"),
+        "{}",
+        text(&missing.stderr)
     );
 }

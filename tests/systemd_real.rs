@@ -284,6 +284,19 @@ fn the_template_unit_is_ready_shows_its_role_and_restarts_a_hung_loop() {
     succeeded(&systemd.systemctl(&["start", unit]), "start");
     assert_eq!(systemd.property(unit, "ActiveState"), "active");
     assert!(node.output_contains("starting monitoring"));
+    // The 5 s before the first start: STATUS= counts them down, a second at a time.
+    let mut counted = Vec::new();
+    wait_until(
+        "STATUS= counting down the recheck",
+        Duration::from_secs(15),
+        || {
+            let text = systemd.property(unit, "StatusText");
+            if text.contains("; recheck before start, ") && !counted.contains(&text) {
+                counted.push(text);
+            }
+            counted.len() >= 2
+        },
+    );
     let app = wait_for_app(&node, 30);
     let environment = fs::read(format!("/proc/{app}/environ")).unwrap();
     assert!(

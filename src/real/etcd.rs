@@ -349,12 +349,6 @@ pub struct EndpointHealth {
     pub error: Option<String>,
 }
 
-impl EndpointHealth {
-    pub fn is_leader(&self) -> bool {
-        self.member_id.is_some() && self.member_id == self.leader_id
-    }
-}
-
 /// A member of the cluster, from its member list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
@@ -404,29 +398,6 @@ pub struct Survey {
     pub quorum: Quorum,
     /// What could not be read, one line each.
     pub errors: Vec<String>,
-}
-
-impl Survey {
-    /// Whether the leader key and the maintenance key were both read.
-    pub fn keys_read(&self) -> bool {
-        self.errors.is_empty()
-    }
-
-    /// The members none of whose client URLs hacmpEtcdEndpoints lists: when the listed ones
-    /// fail, this host loses the cluster while hosts that list the others keep it. Empty when
-    /// the member list could not be read.
-    pub fn unlisted_members(&self) -> Vec<&Member> {
-        let listed = |url: &String| {
-            let url = url.trim_end_matches('/');
-            self.endpoints
-                .iter()
-                .any(|e| e.endpoint.trim_end_matches('/') == url)
-        };
-        let members = self.members.iter().flatten();
-        members
-            .filter(|member| !member.client_urls.iter().any(listed))
-            .collect()
-    }
 }
 
 impl Cluster {
@@ -891,7 +862,8 @@ mod tests {
         for _ in 0..2 {
             let survey = cluster.survey(LIMIT);
             assert!(survey.errors.is_empty(), "{:?}", survey.errors);
-            assert!(survey.endpoints[0].healthy && survey.endpoints[0].is_leader());
+            let endpoint = &survey.endpoints[0];
+            assert!(endpoint.healthy && endpoint.member_id == endpoint.leader_id);
             assert_eq!(survey.endpoints[0].version.as_deref(), Some("3.4.23"));
             let members = survey.members.expect("the member list");
             assert_eq!(members[0].name, "i21");

@@ -44,6 +44,7 @@ use super::spawn;
 use crate::timing::GRACEFUL_KILL;
 use crate::world::{GuardState, HeldLease};
 pub use reattach::runtime_directory;
+pub(crate) use reattach::start_time;
 use reattach::{
     Listener, SOCKET_NAME, STATE_NAME, attached_end, peer_credentials, prove, safe_directory,
     wait_readable, write_state,

@@ -3,8 +3,8 @@
 //!
 //! The loop hands a snapshot of what it knows (its role, its counters, its last round and the
 //! storage operations it timed) to a writer thread and goes on. The writer adds what only a look
-//! at the machine tells (every heartbeat's age, the application's processes, as `hacmp status`
-//! gathers them), writes a temporary file beside the target and renames it over the target, so a
+//! at the machine tells (every heartbeat's age, the application's processes: a `LookAtMachine`
+//! that `hacmp run` hands in, `hacmp status`'s), writes a temporary file beside the target and renames it over the target, so a
 //! scrape never reads half a file. If the writer is still busy with an earlier snapshot (a
 //! heartbeat directory that hangs), the new one is skipped: the file then stops changing, which
 //! node_exporter shows as `node_textfile_mtime_seconds` falling behind.
@@ -14,9 +14,7 @@ use std::fmt::Write as _;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
-use crate::config::{Store, Variables};
-use crate::real::etcd::Cluster;
-use crate::status::{self, Status};
+use crate::config::Variables;
 
 /// The role as the metrics and systemd's status name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +69,18 @@ pub struct Snapshot {
     pub hook_dropped: u64,
 }
 
+/// What a look at the machine adds to the loop's snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    /// Each heartbeat's age in seconds by this host's clock, by host.
+    pub heartbeat_ages: Vec<(String, i64)>,
+    pub maintenance: bool,
+    pub application_running: bool,
+}
+
+/// The look at the machine, made on the writer's thread after each round.
+pub type LookAtMachine = Box<dyn FnMut(&Variables) -> Machine + Send>;
+
 /// The loop's end of the writer.
 pub struct MetricsWriter {
     snapshots: SyncSender<Snapshot>,
@@ -78,13 +88,17 @@ pub struct MetricsWriter {
 
 impl MetricsWriter {
     /// Starts the writer thread; `None`, after saying why, when it cannot be created.
-    pub fn start(variables: &Variables, target: String) -> Option<MetricsWriter> {
+    pub fn start(
+        variables: &Variables,
+        target: String,
+        look: LookAtMachine,
+    ) -> Option<MetricsWriter> {
         // One snapshot in flight at most: a newer one replaces nothing, it is simply skipped.
         let (snapshots, received) = sync_channel(1);
         let variables = variables.clone();
         let writer = std::thread::Builder::new()
             .name("metrics".to_string())
-            .spawn(move || write_each(&variables, &target, received));
+            .spawn(move || write_each(&variables, &target, look, received));
         match writer {
             Ok(_) => Some(MetricsWriter { snapshots }),
             Err(error) => {
@@ -100,16 +114,16 @@ impl MetricsWriter {
     }
 }
 
-fn write_each(variables: &Variables, target: &str, snapshots: Receiver<Snapshot>) {
+fn write_each(
+    variables: &Variables,
+    target: &str,
+    mut look: LookAtMachine,
+    snapshots: Receiver<Snapshot>,
+) {
     let temporary = format!("{target}.tmp");
     let mut reported_failure = false;
-    // One client for every round, so that its connections to the members stay open.
-    let mut cluster = match &variables.store {
-        Store::Etcd(settings) => Some(Cluster::new(settings.clone())),
-        Store::Directories(_) => None,
-    };
     for snapshot in snapshots {
-        let text = render(&snapshot, &status::gather_with(variables, cluster.as_mut()));
+        let text = render(&snapshot, &look(variables));
         let written =
             std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, target));
         // Said once, not every round, so that a full disk does not flood the journal.
@@ -125,7 +139,7 @@ fn write_each(variables: &Variables, target: &str, snapshots: Receiver<Snapshot>
 }
 
 /// The file's text: every metric with its HELP and TYPE lines.
-pub fn render(snapshot: &Snapshot, machine: &Status) -> String {
+pub fn render(snapshot: &Snapshot, machine: &Machine) -> String {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(out, "# HELP {name} {help}");
@@ -161,15 +175,8 @@ pub fn render(snapshot: &Snapshot, machine: &Status) -> String {
         "1 for the host this host's loop takes as master (absent when it knows none).",
         &master,
     );
-    let ages: Vec<_> = machine
-        .heartbeats
-        .iter()
-        .map(|heartbeat| {
-            (
-                labels(&[("host", &heartbeat.host)]),
-                heartbeat.age_seconds as f64,
-            )
-        })
+    let ages: Vec<_> = (machine.heartbeat_ages.iter())
+        .map(|(host, age)| (labels(&[("host", host)]), *age as f64))
         .collect();
     family(
         "hacmp_heartbeat_age_seconds",
@@ -181,13 +188,13 @@ pub fn render(snapshot: &Snapshot, machine: &Status) -> String {
         "hacmp_maintenance",
         "gauge",
         "1 while maintenanceFile exists.",
-        &[(String::new(), flag(machine.maintenance.active))],
+        &[(String::new(), flag(machine.maintenance))],
     );
     family(
         "hacmp_application_running",
         "gauge",
         "1 while a process on this host matches pgrepProgramName.",
-        &[(String::new(), flag(machine.application.running))],
+        &[(String::new(), flag(machine.application_running))],
     );
     for (name, help, value) in [
         (

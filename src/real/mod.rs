@@ -13,6 +13,7 @@ pub mod processes;
 pub mod records;
 pub mod report;
 pub mod spawn;
+pub mod state;
 
 use std::fmt;
 use std::io::Write;

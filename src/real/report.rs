@@ -6,14 +6,18 @@
 //! Nothing here may slow the loop down: systemd's notifications are one datagram each, the hook
 //! and the metrics writer run on threads of their own behind bounded queues.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sd_notify::NotifyState;
 
 use super::hook::{self, Hook, HookEvent};
-use super::metrics::{MetricsWriter, Role, Snapshot, StorageTable};
+use super::metrics::{LookAtMachine, MetricsWriter, Role, Snapshot, StorageTable};
+use super::state::{DaemonState, PendingWait, StateFile};
 use crate::config::Variables;
-use crate::event::Event;
+use crate::event::{Event, Wait};
+
+/// How often STATUS= is brought up to date during a long wait, whose time left it shows.
+const WAIT_STATUS_EVERY: Duration = Duration::from_secs(1);
 
 /// The share of systemd's watchdog interval after which we ping again: four pings per interval,
 /// so one late wake-up on a loaded machine does not cost a restart.
@@ -90,7 +94,15 @@ pub struct Reporter {
     systemd: Option<Systemd>,
     hook: Option<Hook>,
     metrics: Option<MetricsWriter>,
+    state_file: StateFile,
+    /// `operator::LeaseStore::identity`, which the state file names.
+    store: String,
     role: Role,
+    /// The guard killed the application when the lease ran out, and this host has not been
+    /// master since.
+    fenced: bool,
+    /// The long wait under way and when it ends.
+    wait: Option<(Wait, Instant, SystemTime)>,
     maintenance: bool,
     /// The other host this loop last took as master.
     other_master: Option<String>,
@@ -102,7 +114,7 @@ pub struct Reporter {
     last_round: Option<Duration>,
     takeovers: u64,
     incidents: u64,
-    fenced: u64,
+    fenced_total: u64,
     storage: StorageTable,
 }
 
@@ -115,7 +127,11 @@ impl Reporter {
             systemd: None,
             hook: None,
             metrics: None,
+            state_file: StateFile::none(),
+            store: String::new(),
             role: Role::Starting,
+            fenced: false,
+            wait: None,
             maintenance: false,
             other_master: None,
             heartbeat_age: None,
@@ -125,14 +141,18 @@ impl Reporter {
             last_round: None,
             takeovers: 0,
             incidents: 0,
-            fenced: 0,
+            fenced_total: 0,
             storage: StorageTable::new(),
         }
     }
 
-    /// Reports to systemd when it listens, and to the hook and the metrics file when set.
-    pub fn new(variables: &Variables) -> Reporter {
+    /// Reports to systemd when it listens, to the hook and the metrics file when set (the
+    /// metrics add what `look` sees of the machine), and to the state file of this daemon on
+    /// `store` (`operator::LeaseStore::identity`).
+    pub fn new(variables: &Variables, look: LookAtMachine, store: String) -> Reporter {
         Reporter {
+            state_file: StateFile::new(&variables.host_name, &store),
+            store,
             host: variables.host_name.clone(),
             maintenance_file: variables.maintenance_file.clone(),
             systemd: Systemd::from_environment(),
@@ -141,14 +161,20 @@ impl Reporter {
             metrics: variables
                 .metrics_file
                 .clone()
-                .and_then(|target| MetricsWriter::start(variables, target)),
+                .and_then(|target| MetricsWriter::start(variables, target, look)),
             ..Reporter::silent()
         }
     }
 
-    /// The longest the loop may sleep in one go, so that systemd's watchdog hears from it.
+    /// The longest the loop may sleep in one go, so that systemd's watchdog hears from it and
+    /// STATUS= counts a long wait down.
     pub fn longest_sleep(&self) -> Option<Duration> {
-        self.systemd.as_ref().and_then(Systemd::ping_every)
+        let systemd = self.systemd.as_ref()?;
+        let waiting = self.wait.is_some().then_some(WAIT_STATUS_EVERY);
+        match (systemd.ping_every(), waiting) {
+            (Some(ping), Some(wait)) => Some(ping.min(wait)),
+            (ping, wait) => ping.or(wait),
+        }
     }
 
     /// A sign of life from the loop: readiness the first time, then the watchdog when due.
@@ -185,9 +211,16 @@ impl Reporter {
     }
 
     pub fn report(&mut self, event: &Event) {
+        // A wait ends with the loop's next step.
+        let waited = self.wait.take();
         match event {
+            Event::Waits { wait, seconds } => {
+                let length = Duration::from_secs(*seconds);
+                self.wait = Some((*wait, Instant::now() + length, SystemTime::now() + length));
+            }
             Event::Started { token } => {
                 self.takeovers += 1;
+                self.fenced = false;
                 self.role = Role::Master;
                 self.token = *token;
                 self.pids.clear();
@@ -203,6 +236,7 @@ impl Reporter {
             }
             Event::Reattached { token } => {
                 // Still the master it was: no takeover, nothing for the hook to announce.
+                self.fenced = false;
                 self.role = Role::Master;
                 self.token = Some(*token);
             }
@@ -239,7 +273,8 @@ impl Reporter {
                 self.hook("incident", None, message);
             }
             Event::Fenced => {
-                self.fenced += 1;
+                self.fenced = true;
+                self.fenced_total += 1;
                 let message = format!(
                     "the guard on {} killed the application: the lease ran out before a renewal succeeded",
                     self.host
@@ -266,7 +301,63 @@ impl Reporter {
                 self.offer_metrics();
             }
         }
+        if waited.is_some() || self.wait.is_some() || *event == Event::RoundEnds {
+            self.write_state();
+        }
         self.alive();
+    }
+
+    /// The state file, for `hacmp status` on this host.
+    fn write_state(&mut self) {
+        let pid = std::process::id();
+        let Ok(started) = super::guard::start_time(pid) else {
+            return;
+        };
+        let state = DaemonState {
+            host: self.host.clone(),
+            store: self.store.clone(),
+            pid,
+            started,
+            role: self.role_name().to_string(),
+            master: self.master(),
+            wait: self.wait.map(|(wait, _, until)| PendingWait {
+                what: wait.words().to_string(),
+                until_ms: until
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |since| since.as_millis() as i64),
+            }),
+            written: super::files::wall_clock_seconds(),
+        };
+        self.state_file.write(&state);
+    }
+
+    /// The master this loop takes: itself, or the host it last saw as master.
+    fn master(&self) -> Option<String> {
+        match self.role {
+            Role::Master => Some(self.host.clone()),
+            _ => self.other_master.clone(),
+        }
+    }
+
+    /// The role as status names it: the metrics' roles, and the two moments they do not tell.
+    fn role_name(&self) -> &'static str {
+        match (self.shown_role(), self.wait) {
+            (Role::Maintenance, _) => "maintenance",
+            (_, Some((Wait::StartRecheck, ..))) => "claiming",
+            (Role::Standby, _) if self.fenced => "fenced",
+            (role, _) => role.name(),
+        }
+    }
+
+    /// The wait under way with the time it has left, in words.
+    fn wait_text(&self) -> Option<String> {
+        let (wait, until, _) = self.wait?;
+        let left = until.saturating_duration_since(Instant::now());
+        Some(format!(
+            "{}, {} s left",
+            wait.words(),
+            left.as_secs_f64().ceil()
+        ))
     }
 
     fn hook(&self, name: &'static str, peer: Option<String>, message: String) {
@@ -287,13 +378,10 @@ impl Reporter {
         };
         metrics.offer(Snapshot {
             role: self.shown_role(),
-            master: match self.role {
-                Role::Master => Some(self.host.clone()),
-                _ => self.other_master.clone(),
-            },
+            master: self.master(),
             takeovers: self.takeovers,
             incidents: self.incidents,
-            fenced: self.fenced,
+            fenced: self.fenced_total,
             last_round: self.last_round,
             storage: self.storage.clone(),
             hook_dropped: self.hook.as_ref().map_or(0, Hook::dropped),
@@ -308,8 +396,16 @@ impl Reporter {
         }
     }
 
-    /// The role in words, for `systemctl status`.
+    /// The role in words, and the wait under way with its time left, for `systemctl status`.
     fn status_text(&self) -> String {
+        let role = self.role_text();
+        match self.wait_text() {
+            Some(wait) => format!("{role}; {wait}"),
+            None => role,
+        }
+    }
+
+    fn role_text(&self) -> String {
         match self.shown_role() {
             Role::Starting => "starting".to_string(),
             Role::Maintenance => format!("maintenance ({} exists)", self.maintenance_file),
@@ -435,5 +531,62 @@ mod tests {
         // A restarted daemon that reattached is master again, with the token it kept.
         assert_eq!(after(Event::Standby { master: None }), "standby");
         assert_eq!(after(Event::Reattached { token: 7 }), "master, token 7");
+    }
+
+    #[test]
+    fn a_long_wait_shows_with_its_time_left_and_ends_at_the_next_step() {
+        let mut reporter = Reporter {
+            host: "nodeB".to_string(),
+            ..Reporter::silent()
+        };
+        reporter.report(&Event::Standby {
+            master: Some("nodeA".to_string()),
+        });
+        reporter.report(&Event::Waits {
+            wait: Wait::KillGrace,
+            seconds: 30,
+        });
+        assert_eq!(
+            reporter.status_text(),
+            "standby, master nodeA; killing local instances, 30 s left"
+        );
+        assert_eq!(reporter.role_name(), "standby");
+        // The time left counts down from the moment the wait began.
+        if let Some((_, until, _)) = reporter.wait.as_mut() {
+            *until -= Duration::from_millis(8_500);
+        }
+        assert_eq!(
+            reporter.status_text(),
+            "standby, master nodeA; killing local instances, 22 s left"
+        );
+        reporter.report(&Event::RoundEnds);
+        assert_eq!(reporter.status_text(), "standby, master nodeA");
+
+        reporter.report(&Event::Waits {
+            wait: Wait::StartRecheck,
+            seconds: 5,
+        });
+        assert_eq!(reporter.role_name(), "claiming");
+        assert_eq!(
+            reporter.status_text(),
+            "standby, master nodeA; recheck before start, 5 s left"
+        );
+        reporter.report(&Event::Started { token: None });
+        assert_eq!(reporter.role_name(), "master");
+        assert_eq!(reporter.status_text(), "master");
+    }
+
+    #[test]
+    fn a_fenced_host_stays_fenced_until_it_is_master_again() {
+        let mut reporter = Reporter::silent();
+        reporter.report(&Event::Started { token: Some(3) });
+        reporter.report(&Event::Fenced);
+        reporter.report(&Event::Standby { master: None });
+        assert_eq!(reporter.role_name(), "fenced");
+        reporter.report(&Event::Maintenance(true));
+        assert_eq!(reporter.role_name(), "maintenance");
+        reporter.report(&Event::Maintenance(false));
+        reporter.report(&Event::Started { token: Some(4) });
+        assert_eq!(reporter.role_name(), "master");
     }
 }

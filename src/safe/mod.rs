@@ -21,7 +21,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use crate::config::{Store, Variables};
-use crate::event::Event;
+use crate::event::{Event, Wait};
 use crate::timing::{GRACEFUL_KILL, KILL_POLL, Timing};
 use crate::world::{GuardState, HeldLease, Io, SafeWorld, Signal, Step};
 
@@ -324,6 +324,10 @@ impl SafeLoop<'_> {
         for pid in pids {
             self.world.signal(pid, Signal::Term)?;
         }
+        self.world.report(&Event::Waits {
+            wait: Wait::KillGrace,
+            seconds: GRACEFUL_KILL.as_secs(),
+        });
         let mut waited = Duration::ZERO;
         while waited < GRACEFUL_KILL {
             self.world.pause(KILL_POLL)?;

@@ -174,12 +174,14 @@ impl Node {
         let dir = root.join(&vars.host_name);
         fs::create_dir_all(&dir).unwrap();
         fs::copy(example_app(), dir.join("exampleApplication.sh")).unwrap();
+        // The daemon's state file (for `hacmp status`) stays in the test's directory.
+        let state = dir.join("state").display().to_string();
         Node {
             vars,
             dir,
             daemon: None,
             extra_variables: Vec::new(),
-            environment: Vec::new(),
+            environment: vec![("HACMP_STATE_DIR".to_string(), state)],
         }
     }
 

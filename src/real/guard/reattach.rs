@@ -67,7 +67,7 @@ pub(super) fn write_state(runtime: &Path, pid: u32, secret: u64) -> io::Result<(
 
 /// A process's start time in clock ticks since boot (/proc/PID/stat, field 22): with its PID it
 /// names one process for the whole boot, even after the PID is reused.
-fn start_time(pid: u32) -> io::Result<u64> {
+pub(crate) fn start_time(pid: u32) -> io::Result<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name (field 2) may hold blanks and parentheses; it ends at the last ')'.
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
