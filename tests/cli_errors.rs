@@ -364,16 +364,8 @@ fn hacmp_check_names_heartbeat_directories_that_cannot_hold_a_majority() {
         ),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
-        .arg("check")
-        .arg(&vars)
-        .current_dir(root.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let all = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{all}");
+    let (code, all) = hacmp_check(root.path(), &vars);
+    assert_eq!(code, Some(2), "{all}");
     assert!(
         all.contains(&format!("{}:7: hacmpHeartBeatDirs=", vars.display())),
         "{all}"
@@ -461,15 +453,21 @@ fn start_cmd_is_found_in_the_path_the_file_exports() {
         + &format!("export PATH=$PATH:{}\n", bin.display());
     let vars = root.path().join("heartbeat.vars");
     fs::write(&vars, text).unwrap();
+    let (code, all) = hacmp_check(root.path(), &vars);
+    assert_ne!(code, Some(2), "{all}");
+    assert!(!all.contains("not an executable"), "{all}");
+}
+
+/// `hacmp check VARS` in `directory`: its exit status, and its stdout and stderr together.
+fn hacmp_check(directory: &Path, vars: &Path) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
         .arg("check")
-        .arg(&vars)
-        .current_dir(root.path())
+        .arg(vars)
+        .current_dir(directory)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let all = String::from_utf8_lossy(&output.stdout).to_string()
         + &String::from_utf8_lossy(&output.stderr);
-    assert_ne!(output.status.code(), Some(2), "{all}");
-    assert!(!all.contains("not an executable"), "{all}");
+    (output.status.code(), all)
 }

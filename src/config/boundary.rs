@@ -234,18 +234,27 @@ impl Lexer<'_> {
                     self.bump();
                     return Ok(());
                 }
-                Some(b'\\') => {
-                    self.bump();
-                    self.bump();
-                }
-                Some(b'`') => self.backquoted(line)?,
-                Some(b'$') => self.dollar(line)?,
-                Some(_) => {
-                    self.bump();
-                }
+                Some(_) => self.skip_one(line)?,
                 None => return Err(unfinished(line, "a double quote that is never closed")),
             }
         }
+    }
+
+    /// Skips what starts at the current byte inside quotes or brackets: an escaped byte, a
+    /// backquoted command, a `$` expansion, or the byte itself.
+    fn skip_one(&mut self, line: usize) -> Result<(), Unfinished> {
+        match self.peek(0) {
+            Some(b'\\') => {
+                self.bump();
+                self.bump();
+            }
+            Some(b'`') => self.backquoted(line)?,
+            Some(b'$') => self.dollar(line)?,
+            _ => {
+                self.bump();
+            }
+        }
+        Ok(())
     }
 
     fn backquoted(&mut self, line: usize) -> Result<(), Unfinished> {
@@ -306,17 +315,9 @@ impl Lexer<'_> {
                         return Ok(());
                     }
                 }
-                Some(b'\\') => {
-                    self.bump();
-                    self.bump();
-                }
-                Some(b'\'') if open == b'{' || open == b'(' => self.single_quoted(line)?,
+                Some(b'\'') => self.single_quoted(line)?,
                 Some(b'"') => self.double_quoted(line)?,
-                Some(b'`') => self.backquoted(line)?,
-                Some(b'$') => self.dollar(line)?,
-                Some(_) => {
-                    self.bump();
-                }
+                Some(_) => self.skip_one(line)?,
                 None => return Err(unfinished(line, "a bracket that is never closed")),
             }
         }
