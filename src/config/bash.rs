@@ -11,6 +11,8 @@
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::Read;
+#[cfg(test)]
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
@@ -405,4 +407,71 @@ pub fn environment_of(
         .iter()
         .map(|(k, v)| (OsString::from(k), OsString::from(v)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Has bash read `text`, in which INCLUDED names a second file holding `included`.
+    fn evaluate_text(text: &str, included: &[u8], watched: &[&str]) -> Evaluation {
+        let directory = tempfile::tempdir().unwrap();
+        let included_path = directory.path().join("included.sh");
+        fs::write(&included_path, included).unwrap();
+        let file = directory.path().join("vars.sh");
+        fs::write(
+            &file,
+            text.replace("INCLUDED", &included_path.display().to_string()),
+        )
+        .unwrap();
+        let watched: Vec<String> = watched.iter().map(|name| name.to_string()).collect();
+        evaluate(&Request {
+            file: &file,
+            environment: &[(OsString::from("FROM_ENV"), OsString::from("e"))],
+            watched: &watched,
+            stop_line: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn each_change_is_charged_to_the_command_that_made_it() {
+        let evaluation = evaluate_text(
+            "a=1\nset_b() {\n  b=$1\n}\n. INCLUDED\nset_b 2\nFROM_ENV=e\n",
+            b"\nc=3\n",
+            &["a", "b", "c", "FROM_ENV", "unset_one"],
+        );
+        let origins: Vec<Option<usize>> = evaluation
+            .variables
+            .iter()
+            .map(|v| v.set_at.as_ref().map(|(_, line)| *line))
+            .collect();
+        // `b` is set on line 3, in the function; `c` on line 2 of the sourced file; FROM_ENV is
+        // assigned its own value, which changes nothing.
+        assert_eq!(origins, [Some(1), Some(3), Some(2), None, None]);
+        let c_file = &evaluation.variables[2].set_at.as_ref().unwrap().0;
+        assert!(c_file.ends_with("included.sh"), "{c_file:?}");
+        assert_eq!(evaluation.variables[4].value, None);
+        assert!(evaluation.variables[3].exported);
+        assert!(!evaluation.variables[0].exported);
+        assert!(evaluation.created.iter().any(|name| name == "a"));
+        assert!(!evaluation.created.iter().any(|name| name == "FROM_ENV"));
+    }
+
+    #[test]
+    fn any_bytes_but_nul_come_through() {
+        let evaluation = evaluate_text(
+            "a=$'line\\none \\'quoted\\' \"twice\" \\xff\\t='\nexport b=$a\n",
+            b"",
+            &["a"],
+        );
+        let expected = b"line\none 'quoted' \"twice\" \xff\t=".to_vec();
+        assert_eq!(evaluation.variables[0].value, Some(expected.clone()));
+        let exported = evaluation
+            .environment
+            .iter()
+            .find(|(name, _)| name == "b")
+            .map(|(_, value)| value.as_bytes().to_vec());
+        assert_eq!(exported, Some(expected));
+    }
 }
