@@ -682,6 +682,35 @@ mod tests {
     }
 
     #[test]
+    fn near_misses_of_our_names_are_told_from_helpers() {
+        assert_eq!(edit_distance("faileoverTime", "faileOverTime"), 1);
+        assert_eq!(edit_distance("loopTiem", "loopTime"), 1);
+        assert!(edit_distance("hb_dir", "heartbeatdir") > 2);
+        let from_the_environment = settings(&REQUIRED);
+        let intended = |name| intended_variable(name, &from_the_environment);
+        assert_eq!(intended("faileoverTime"), Some("faileOverTime"));
+        assert_eq!(intended("heartbeatDir"), Some("heartBeatDir"));
+        assert_eq!(intended("hacmpProfle"), Some("hacmpProfile"));
+        let unknown = intended("hacmpAnything");
+        assert!(
+            unknown.is_some_and(|name| name.starts_with("hacmp")),
+            "{unknown:?}"
+        );
+        for helper in ["HB_DIR", "APP_HOME", "site", "startCmd", "x"] {
+            assert_eq!(intended(helper), None, "{helper}");
+        }
+        // A near name beside the real one, set by the file, is a helper.
+        let mut set_by_file = settings(&REQUIRED);
+        let origin = Origin::File {
+            path: PathBuf::from("vars"),
+            line: 1,
+        };
+        set_by_file.set("hostName", "web01", origin);
+        assert_eq!(intended_variable("hostname", &set_by_file), None);
+        assert_eq!(intended("hostname"), Some("hostName"));
+    }
+
+    #[test]
     fn paths_must_survive_unquoted_use() {
         let mut pairs = REQUIRED.to_vec();
         pairs.push(("heartBeatDir", "/mnt/hb dir"));
