@@ -261,6 +261,8 @@ set --
 set -T
 _hacmp_debug='_hacmp_u=$_; _hacmp_step "$LINENO" "${{BASH_SOURCE[0]-}}"; : "$_hacmp_u"'
 trap "$_hacmp_debug" DEBUG
+# `$_` starts as the file, as bash starts a script with `$_` its path.
+: "$_hacmp_main"
 . "$_hacmp_main"
 _hacmp_compare
 _hacmp_write read 0
