@@ -51,14 +51,14 @@ bench: deps
 bench-smoke: deps
 	$(CARGO) test --bench benchmarks
 
-# Random variable files, each read by hacmp and sourced by bash under a systemd-like and a
-# login-like environment: every file must read exactly as bash reads it or be refused.
-# `make test` runs 400 of them; FUZZ_CASES sets how many here, FUZZ_SEED the first seed.
+# Random variable files from both generators, each read by hacmp and sourced by bash under a
+# systemd-like and a login-like environment: every file must read exactly as bash reads it or be
+# refused. `make test` runs 400 of each; FUZZ_CASES sets how many here, FUZZ_SEED the first seed.
 FUZZ_CASES ?= 10000
 FUZZ_SEED ?= 1
 fuzz-config:
 	FUZZ_CASES=$(FUZZ_CASES) FUZZ_SEED=$(FUZZ_SEED) $(CARGO) test --test config_vs_bash \
-		random_variable_files -- --nocapture
+		random_variable_files -- --nocapture --test-threads 1
 
 lint:
 	$(CARGO) fmt --check

@@ -8,6 +8,7 @@
 //! one more entry in `measure`.
 
 mod children;
+mod config_read;
 mod etcd_failover;
 mod multi_site;
 mod perf;
@@ -36,7 +37,7 @@ struct Options {
     #[arg(long)]
     bench: bool,
     /// Which rows to measure.
-    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan", "simulation", "multi-site", "etcd-failover"])]
+    #[arg(long, value_delimiter = ',', default_values = ["steady-state", "process-scan", "simulation", "multi-site", "etcd-failover", "config-read"])]
     rows: Vec<RowName>,
     /// Seconds each steady-state daemon is measured for (all four run at once).
     #[arg(long, default_value_t = 300)]
@@ -56,6 +57,9 @@ struct Options {
     /// Crashes of the master in the etcd failover row.
     #[arg(long, default_value_t = 10)]
     etcd_crashes: usize,
+    /// Timed reads of the variable file of each kind in the config-read row.
+    #[arg(long, default_value_t = 50)]
+    config_reads: usize,
     /// Write the document here (only from a run of every row); otherwise print the rows.
     #[arg(long)]
     write: Option<PathBuf>,
@@ -71,6 +75,8 @@ enum RowName {
     MultiSite,
     /// Row 6: failover after a master crash with the etcd backend, on real processes.
     EtcdFailover,
+    /// Row 8: the bash process that reads the variable file at each start.
+    ConfigRead,
 }
 
 /// What one run measures, and how long it takes.
@@ -81,6 +87,7 @@ struct Plan {
     simulation: simulation::Settings,
     multi_site: multi_site::Settings,
     etcd_failover: etcd_failover::Settings,
+    config_read: config_read::Settings,
     /// The command that reproduces a row, shown in the table.
     command: fn(RowName, &Plan) -> String,
 }
@@ -120,6 +127,9 @@ fn full_run(options: Options) {
             crashes: options.etcd_crashes,
             bash_crash_instants: options.crash_instants,
         },
+        config_read: config_read::Settings {
+            repetitions: options.config_reads,
+        },
         command: full_command,
     };
     let every_row = [
@@ -128,6 +138,7 @@ fn full_run(options: Options) {
         RowName::Simulation,
         RowName::MultiSite,
         RowName::EtcdFailover,
+        RowName::ConfigRead,
     ]
     .iter()
     .all(|r| plan.rows.contains(r));
@@ -172,6 +183,10 @@ fn full_command(row: RowName, plan: &Plan) -> String {
             "{base} --rows etcd-failover --etcd-crashes {} --crash-instants {}",
             plan.etcd_failover.crashes, plan.etcd_failover.bash_crash_instants
         ),
+        RowName::ConfigRead => format!(
+            "{base} --rows config-read --config-reads {}",
+            plan.config_read.repetitions
+        ),
     }
 }
 
@@ -189,6 +204,7 @@ fn smoke_run(args: &[String]) {
             RowName::Simulation,
             RowName::MultiSite,
             RowName::EtcdFailover,
+            RowName::ConfigRead,
         ],
         steady_state: steady_state::Settings {
             seconds: 3,
@@ -212,6 +228,7 @@ fn smoke_run(args: &[String]) {
             crashes: 1,
             bash_crash_instants: 1,
         },
+        config_read: config_read::Settings { repetitions: 2 },
         command: |_, _| "make bench-smoke".to_string(),
     };
     let document = measure(&plan, "make bench-smoke");
@@ -223,10 +240,10 @@ fn smoke_run(args: &[String]) {
         .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
         .count();
     // The header, then six steady-state rows, one scan row, two simulator rows, the multi-site
-    // row, the etcd failover row and the smoke row.
+    // row, the etcd failover row, the smoke row and the config-read row.
     assert_eq!(
         table_rows,
-        1 + 6 + 1 + 2 + 1 + 1 + 1,
+        1 + 6 + 1 + 2 + 1 + 1 + 1 + 1,
         "the table:\n{document}"
     );
     println!(
@@ -253,9 +270,20 @@ fn measure(plan: &Plan, full_command: &str) -> String {
                 multi_site::measure(&plan.multi_site, root.path(), &command)
             }
             RowName::EtcdFailover => etcd_failover::measure(&plan.etcd_failover, &command),
+            RowName::ConfigRead => continue,
         });
     }
     sections.push(report::smoke_section());
+    // Row 8 came after the smoke row was numbered 7; it follows it in the table.
+    if plan.rows.contains(&RowName::ConfigRead) {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let command = (plan.command)(RowName::ConfigRead, plan);
+        sections.push(config_read::measure(
+            &plan.config_read,
+            root.path(),
+            &command,
+        ));
+    }
     machine.note_load_at_end();
     report::render(&sections, &machine, full_command)
 }

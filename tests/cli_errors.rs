@@ -364,18 +364,110 @@ fn hacmp_check_names_heartbeat_directories_that_cannot_hold_a_majority() {
         ),
     )
     .unwrap();
+    let (code, all) = hacmp_check(root.path(), &vars);
+    assert_eq!(code, Some(2), "{all}");
+    assert!(
+        all.contains(&format!("{}:7: hacmpHeartBeatDirs=", vars.display())),
+        "{all}"
+    );
+}
+
+/// bash reads the file (src/config/bash.rs): what makes bash fail is refused with bash's own
+/// message, on the file and line it names.
+#[test]
+fn what_bash_fails_on_is_refused_with_bashs_message_and_line() {
+    assert_eq!(
+        refused(9, "if then"),
+        "hacmp: VARS:9: bash: syntax error near unexpected token `then': `if then'"
+    );
+    assert_eq!(
+        refused(9, "set -u; x=$nope"),
+        "hacmp: VARS:9: bash: nope: unbound variable"
+    );
+    assert!(
+        refused(9, "exit 3")
+            .starts_with("hacmp: VARS:9: bash ended here with exit status 3 (a top-level `exit`")
+    );
+    assert_eq!(
+        refused(7, "declare -i faileOverTime=abc+"),
+        "hacmp: VARS:7: bash: declare: abc+: syntax error: operand expected (error token is \"+\")"
+    );
+}
+
+#[test]
+fn a_misspelt_variable_is_refused_naming_the_intended_one() {
+    assert_eq!(
+        refused(7, "faileoverTime=30"),
+        "hacmp: VARS:7: faileoverTime is set, but hacmp reads no such variable: did you mean \
+         faileOverTime?"
+    );
+    assert_eq!(
+        refused(9, "hacmpProfle=safe"),
+        "hacmp: VARS:9: hacmpProfle is set, but hacmp reads no such variable: did you mean \
+         hacmpProfile?"
+    );
+}
+
+#[test]
+fn windows_line_ends_are_refused_without_printing_a_carriage_return() {
+    assert_eq!(
+        refused(5, "hostName=nodeA\r"),
+        "hacmp: VARS:5: hostName holds a carriage return: the file has Windows line ends, \
+         convert it with dos2unix"
+    );
+}
+
+/// A command of the file that hangs: bash and what it started are killed after 10 s.
+#[test]
+fn a_file_whose_commands_hang_is_refused_and_nothing_is_left_running() {
+    let seconds = format!("300.{}", std::process::id());
+    let error = refused(9, &format!("x=$(sleep {seconds} & sleep {seconds})"));
+    assert!(
+        error.contains("bash did not finish reading the file within 10 s"),
+        "{error}"
+    );
+    let left: Vec<_> = fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(&seconds))
+        .collect();
+    assert!(left.is_empty(), "still running: {left:?}");
+}
+
+/// startCmd is looked for in the PATH the file exports, as bash's `nohup` would look for it.
+#[test]
+fn start_cmd_is_found_in_the_path_the_file_exports() {
+    let root = tempfile::tempdir().unwrap();
+    let bin = root.path().join("app-bin");
+    fs::create_dir(&bin).unwrap();
+    fs::create_dir(root.path().join("heartbeat")).unwrap();
+    let program = bin.join("start-app.sh");
+    fs::write(&program, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let marker = unique_marker("path");
+    let text = variables_with(root.path(), &marker, 2, "startCmd=start-app.sh")
+        + &format!("export PATH=$PATH:{}\n", bin.display());
+    let vars = root.path().join("heartbeat.vars");
+    fs::write(&vars, text).unwrap();
+    let (code, all) = hacmp_check(root.path(), &vars);
+    assert_ne!(code, Some(2), "{all}");
+    assert!(!all.contains("not an executable"), "{all}");
+}
+
+/// `hacmp check VARS` in `directory`: its exit status, and its stdout and stderr together.
+fn hacmp_check(directory: &Path, vars: &Path) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
         .arg("check")
-        .arg(&vars)
-        .current_dir(root.path())
+        .arg(vars)
+        .current_dir(directory)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let all = String::from_utf8_lossy(&output.stdout).to_string()
         + &String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{all}");
-    assert!(
-        all.contains(&format!("{}:7: hacmpHeartBeatDirs=", vars.display())),
-        "{all}"
-    );
+    (output.status.code(), all)
 }

@@ -55,6 +55,29 @@ fn a_single_node_starts_the_application_and_keeps_its_heartbeat() {
     );
 }
 
+/// bash reads the variable file, and what it exports is the application's environment, as
+/// heartbeat.sh's `nohup` child inherited the sourcing shell's (src/config/bash.rs).
+#[test]
+fn the_application_inherits_what_the_variable_file_exports() {
+    let root = tempfile::tempdir().unwrap();
+    let marker = unique_marker("exports");
+    let mut a = node(root.path(), "nodeA", &marker);
+    a.set_variable("export APP_SITE", &marker);
+    a.set_variable("NOT_EXPORTED", "local");
+    a.start(Daemon::Hacmp);
+    let app = wait_for_app(&a, 20);
+    let environ = fs::read(format!("/proc/{app}/environ")).unwrap();
+    let entries: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
+    assert!(
+        entries.contains(&format!("APP_SITE={marker}").as_bytes()),
+        "APP_SITE is exported to the application"
+    );
+    assert!(
+        !entries.iter().any(|e| e.starts_with(b"NOT_EXPORTED=")),
+        "a variable the file does not export stays in bash"
+    );
+}
+
 #[test]
 fn an_application_that_dies_is_reported_and_started_again() {
     let root = tempfile::tempdir().unwrap();

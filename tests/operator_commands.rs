@@ -451,12 +451,12 @@ fn check_json_follows_the_documented_schema() {
     assert_eq!(json["variables"]["faileOverTime"]["value"], "soon");
     assert!(json.get("hazards").is_none());
 
-    fs::write(&invalid.vars, "startCmd=$[1+2]\n").unwrap();
+    fs::write(&invalid.vars, "startCmd=/x\nif then\n").unwrap();
     let output = hacmp(&invalid, &["check", "--json"]);
     assert_eq!(output.status.code(), Some(2));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let expected = format!(
-        "{}:1: arithmetic expansion $[…] is not supported",
+        "{}:2: bash: syntax error near unexpected token `then': `if then'",
         invalid.vars.display()
     );
     assert_eq!(json, serde_json::json!({"schema": 1, "error": expected}));

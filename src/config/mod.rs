@@ -2,15 +2,19 @@
 //! runs on.
 //!
 //! Loading has two stages, so that `hacmp check` can show the first even when the second fails:
-//! `resolve` finds every variable's raw text and its origin (a file line, the environment or the
-//! original script's default), and `Settings::validate` turns the text into `Variables` or one
-//! error that names the variable and its origin.
+//! `resolve` has bash read the file (`bash.rs`; in a `#!` script only up to its main loop,
+//! `boundary.rs`) and takes every variable's value and origin (the file and line of the command
+//! that last set it, the environment or the original script's default); `Settings::validate`
+//! turns the text into `Variables` or one error that names the variable and its origin.
 
-pub mod shell;
+pub mod bash;
+pub mod boundary;
 pub mod store;
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::pattern::Pattern;
@@ -166,62 +170,241 @@ pub fn local_host_name() -> String {
         .unwrap_or_default()
 }
 
-/// `resolve` with this process's environment. Variables whose name or value is not UTF-8 are
-/// left out: none of ours can be such, and the rest are only visible to `$VAR` expansions.
+/// `resolve` with this process's environment, which bash gets whole (whatever its bytes). The
+/// environment the file leaves exported then becomes this process's own, as the sourcing
+/// shell's was heartbeat.sh's: the application, the event hook and the search for startCmd in
+/// PATH all see it. Must be called before hacmp starts any thread of its own.
 pub fn resolve_from_process_environment(file: Option<&Path>) -> Result<Settings, ConfigError> {
-    let environment: HashMap<String, String> = std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-        .collect();
-    resolve(file, &environment)
+    let environment = bash::process_environment();
+    let (settings, exported) = read(file, &environment)?;
+    if let Some(exported) = exported {
+        adopt_environment(&exported);
+    }
+    Ok(settings)
 }
 
-/// Finds each variable's value: the file's last assignment wins (as when bash sources it), then
-/// the environment, then the script's default.
+/// Finds each variable's value: as bash has it after sourcing the file in `environment`, else
+/// the script's default.
 pub fn resolve(
     file: Option<&Path>,
     environment: &HashMap<String, String>,
 ) -> Result<Settings, ConfigError> {
-    let assignments = match file {
-        Some(path) => {
-            shell::read_assignments(path, environment).map_err(|e| ConfigError(format!("{e}")))?
+    read(file, &bash::environment_of(environment)).map(|(settings, _)| settings)
+}
+
+/// Replaces this process's environment with `exported`.
+fn adopt_environment(exported: &[(OsString, OsString)]) {
+    let keep: std::collections::HashSet<&OsString> =
+        exported.iter().map(|(name, _)| name).collect();
+    for (name, _) in std::env::vars_os() {
+        if !keep.contains(&name) {
+            // SAFETY: the caller runs before hacmp starts any thread (and bash's waiter has been
+            // joined), so nothing reads the environment meanwhile.
+            unsafe { std::env::remove_var(&name) };
         }
-        None => Vec::new(),
-    };
-    let settings = VARIABLE_NAMES
+    }
+    for (name, value) in exported {
+        // SAFETY: as above.
+        unsafe { std::env::set_var(name, value) };
+    }
+}
+
+/// Variables as a process receives them, whatever their bytes.
+pub type Environment = Vec<(OsString, OsString)>;
+
+/// The settings, and with a file the environment it leaves exported.
+fn read(
+    file: Option<&Path>,
+    environment: &[(OsString, OsString)],
+) -> Result<(Settings, Option<Environment>), ConfigError> {
+    let ours: Vec<String> = VARIABLE_NAMES
         .iter()
         .chain(HACMP_VARIABLE_NAMES.iter())
-        .map(|&name| {
-            if let Some(assignment) = assignments.iter().rev().find(|a| a.name == name) {
-                Setting {
-                    name,
-                    value: assignment.value.clone(),
-                    origin: Origin::File {
-                        path: assignment.file.clone(),
-                        line: assignment.line,
-                    },
+        .map(|name| name.to_string())
+        .collect();
+    let Some(path) = file else {
+        let settings = settings_from(&ours, |name| {
+            let value = environment.iter().rev().find(|(n, _)| n == name)?;
+            Some((value.1.as_bytes().to_vec(), None))
+        })?;
+        return Ok((settings, None));
+    };
+    let text = std::fs::read(path)
+        .map_err(|e| ConfigError(format!("{}: cannot read the file: {e}", path.display())))?;
+    let windows_hint = |error: ConfigError| match text.windows(2).any(|w| w == b"\r\n") {
+        true => ConfigError(format!("{error} ({WINDOWS_LINE_ENDS})")),
+        false => error,
+    };
+    if text.starts_with("\u{feff}".as_bytes()) {
+        return Err(ConfigError(format!(
+            "{}:1: the file starts with a byte order mark, which bash takes as part of the first \
+             command: save it without one",
+            path.display()
+        )));
+    }
+    let stop_line = match text.starts_with(b"#!") {
+        true => boundary::boundary(&text)
+            .map_err(|unfinished| {
+                ConfigError(format!(
+                    "{}:{}: {}, so hacmp cannot tell where the script's loop begins",
+                    path.display(),
+                    unfinished.line,
+                    unfinished.what
+                ))
+            })
+            .map_err(windows_hint)?
+            .map(|found| found.line),
+        false => None,
+    };
+    let evaluate = |watched: &[String]| {
+        bash::evaluate(&bash::Request {
+            file: path,
+            environment,
+            watched,
+            stop_line,
+        })
+        .map_err(windows_hint)
+    };
+    let evaluation = evaluate(&ours)?;
+    let origin_of = |variable: &bash::Variable| match &variable.set_at {
+        Some((path, line)) => Origin::File {
+            path: path.clone(),
+            line: *line,
+        },
+        None => Origin::Environment,
+    };
+    let settings = settings_from(&ours, |name| {
+        let variable = evaluation.variables.iter().find(|v| v.name == name)?;
+        let value = variable.value.clone()?;
+        Some((value, Some(origin_of(variable))))
+    })?;
+    let mistaken: Vec<(String, &'static str)> = evaluation
+        .created
+        .iter()
+        .filter_map(|name| Some((name.clone(), intended_variable(name, &settings)?)))
+        .collect();
+    if let Some((name, intended)) = mistaken.first() {
+        // Ask bash again, now also for where the mistaken name was set.
+        let mut watched = ours.clone();
+        watched.push(name.clone());
+        let again = evaluate(&watched)?;
+        let origin = again
+            .variables
+            .last()
+            .map(origin_of)
+            .unwrap_or(Origin::Environment);
+        return Err(ConfigError(format!(
+            "{origin}: {name} is set, but hacmp reads no such variable: did you mean {intended}?"
+        )));
+    }
+    Ok((settings, Some(evaluation.environment)))
+}
+
+const WINDOWS_LINE_ENDS: &str = "the file has Windows line ends, convert it with dos2unix";
+
+/// The settings from each variable's bytes and origin as `found` gives them (`None` for the
+/// origin: the environment); unset ones take the script's default.
+fn settings_from(
+    names: &[String],
+    found: impl Fn(&str) -> Option<(Vec<u8>, Option<Origin>)>,
+) -> Result<Settings, ConfigError> {
+    let mut settings = Vec::with_capacity(names.len());
+    for name in VARIABLE_NAMES.iter().chain(HACMP_VARIABLE_NAMES.iter()) {
+        assert!(names.iter().any(|n| n == name), "{name} is watched");
+        let setting = match found(name) {
+            Some((bytes, origin)) => {
+                let origin = origin.unwrap_or(Origin::Environment);
+                let value = String::from_utf8(bytes)
+                    .map_err(|_| ConfigError(format!("{origin}: {name} is not UTF-8 text")))?;
+                if value.contains('\r') {
+                    let why = match origin {
+                        Origin::File { .. } => WINDOWS_LINE_ENDS,
+                        _ => "remove it",
+                    };
+                    return Err(ConfigError(format!(
+                        "{origin}: {name} holds a carriage return: {why}"
+                    )));
                 }
-            } else if let Some(value) = environment.get(name) {
-                Setting {
-                    name,
-                    value: value.clone(),
-                    origin: Origin::Environment,
-                }
-            } else if let Some(value) = script_default(name) {
                 Setting {
                     name,
                     value,
-                    origin: Origin::Default,
+                    origin,
                 }
-            } else {
-                Setting {
+            }
+            None => match script_default(name) {
+                Some(value) => Setting {
+                    name,
+                    value,
+                    origin: Origin::Default,
+                },
+                None => Setting {
                     name,
                     value: String::new(),
                     origin: Origin::Unset,
-                }
-            }
-        })
-        .collect();
+                },
+            },
+        };
+        settings.push(setting);
+    }
     Ok(Settings { settings })
+}
+
+/// The variable of ours a name the file created was probably meant to be: any unknown name
+/// starting with `hacmp`, or one within two edits (ignoring case) of a variable the file does
+/// not set itself (`faileoverTime`, `heartbeatDir`). Unrelated helpers (`HB_DIR`) are none.
+fn intended_variable(name: &str, settings: &Settings) -> Option<&'static str> {
+    let ours = VARIABLE_NAMES.iter().chain(HACMP_VARIABLE_NAMES.iter());
+    if ours.clone().any(|our| *our == name) {
+        return None;
+    }
+    let (distance, nearest) = ours
+        .clone()
+        .map(|our| {
+            (
+                edit_distance(&name.to_lowercase(), &our.to_lowercase()),
+                *our,
+            )
+        })
+        .min()?;
+    if name.starts_with("hacmp") {
+        let hacmp = HACMP_VARIABLE_NAMES.iter();
+        return hacmp
+            .map(|our| {
+                (
+                    edit_distance(&name.to_lowercase(), &our.to_lowercase()),
+                    *our,
+                )
+            })
+            .min()
+            .map(|(_, our)| our);
+    }
+    let set_by_the_file = matches!(settings.get(nearest).origin, Origin::File { .. });
+    (distance <= 2 && !set_by_the_file).then_some(nearest)
+}
+
+/// The optimal string alignment distance: insertions, deletions, substitutions and swaps of two
+/// neighbours.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    rows[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 impl Settings {
@@ -293,7 +476,7 @@ impl Setting {
 
 /// Quotes a value for an error message so that blanks and emptiness stay visible.
 fn quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
+    format!("'{}'", bash::visible(&value.replace('\'', r"'\''")))
 }
 
 fn required(setting: &Setting) -> Result<&Setting, ConfigError> {
@@ -496,6 +679,35 @@ mod tests {
         let too_long = "x".repeat(MAX_EVENT_COMMAND_BYTES + 1);
         pairs.push(("hacmpEventCmd", &too_long));
         assert!(error_of(&pairs).contains("longer than the limit"));
+    }
+
+    #[test]
+    fn near_misses_of_our_names_are_told_from_helpers() {
+        assert_eq!(edit_distance("faileoverTime", "faileOverTime"), 1);
+        assert_eq!(edit_distance("loopTiem", "loopTime"), 1);
+        assert!(edit_distance("hb_dir", "heartbeatdir") > 2);
+        let from_the_environment = settings(&REQUIRED);
+        let intended = |name| intended_variable(name, &from_the_environment);
+        assert_eq!(intended("faileoverTime"), Some("faileOverTime"));
+        assert_eq!(intended("heartbeatDir"), Some("heartBeatDir"));
+        assert_eq!(intended("hacmpProfle"), Some("hacmpProfile"));
+        let unknown = intended("hacmpAnything");
+        assert!(
+            unknown.is_some_and(|name| name.starts_with("hacmp")),
+            "{unknown:?}"
+        );
+        for helper in ["HB_DIR", "APP_HOME", "site", "startCmd", "x"] {
+            assert_eq!(intended(helper), None, "{helper}");
+        }
+        // A near name beside the real one, set by the file, is a helper.
+        let mut set_by_file = settings(&REQUIRED);
+        let origin = Origin::File {
+            path: PathBuf::from("vars"),
+            line: 1,
+        };
+        set_by_file.set("hostName", "web01", origin);
+        assert_eq!(intended_variable("hostname", &set_by_file), None);
+        assert_eq!(intended("hostname"), Some("hostName"));
     }
 
     #[test]

@@ -23,15 +23,15 @@ impl Random {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, bound: usize) -> usize {
+    pub fn below(&mut self, bound: usize) -> usize {
         (self.next() % bound as u64) as usize
     }
 
-    fn chance(&mut self, percent: usize) -> bool {
+    pub fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
     }
 
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
     }
 }
@@ -59,12 +59,12 @@ const READ_NAMES: [&str; 18] = [
     "PS4",
 ];
 
-/// bash's own variables that hacmp refuses, or provides only from the environment.
-const RARE_READ_NAMES: [&str; 9] = [
+/// bash's own variables that the hand-written reader refused or took from the environment
+/// (RANDOM is left out: two runs of bash differ in it).
+const RARE_READ_NAMES: [&str; 8] = [
     "SHLVL",
     "BASH_SOURCE",
     "PPID",
-    "RANDOM",
     "LINENO",
     "OSTYPE",
     "SHELL",
@@ -135,11 +135,10 @@ fn parameter(random: &mut Random, depth: usize) -> String {
             )
         }
         6 if random.chance(30) => format!("${{#{name}}}"),
+        // Not `$$`, which differs between any two runs of bash, nor `$-`, which shows the
+        // reading bash's own options (compat/DIVERGENCES.md, "Reading the variable file").
         7 if random.chance(20) => {
-            format!(
-                "${}",
-                random.pick(&["1", "?", "$", "#", "@", "*", "!", "-", "0"])
-            )
+            format!("${}", random.pick(&["1", "?", "#", "@", "*", "!", "0"]))
         }
         8 => {
             let (head, tail) = name.split_at(name.len() / 2);
@@ -321,16 +320,30 @@ fn statement(random: &mut Random, is_script: bool) -> String {
     }
 }
 
-/// A whole file: sometimes a `#!` script, with CRLF line ends now and then.
-pub fn variable_file(random: &mut Random) -> Vec<u8> {
+/// A generated file, and the line of its top level where bash stops before the loop of a
+/// script (0: it reads the whole file).
+pub struct Generated {
+    pub text: Vec<u8>,
+    pub stop_line: usize,
+}
+
+/// A whole file: sometimes a `#!` script, with CRLF line ends now and then. In a script, the
+/// first call of a function it defines is where hacmp's bash stops (src/config/boundary.rs).
+pub fn variable_file(random: &mut Random) -> Generated {
     let is_script = random.chance(30);
     let mut text = String::new();
     if is_script {
         text.push_str("#!/bin/bash\n");
     }
+    let mut stop_line = 0;
     for _ in 0..1 + random.below(6) {
-        text.push_str(&statement(random, is_script));
-        text.push_str(if random.chance(5) { "\r\n" } else { "\n" });
+        let statement = statement(random, is_script);
+        let line_end = if random.chance(5) { "\r\n" } else { "\n" };
+        if is_script && stop_line == 0 && statement.ends_with("\nf") && line_end == "\n" {
+            stop_line = text.matches('\n').count() + statement.matches('\n').count() + 1;
+        }
+        text.push_str(&statement);
+        text.push_str(line_end);
     }
     let mut bytes: Vec<u8> = text.into_bytes();
     // "\u{ff}" stands for a byte that is not UTF-8; NUL is written as it is.
@@ -341,5 +354,8 @@ pub fn variable_file(random: &mut Random) -> Vec<u8> {
         }
         index += 1;
     }
-    bytes
+    Generated {
+        text: bytes,
+        stop_line,
+    }
 }

@@ -1,0 +1,4 @@
+# hacmp variables for the billing service
+pgrepProgramName='billing-server'
+startCmd=/opt/billing/bin/billing-server
+heartBeatDir=/mnt/shared/heartbeat

@@ -1,0 +1,5 @@
+pgrepProgramName=ledger
+startCmd=/opt/ledger/bin/ledger
+if [ -r /etc/sysconfig/hacmp-ledger ]; then
+    . /etc/sysconfig/hacmp-ledger
+fi

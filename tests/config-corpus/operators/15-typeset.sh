@@ -1,0 +1,4 @@
+typeset -i loopTime=4
+typeset -i faileOverTime=loopTime*4
+pgrepProgramName=metrics-gw
+startCmd=/opt/metrics/gw

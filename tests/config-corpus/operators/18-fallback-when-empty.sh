@@ -1,0 +1,3 @@
+pgrepProgramName=relay
+startCmd=/opt/relay/relay
+[ -z "${hostName:-}" ] && hostName=$(hostname -s)

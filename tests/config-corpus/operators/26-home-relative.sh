@@ -1,0 +1,4 @@
+pgrepProgramName=devapp
+startCmd=~/bin/devapp
+startCmdLogFile=~/devapp.log
+heartBeatDir=~/heartbeat

@@ -1,0 +1,4 @@
+pgrepProgramName=\
+'archiver'
+startCmd="/opt/archiver/bin/archiver \
+--daemon"

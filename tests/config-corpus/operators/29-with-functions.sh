@@ -1,0 +1,6 @@
+log_dir() {
+    echo /var/log/$1
+}
+pgrepProgramName=mailq
+startCmd=/opt/mailq/mailq
+startCmdLogFile=$(log_dir mailq)/start.log
