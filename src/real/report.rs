@@ -13,7 +13,7 @@ use sd_notify::NotifyState;
 use super::hook::{self, Hook, HookEvent};
 use super::metrics::{MetricsWriter, Role, Snapshot, StorageTable};
 use crate::config::Variables;
-use crate::event::Event;
+use crate::event::{Event, Fence};
 
 /// The share of systemd's watchdog interval after which we ping again: four pings per interval,
 /// so one late wake-up on a loaded machine does not cost a restart.
@@ -238,12 +238,18 @@ impl Reporter {
                 );
                 self.hook("incident", None, message);
             }
-            Event::Fenced => {
+            Event::Fenced(fence) => {
                 self.fenced += 1;
-                let message = format!(
-                    "the guard on {} killed the application: the lease ran out before a renewal succeeded",
-                    self.host
-                );
+                let message = match fence {
+                    Fence::LeaseRanOut => format!(
+                        "the guard on {} killed the application: the lease ran out before a renewal succeeded",
+                        self.host
+                    ),
+                    Fence::GuardLost => format!(
+                        "the guard on {} died: the daemon killed the application's whole process tree",
+                        self.host
+                    ),
+                };
                 self.hook("fenced", None, message);
             }
             Event::Maintenance(on) => {
