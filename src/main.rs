@@ -10,6 +10,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use hacmp::check::{self, Process, Surroundings};
 use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Store, Variables};
 use hacmp::maintenance::{self, Outcome};
+use hacmp::real::containment::Containment;
 use hacmp::real::{RealWorld, guard, processes, report};
 use hacmp::storage::RealStorage;
 use hacmp::{engine, preflight, safe, status, table};
@@ -369,6 +370,13 @@ fn check(file: Option<&Path>, json: bool) -> u8 {
     } else {
         if let Some(fate) = check::heart_beat_dir_fate(&settings, &variables) {
             print(&format!("\nlease: {fate}\n"));
+        }
+        if let Profile::Safe(_) = variables.profile {
+            let containment = Containment::plan(&variables.start_cmd_log_file);
+            print(&format!(
+                "\ncontainment of a daemon started like this command: {}\n",
+                containment.describe()
+            ));
         }
         print(&format!("\n{}", check::render_hazards(&hazards, colour)));
     }

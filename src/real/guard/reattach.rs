@@ -138,7 +138,7 @@ fn parse_hello(line: &str) -> Option<(HeldLease, u64)> {
 }
 
 /// How an attached guard's application ended, if it has: its `end` line, or the connection
-/// closing (the guard died, and its application with it).
+/// closing without one (the guard died, leaving its application's tree to the daemon).
 pub(super) fn attached_end(stream: &mut BufReader<UnixStream>) -> Option<GuardState> {
     let nothing_waiting =
         stream.buffer().is_empty() && !wait_readable(stream.get_ref().as_raw_fd(), Duration::ZERO);
@@ -148,7 +148,8 @@ pub(super) fn attached_end(stream: &mut BufReader<UnixStream>) -> Option<GuardSt
     let _ = stream.get_ref().set_read_timeout(Some(ATTACH_LIMIT));
     Some(match read_line(stream).as_deref() {
         Some("end fenced") => GuardState::Fenced,
-        _ => GuardState::Exited,
+        Some("end exited" | "end stopped") => GuardState::Exited,
+        _ => GuardState::Lost,
     })
 }
 
