@@ -388,19 +388,6 @@ impl TreeNode {
         });
     }
 
-    /// The guard: the daemon's child that runs `hacmp guard`.
-    fn guard_pid(&self) -> Option<u32> {
-        let daemon = self.node.daemon_pid();
-        let children = fs::read_to_string(format!("/proc/{daemon}/task/{daemon}/children")).ok()?;
-        children
-            .split_whitespace()
-            .filter_map(|pid| pid.parse::<u32>().ok())
-            .find(|pid| {
-                fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|line| line.ends_with(b"\0guard\0"))
-            })
-    }
-
     fn work_pids(&self) -> Vec<u32> {
         let pattern = Pattern::new(&support::regex_escape(&self.work_marker)).unwrap();
         processes::find(&pattern, std::process::id())
@@ -423,7 +410,7 @@ fn a_killed_guard_takes_the_whole_tree(tree: Tree) {
     let running = TreeNode::start(tree);
     running.wait_for_work(1);
     let first = running.oracle.running()[0].clone();
-    let guard = running.guard_pid().expect("the guard runs");
+    let guard = support::guard_of(running.node.daemon_pid()).expect("the guard runs");
     let killed_at = boot_clock();
     // SAFETY: kill has no memory effects; the PID is the guard of this test's daemon.
     unsafe { libc::kill(guard as libc::pid_t, libc::SIGKILL) };
@@ -484,7 +471,7 @@ fn a_killed_guard_takes_work_that_ignores_sigterm() {
 fn a_daemon_killed_with_its_guard_ends_the_orphaned_tree_at_its_next_start() {
     let mut running = TreeNode::start(Tree::DoubleFork);
     running.wait_for_work(1);
-    let guard = running.guard_pid().expect("the guard runs");
+    let guard = support::guard_of(running.node.daemon_pid()).expect("the guard runs");
     let daemon = running.node.daemon_pid();
     // SAFETY: kill has no memory effects; both PIDs are this test's daemon and its guard.
     unsafe {

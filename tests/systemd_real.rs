@@ -6,7 +6,7 @@ mod support;
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -333,11 +333,6 @@ fn the_template_unit_is_ready_shows_its_role_and_restarts_a_hung_loop() {
     systemd.stop();
 }
 
-/// A start script that double-forks the example application, as classic daemons do: the
-/// application is an orphan from the start, out of reach of its process group.
-const DOUBLE_FORKING_START: &str =
-    "#!/bin/sh\n( ./exampleApplication.sh \"$@\" & )\nwhile :; do sleep 1; done\n";
-
 /// The cgroup v2 path of a process (the `0::` line of /proc/PID/cgroup).
 fn cgroup_of(pid: u32) -> String {
     let table = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
@@ -359,22 +354,14 @@ fn the_reattach_drop_in_keeps_the_application_through_restarts_and_stop_ends_it(
     let root = tempfile::tempdir().unwrap();
     // A lease (9 s) longer than RestartSec and a loaded machine's restart.
     let node = node_in(root.path(), "nodeA", &unique_marker("reattach"), 10, 2);
-    let start = node.dir.join("start.sh");
-    fs::write(&start, DOUBLE_FORKING_START).unwrap();
-    fs::set_permissions(&start, fs::Permissions::from_mode(0o755)).unwrap();
+    let start = support::write_double_forking_start(&node);
     let etc = root.path().join("etc");
     fs::create_dir_all(&etc).unwrap();
     let variables: String = node
         .vars
         .assignments()
         .into_iter()
-        .chain([
-            ("hacmpProfile", "safe".to_string()),
-            (
-                "startCmd",
-                format!("./start.sh {} {}", node.vars.marker, node.vars.host_name),
-            ),
-        ])
+        .chain([("hacmpProfile", "safe".to_string()), ("startCmd", start)])
         .map(|(name, value)| format!("{name}='{value}'\n"))
         .collect();
     fs::write(etc.join("nodeA.vars"), variables).unwrap();
@@ -456,9 +443,7 @@ fn the_reattach_drop_in_keeps_the_application_through_restarts_and_stop_ends_it(
     let guard = systemd
         .unit_pids(unit)
         .into_iter()
-        .find(|pid| {
-            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| line.ends_with(b"\0guard\0"))
-        })
+        .find(|pid| support::is_guard(*pid))
         .expect("the guard runs in the service");
     // SAFETY: kill has no memory effects; the PID is the guard of this test's service.
     unsafe { libc::kill(guard as libc::pid_t, libc::SIGKILL) };
