@@ -178,6 +178,18 @@ fn the_guard_keeps_the_deadline_after_the_daemon_is_gone() {
     );
 }
 
+/// Whether this process has CAP_SYS_RESOURCE, which lowering an OOM score adjustment needs.
+fn may_lower_oom_scores() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|bits| u64::from_str_radix(bits.trim(), 16).ok())
+        .unwrap_or(0);
+    // CAP_SYS_RESOURCE is capability 24 (linux/capability.h).
+    effective & (1 << 24) != 0
+}
+
 #[test]
 fn the_application_dies_with_its_guard_and_sees_its_token() {
     let guarded = guarded("pdeathsig", Duration::from_secs(30));
@@ -194,6 +206,21 @@ fn the_application_dies_with_its_guard_and_sees_its_token() {
         "the guard's own variables stay with it"
     );
     let guard = guarded.slot.guard_pid().unwrap();
+    let score = |pid: u32| fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();
+    if may_lower_oom_scores() {
+        assert_eq!(
+            score(guard),
+            "-1000\n",
+            "the OOM killer passes the guard by"
+        );
+    } else {
+        eprintln!("SKIPPED the guard's OOM score: this test runs without CAP_SYS_RESOURCE");
+    }
+    assert_eq!(
+        score(app),
+        score(std::process::id()),
+        "the application keeps the score it would have had"
+    );
     let guard_command = std::fs::read(format!("/proc/{guard}/cmdline")).unwrap();
     assert!(
         !String::from_utf8_lossy(&guard_command).contains(&guarded.marker),

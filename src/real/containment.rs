@@ -55,11 +55,18 @@ impl Containment {
         }
     }
 
-    /// What the daemon of `log_file` uses, with the containment root created.
+    /// What the daemon of `log_file` uses, once it has made sure it can create the containment
+    /// root. A root it created for that is removed again: each guard creates it for its
+    /// application's cgroup and the last one out removes it, so that a daemon that is never
+    /// master leaves no cgroup behind.
     pub fn establish(log_file: &str) -> Containment {
         match Containment::plan(log_file) {
+            Containment::Cgroup(root) if root.is_dir() => Containment::Cgroup(root),
             Containment::Cgroup(root) => match fs::create_dir_all(&root) {
-                Ok(()) => Containment::Cgroup(root),
+                Ok(()) => {
+                    let _ = fs::remove_dir(&root);
+                    Containment::Cgroup(root)
+                }
                 Err(error) => Containment::Subreaper(format!("{}: {error}", root.display())),
             },
             subreaper => subreaper,
@@ -427,8 +434,12 @@ pub fn prepare_daemon() -> Option<i32> {
         eprintln!("hacmp: cannot become a child subreaper: {error}");
     }
     let before = oom_score_adj()?;
-    // Lowering it needs CAP_SYS_RESOURCE; without it the daemon keeps its score.
-    let _ = set_oom_score_adj(before.min(DAEMON_OOM_SCORE_ADJ));
+    if let Err(error) = set_oom_score_adj(before.min(DAEMON_OOM_SCORE_ADJ)) {
+        // Lowering it needs CAP_SYS_RESOURCE; without it the daemon and the guard keep theirs.
+        eprintln!(
+            "hacmp: warning: cannot lower the OOM score of the daemon and the guard ({error}; it needs CAP_SYS_RESOURCE)"
+        );
+    }
     Some(before)
 }
 

@@ -370,7 +370,10 @@ pub fn serve() -> i32 {
     };
     let socket = std::env::var_os(SOCKET_VARIABLE).map(PathBuf::from);
     let cgroup_root = std::env::var_os(CGROUP_VARIABLE).map(PathBuf::from);
-    let oom_score_adj = variable(OOM_SCORE_VARIABLE).and_then(|score| score.parse().ok());
+    // The application keeps the score the daemon had before it lowered its own, or else ours.
+    let oom_score_adj = variable(OOM_SCORE_VARIABLE)
+        .and_then(|score| score.parse().ok())
+        .or_else(containment::oom_score_adj);
     for name in [
         COMMAND_VARIABLE,
         LOG_VARIABLE,
