@@ -291,9 +291,19 @@ pub struct ApplicationCgroup {
 }
 
 impl ApplicationCgroup {
-    /// Creates the cgroup (and the root above it, if it was removed meanwhile).
+    /// Creates the cgroup, and the root above it when no other application's cgroup keeps it.
     pub fn create(path: &Path) -> io::Result<ApplicationCgroup> {
-        fs::create_dir_all(path)?;
+        const TRIES: usize = 3;
+        let mut tried = 1;
+        loop {
+            match fs::create_dir_all(path) {
+                // The last guard out of the root removed it between our two mkdirs.
+                Err(error) if error.kind() == io::ErrorKind::NotFound && tried < TRIES => {
+                    tried += 1;
+                }
+                created => break created?,
+            }
+        }
         ApplicationCgroup::open(path)
     }
 
