@@ -526,3 +526,36 @@ fn a_daemon_killed_with_its_guard_ends_the_orphaned_tree_at_its_next_start() {
     );
     assert_eq!(running.oracle.overlap(), Duration::ZERO, "never two copies");
 }
+
+/// `hacmp check` says which containment a safe daemon started like it would have; the compat
+/// profile has no guard and no such line.
+#[test]
+fn check_names_the_containment_in_the_safe_profile_only() {
+    let root = tempfile::tempdir().unwrap();
+    let node = support::node_in(root.path(), "nodeA", &support::unique_marker("check"), 5, 1);
+    let check = |profile: &str| {
+        let variables: String = node
+            .vars
+            .assignments()
+            .into_iter()
+            .chain([("hacmpProfile", profile.to_string())])
+            .map(|(name, value)| format!("{name}='{value}'\n"))
+            .collect();
+        fs::write(node.dir.join("heartbeat.vars"), variables).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hacmp"))
+            .args(["check", "heartbeat.vars"])
+            .current_dir(&node.dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let line = "containment of a daemon started like this command: ";
+    let safe = check("safe");
+    let named = safe
+        .lines()
+        .find_map(|shown| shown.strip_prefix(line))
+        .unwrap_or_else(|| panic!("no containment line: {safe}"));
+    let expected = Containment::plan(node.dir.join("app.log").to_str().unwrap()).describe();
+    assert_eq!(named, expected);
+    assert!(!check("compat").contains(line));
+}
