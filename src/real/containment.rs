@@ -327,10 +327,6 @@ impl ApplicationCgroup {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The descriptor of `cgroup.procs`, open for writing: a child that writes "0" to it (between
     /// fork and exec) moves itself in.
     pub fn procs_fd(&self) -> RawFd {
@@ -591,11 +587,11 @@ pub fn signal_descendants(root: libc::pid_t, signal: libc::c_int) {
     }
 }
 
-/// Kills every child of this process's main thread but `keep`, with all its descendants, reaps
+/// Kills every child of this process's main thread, with all its descendants, reaps
 /// each by its PID, and again until none is left: as a child subreaper this process receives
 /// every orphan of the tree, so when it has no child left, nothing of the tree is left either.
 /// A process that is no subreaper (a test's) receives no orphans: it does nothing.
-pub fn kill_children_and_wait(keep: Option<libc::pid_t>) {
+pub fn kill_children_and_wait() {
     let mut subreaper: libc::c_int = 0;
     // SAFETY: prctl writes one int into the valid pointer.
     let asked = unsafe { libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut subreaper) };
@@ -607,29 +603,25 @@ pub fn kill_children_and_wait(keep: Option<libc::pid_t>) {
     let mut found = [0 as libc::pid_t; WALK_CAPACITY];
     loop {
         let count = children(own, &mut found);
-        let mut killed = 0;
-        for &child in found[..count].iter().filter(|child| Some(**child) != keep) {
+        if count == 0 {
+            return;
+        }
+        for &child in &found[..count] {
             signal_descendants(child, libc::SIGKILL);
             // SAFETY: kill and waitpid have no memory effects beyond the null status pointer.
             unsafe {
                 libc::kill(child, libc::SIGKILL);
                 libc::waitpid(child, std::ptr::null_mut(), 0);
             }
-            killed += 1;
-        }
-        if killed == 0 {
-            return;
         }
     }
 }
 
-/// Whether this process's main thread has a child other than `keep`.
-pub fn has_children(keep: Option<libc::pid_t>) -> bool {
+/// Whether this process's main thread has a child.
+pub fn has_children() -> bool {
     // SAFETY: getpid has no failure mode and no memory effects.
     let own = unsafe { libc::getpid() };
-    let mut found = [0 as libc::pid_t; 2];
-    let count = children(own, &mut found);
-    found[..count].iter().any(|child| Some(*child) != keep)
+    children(own, &mut [0 as libc::pid_t; 1]) > 0
 }
 
 /// Reaps the orphans that reparented to this process and have ended, leaving `keep`'s status

@@ -136,10 +136,6 @@ impl GuardSlot {
         }
     }
 
-    pub fn containment(&self) -> &Containment {
-        &self.containment
-    }
-
     /// Starts a guard that starts the application; false when the deadline has passed or the
     /// guard could not be started (the reason is printed).
     pub fn start(
@@ -318,7 +314,7 @@ impl GuardSlot {
         }
         // Orphans of the tree that reparented to this daemon: alive without a cgroup, zombies
         // to reap with one.
-        containment::kill_children_and_wait(None);
+        containment::kill_children_and_wait();
     }
 
     /// Ends the application and waits for the guard; SIGKILL at once for a zero grace.
@@ -514,7 +510,7 @@ impl Application {
         containment::reap_orphans(self.first);
         match &self.tree {
             Tree::Cgroup(cgroup) => !cgroup.populated(),
-            Tree::Descendants => !containment::has_children(None),
+            Tree::Descendants => !containment::has_children(),
         }
     }
 
@@ -525,7 +521,7 @@ impl Application {
             let _ = self.handle.wait();
         }
         // Without a cgroup this kills the tree child by child; with one it reaps the orphans.
-        containment::kill_children_and_wait(None);
+        containment::kill_children_and_wait();
     }
 
     /// SIGTERM to the whole tree, then SIGKILL once `grace` has passed or at once when it is
