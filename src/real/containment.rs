@@ -341,6 +341,13 @@ impl ApplicationCgroup {
         });
     }
 
+    /// The processes in the cgroup now.
+    pub fn members(&self) -> Vec<libc::pid_t> {
+        let mut members = Vec::new();
+        for_each_number(self.procs.as_raw_fd(), |pid| members.push(pid));
+        members
+    }
+
     /// Whether any process is left in the cgroup (`populated 1` in cgroup.events).
     pub fn populated(&self) -> bool {
         let mut buffer = [0u8; 256];
@@ -614,6 +621,14 @@ pub fn kill_children_and_wait() {
                 libc::waitpid(child, std::ptr::null_mut(), 0);
             }
         }
+    }
+}
+
+/// Reaps those of `pids` that are this process's children and have ended, leaving the others.
+pub fn reap(pids: &[libc::pid_t]) {
+    for &pid in pids {
+        // SAFETY: waitpid with a null status has no memory effects; it fails for a stranger.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
     }
 }
 

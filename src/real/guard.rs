@@ -285,11 +285,7 @@ impl GuardSlot {
             None => return GuardState::Idle,
             Some(Link::Child(child, _)) => match child.try_wait() {
                 Ok(None) => return GuardState::Running,
-                Ok(Some(status)) => match status.code() {
-                    Some(FENCED) => GuardState::Fenced,
-                    Some(EXITED | NOT_STARTED | STOPPED) => GuardState::Exited,
-                    _ => GuardState::Lost,
-                },
+                Ok(Some(status)) => ended_as(status),
                 Err(_) => GuardState::Lost,
             },
             Some(Link::Attached(stream)) => match attached_end(stream) {
@@ -298,43 +294,53 @@ impl GuardSlot {
             },
         };
         self.running = None;
-        self.end_tree();
+        self.end_tree(state == GuardState::Lost);
         state
     }
 
     /// Kills what is left of the application's tree once its guard is gone, and waits until
-    /// nothing of it is left. The guard did so itself unless it died; a dead guard's tree is in
-    /// its cgroup, or, without one, reparented to this daemon (a subreaper).
-    fn end_tree(&mut self) {
-        if let Some(path) = self.application_cgroup.take()
-            && let Ok(cgroup) = ApplicationCgroup::open(&path)
-        {
-            cgroup.kill_and_wait();
-            cgroup.remove();
+    /// nothing of it is left. The guard did so itself unless it died (`guard_died`); a dead
+    /// guard's tree is in its cgroup, or, without one, reparented to this daemon (a subreaper),
+    /// whose other children only a hook command can have left, and only without a cgroup are
+    /// they killed with the tree (docs/safe-profile.md).
+    fn end_tree(&mut self, guard_died: bool) {
+        match self.application_cgroup.take() {
+            Some(path) => {
+                if let Ok(cgroup) = ApplicationCgroup::open(&path) {
+                    let members = cgroup.members();
+                    cgroup.kill_and_wait();
+                    cgroup.remove();
+                    // Those of them that reparented to this daemon are its zombies now.
+                    containment::reap(&members);
+                }
+            }
+            None if guard_died => containment::kill_children_and_wait(),
+            None => {}
         }
-        // Orphans of the tree that reparented to this daemon: alive without a cgroup, zombies
-        // to reap with one.
-        containment::kill_children_and_wait();
     }
 
     /// Ends the application and waits for the guard; SIGKILL at once for a zero grace.
     pub fn stop(&mut self, grace: Duration) {
         self.tell(&format!("stop {}\n", grace.as_millis()));
-        match self.running.take() {
+        let guard_died = match self.running.take() {
             Some(Link::Child(mut child, stdin)) => {
                 drop(stdin);
                 // The guard kills its application at the latest after `grace` and then exits.
-                let _ = child.wait();
+                child
+                    .wait()
+                    .map_or(true, |status| ended_as(status) == GuardState::Lost)
             }
             Some(Link::Attached(mut stream)) => {
-                // The guard closes the connection when it exits, after its application.
+                // The guard closes the connection when it exits, after its application. Its
+                // tree's orphans never come to this daemon, which is not its ancestor.
                 let _ = stream.get_ref().set_read_timeout(None);
                 let _ = io::copy(&mut stream, &mut io::sink());
+                false
             }
             None => return,
-        }
+        };
         // A guard that died instead of stopping left its tree behind.
-        self.end_tree();
+        self.end_tree(guard_died);
     }
 
     fn tell(&mut self, line: &str) {
@@ -344,6 +350,16 @@ impl GuardSlot {
             Some(Link::Attached(stream)) => stream.get_mut().write_all(line.as_bytes()),
             None => Ok(()),
         };
+    }
+}
+
+/// How the application ended, from the guard's exit status; a guard killed by a signal (or
+/// exiting with a status of no one's) died.
+fn ended_as(status: std::process::ExitStatus) -> GuardState {
+    match status.code() {
+        Some(FENCED) => GuardState::Fenced,
+        Some(EXITED | NOT_STARTED | STOPPED) => GuardState::Exited,
+        _ => GuardState::Lost,
     }
 }
 
