@@ -10,10 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hacmp::pattern::Pattern;
 use hacmp::real::containment::{self, Containment};
 use hacmp::real::guard::{GuardSlot, boot_clock};
-use hacmp::real::processes;
 use hacmp::world::GuardState;
 
 /// A double-forked application under a guard that contains it by subreapers only, on this
@@ -65,13 +63,12 @@ impl Contained {
         contained
     }
 
+    fn app_command(&self) -> String {
+        format!("exampleApplication.sh {}", self.marker)
+    }
+
     fn apps(&self) -> Vec<u32> {
-        let pattern = Pattern::new(&support::regex_escape(&format!(
-            "exampleApplication.sh {}",
-            self.marker
-        )))
-        .unwrap();
-        processes::find(&pattern, std::process::id())
+        support::processes_containing(&self.app_command())
     }
 
     fn wait_for_state(&mut self, wanted: GuardState) {
@@ -84,10 +81,7 @@ impl Contained {
 impl Drop for Contained {
     fn drop(&mut self) {
         self.slot.stop(Duration::ZERO);
-        for pid in self.apps() {
-            // SAFETY: kill has no memory effects; the PID carries this test's marker.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
+        support::kill_processes_containing(&self.app_command());
     }
 }
 

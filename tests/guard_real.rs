@@ -114,10 +114,7 @@ impl Guarded {
 impl Drop for Guarded {
     fn drop(&mut self) {
         self.slot.stop(Duration::ZERO);
-        for pid in self.apps() {
-            // SAFETY: kill has no memory effects; the PID carries this test's marker.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
+        support::kill_processes_containing(&format!("exampleApplication.sh {}", self.marker));
     }
 }
 
@@ -416,18 +413,14 @@ impl TreeNode {
     }
 
     fn work_pids(&self) -> Vec<u32> {
-        let pattern = Pattern::new(&support::regex_escape(&self.work_marker)).unwrap();
-        processes::find(&pattern, std::process::id())
+        support::processes_containing(&self.work_marker)
     }
 }
 
 impl Drop for TreeNode {
     fn drop(&mut self) {
         self.node.kill_daemon();
-        for pid in self.work_pids() {
-            // SAFETY: kill has no memory effects; the PID carries this test's marker.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
+        support::kill_processes_containing(&self.work_marker);
     }
 }
 

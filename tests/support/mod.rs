@@ -58,6 +58,21 @@ pub fn write_double_forking_start(node: &Node) -> String {
     format!("./start.sh {} {}", node.vars.marker, node.vars.host_name)
 }
 
+/// The PIDs of the processes whose command line contains `text` (a test's marker in it).
+pub fn processes_containing(text: &str) -> Vec<u32> {
+    let pattern = Pattern::new(&regex_escape(text)).unwrap();
+    processes::find(&pattern, std::process::id())
+}
+
+/// SIGKILL, by PID, to every process whose command line contains `text`, which carries the
+/// test's marker.
+pub fn kill_processes_containing(text: &str) {
+    for pid in processes_containing(text) {
+        // SAFETY: kill has no memory effects; the PID carries the test's marker.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
 /// Whether the process runs `hacmp guard`.
 pub fn is_guard(pid: u32) -> bool {
     fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| line.ends_with(b"\0guard\0"))
