@@ -30,6 +30,8 @@ use std::time::Duration;
 const APPLICATION_PREFIX: &str = "app-";
 /// How often a kill is repeated while something of the tree is still there.
 const KILL_RECHECK: Duration = Duration::from_millis(10);
+/// How often removing an empty cgroup is tried while the kernel says it is busy.
+const REMOVE_TRIES: usize = 100;
 /// The most PIDs one walk of the tree holds at once; a larger tree takes more rounds.
 const WALK_CAPACITY: usize = 1024;
 /// The daemon's OOM score adjustment: far below any application's, above the guard's -1000.
@@ -389,8 +391,17 @@ impl ApplicationCgroup {
     /// Removes the cgroup, now empty, and the root above it if that is empty too (another
     /// guard's cgroup or the daemon keeps it otherwise).
     pub fn remove(self) {
-        let _ = fs::remove_dir(&self.path);
-        if let Some(root) = self.path.parent()
+        let ApplicationCgroup { path, .. } = self;
+        // Right after its last process exited the kernel may still count it busy a moment.
+        for _ in 0..REMOVE_TRIES {
+            match fs::remove_dir(&path) {
+                Err(error) if error.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(KILL_RECHECK);
+                }
+                _ => break,
+            }
+        }
+        if let Some(root) = path.parent()
             && root
                 .file_name()
                 .is_some_and(|name| name.as_bytes().starts_with(b"hacmp-"))
