@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{self, Origin, Setting, Settings, Variables};
+use crate::config::{self, Origin, Profile, Setting, Settings, Variables};
 pub use crate::operator::Hazard;
 use crate::operator::{LeaseStore, hazard};
 use crate::pattern::Pattern;
+use crate::real::containment::Containment;
 use crate::real::processes;
 use crate::storage::{RealStorage, StorageProbe};
 use crate::table::{self, Tone};
@@ -191,6 +192,13 @@ pub fn run(file: Option<&Path>, json: bool) -> u8 {
     } else {
         if let Some(fate) = store.heart_beat_dir_fate(&settings) {
             table::print(&format!("\nlease: {fate}\n"));
+        }
+        if let Profile::Safe(_) = variables.profile {
+            let containment = Containment::plan(&variables.start_cmd_log_file);
+            table::print(&format!(
+                "\ncontainment of a daemon started like this command: {}\n",
+                containment.describe()
+            ));
         }
         table::print(&format!("\n{}", render_hazards(&hazards, colour)));
     }

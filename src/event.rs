@@ -6,6 +6,15 @@
 //! metrics file; see `real::report`). The simulator ignores events, so reporting can never change
 //! a trace the parity catalog compares.
 
+/// Why an application was fenced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fence {
+    /// The lease ran out before a renewal succeeded; the guard killed the application.
+    LeaseRanOut,
+    /// The guard died; the daemon killed the application's whole tree and waited for its end.
+    GuardLost,
+}
+
 /// One thing that happened in a loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -25,8 +34,9 @@ pub enum Event {
     HeartbeatAge { host: String, seconds: i64 },
     /// heartbeat.sh's sendIncident: this host is master but its application is not running.
     Incident,
-    /// The safe profile's guard killed the application because the lease ran out.
-    Fenced,
+    /// The safe profile's application was killed as a fence: by its guard because the lease ran
+    /// out, or by the daemon because the guard died.
+    Fenced(Fence),
     /// Whether the maintenance file exists, as this round saw it.
     Maintenance(bool),
     /// The loop begins one of the script's long waits, of `seconds`; it ends at the next event.

@@ -186,6 +186,7 @@ fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
     let ended = match variables.profile {
         Profile::Compat => engine::run(&mut world, &variables),
         Profile::Safe(timing) => {
+            let mut world = world.guarding(&variables.start_cmd_log_file);
             safe::run(&mut world, &variables, timing).map(|never| match never {})
         }
     };

@@ -218,6 +218,9 @@ pub enum GuardState {
     Exited,
     /// The guard killed the application because its deadline passed.
     Fenced,
+    /// The guard itself died (killed, crashed): the world killed the application's whole tree
+    /// and waited until nothing of it was left before reporting this.
+    Lost,
 }
 
 /// What a guard left running by an earlier run of the daemon on this host still holds, once the
@@ -268,7 +271,7 @@ pub trait SafeWorld: World {
     /// effect.
     fn etcd(&mut self, request: &EtcdRequest, limit: std::time::Duration) -> Step<Io<EtcdAnswer>>;
 
-    /// Starts the application under the guard, which kills it (SIGKILL, whole process group)
+    /// Starts the application under the guard, which kills it (SIGKILL, its whole process tree)
     /// once `elapsed` reaches `deadline`, unless extended. `token` is handed to the application
     /// as HACMP_FENCING_TOKEN; `incarnation` is this run's, kept by the guard so that a later
     /// run can match it against the store (`guard_attach`). Returns false, starting nothing,
@@ -295,10 +298,11 @@ pub trait SafeWorld: World {
     /// Moves the guard's deadline; it only ever moves later.
     fn guard_extend(&mut self, deadline: std::time::Duration) -> Step<()>;
 
-    /// Whether the guarded application runs; reports `Exited` or `Fenced` once, then `Idle`.
+    /// Whether the guarded application runs; reports `Exited`, `Fenced` or `Lost` once, then
+    /// `Idle`.
     fn guard_state(&mut self) -> Step<GuardState>;
 
     /// Ends the guarded application: SIGTERM, then SIGKILL after `grace` (at once when zero),
-    /// returning when it is gone.
+    /// returning when nothing of its tree is left, even if the guard died meanwhile.
     fn guard_stop(&mut self, grace: std::time::Duration) -> Step<()>;
 }

@@ -108,6 +108,46 @@ fn the_safe_standby_takes_over_without_overlap_under_every_fault() {
     );
 }
 
+/// A guard SIGKILLed on the master (issue 19), its application double-forked out of its process
+/// group: the master's daemon kills the whole tree and gives up the lease, and the next
+/// instance, on whichever node takes over, starts only after every process of the old one is
+/// gone.
+#[test]
+fn a_guard_killed_on_the_master_hands_over_without_overlap() {
+    let mut cluster = Cluster::new("guard-killed", "safe", &["shared"]);
+    for node in &mut cluster.nodes {
+        let start = support::write_double_forking_start(node);
+        node.set_variable("startCmd", &start);
+    }
+    cluster.start(ACTIVE);
+    let first = cluster.wait_for_instance(ACTIVE);
+    cluster.start(STANDBY);
+    cluster.wait_for_rounds(STANDBY, 3);
+    let guard = support::guard_of(cluster.nodes[ACTIVE].daemon_pid()).expect("the guard runs");
+    // SAFETY: kill has no memory effects; the PID is the guard of this test's active daemon.
+    unsafe { libc::kill(guard as libc::pid_t, libc::SIGKILL) };
+    wait_until(
+        &format!("an instance after the fence\n{}", cluster.report()),
+        WAIT_LIMIT,
+        || cluster.oracle.instances().len() >= 2,
+    );
+    let instances = cluster.oracle.instances();
+    assert_eq!(
+        instances[0],
+        Instance {
+            ended: instances[0].ended,
+            ..first
+        }
+    );
+    let ended = instances[0].ended.expect("the first instance ended");
+    assert!(
+        instances[1].started >= ended,
+        "the next instance started after every process of the old one was gone\n{}",
+        cluster.report()
+    );
+    cluster.assert_no_overlap();
+}
+
 /// Restart without failover (issue 11) over one heartbeat directory.
 #[test]
 fn a_master_daemon_restarted_within_its_lease_keeps_its_application() {

@@ -129,12 +129,16 @@ fn the_hook_and_the_metrics_follow_a_real_failover() {
     );
 }
 
+/// In the safe profile the hook gets the fencing token; a guard killed under the master is a
+/// `fenced` event, for the hook and in the metrics.
 #[test]
-fn in_the_safe_profile_the_hook_gets_the_fencing_token() {
+fn in_the_safe_profile_the_hook_gets_the_fencing_token_and_a_dead_guard_fences() {
     let root = tempfile::tempdir().unwrap();
     let mut a = node(root.path(), "nodeA", &unique_marker("safe-events"));
     a.set_variable("hacmpProfile", "safe");
     a.set_variable("hacmpEventCmd", RECORDING_HOOK);
+    let metrics = a.dir.join("hacmp.prom");
+    a.set_variable("hacmpMetricsFile", &metrics.display().to_string());
     a.start(Daemon::Hacmp);
     wait_for_app(&a, 30);
     wait_until("nodeA's master event", Duration::from_secs(10), || {
@@ -149,6 +153,29 @@ fn in_the_safe_profile_the_hook_gets_the_fencing_token() {
             "nodeA started the application as master"
         ]
     );
+
+    let guard = support::guard_of(a.daemon_pid()).expect("the guard runs");
+    // SAFETY: kill has no memory effects; the PID is the guard of this test's daemon.
+    unsafe { libc::kill(guard as libc::pid_t, libc::SIGKILL) };
+    wait_until("the fenced event", Duration::from_secs(10), || {
+        event_names(&a).contains(&"fenced".to_string())
+    });
+    let fenced = events(&a)
+        .into_iter()
+        .find(|[name, ..]| name == "fenced")
+        .unwrap();
+    assert_eq!(
+        fenced[4],
+        "the guard on nodeA died: the daemon killed the application's whole process tree"
+    );
+    assert!(
+        !event_names(&a).contains(&"incident".to_string()),
+        "a dead guard is a fence, not an incident"
+    );
+    wait_until("the fence in the metrics", Duration::from_secs(10), || {
+        fs::read_to_string(&metrics)
+            .is_ok_and(|text| parse_prometheus_text(&text).get("hacmp_fenced_total") == Some(&1.0))
+    });
 }
 
 /// A hook that never ends must not hold up the loop: the master keeps its rhythm, touching its

@@ -3,8 +3,15 @@
 //! end of the pipe closes, and the application dies with the guard. A later run of the daemon
 //! reattaches to it through the runtime directory, and only to a guard proven to be the one
 //! the earlier run started.
+//!
+//! Then the whole tree on a real daemon: an application that runs its work as a child,
+//! double-forks it, setsid's it or ignores SIGTERM loses all of it when its guard is SIGKILLed,
+//! before anything starts again, as an oracle that looks at every process of the machine sees.
 
 mod support;
+
+use support::oracle::Oracle;
+use support::{Daemon, Node};
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -14,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hacmp::pattern::Pattern;
+use hacmp::real::containment::Containment;
 use hacmp::real::guard::{GuardSlot, boot_clock};
 use hacmp::real::processes;
 use hacmp::world::GuardState;
@@ -30,9 +38,12 @@ struct Guarded {
 
 /// A daemon's handle on guards, with `runtime` as its runtime directory.
 fn slot_in(runtime: &Path) -> GuardSlot {
+    let log = runtime.parent().unwrap().join("app.log");
     GuardSlot::new(
         PathBuf::from(env!("CARGO_BIN_EXE_hacmp")),
         Some(runtime.to_path_buf()),
+        Containment::establish(log.to_str().unwrap()),
+        None,
     )
 }
 
@@ -103,10 +114,7 @@ impl Guarded {
 impl Drop for Guarded {
     fn drop(&mut self) {
         self.slot.stop(Duration::ZERO);
-        for pid in self.apps() {
-            // SAFETY: kill has no memory effects; the PID carries this test's marker.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
+        support::kill_processes_containing(&format!("exampleApplication.sh {}", self.marker));
     }
 }
 
@@ -167,6 +175,18 @@ fn the_guard_keeps_the_deadline_after_the_daemon_is_gone() {
     );
 }
 
+/// Whether this process has CAP_SYS_RESOURCE, which lowering an OOM score adjustment needs.
+fn may_lower_oom_scores() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|bits| u64::from_str_radix(bits.trim(), 16).ok())
+        .unwrap_or(0);
+    // CAP_SYS_RESOURCE is capability 24 (linux/capability.h).
+    effective & (1 << 24) != 0
+}
+
 #[test]
 fn the_application_dies_with_its_guard_and_sees_its_token() {
     let guarded = guarded("pdeathsig", Duration::from_secs(30));
@@ -183,6 +203,21 @@ fn the_application_dies_with_its_guard_and_sees_its_token() {
         "the guard's own variables stay with it"
     );
     let guard = guarded.slot.guard_pid().unwrap();
+    let score = |pid: u32| fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();
+    if may_lower_oom_scores() {
+        assert_eq!(
+            score(guard),
+            "-1000\n",
+            "the OOM killer passes the guard by"
+        );
+    } else {
+        eprintln!("SKIPPED the guard's OOM score: this test runs without CAP_SYS_RESOURCE");
+    }
+    assert_eq!(
+        score(app),
+        score(std::process::id()),
+        "the application keeps the score it would have had"
+    );
     let guard_command = std::fs::read(format!("/proc/{guard}/cmdline")).unwrap();
     assert!(
         !String::from_utf8_lossy(&guard_command).contains(&guarded.marker),
@@ -255,22 +290,25 @@ fn a_guard_started_with_another_secret_is_refused_and_left_alone() {
 }
 
 #[test]
-fn a_socket_served_by_another_program_is_refused() {
+fn a_socket_served_by_another_process_than_the_one_in_the_state_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = dir.path().join("run");
     fs::create_dir(&runtime).unwrap();
     fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
-    // A listener of this user, in this test process (not the hacmp executable), that knows
-    // everything a guard says, with a state file naming this process and that secret.
+    // A listener of this user, in this test process, that knows everything a guard says, with a
+    // state file naming this PID and that secret but another start time: a process that reused
+    // the PID of the guard the earlier run started.
     let stat = fs::read_to_string("/proc/self/stat").unwrap();
-    let started = stat
+    let started: u64 = stat
         .rsplit_once(')')
         .unwrap()
         .1
         .split_whitespace()
         .nth(19)
         .unwrap()
-        .to_string();
+        .parse()
+        .unwrap();
+    let started = started + 1;
     let pid = std::process::id();
     fs::write(
         runtime.join("guard.state"),
@@ -307,4 +345,210 @@ fn an_orphaned_guard_stops_its_application_when_its_socket_goes() {
         Duration::from_secs(10),
         || guarded.apps().is_empty(),
     );
+}
+
+/// How the application starts its work, a process whose command line carries `work-MARKER`.
+#[derive(Clone, Copy, Debug)]
+enum Tree {
+    /// `work & wait`, as most start scripts do without `exec`.
+    Child,
+    /// The work double-forked: its parent exits at once, so it is an orphan from the start.
+    DoubleFork,
+    /// The work in a session of its own (setsid), out of the application's process group.
+    Setsid,
+    /// Script and work both ignore SIGTERM.
+    IgnoresTerm,
+}
+
+/// The start script: the work records itself for the oracle (`start HOST PID UPTIME`) and
+/// loops; the script keeps running as the application's first process.
+const TREE_SCRIPT: &str = r#"#!/bin/sh
+# $1: the marker, $2: how to start the work, $3: the host.
+work='read -r up _ < /proc/uptime; echo "start $1 $$ $up" >> "$APP_EVENTS"; trap "" TERM; while :; do sleep 0.1; done'
+case $2 in
+Child) sh -c "$work" "work-$1" "$3" & wait ;;
+DoubleFork) ( sh -c "$work" "work-$1" "$3" & ) ; while :; do sleep 1; done ;;
+Setsid) setsid sh -c "$work" "work-$1" "$3" & while :; do sleep 1; done ;;
+IgnoresTerm) trap '' TERM; sh -c "$work" "work-$1" "$3" & while :; do sleep 1; done ;;
+esac
+"#;
+
+/// One safe node whose application is `TREE_SCRIPT`, and an oracle watching its work.
+struct TreeNode {
+    oracle: Oracle,
+    node: Node,
+    work_marker: String,
+    _root: tempfile::TempDir,
+}
+
+impl TreeNode {
+    fn start(tree: Tree) -> TreeNode {
+        let root = tempfile::tempdir().unwrap();
+        let marker = support::unique_marker(&format!("tree-{tree:?}"));
+        let mut node = support::node_in(root.path(), "nodeA", &marker, 5, 1);
+        let script = node.dir.join("tree.sh");
+        fs::write(&script, TREE_SCRIPT).unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        node.set_variable("hacmpProfile", "safe");
+        // The pattern matches the script only: ending the work is the containment's job alone.
+        node.set_variable("pgrepProgramName", &format!("tree\\.sh {marker} "));
+        node.set_variable("startCmd", &format!("./tree.sh {marker} {tree:?} nodeA"));
+        let events = root.path().join("app-events");
+        node.set_env("APP_EVENTS", events.to_str().unwrap());
+        let work_marker = format!("work-{marker}");
+        let oracle = Oracle::start(&events, &work_marker);
+        node.start(Daemon::Hacmp);
+        TreeNode {
+            oracle,
+            node,
+            work_marker,
+            _root: root,
+        }
+    }
+
+    fn wait_for_work(&self, count: usize) {
+        support::wait_until("the work to start", Duration::from_secs(60), || {
+            self.oracle.instances().len() >= count && self.oracle.running().len() == 1
+        });
+    }
+
+    fn work_pids(&self) -> Vec<u32> {
+        support::processes_containing(&self.work_marker)
+    }
+}
+
+impl Drop for TreeNode {
+    fn drop(&mut self) {
+        self.node.kill_daemon();
+        support::kill_processes_containing(&self.work_marker);
+    }
+}
+
+/// The guard SIGKILLed under `tree`: the daemon reports the fence only once nothing of the old
+/// tree is left, and the work starts again only after that, never two copies at once.
+fn a_killed_guard_takes_the_whole_tree(tree: Tree) {
+    let running = TreeNode::start(tree);
+    running.wait_for_work(1);
+    let first = running.oracle.running()[0].clone();
+    let guard = support::guard_of(running.node.daemon_pid()).expect("the guard runs");
+    let killed_at = boot_clock();
+    // SAFETY: kill has no memory effects; the PID is the guard of this test's daemon.
+    unsafe { libc::kill(guard as libc::pid_t, libc::SIGKILL) };
+    let fenced = "the guard died: killed the application's whole process tree, giving up the lease";
+    support::wait_until("the daemon to fence", Duration::from_secs(30), || {
+        running.node.output_contains(fenced)
+    });
+    assert!(
+        running.work_pids().is_empty(),
+        "{tree:?}: nothing of the old tree is left when the daemon reports the fence:\n{}",
+        running.oracle.timeline()
+    );
+    running.wait_for_work(2);
+    let instances = running.oracle.instances();
+    let ended = instances[0].ended.expect("the first work ended");
+    assert_eq!(instances[0].pid, first.pid);
+    assert!(
+        ended < killed_at + Duration::from_secs(3),
+        "{tree:?}: the old work outlived its guard by {:?}",
+        ended.saturating_sub(killed_at)
+    );
+    assert!(
+        instances[1].started >= ended,
+        "{tree:?}: the next start came only after the old tree was gone:\n{}",
+        running.oracle.timeline()
+    );
+    assert_eq!(running.oracle.overlap(), Duration::ZERO, "never two copies");
+    let errors = running.node.errors();
+    assert!(
+        errors.contains("hacmp: containment: "),
+        "the start-up line says which containment is in force: {errors}"
+    );
+}
+
+#[test]
+fn a_killed_guard_takes_work_run_as_a_child() {
+    a_killed_guard_takes_the_whole_tree(Tree::Child);
+}
+
+#[test]
+fn a_killed_guard_takes_a_double_forked_daemon() {
+    a_killed_guard_takes_the_whole_tree(Tree::DoubleFork);
+}
+
+#[test]
+fn a_killed_guard_takes_a_setsid_daemon() {
+    a_killed_guard_takes_the_whole_tree(Tree::Setsid);
+}
+
+#[test]
+fn a_killed_guard_takes_work_that_ignores_sigterm() {
+    a_killed_guard_takes_the_whole_tree(Tree::IgnoresTerm);
+}
+
+/// The daemon and the guard SIGKILLed at the same moment: the application's tree has nobody
+/// left to end it but the next run of the daemon, which ends it before anything else.
+#[test]
+fn a_daemon_killed_with_its_guard_ends_the_orphaned_tree_at_its_next_start() {
+    let mut running = TreeNode::start(Tree::DoubleFork);
+    running.wait_for_work(1);
+    let guard = support::guard_of(running.node.daemon_pid()).expect("the guard runs");
+    let daemon = running.node.daemon_pid();
+    // SAFETY: kill has no memory effects; both PIDs are this test's daemon and its guard.
+    unsafe {
+        libc::kill(daemon as libc::pid_t, libc::SIGKILL);
+        libc::kill(guard as libc::pid_t, libc::SIGKILL);
+    }
+    running.node.kill_daemon();
+    let orphaned = running.work_pids();
+    running.node.start(Daemon::Hacmp);
+    support::wait_until(
+        "the next run to end the orphans",
+        Duration::from_secs(30),
+        || {
+            orphaned
+                .iter()
+                .all(|pid| !running.work_pids().contains(pid))
+        },
+    );
+    running.wait_for_work(2);
+    let instances = running.oracle.instances();
+    assert!(
+        instances[1].started >= instances[0].ended.expect("the orphan ended"),
+        "the next start came only after the orphaned tree was gone:\n{}",
+        running.oracle.timeline()
+    );
+    assert_eq!(running.oracle.overlap(), Duration::ZERO, "never two copies");
+}
+
+/// `hacmp check` says which containment a safe daemon started like it would have; the compat
+/// profile has no guard and no such line.
+#[test]
+fn check_names_the_containment_in_the_safe_profile_only() {
+    let root = tempfile::tempdir().unwrap();
+    let node = support::node_in(root.path(), "nodeA", &support::unique_marker("check"), 5, 1);
+    let check = |profile: &str| {
+        let variables: String = node
+            .vars
+            .assignments()
+            .into_iter()
+            .chain([("hacmpProfile", profile.to_string())])
+            .map(|(name, value)| format!("{name}='{value}'\n"))
+            .collect();
+        fs::write(node.dir.join("heartbeat.vars"), variables).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hacmp"))
+            .args(["check", "heartbeat.vars"])
+            .current_dir(&node.dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let line = "containment of a daemon started like this command: ";
+    let safe = check("safe");
+    let named = safe
+        .lines()
+        .find_map(|shown| shown.strip_prefix(line))
+        .unwrap_or_else(|| panic!("no containment line: {safe}"));
+    let expected = Containment::plan(node.dir.join("app.log").to_str().unwrap()).describe();
+    assert_eq!(named, expected);
+    assert!(!check("compat").contains(line));
 }

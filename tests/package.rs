@@ -3,13 +3,21 @@
 //! optimised, so this test packs the debug binary `cargo test` has already built, under a
 //! cargo profile of its own (`deb-check`, a directory nothing else writes), instead of paying
 //! for a release build; `make deb` packs the release binary with the same metadata.
+//!
+//! The upgrade path: a safe master installed from the package keeps its application when the
+//! package is upgraded to a rebuilt binary and the daemon restarted.
+
+mod support;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
 
-/// The profile whose target directory this test puts the binary in.
-const PROFILE: &str = "deb-check";
+/// `make generated` writes one directory for every package; one test at a time writes it.
+static GENERATED: Mutex<()> = Mutex::new(());
 
 fn run(command: &mut Command) -> Output {
     let output = command
@@ -61,22 +69,24 @@ fn pages_named_in(page: &str) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
-    if let Err(reason) = cargo_deb_available() {
-        eprintln!("SKIPPED: the package cannot be built here: {reason}");
-        return;
-    }
+/// Packs `binary` with the package's metadata into a .deb in `out`, with `revision` as the
+/// Debian revision; `profile` names the target directory (nothing else writes it) from which
+/// cargo-deb takes the binary.
+fn pack(profile: &str, binary: &Path, revision: u32, out: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let binary = Path::new(env!("CARGO_BIN_EXE_hacmp"));
-    let target_dir = binary.parent().and_then(Path::parent).unwrap();
+    let test_binary = Path::new(env!("CARGO_BIN_EXE_hacmp"));
+    let target_dir = test_binary.parent().and_then(Path::parent).unwrap();
+    let _generating = GENERATED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     run(Command::new("make")
         .current_dir(root)
         .args(["-s", "generated", "BINDIR=/usr/bin"])
-        .arg(format!("HACMP={}", binary.display())));
-    std::fs::create_dir_all(target_dir.join(PROFILE)).unwrap();
-    std::fs::copy(binary, target_dir.join(PROFILE).join("hacmp")).unwrap();
-    let out = tempfile::tempdir().unwrap();
+        .arg(format!("HACMP={}", test_binary.display())));
+    std::fs::create_dir_all(target_dir.join(profile)).unwrap();
+    std::fs::copy(binary, target_dir.join(profile).join("hacmp")).unwrap();
+    std::fs::create_dir_all(out).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
     run(cargo()
         .current_dir(root)
         .args([
@@ -85,16 +95,30 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
             "--fast",
             "--quiet",
             "--profile",
-            PROFILE,
+            profile,
+            "--deb-version",
+            &format!("{version}-{revision}"),
             "--output",
         ])
-        .arg(out.path()));
-    let version = env!("CARGO_PKG_VERSION");
-    let deb = std::fs::read_dir(out.path())
+        .arg(out));
+    std::fs::read_dir(out)
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .find(|path| path.extension().is_some_and(|e| e == "deb"))
-        .expect("cargo deb wrote a .deb");
+        .expect("cargo deb wrote a .deb")
+}
+
+#[test]
+fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
+    if let Err(reason) = cargo_deb_available() {
+        eprintln!("SKIPPED: the package cannot be built here: {reason}");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let binary = Path::new(env!("CARGO_BIN_EXE_hacmp"));
+    let out = tempfile::tempdir().unwrap();
+    let deb = pack("deb-check", binary, 1, out.path());
+    let version = env!("CARGO_PKG_VERSION");
     assert!(
         deb.file_name()
             .unwrap()
@@ -197,4 +221,136 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
         );
         assert!(!text.contains("/usr/local/bin/hacmp"), "{unit}: {text}");
     }
+}
+
+/// A daemon run from the installed package, killed by PID when dropped.
+struct InstalledDaemon(Child);
+
+impl InstalledDaemon {
+    fn start(root: &Path, node: &support::Node, runtime: &Path) -> InstalledDaemon {
+        let stdout = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("daemon.out"))
+            .unwrap();
+        let child = Command::new(root.join("usr/bin/hacmp"))
+            .arg("run")
+            .arg(node.dir.join("heartbeat.vars"))
+            .env("RUNTIME_DIRECTORY", runtime)
+            .current_dir(&node.dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        InstalledDaemon(child)
+    }
+}
+
+impl Drop for InstalledDaemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What tells the rebuilt binary from the one the test built.
+const REBUILT_NOTE: &[u8] = b"hacmp rebuilt for the upgrade test";
+
+/// `dpkg -i` into a root of its own (its own database, its own log), never this machine's.
+fn dpkg_install(root: &Path, deb: &Path) {
+    run(Command::new("dpkg")
+        .arg(format!("--root={}", root.display()))
+        .arg(format!("--log={}", root.join("dpkg.log").display()))
+        // The C library is this machine's, not in the private root's database.
+        .arg("--force-depends")
+        .arg("-i")
+        .arg(deb));
+}
+
+/// Upgrade keeps the application: install the package, become master in the safe profile, upgrade
+/// to a rebuilt package (another binary, a bumped revision), restart the daemon: it reattaches
+/// to the guard the old binary started, and the application keeps its PID.
+#[test]
+fn an_upgrade_keeps_a_safe_masters_application() {
+    if let Err(reason) = cargo_deb_available() {
+        eprintln!("SKIPPED: the package cannot be built here: {reason}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_hacmp"));
+    let old = pack("deb-upgrade-old", binary, 1, &dir.path().join("old"));
+    // A rebuilt binary: the same program with a note section more (one that cargo-deb's strip
+    // keeps), so another file in every respect.
+    let rebuilt = dir.path().join("rebuilt-hacmp");
+    let note = dir.path().join("note");
+    std::fs::write(&note, REBUILT_NOTE).unwrap();
+    run(Command::new("objcopy")
+        .arg(format!(
+            "--add-section=.note.hacmp-rebuilt={}",
+            note.display()
+        ))
+        .arg(binary)
+        .arg(&rebuilt));
+    let new = pack("deb-upgrade-new", &rebuilt, 2, &dir.path().join("new"));
+
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("var/lib/dpkg/info")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/dpkg/updates")).unwrap();
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    dpkg_install(&root, &old);
+
+    let marker = support::unique_marker("upgrade");
+    let node = support::node_in(dir.path(), "nodeA", &marker, 5, 1);
+    let variables: String = node
+        .vars
+        .assignments()
+        .into_iter()
+        .chain([("hacmpProfile", "safe".to_string())])
+        .map(|(name, value)| format!("{name}='{value}'\n"))
+        .collect();
+    std::fs::write(node.dir.join("heartbeat.vars"), variables).unwrap();
+    let runtime = node.dir.join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    let daemon = InstalledDaemon::start(&root, &node, &runtime);
+    let app = support::wait_for_app(&node, 60);
+    dpkg_install(&root, &new);
+    let status = stdout(
+        Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            .args(["-s", "hacmp"]),
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        status.contains(&format!("\nVersion: {version}-2\n")),
+        "{status}"
+    );
+    let installed = std::fs::read(root.join("usr/bin/hacmp")).unwrap();
+    assert!(
+        installed
+            .windows(REBUILT_NOTE.len())
+            .any(|window| window == REBUILT_NOTE),
+        "the rebuilt binary is installed"
+    );
+
+    drop(daemon);
+    let _daemon = InstalledDaemon::start(&root, &node, &runtime);
+    support::wait_until(
+        "the upgraded daemon to reattach",
+        Duration::from_secs(30),
+        || {
+            node.output()
+                .iter()
+                .any(|line| line.starts_with("reattached to the application of the previous run"))
+        },
+    );
+    // Longer than the lease: the upgraded daemon renews it.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        node.app_pids(),
+        [app],
+        "the same application after the upgrade"
+    );
 }

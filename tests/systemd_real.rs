@@ -10,7 +10,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use support::systemd::{PrivateSystemd, wait_for_property};
 use support::{Node, node_in, set_mtime, unique_marker, wait_for_app, wait_until};
@@ -346,21 +346,35 @@ fn the_template_unit_is_ready_shows_its_role_and_restarts_a_hung_loop() {
     systemd.stop();
 }
 
-/// Restart without failover under systemd, with the template and compat/reattach.conf: a safe
-/// master's daemon restarted by `systemctl restart` and, after a kill -9, by Restart=on-failure
-/// reattaches to its application; `systemctl stop` still ends it.
+/// The cgroup v2 path of a process (the `0::` line of /proc/PID/cgroup).
+fn cgroup_of(pid: u32) -> String {
+    let table = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    table
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Restart without failover under systemd, with the template (Delegate=yes) and
+/// compat/reattach.conf: a safe master's application, double-forked out of its process group,
+/// runs in a cgroup of its own below the service's; the daemon restarted by `systemctl restart`
+/// and, after a kill -9, by Restart=on-failure reattaches to it, and it stays contained. A
+/// SIGKILL of the guard takes the whole application before it starts again; `systemctl stop`
+/// leaves nothing.
 #[test]
 fn the_reattach_drop_in_keeps_the_application_through_restarts_and_stop_ends_it() {
     let root = tempfile::tempdir().unwrap();
     // A lease (9 s) longer than RestartSec and a loaded machine's restart.
     let node = node_in(root.path(), "nodeA", &unique_marker("reattach"), 10, 2);
+    let start = support::write_double_forking_start(&node);
     let etc = root.path().join("etc");
     fs::create_dir_all(&etc).unwrap();
     let variables: String = node
         .vars
         .assignments()
         .into_iter()
-        .chain([("hacmpProfile", "safe".to_string())])
+        .chain([("hacmpProfile", "safe".to_string()), ("startCmd", start)])
         .map(|(name, value)| format!("{name}='{value}'\n"))
         .collect();
     fs::write(etc.join("nodeA.vars"), variables).unwrap();
@@ -388,6 +402,19 @@ fn the_reattach_drop_in_keeps_the_application_through_restarts_and_stop_ends_it(
     };
     succeeded(&systemd.systemctl(&["start", unit]), "start");
     let app = wait_for_app(&node, 60);
+    let service_group = systemd.property(unit, "ControlGroup");
+    let contained = cgroup_of(app);
+    assert!(
+        contained.starts_with(&format!("{service_group}/app-")),
+        "the application runs in a cgroup of its own below the service's {service_group}: {contained}; {}",
+        node.errors()
+    );
+    assert!(
+        node.errors()
+            .contains("hacmp: containment: a cgroup per application under"),
+        "the start-up line names the containment: {}",
+        node.errors()
+    );
 
     let first = systemd.property(unit, "MainPID");
     succeeded(&systemd.systemctl(&["restart", unit]), "restart");
@@ -424,13 +451,48 @@ fn the_reattach_drop_in_keeps_the_application_through_restarts_and_stop_ends_it(
         systemd.unit_pids(unit).contains(&app),
         "the application stays in the service's control group"
     );
+    assert_eq!(cgroup_of(app), contained, "and in its own cgroup");
+
+    let guard = systemd
+        .unit_pids(unit)
+        .into_iter()
+        .find(|pid| support::is_guard(*pid))
+        .expect("the guard runs in the service");
+    // SAFETY: kill has no memory effects; the PID is the guard of this test's service.
+    unsafe { libc::kill(guard as libc::pid_t, libc::SIGKILL) };
+    let fenced = "the guard died: killed the application's whole process tree, giving up the lease";
+    wait_until("the daemon to fence", Duration::from_secs(30), || {
+        node.output_contains(fenced)
+    });
+    assert!(
+        !node.app_pids().contains(&app),
+        "the double-forked application is gone when the daemon reports the fence"
+    );
+    let next = wait_for_app(&node, 60);
+    assert_ne!(next, app);
+    assert!(cgroup_of(next).starts_with(&format!("{service_group}/app-")));
 
     succeeded(&systemd.systemctl(&["stop", unit]), "stop");
-    wait_until(
-        "stop to end the application",
-        Duration::from_secs(5),
-        || node.app_pids().is_empty(),
-    );
+    let stopped = Instant::now();
+    while !(node.app_pids().is_empty() && systemd.unit_pids(unit).is_empty()) {
+        let left: Vec<String> = systemd
+            .unit_pids(unit)
+            .iter()
+            .map(|pid| {
+                let line = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                format!(
+                    "{pid} {}",
+                    String::from_utf8_lossy(&line).replace('\0', " ")
+                )
+            })
+            .collect();
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "stop leaves nothing: {:?} of the application and {left:?} in the service",
+            node.app_pids()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(systemd.property(unit, "ActiveState"), "inactive");
     systemd.stop();
 }

@@ -7,12 +7,15 @@
 //!
 //! - `extend NANOS`: the new deadline, on the boot clock (CLOCK_BOOTTIME, the same for every
 //!   process of the host); deadlines only ever move later.
-//! - `stop MILLIS`: SIGTERM to the application's process group, SIGKILL after MILLIS.
+//! - `stop MILLIS`: SIGTERM to the application's whole tree, SIGKILL after MILLIS.
 //!
-//! When the deadline passes, the guard sends SIGKILL to the application's whole process group.
-//! When the daemon's end of the pipe closes, the guard keeps the last deadline. The application
-//! is killed by the kernel if the guard itself dies (PR_SET_PDEATHSIG). The guard's exit status
-//! tells the daemon how the application ended. The command, log and first deadline come in the
+//! When the deadline passes, the guard kills the application's whole tree: its cgroup, or
+//! without one every descendant of the guard (`containment.rs`). When the daemon's end of the
+//! pipe closes, the guard keeps the last deadline. When the guard itself dies (a crash, the OOM
+//! killer despite its score of -1000, a `kill -9`), the kernel kills the application's first
+//! process (PR_SET_PDEATHSIG) and the daemon kills the rest of the tree and waits until none of
+//! it is left before it reports the guard `Lost`. The guard's exit status tells the daemon how
+//! the application ended. The command, log and first deadline come in the
 //! environment, so that nothing of startCmd shows on the guard's command line, where
 //! pgrepProgramName could match it.
 //!
@@ -40,11 +43,11 @@ use std::time::Duration;
 
 use duct::Handle;
 
+use super::containment::{self, ApplicationCgroup, Confinement, Containment};
 use super::spawn;
 use crate::timing::GRACEFUL_KILL;
 use crate::world::{GuardState, HeldLease};
 pub use reattach::runtime_directory;
-pub(crate) use reattach::start_time;
 use reattach::{
     Listener, SOCKET_NAME, STATE_NAME, attached_end, peer_credentials, prove, safe_directory,
     wait_readable, write_state,
@@ -57,6 +60,8 @@ const TOKEN_VARIABLE: &str = "HACMP_GUARD_TOKEN";
 const INCARNATION_VARIABLE: &str = "HACMP_GUARD_INCARNATION";
 const SECRET_VARIABLE: &str = "HACMP_GUARD_SECRET";
 const SOCKET_VARIABLE: &str = "HACMP_GUARD_SOCKET";
+const CGROUP_VARIABLE: &str = "HACMP_GUARD_CGROUP_ROOT";
+const OOM_SCORE_VARIABLE: &str = "HACMP_GUARD_OOM_SCORE_ADJ";
 
 /// Exit statuses of `hacmp guard`.
 const EXITED: i32 = 0;
@@ -67,6 +72,8 @@ const STOPPED: i32 = 4;
 /// How often the guard looks whether the application has ended. The deadline itself is kept to
 /// the millisecond: the wait before it is shortened to end exactly there.
 const POLL: Duration = Duration::from_millis(100);
+/// How often the guard looks whether the tree has ended during a stop's grace.
+const GRACE_POLL: Duration = Duration::from_millis(20);
 
 /// The boot clock: time since boot, including time suspended; it never jumps.
 pub fn boot_clock() -> Duration {
@@ -100,17 +107,31 @@ pub struct GuardSlot {
     /// Where the guard listens for a later run of the daemon (`runtime_directory`), if anywhere.
     runtime: Option<PathBuf>,
     running: Option<Link>,
+    /// How the application's tree is held together on this host.
+    containment: Containment,
+    /// The cgroup of the running guard's application, when cgroups are in force.
+    application_cgroup: Option<PathBuf>,
+    /// The OOM score adjustment the application is to keep: the daemon's before it lowered it.
+    oom_score_adj: Option<i32>,
     /// This run's incarnation, for an attached guard to keep from the first extension on: that
     /// comes after this run's first confirmed write, so the store shows it by then.
     adopting: Option<u64>,
 }
 
 impl GuardSlot {
-    pub fn new(program: PathBuf, runtime: Option<PathBuf>) -> GuardSlot {
+    pub fn new(
+        program: PathBuf,
+        runtime: Option<PathBuf>,
+        containment: Containment,
+        oom_score_adj: Option<i32>,
+    ) -> GuardSlot {
         GuardSlot {
             program,
             runtime,
             running: None,
+            containment,
+            application_cgroup: None,
+            oom_score_adj,
             adopting: None,
         }
     }
@@ -151,8 +172,15 @@ impl GuardSlot {
         if let Some(runtime) = &runtime {
             guard.env(SOCKET_VARIABLE, runtime.join(SOCKET_NAME));
         }
+        if let Some(root) = self.containment.root() {
+            guard.env(CGROUP_VARIABLE, root);
+        }
+        if let Some(score) = self.oom_score_adj {
+            guard.env(OOM_SCORE_VARIABLE, score.to_string());
+        }
         match guard.spawn() {
             Ok(mut child) => {
+                self.application_cgroup = self.containment.application_cgroup(child.id());
                 if let Some(runtime) = &runtime
                     && let Err(error) = write_state(runtime, child.id(), secret)
                 {
@@ -174,8 +202,16 @@ impl GuardSlot {
     /// proves that run started it (`prove`), and takes it over; the guard keeps `incarnation`
     /// from the first extension on. `None`, after printing why when there is something to say,
     /// when there is none or it is not proven ours: that one is left alone.
+    /// Before that, it ends every application on this host whose guard is gone (a guard killed
+    /// together with the daemon), and waits until nothing of them is left.
     pub fn attach(&mut self, incarnation: u64) -> Option<HeldLease> {
         assert!(self.running.is_none(), "attaching happens once, at start");
+        let orphaned = self.containment.sweep();
+        if orphaned > 0 {
+            eprintln!(
+                "hacmp: killed {orphaned} application tree(s) of a previous run whose guard was gone"
+            );
+        }
         let runtime = match safe_directory(self.runtime.as_deref()?) {
             Ok(runtime) => runtime,
             Err(error) => {
@@ -201,8 +237,14 @@ impl GuardSlot {
                 return None;
             }
         };
-        match prove(&self.program, &runtime, stream) {
+        match prove(&runtime, stream) {
             Ok((stream, held)) => {
+                self.application_cgroup =
+                    peer_credentials(stream.get_ref())
+                        .ok()
+                        .and_then(|credentials| {
+                            self.containment.application_cgroup(credentials.pid as u32)
+                        });
                 self.running = Some(Link::Attached(stream));
                 self.adopting = Some(incarnation);
                 Some(held)
@@ -236,14 +278,15 @@ impl GuardSlot {
         self.tell(&format!("{adopt}extend {}\n", deadline.as_nanos()));
     }
 
-    /// How the application is; reports its end once.
+    /// How the application is; reports its end once. A guard that died (`Lost`) is reported
+    /// only once nothing of its application's tree is left.
     pub fn state(&mut self) -> GuardState {
         let state = match &mut self.running {
             None => return GuardState::Idle,
             Some(Link::Child(child, _)) => match child.try_wait() {
                 Ok(None) => return GuardState::Running,
-                Ok(Some(status)) if status.code() == Some(FENCED) => GuardState::Fenced,
-                _ => GuardState::Exited,
+                Ok(Some(status)) => ended_as(status),
+                Err(_) => GuardState::Lost,
             },
             Some(Link::Attached(stream)) => match attached_end(stream) {
                 None => return GuardState::Running,
@@ -251,25 +294,53 @@ impl GuardSlot {
             },
         };
         self.running = None;
+        self.end_tree(state == GuardState::Lost);
         state
+    }
+
+    /// Kills what is left of the application's tree once its guard is gone, and waits until
+    /// nothing of it is left. The guard did so itself unless it died (`guard_died`); a dead
+    /// guard's tree is in its cgroup, or, without one, reparented to this daemon (a subreaper),
+    /// whose other children only a hook command can have left, and only without a cgroup are
+    /// they killed with the tree (docs/safe-profile.md).
+    fn end_tree(&mut self, guard_died: bool) {
+        match self.application_cgroup.take() {
+            Some(path) => {
+                if let Ok(cgroup) = ApplicationCgroup::open(&path) {
+                    let members = cgroup.members();
+                    cgroup.kill_and_wait();
+                    cgroup.remove();
+                    // Those of them that reparented to this daemon are its zombies now.
+                    containment::reap(&members);
+                }
+            }
+            None if guard_died => containment::kill_children_and_wait(),
+            None => {}
+        }
     }
 
     /// Ends the application and waits for the guard; SIGKILL at once for a zero grace.
     pub fn stop(&mut self, grace: Duration) {
         self.tell(&format!("stop {}\n", grace.as_millis()));
-        match self.running.take() {
+        let guard_died = match self.running.take() {
             Some(Link::Child(mut child, stdin)) => {
                 drop(stdin);
                 // The guard kills its application at the latest after `grace` and then exits.
-                let _ = child.wait();
+                child
+                    .wait()
+                    .map_or(true, |status| ended_as(status) == GuardState::Lost)
             }
             Some(Link::Attached(mut stream)) => {
-                // The guard closes the connection when it exits, after its application.
+                // The guard closes the connection when it exits, after its application. Its
+                // tree's orphans never come to this daemon, which is not its ancestor.
                 let _ = stream.get_ref().set_read_timeout(None);
                 let _ = io::copy(&mut stream, &mut io::sink());
+                false
             }
-            None => {}
-        }
+            None => return,
+        };
+        // A guard that died instead of stopping left its tree behind.
+        self.end_tree(guard_died);
     }
 
     fn tell(&mut self, line: &str) {
@@ -279,6 +350,16 @@ impl GuardSlot {
             Some(Link::Attached(stream)) => stream.get_mut().write_all(line.as_bytes()),
             None => Ok(()),
         };
+    }
+}
+
+/// How the application ended, from the guard's exit status; a guard killed by a signal (or
+/// exiting with a status of no one's) died.
+fn ended_as(status: std::process::ExitStatus) -> GuardState {
+    match status.code() {
+        Some(FENCED) => GuardState::Fenced,
+        Some(EXITED | NOT_STARTED | STOPPED) => GuardState::Exited,
+        _ => GuardState::Lost,
     }
 }
 
@@ -300,6 +381,11 @@ pub fn serve() -> i32 {
         return NOT_STARTED;
     };
     let socket = std::env::var_os(SOCKET_VARIABLE).map(PathBuf::from);
+    let cgroup_root = std::env::var_os(CGROUP_VARIABLE).map(PathBuf::from);
+    // The application keeps the score the daemon had before it lowered its own, or else ours.
+    let oom_score_adj = variable(OOM_SCORE_VARIABLE)
+        .and_then(|score| score.parse().ok())
+        .or_else(containment::oom_score_adj);
     for name in [
         COMMAND_VARIABLE,
         LOG_VARIABLE,
@@ -308,6 +394,8 @@ pub fn serve() -> i32 {
         INCARNATION_VARIABLE,
         SECRET_VARIABLE,
         SOCKET_VARIABLE,
+        CGROUP_VARIABLE,
+        OOM_SCORE_VARIABLE,
     ] {
         // SAFETY: the guard is single-threaded at this point.
         unsafe { std::env::remove_var(name) };
@@ -321,73 +409,153 @@ pub fn serve() -> i32 {
         source: Some(Source::Stdin(BufReader::new(io::stdin()))),
         listener: socket.and_then(|path| Listener::bind(path, secret)),
     };
-    let application = match spawn::start_guarded(&command, &log, token) {
-        Ok(Some(child)) => child,
-        Ok(None) => return orders.finish(EXITED),
-        Err(error) => {
-            eprintln!("{error}");
+    // Orphans of the application come to the guard, and the OOM killer passes it by.
+    if let Err(error) = containment::become_subreaper() {
+        eprintln!("hacmp guard: cannot become a child subreaper: {error}");
+    }
+    let _ = containment::set_oom_score_adj(containment::GUARD_OOM_SCORE_ADJ);
+    let tree = match cgroup_root.map(|root| own_application_cgroup(&root)) {
+        None => Tree::Descendants,
+        Some(Ok(cgroup)) => Tree::Cgroup(cgroup),
+        Some(Err(error)) => {
+            eprintln!("hacmp guard: cannot create the application's cgroup: {error}");
             return orders.finish(NOT_STARTED);
         }
     };
-    let group = application.pids()[0] as libc::pid_t;
+    let confinement = Confinement {
+        cgroup_procs: tree.procs_fd(),
+        oom_score_adj,
+    };
+    let application = match spawn::start_guarded(&command, &log, token, confinement) {
+        Ok(Some(child)) => child,
+        Ok(None) => return tree.finish(orders, EXITED),
+        Err(error) => {
+            eprintln!("{error}");
+            return tree.finish(orders, NOT_STARTED);
+        }
+    };
+    let application = Application {
+        first: application.pids()[0] as libc::pid_t,
+        handle: application,
+        tree,
+    };
     loop {
-        if let Ok(Some(_)) = application.try_wait() {
-            kill_group(group, libc::SIGKILL);
-            return orders.finish(EXITED);
+        containment::reap_orphans(application.first);
+        if let Ok(Some(_)) = application.handle.try_wait() {
+            // Its first process ended: what it left running goes with it.
+            application.kill();
+            return application.tree.finish(orders, EXITED);
         }
         let now = boot_clock();
         if now >= held.deadline {
-            kill_group(group, libc::SIGKILL);
-            let _ = application.wait();
-            return orders.finish(FENCED);
+            application.kill();
+            return application.tree.finish(orders, FENCED);
         }
         let left = held.deadline - now;
         if orders.abandoned() {
             // The service was stopped for good: nobody will attach, so end the application now
             // rather than at the deadline.
-            stop_application(&application, group, GRACEFUL_KILL.min(left));
-            return orders.finish(STOPPED);
+            application.stop(GRACEFUL_KILL.min(left));
+            return application.tree.finish(orders, STOPPED);
         }
         match orders.next(left.min(POLL), &held) {
             Some(Order::Extend(later)) => held.deadline = held.deadline.max(later),
             Some(Order::Attach(incarnation)) => held.incarnation = incarnation,
             Some(Order::Stop(grace)) => {
-                stop_application(
-                    &application,
-                    group,
-                    grace.min(held.deadline.saturating_sub(boot_clock())),
-                );
-                return orders.finish(STOPPED);
+                application.stop(grace.min(held.deadline.saturating_sub(boot_clock())));
+                return application.tree.finish(orders, STOPPED);
             }
             None => {}
         }
     }
 }
 
-fn nanos(value: u128) -> Duration {
-    Duration::from_nanos(u64::try_from(value).unwrap_or(u64::MAX))
+/// Creates the cgroup of the application this guard holds, named by the guard's identity.
+fn own_application_cgroup(root: &std::path::Path) -> io::Result<ApplicationCgroup> {
+    let own = std::process::id();
+    let started = containment::start_time(own)?;
+    ApplicationCgroup::create(&root.join(containment::application_cgroup_name(own, started)))
 }
 
-fn kill_group(group: libc::pid_t, signal: libc::c_int) {
-    // SAFETY: kill has no memory effects; the group is the application's own (setpgid).
-    unsafe { libc::kill(-group, signal) };
+/// What holds the application's whole tree for the guard.
+enum Tree {
+    /// Its cgroup.
+    Cgroup(ApplicationCgroup),
+    /// No cgroup: the guard's descendants, orphans included since the guard is a subreaper.
+    Descendants,
 }
 
-/// SIGTERM, then SIGKILL once `grace` has passed or at once when it is zero.
-fn stop_application(application: &Handle, group: libc::pid_t, grace: Duration) {
-    if !grace.is_zero() {
-        kill_group(group, libc::SIGTERM);
-        let until = boot_clock() + grace;
-        while boot_clock() < until {
-            if let Ok(Some(_)) = application.try_wait() {
-                kill_group(group, libc::SIGKILL);
-                return;
-            }
-            std::thread::sleep(POLL.min(until.saturating_sub(boot_clock())));
+impl Tree {
+    fn procs_fd(&self) -> Option<std::os::fd::RawFd> {
+        match self {
+            Tree::Cgroup(cgroup) => Some(cgroup.procs_fd()),
+            Tree::Descendants => None,
         }
     }
-    kill_group(group, libc::SIGKILL);
-    let _ = application.wait();
+
+    /// Gives up the cgroup, empty by now, and tells the daemon how the application ended.
+    fn finish(self, orders: Orders, status: i32) -> i32 {
+        if let Tree::Cgroup(cgroup) = self {
+            cgroup.remove();
+        }
+        orders.finish(status)
+    }
+}
+
+/// The application under the guard: its first process and its whole tree. The tree holds every
+/// process of its process group too, which is why the guard never signals the group as such.
+struct Application {
+    handle: Handle,
+    first: libc::pid_t,
+    tree: Tree,
+}
+
+impl Application {
+    /// Sends `signal` to every process of the tree.
+    fn signal(&self, signal: libc::c_int) {
+        match &self.tree {
+            Tree::Cgroup(cgroup) => cgroup.signal_all(signal),
+            // SAFETY: getpid has no failure mode and no memory effects.
+            Tree::Descendants => containment::signal_descendants(unsafe { libc::getpid() }, signal),
+        }
+    }
+
+    /// Whether nothing of the tree runs any more; reaps what ended.
+    fn ended(&self) -> bool {
+        let _ = self.handle.try_wait();
+        containment::reap_orphans(self.first);
+        match &self.tree {
+            Tree::Cgroup(cgroup) => !cgroup.populated(),
+            Tree::Descendants => !containment::has_children(),
+        }
+    }
+
+    /// SIGKILL to the whole tree, returning once none of it is left and all of it is reaped.
+    fn kill(&self) {
+        if let Tree::Cgroup(cgroup) = &self.tree {
+            cgroup.kill_and_wait();
+            let _ = self.handle.wait();
+        }
+        // Without a cgroup this kills the tree child by child; with one it reaps the orphans.
+        containment::kill_children_and_wait();
+    }
+
+    /// SIGTERM to the whole tree, then SIGKILL once `grace` has passed or at once when it is
+    /// zero.
+    fn stop(&self, grace: Duration) {
+        if !grace.is_zero() {
+            self.signal(libc::SIGTERM);
+            let until = boot_clock() + grace;
+            while boot_clock() < until && !self.ended() {
+                std::thread::sleep(GRACE_POLL.min(until.saturating_sub(boot_clock())));
+            }
+        }
+        self.kill();
+    }
+}
+
+fn nanos(value: u128) -> Duration {
+    Duration::from_nanos(u64::try_from(value).unwrap_or(u64::MAX))
 }
 
 enum Order {

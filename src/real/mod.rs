@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod bounded;
+pub mod containment;
 pub mod etcd;
 pub mod files;
 pub mod guard;
@@ -43,7 +44,8 @@ pub struct RealWorld {
     children: spawn::Children,
     /// One pool of storage workers per directory (`batch.rs`).
     pools: batch::Pools,
-    guard: guard::GuardSlot,
+    /// The safe profile's guard (`guarding`); the compat profile has none.
+    guard: Option<guard::GuardSlot>,
     reporter: report::Reporter,
     /// The etcd cluster of the etcd backend; `None` with the files backend.
     etcd: Option<etcd::Cluster>,
@@ -54,11 +56,7 @@ impl RealWorld {
         RealWorld {
             children: spawn::Children::default(),
             pools: batch::Pools::default(),
-            // The guard runs as `hacmp guard`, from the same executable as the daemon.
-            guard: guard::GuardSlot::new(
-                std::env::current_exe().unwrap_or_else(|_| "hacmp".into()),
-                guard::runtime_directory(),
-            ),
+            guard: None,
             reporter: report::Reporter::silent(),
             etcd: None,
         }
@@ -72,6 +70,33 @@ impl RealWorld {
             Store::Directories(_) => None,
         };
         RealWorld { etcd, ..self }
+    }
+
+    /// This world, with a guard for the safe profile's application, whose tree is contained as
+    /// this host allows for the daemon of `log_file` (said on stderr); the daemon becomes a
+    /// child subreaper with a low OOM score.
+    pub fn guarding(self, log_file: &str) -> RealWorld {
+        let oom_score_adj = containment::prepare_daemon();
+        let containment = containment::Containment::establish(log_file);
+        eprintln!("hacmp: containment: {}", containment.describe());
+        // The guard runs as `hacmp guard`, from the same executable as the daemon.
+        let guard = guard::GuardSlot::new(
+            std::env::current_exe().unwrap_or_else(|_| "hacmp".into()),
+            guard::runtime_directory(),
+            containment,
+            oom_score_adj,
+        );
+        RealWorld {
+            guard: Some(guard),
+            ..self
+        }
+    }
+
+    /// The guard; only the safe profile, whose world is `guarding`, asks for it.
+    fn guard(&mut self) -> &mut guard::GuardSlot {
+        self.guard
+            .as_mut()
+            .expect("the safe profile's world is made with RealWorld::guarding")
     }
 
     /// This world, passing the loop's events to `reporter`.
@@ -358,25 +383,25 @@ impl SafeWorld for RealWorld {
         incarnation: u64,
     ) -> Step<bool> {
         Ok(self
-            .guard
+            .guard()
             .start(command, log_file, deadline, token, incarnation))
     }
 
     fn guard_attach(&mut self, incarnation: u64) -> Step<Option<HeldLease>> {
-        Ok(self.guard.attach(incarnation))
+        Ok(self.guard().attach(incarnation))
     }
 
     fn guard_extend(&mut self, deadline: Duration) -> Step<()> {
-        self.guard.extend(deadline);
+        self.guard().extend(deadline);
         Ok(())
     }
 
     fn guard_state(&mut self) -> Step<GuardState> {
-        Ok(self.guard.state())
+        Ok(self.guard().state())
     }
 
     fn guard_stop(&mut self, grace: Duration) -> Step<()> {
-        self.guard.stop(grace);
+        self.guard().stop(grace);
         Ok(())
     }
 }

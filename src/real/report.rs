@@ -14,7 +14,7 @@ use super::hook::{self, Hook, HookEvent};
 use super::metrics::{LookAtMachine, MetricsWriter, Role, Snapshot, StorageTable};
 use super::state::{DaemonState, PendingWait, StateFile};
 use crate::config::Variables;
-use crate::event::{Event, Wait};
+use crate::event::{Event, Fence, Wait};
 
 /// How often STATUS= is brought up to date during a long wait, whose time left it shows.
 const WAIT_STATUS_EVERY: Duration = Duration::from_secs(1);
@@ -272,13 +272,19 @@ impl Reporter {
                 );
                 self.hook("incident", None, message);
             }
-            Event::Fenced => {
+            Event::Fenced(fence) => {
                 self.fenced = true;
                 self.fenced_total += 1;
-                let message = format!(
-                    "the guard on {} killed the application: the lease ran out before a renewal succeeded",
-                    self.host
-                );
+                let message = match fence {
+                    Fence::LeaseRanOut => format!(
+                        "the guard on {} killed the application: the lease ran out before a renewal succeeded",
+                        self.host
+                    ),
+                    Fence::GuardLost => format!(
+                        "the guard on {} died: the daemon killed the application's whole process tree",
+                        self.host
+                    ),
+                };
                 self.hook("fenced", None, message);
             }
             Event::Maintenance(on) => {
@@ -310,7 +316,7 @@ impl Reporter {
     /// The state file, for `hacmp status` on this host.
     fn write_state(&mut self) {
         let pid = std::process::id();
-        let Ok(started) = super::guard::start_time(pid) else {
+        let Ok(started) = super::containment::start_time(pid) else {
             return;
         };
         let state = DaemonState {
@@ -580,7 +586,7 @@ mod tests {
     fn a_fenced_host_stays_fenced_until_it_is_master_again() {
         let mut reporter = Reporter::silent();
         reporter.report(&Event::Started { token: Some(3) });
-        reporter.report(&Event::Fenced);
+        reporter.report(&Event::Fenced(Fence::LeaseRanOut));
         reporter.report(&Event::Standby { master: None });
         assert_eq!(reporter.role_name(), "fenced");
         reporter.report(&Event::Maintenance(true));

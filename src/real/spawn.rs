@@ -14,9 +14,9 @@
 //! - the signal dispositions and mask (nohup ignores SIGHUP, bash SIGINT and SIGQUIT, all else
 //!   default): duct has no setting for them, and they must be set in the child, since setting
 //!   them in the daemon would change the daemon's own;
-//! - for the guard, the process group of its own and PR_SET_PDEATHSIG with the check that the
-//!   guard still lives: duct has no setting for either, and PR_SET_PDEATHSIG exists only as a
-//!   call the child makes about itself.
+//! - for the guard, the process group of its own, PR_SET_PDEATHSIG with the check that the
+//!   guard still lives, and its confinement (its cgroup, its OOM score): duct has no setting for
+//!   any of them, and each is a call the child makes about itself.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -28,6 +28,7 @@ use std::thread::JoinHandle;
 use duct::Handle;
 
 use super::ToolError;
+use super::containment::Confinement;
 use super::files::{describe, quote};
 use crate::words;
 
@@ -73,22 +74,23 @@ impl Children {
 }
 
 /// Starts the application for the safe profile's guard: as nohup would, but in a process group
-/// of its own, so that the guard can kill all of it, and killed by the kernel when the guard
-/// dies, so that it never outlives the lease the guard enforces. The fencing token reaches it as
+/// of its own and confined as `confinement` says (in its cgroup), so that the guard can kill all
+/// of it, and killed by the kernel when the guard dies. The fencing token reaches it as
 /// HACMP_FENCING_TOKEN. `None` when nohup would have failed (its complaint is in the log).
 pub fn start_guarded(
     command: &str,
     log_file: &str,
     token: u64,
+    confinement: Confinement,
 ) -> Result<Option<Handle>, ToolError> {
-    start(command, log_file, Some(token))
+    start(command, log_file, Some((token, confinement)))
 }
 
 /// `nohup $command > $log_file 2>&1`, guarded or not; `None` when the command could not run.
 fn start(
     command: &str,
     log_file: &str,
-    guard_token: Option<u64>,
+    guarded: Option<(u64, Confinement)>,
 ) -> Result<Option<Handle>, ToolError> {
     let log = OpenOptions::new()
         .write(true)
@@ -109,7 +111,7 @@ fn start(
         );
         return Ok(None);
     };
-    match spawn_like_nohup(program, arguments, &log, guard_token) {
+    match spawn_like_nohup(program, arguments, &log, guarded) {
         Ok(child) => Ok(Some(child)),
         Err(error) => {
             write_to_log(
@@ -132,7 +134,7 @@ fn spawn_like_nohup(
     program: &str,
     arguments: &[String],
     log: &File,
-    guard_token: Option<u64>,
+    guarded: Option<(u64, Confinement)>,
 ) -> io::Result<Handle> {
     let mut expression = duct::cmd(program, arguments)
         .stdin_null()
@@ -149,13 +151,13 @@ fn spawn_like_nohup(
         // The status is the reaper's or the guard's to read; an exit status other than 0 is
         // not an error of starting.
         .unchecked();
-    if let Some(token) = guard_token {
+    if let Some((token, confinement)) = guarded {
         let guard = std::process::id() as libc::pid_t;
         expression = expression
             .env("HACMP_FENCING_TOKEN", token.to_string())
             .before_spawn(move |command| {
-                // SAFETY: setpgid, prctl, getppid and _exit are async-signal-safe.
-                unsafe { command.pre_exec(move || guard_child(guard)) };
+                // SAFETY: guard_child makes only async-signal-safe calls and allocates nothing.
+                unsafe { command.pre_exec(move || guard_child(guard, confinement)) };
                 Ok(())
             });
     }
@@ -168,8 +170,10 @@ fn spawn_like_nohup(
         .start()
 }
 
-/// In the guard's child: a process group of its own, and SIGKILL when the guard dies.
-fn guard_child(guard: libc::pid_t) -> io::Result<()> {
+/// In the guard's child: its confinement, a process group of its own, and SIGKILL when the guard
+/// dies.
+fn guard_child(guard: libc::pid_t, confinement: Confinement) -> io::Result<()> {
+    confinement.enter()?;
     // SAFETY: setpgid, prctl, getppid and _exit are async-signal-safe and touch no memory of
     // ours.
     unsafe {

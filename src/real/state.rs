@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::guard::start_time;
+use super::containment::start_time;
 
 /// Sets the state directory for the daemon and `hacmp status` alike (tests, or a daemon whose
 /// service sets no RuntimeDirectory=).

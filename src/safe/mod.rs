@@ -21,7 +21,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use crate::config::{Store, Variables};
-use crate::event::{Event, Wait};
+use crate::event::{Event, Fence, Wait};
 use crate::timing::{GRACEFUL_KILL, KILL_POLL, Timing};
 use crate::world::{GuardState, HeldLease, Io, SafeWorld, Signal, Step};
 
@@ -206,6 +206,7 @@ impl SafeLoop<'_> {
                 return Ok(());
             }
             GuardState::Fenced => return self.lose_lease(),
+            GuardState::Lost => return self.guard_lost(),
         }
         self.backend.observe(self.world)?;
         let now = self.world.elapsed()?;
@@ -221,10 +222,22 @@ impl SafeLoop<'_> {
     /// The lease ran out before a renewal was confirmed: the guard kills (or has killed) the
     /// application at that moment; make sure it is gone and become a standby.
     fn lose_lease(&mut self) -> Step<()> {
-        self.world.report(&Event::Fenced);
+        self.world.report(&Event::Fenced(Fence::LeaseRanOut));
         self.world.guard_stop(Duration::ZERO)?;
         self.world
             .print("lease expired before a renewal succeeded: the guard killed the application")?;
+        self.lease = None;
+        Ok(())
+    }
+
+    /// The guard died: a fence, not an incident. The world has killed the application's whole
+    /// tree and waited until nothing of it is left; stop renewing, so that this host claims
+    /// again (or a peer takes over) only as after any lost lease.
+    fn guard_lost(&mut self) -> Step<()> {
+        self.world.report(&Event::Fenced(Fence::GuardLost));
+        self.world.print(
+            "the guard died: killed the application's whole process tree, giving up the lease",
+        )?;
         self.lease = None;
         Ok(())
     }

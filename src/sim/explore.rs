@@ -8,7 +8,7 @@
 //! each fault kind starts: a pause, a host freeze or a storage hang lasting just under or over
 //! the lease, just over faileOverTime or 25 s; slow storage and late writes just under the
 //! storage limit (or over it, for late writes); the node's record deleted, or replaced by a
-//! directory; a reboot; a clock jump. Over several sites each storage operation of a batch is a
+//! directory; a reboot; the guard killed; a clock jump. Over several sites each storage operation of a batch is a
 //! step of its own, and the storage faults and record changes at its instants hit the site it
 //! went to (at the instants of other steps, every site). A variant that repeats another one
 //! runs once.
@@ -205,8 +205,8 @@ over the lease, just over faileOverTime or 25 s; a storage hang of the same dura
 daemon alone killed and started again after the same durations (a master's daemon then \
 reattaches if its lease still holds); slow storage (just under the storage limit, or half of \
 it) and late writes (landing just under or over the storage limit), each for 25 s; the node's \
-record deleted; its record replaced by a directory for 25 s; a reboot; a wall-clock jump of an \
-hour. Over three sites, each storage operation of a batch is a step of its own, and the \
+record deleted; its record replaced by a directory for 25 s; a reboot; the guard killed (its \
+application's tree left to the daemon); a wall-clock jump of an hour. Over three sites, each storage operation of a batch is a step of its own, and the \
 storage faults and record changes at its instants hit the site it went to. Over etcd, the \
 storage faults give way to the etcd cluster's: the node cut off from etcd for the durations of \
 a pause, its answers late by just under or over the storage limit for 25 s, a leader change, \
@@ -259,6 +259,10 @@ fn faults(node: &str, site: Option<&str>, at_ms: u64, timing: &Timing, etcd: boo
     faults.push(Fault {
         label: "reboot".to_string(),
         events: vec![on(Action::Reboot)],
+    });
+    faults.push(Fault {
+        label: "guard-kill".to_string(),
+        events: vec![on(Action::GuardKill)],
     });
     let mut jump = on(Action::ClockJump);
     jump.seconds = Some(Seconds::Whole(CLOCK_JUMP_SECONDS));

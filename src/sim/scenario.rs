@@ -196,6 +196,9 @@ pub enum Action {
     Pause,
     Resume,
     AppCrash,
+    /// The safe profile's guard dies (kill -9, a crash); its application's tree runs on until
+    /// the daemon finds the guard gone. Nothing happens on a node without a guard.
+    GuardKill,
     MaintenanceOn,
     MaintenanceOff,
     StorageFail,

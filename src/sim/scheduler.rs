@@ -696,6 +696,7 @@ impl Run<'_> {
                 self.cluster.end_all_apps(the_node());
                 self.fault(the_node(), "app crash", alive_before);
             }
+            Action::GuardKill => self.cluster.guard_killed(the_node()),
             Action::Freeze => {
                 let alive_before = self.cluster.audit.alive();
                 if !self.cluster.nodes[the_node()].frozen && self.slots[the_node()].up {

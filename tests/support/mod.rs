@@ -44,6 +44,49 @@ pub fn original_script() -> PathBuf {
     path
 }
 
+/// A start script that double-forks the example application with its arguments, as classic
+/// daemons do: the application is an orphan from the start, out of its process group's reach.
+pub const DOUBLE_FORKING_START: &str =
+    "#!/bin/sh\n( ./exampleApplication.sh \"$@\" & )\nwhile :; do sleep 1; done\n";
+
+/// Writes `DOUBLE_FORKING_START` into the node's directory; returns the startCmd that runs it
+/// with the node's marker and host name, so that `app_pattern` matches what it starts.
+pub fn write_double_forking_start(node: &Node) -> String {
+    let script = node.dir.join("start.sh");
+    fs::write(&script, DOUBLE_FORKING_START).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    format!("./start.sh {} {}", node.vars.marker, node.vars.host_name)
+}
+
+/// The PIDs of the processes whose command line contains `text` (a test's marker in it).
+pub fn processes_containing(text: &str) -> Vec<u32> {
+    let pattern = Pattern::new(&regex_escape(text)).unwrap();
+    processes::find(&pattern, std::process::id())
+}
+
+/// SIGKILL, by PID, to every process whose command line contains `text`, which carries the
+/// test's marker.
+pub fn kill_processes_containing(text: &str) {
+    for pid in processes_containing(text) {
+        // SAFETY: kill has no memory effects; the PID carries the test's marker.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
+/// Whether the process runs `hacmp guard`.
+pub fn is_guard(pid: u32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| line.ends_with(b"\0guard\0"))
+}
+
+/// The guard a daemon started: its child that runs `hacmp guard`.
+pub fn guard_of(daemon: u32) -> Option<u32> {
+    let children = fs::read_to_string(format!("/proc/{daemon}/task/{daemon}/children")).ok()?;
+    children
+        .split_whitespace()
+        .filter_map(|pid| pid.parse().ok())
+        .find(|pid| is_guard(*pid))
+}
+
 /// A marker no other process on the machine carries.
 pub fn unique_marker(label: &str) -> String {
     let nanos = SystemTime::now()

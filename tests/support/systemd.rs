@@ -169,7 +169,7 @@ impl PrivateSystemd {
         String::from_utf8_lossy(&shown.stdout).trim().to_string()
     }
 
-    /// The PIDs (as this machine sees them) in a unit's control group.
+    /// The PIDs (as this machine sees them) in a unit's control group and the groups below it.
     pub fn unit_pids(&self, unit: &str) -> Vec<u32> {
         let (Some(hierarchy), group) = (self.cgroups.first(), self.property(unit, "ControlGroup"))
         else {
@@ -179,14 +179,19 @@ impl PrivateSystemd {
         let root = hierarchy
             .parent()
             .expect("our cgroup is inside a hierarchy");
-        let procs = root
-            .join(group.trim_start_matches('/'))
-            .join("cgroup.procs");
-        fs::read_to_string(procs)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| line.parse().ok())
-            .collect()
+        if group.is_empty() {
+            // A unit that is not running has no control group.
+            return Vec::new();
+        }
+        let mut pids = Vec::new();
+        let mut groups = vec![root.join(group.trim_start_matches('/'))];
+        while let Some(group) = groups.pop() {
+            let procs = fs::read_to_string(group.join("cgroup.procs")).unwrap_or_default();
+            pids.extend(procs.lines().filter_map(|line| line.parse::<u32>().ok()));
+            let below = fs::read_dir(&group).into_iter().flatten().flatten();
+            groups.extend(below.map(|entry| entry.path()).filter(|path| path.is_dir()));
+        }
+        pids
     }
 
     /// Ends systemd and everything in its namespace, and checks that its cgroups are gone.

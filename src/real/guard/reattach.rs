@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::nanos;
+use crate::real::containment::start_time;
 use crate::world::{GuardState, HeldLease};
 
 /// The directory systemd creates for a unit's RuntimeDirectory=.
@@ -65,25 +66,12 @@ pub(super) fn write_state(runtime: &Path, pid: u32, secret: u64) -> io::Result<(
     fs::rename(&hidden, &path)
 }
 
-/// A process's start time in clock ticks since boot (/proc/PID/stat, field 22): with its PID it
-/// names one process for the whole boot, even after the PID is reused.
-pub(crate) fn start_time(pid: u32) -> io::Result<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name (field 2) may hold blanks and parentheses; it ends at the last ')'.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    after_name
-        .split_ascii_whitespace()
-        .nth(19)
-        .and_then(|field| field.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("/proc/{pid}/stat: no start time")))
-}
-
 /// Reads the guard's first line and proves it is the guard the earlier run started: it is a
-/// process of this user (SO_PEERCRED), running the very executable `program` this daemon starts
-/// guards with (the same file, not merely the same path), the process (PID and start time)
-/// that run wrote into `guard.state`, and it knows the secret that run gave it.
+/// process of this user (SO_PEERCRED), the process (PID and start time) that run wrote into
+/// `guard.state`, and it knows the secret that run gave it. Which executable it runs is no part
+/// of the proof, so that a guard started by the hacmp before an upgrade is adopted by the one
+/// after it (docs/safe-profile.md says why the rest suffices).
 pub(super) fn prove(
-    program: &Path,
     runtime: &Path,
     stream: UnixStream,
 ) -> Result<(BufReader<UnixStream>, HeldLease), String> {
@@ -99,12 +87,6 @@ pub(super) fn prove(
         return Err(format!("it runs as user {}", credentials.uid));
     }
     let pid = u32::try_from(credentials.pid).map_err(|_| "it has no PID here")?;
-    let own = fs::metadata(program).map_err(|error| error.to_string())?;
-    let theirs = fs::metadata(format!("/proc/{pid}/exe"))
-        .map_err(|_| format!("process {pid} is not this hacmp executable"))?;
-    if (own.dev(), own.ino()) != (theirs.dev(), theirs.ino()) {
-        return Err(format!("process {pid} is not this hacmp executable"));
-    }
     let state = fs::read_to_string(runtime.join(STATE_NAME))
         .map_err(|error| format!("{STATE_NAME}: {error}"))?;
     let expected = format!(
@@ -156,7 +138,7 @@ fn parse_hello(line: &str) -> Option<(HeldLease, u64)> {
 }
 
 /// How an attached guard's application ended, if it has: its `end` line, or the connection
-/// closing (the guard died, and its application with it).
+/// closing without one (the guard died, leaving its application's tree to the daemon).
 pub(super) fn attached_end(stream: &mut BufReader<UnixStream>) -> Option<GuardState> {
     let nothing_waiting =
         stream.buffer().is_empty() && !wait_readable(stream.get_ref().as_raw_fd(), Duration::ZERO);
@@ -166,7 +148,8 @@ pub(super) fn attached_end(stream: &mut BufReader<UnixStream>) -> Option<GuardSt
     let _ = stream.get_ref().set_read_timeout(Some(ATTACH_LIMIT));
     Some(match read_line(stream).as_deref() {
         Some("end fenced") => GuardState::Fenced,
-        _ => GuardState::Exited,
+        Some("end exited" | "end stopped") => GuardState::Exited,
+        _ => GuardState::Lost,
     })
 }
 

@@ -6,6 +6,11 @@
 //! crashed, and dies with its apps when the host crashes. While the host is frozen it does
 //! nothing; at thaw it acts on a deadline that passed before the apps may execute again (the
 //! scheduler calls `guard_deadline_check` first).
+//!
+//! A guard that dies (`guard_kill`) enforces nothing any more: its apps (the application's whole
+//! tree) run on until the daemon finds it gone, in `guard_state`, `guard_stop` or, at its next
+//! start, `guard_attach`, where the daemon kills them before it answers, as the real world
+//! does.
 
 use std::mem;
 use std::time::Duration;
@@ -28,6 +33,8 @@ pub struct Guard {
     adopting: Option<u64>,
     /// An end of its apps not yet reported by `guard_state`.
     report: Option<GuardState>,
+    /// The guard died; its apps, if any, are orphans that nothing fences.
+    dead: bool,
 }
 
 impl Guard {
@@ -113,6 +120,12 @@ impl Cluster {
     /// pose as it), so the proof the real world makes always holds here; it is there while its
     /// apps run, and exits with the last of them.
     fn guard_attach(&mut self, node: usize, incarnation: u64) -> Option<HeldLease> {
+        if self.nodes[node].guard.dead {
+            // No guard answers: the daemon ends the orphaned tree before anything else.
+            self.end_orphaned_tree(node);
+            self.nodes[node].guard = Guard::default();
+            return None;
+        }
         let guard = &mut self.nodes[node].guard;
         if guard.apps.is_empty() {
             return None;
@@ -138,6 +151,11 @@ impl Cluster {
     }
 
     fn guard_state(&mut self, node: usize) -> GuardState {
+        if self.nodes[node].guard.dead {
+            self.end_orphaned_tree(node);
+            self.nodes[node].guard = Guard::default();
+            return GuardState::Lost;
+        }
         let guard = &mut self.nodes[node].guard;
         if guard.apps.is_empty() {
             guard.report.take().unwrap_or(GuardState::Idle)
@@ -150,7 +168,10 @@ impl Cluster {
     /// frozen: a frozen guard acts at thaw).
     pub fn guard_deadline_check(&mut self, node: usize) {
         let state = &self.nodes[node];
-        if state.guard.apps.is_empty() || self.elapsed_ms(node) < state.guard.deadline_ms {
+        if state.guard.dead
+            || state.guard.apps.is_empty()
+            || self.elapsed_ms(node) < state.guard.deadline_ms
+        {
             return;
         }
         let guard = &mut self.nodes[node].guard;
@@ -165,6 +186,11 @@ impl Cluster {
     /// SIGTERM to the guarded apps, SIGKILL to those still there after `grace_ms` (at once
     /// when it is zero). Returns how long until they are gone.
     fn guard_stop(&mut self, node: usize, grace_ms: u64) -> u64 {
+        if self.nodes[node].guard.dead {
+            self.end_orphaned_tree(node);
+            self.nodes[node].guard = Guard::default();
+            return 0;
+        }
         let guard = &mut self.nodes[node].guard;
         let pids = mem::take(&mut guard.apps);
         guard.report = None;
@@ -198,6 +224,22 @@ impl Cluster {
             self.exit_delay_ms
         } else {
             grace_ms
+        }
+    }
+
+    /// The node's guard dies; its apps run on, unfenced.
+    pub fn guard_killed(&mut self, node: usize) {
+        let guard = &mut self.nodes[node].guard;
+        if !guard.apps.is_empty() {
+            guard.dead = true;
+        }
+    }
+
+    /// The daemon kills the tree of a guard that died, and it is gone before the daemon goes on.
+    fn end_orphaned_tree(&mut self, node: usize) {
+        for pid in mem::take(&mut self.nodes[node].guard.apps) {
+            self.audit.signalled(true);
+            self.end_app(node, pid);
         }
     }
 
