@@ -6,6 +6,7 @@
 
 #[path = "config_vs_bash/generator.rs"]
 mod generator;
+mod support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::ffi::OsStrExt;
@@ -148,14 +149,7 @@ fn corpus_files_read_as_bash_sources_them() {
 
 #[test]
 fn the_original_heartbeat_script_reads_as_its_assignment_lines() {
-    let seed = std::env::var_os("HACMP_ORIGINAL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/seed/heartbeat.sh"));
-    assert!(
-        seed.is_file(),
-        "{} is missing: set HACMP_ORIGINAL to the original heartbeat.sh",
-        seed.display()
-    );
+    let seed = support::original_script();
     // bash cannot source the script, which would run its loop; its top-level assignments are
     // exactly its lines that start with NAME=.
     let assignments = compare(
