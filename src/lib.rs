@@ -1,6 +1,7 @@
 //! hacmp: keeps exactly one instance of an application running across hosts that share a
 //! heartbeat directory; a drop-in replacement for heartbeat.sh. See ARCHITECTURE.md.
 
+pub mod advice;
 pub mod check;
 pub mod config;
 pub mod engine;

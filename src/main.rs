@@ -12,7 +12,7 @@ use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Store, Variabl
 use hacmp::maintenance::{self, Outcome};
 use hacmp::real::{RealWorld, guard, processes, report};
 use hacmp::storage::RealStorage;
-use hacmp::{engine, preflight, safe, status, table};
+use hacmp::{advice, engine, preflight, safe, status, table};
 
 /// Exit status for a configuration that cannot be used, for every command.
 const EXIT_INVALID: u8 = 2;
@@ -156,6 +156,12 @@ enum MaintenanceAction {
 }
 
 fn main() -> ExitCode {
+    if let Some(typo) =
+        advice::mistyped_subcommand(&Cli::command(), std::env::args_os().nth(1).as_deref())
+    {
+        eprintln!("{typo}");
+        return ExitCode::from(EXIT_INVALID);
+    }
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Run { file, profile }) => run(file.as_deref(), profile.as_deref()),
@@ -204,6 +210,7 @@ fn load(file: Option<&Path>, profile: Option<&str>) -> Option<(Settings, Variabl
         }
         let variables = settings.validate()?;
         preflight::check(&settings, &variables)?;
+        advice::print_warnings(&settings, &variables);
         Ok((settings, variables))
     })();
     loaded.map_err(|error| eprintln!("hacmp: {error}")).ok()
