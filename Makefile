@@ -82,7 +82,7 @@ generated:
 		sed 's|/usr/local/bin/hacmp|$(BINDIR)/hacmp|g' "$$unit" > $(GENERATED)/systemd/$${unit##*/} || exit 1; \
 	done
 
-# The binary, its man pages, shell completions, the example units and the reattach drop-in.
+# The binary, its man pages, shell completions, the example units, the reattach drop-in and docs/.
 install: build
 	$(MAKE) generated
 	install -D -m 0755 $(HACMP) $(DESTDIR)$(BINDIR)/hacmp
@@ -93,6 +93,8 @@ install: build
 	install -D -m 0644 $(GENERATED)/completions/hacmp.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/hacmp.fish
 	install -m 0644 $(GENERATED)/systemd/*.service $(DESTDIR)$(PREFIX)/share/doc/hacmp/
 	install -m 0644 compat/reattach.conf $(DESTDIR)$(PREFIX)/share/doc/hacmp/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/hacmp/docs
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/hacmp/docs/
 
 # The Debian package, target/debian/hacmp_VERSION_ARCH.deb (cargo-deb; the files it holds are
 # listed in Cargo.toml under [package.metadata.deb]). `make deps` installs cargo-deb if missing.

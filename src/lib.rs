@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod event;
 pub mod maintenance;
+pub mod manual;
 pub mod pattern;
 pub mod preflight;
 pub mod real;

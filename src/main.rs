@@ -407,28 +407,7 @@ fn daemon_command_lines(file: Option<&Path>) -> Vec<String> {
 }
 
 fn generate_docs(dir: &Path) -> u8 {
-    let written = (|| -> std::io::Result<()> {
-        std::fs::create_dir_all(dir.join("man"))?;
-        std::fs::create_dir_all(dir.join("completions"))?;
-        let command = Cli::command();
-        // hacmp.1 and a page for every subcommand it names (hacmp-run.1, hacmp-status.1, ...);
-        // the hidden ones are started by hacmp itself or by `make`, and get none.
-        clap_mangen::generate_to(command.clone(), dir.join("man"))?;
-        for shell in [
-            clap_complete::Shell::Bash,
-            clap_complete::Shell::Zsh,
-            clap_complete::Shell::Fish,
-        ] {
-            clap_complete::generate_to(
-                shell,
-                &mut command.clone(),
-                "hacmp",
-                dir.join("completions"),
-            )?;
-        }
-        Ok(())
-    })();
-    match written {
+    match hacmp::manual::generate(Cli::command(), dir) {
         Ok(()) => 0,
         Err(error) => {
             eprintln!("hacmp: {}: {error}", dir.display());

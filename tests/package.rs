@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// The profile whose target directory this test puts the binary in.
 const PROFILE: &str = "deb-check";
@@ -52,6 +53,18 @@ fn cargo_deb_available() -> Result<(), String> {
     Ok(())
 }
 
+/// The names of the project's docs/*.md, which README and --help point to.
+fn docs() -> impl Iterator<Item = String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .collect();
+    names.sort();
+    names.into_iter()
+}
+
 /// The pages hacmp.1 refers to, as "hacmp-run" for hacmp-run(1).
 fn pages_named_in(page: &str) -> BTreeSet<String> {
     let reference = regex::Regex::new(r"hacmp\\-([a-z-]+)\(1\)").unwrap();
@@ -61,11 +74,24 @@ fn pages_named_in(page: &str) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
+/// The package built once for every test of this file: `make generated` rewrites
+/// target/generated, so two tests must not build it at the same time.
+struct Package {
+    deb: PathBuf,
+    /// Where `dpkg-deb -x` unpacked it.
+    unpacked: PathBuf,
+}
+
+/// The package, or `None` (the test is skipped) where cargo-deb cannot run.
+fn package() -> Option<&'static Package> {
+    static PACKAGE: OnceLock<Option<Package>> = OnceLock::new();
+    PACKAGE.get_or_init(build_package).as_ref()
+}
+
+fn build_package() -> Option<Package> {
     if let Err(reason) = cargo_deb_available() {
         eprintln!("SKIPPED: the package cannot be built here: {reason}");
-        return;
+        return None;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let binary = Path::new(env!("CARGO_BIN_EXE_hacmp"));
@@ -76,7 +102,10 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
         .arg(format!("HACMP={}", binary.display())));
     std::fs::create_dir_all(target_dir.join(PROFILE)).unwrap();
     std::fs::copy(binary, target_dir.join(PROFILE).join("hacmp")).unwrap();
-    let out = tempfile::tempdir().unwrap();
+    // Under the profile's own directory rather than a temporary one: a static is never dropped.
+    let out = target_dir.join(PROFILE).join("package");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
     run(cargo()
         .current_dir(root)
         .args([
@@ -88,13 +117,24 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
             PROFILE,
             "--output",
         ])
-        .arg(out.path()));
-    let version = env!("CARGO_PKG_VERSION");
-    let deb = std::fs::read_dir(out.path())
+        .arg(&out));
+    let deb = std::fs::read_dir(&out)
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .find(|path| path.extension().is_some_and(|e| e == "deb"))
         .expect("cargo deb wrote a .deb");
+    let unpacked = out.join("unpacked");
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
+    Some(Package { deb, unpacked })
+}
+
+#[test]
+fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
+    let Some(Package { deb, unpacked }) = package() else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let version = env!("CARGO_PKG_VERSION");
     assert!(
         deb.file_name()
             .unwrap()
@@ -144,8 +184,9 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
             .iter()
             .map(|unit| format!("usr/lib/systemd/system/{unit}")),
     );
+    expected.extend(docs().map(|doc| format!("usr/share/doc/hacmp/docs/{doc}")));
     // `dpkg-deb -c` lists like `tar tv`: the path is the last field, directories end in '/'.
-    let listed: BTreeSet<String> = stdout(Command::new("dpkg-deb").arg("-c").arg(&deb))
+    let listed: BTreeSet<String> = stdout(Command::new("dpkg-deb").arg("-c").arg(deb))
         .lines()
         .filter_map(|line| line.split_whitespace().last())
         .filter(|path| !path.ends_with('/'))
@@ -153,7 +194,7 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
         .collect();
     assert_eq!(listed, expected);
 
-    let control = stdout(Command::new("dpkg-deb").arg("-I").arg(&deb));
+    let control = stdout(Command::new("dpkg-deb").arg("-I").arg(deb));
     for field in [
         "Package: hacmp".to_string(),
         format!("Version: {version}-1"),
@@ -168,17 +209,10 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
         control.contains(" Depends: libc6"),
         "dpkg-shlibdeps found the C library: {control}"
     );
-    let conffiles = stdout(
-        Command::new("dpkg-deb")
-            .arg("-I")
-            .arg(&deb)
-            .arg("conffiles"),
-    );
+    let conffiles = stdout(Command::new("dpkg-deb").arg("-I").arg(deb).arg("conffiles"));
     assert_eq!(conffiles, "/etc/hacmp/heartbeat.vars\n");
 
     // What was packed runs, and its units start it where the package put it.
-    let unpacked = out.path().join("unpacked");
-    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
     let reported = stdout(Command::new(unpacked.join("usr/bin/hacmp")).arg("--version"));
     assert_eq!(reported, format!("hacmp {version}\n"));
     for unit in &units {
@@ -197,4 +231,71 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
         );
         assert!(!text.contains("/usr/local/bin/hacmp"), "{unit}: {text}");
     }
+}
+
+#[test]
+fn the_package_holds_every_doc_and_man_pages_with_every_variable() {
+    let Some(Package { unpacked, .. }) = package() else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let installed_docs = unpacked.join("usr/share/doc/hacmp/docs");
+    for doc in docs() {
+        assert_eq!(
+            std::fs::read(installed_docs.join(&doc)).unwrap(),
+            std::fs::read(root.join("docs").join(&doc)).unwrap(),
+            "{doc} is packed as it is"
+        );
+    }
+    let readme = std::fs::read_to_string(unpacked.join("usr/share/doc/hacmp/README.md")).unwrap();
+    let linked = regex::Regex::new(r"\]\((docs/[a-z-]+\.md)\)").unwrap();
+    for link in linked.captures_iter(&readme) {
+        assert!(
+            unpacked
+                .join("usr/share/doc/hacmp")
+                .join(&link[1])
+                .is_file(),
+            "README's link {} resolves in the package",
+            &link[1]
+        );
+    }
+
+    let variables = hacmp::manual::variables();
+    for page in ["hacmp", "hacmp-run", "hacmp-check"] {
+        let path = unpacked.join(format!("usr/share/man/man1/{page}.1.gz"));
+        let roff = stdout(Command::new("gzip").arg("-dc").arg(&path));
+        assert!(roff.contains("\n.SH VARIABLES\n"), "{page}: {roff}");
+        for variable in &variables {
+            let entry = format!(
+                "\\fB{}\\fR (default: {})\n",
+                variable.name, variable.default
+            );
+            assert!(roff.contains(&entry), "{page} lacks {entry:?}");
+        }
+        // man renders the page without a complaint about its markup.
+        let rendered = Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(&path)
+            .env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .output()
+            .unwrap();
+        let complaints = String::from_utf8_lossy(&rendered.stderr);
+        assert!(
+            rendered.status.success() && complaints.is_empty(),
+            "{page}: {complaints}"
+        );
+        let text = String::from_utf8_lossy(&rendered.stdout);
+        assert!(
+            text.contains("hacmpEtcdEndpoints (default: none)"),
+            "{page}: {text}"
+        );
+    }
+
+    let copyright =
+        std::fs::read_to_string(unpacked.join("usr/share/doc/hacmp/copyright")).unwrap();
+    assert!(
+        copyright.contains("License: MIT OR Apache-2.0"),
+        "{copyright}"
+    );
 }
