@@ -1,7 +1,8 @@
 //! The mistakes operators make with variables that are each valid alone: refused where the loop
 //! could not do its job, warned about where it runs but will hurt in some failure. `hacmp check`
-//! lists the warnings among its hazards; the start prints them on stderr, before the loop's
-//! first line, and both refuse through `preflight::check`. Each says what to do, in one line.
+//! lists the warnings among its hazards; a safe daemon's start prints them on stderr, before the
+//! loop's first line (a compat daemon's output stays the script's, stderr included), and both
+//! refuse through `preflight::check`. Each says what to do, in one line.
 
 use std::ffi::OsStr;
 use std::io::ErrorKind;
@@ -82,8 +83,12 @@ pub fn warnings(vars: &Variables, storage: &dyn StorageProbe) -> Vec<Advice> {
     found
 }
 
-/// Prints the warnings for a daemon about to start, each naming where its variable was set.
+/// Prints the warnings for a safe daemon about to start, each naming where its variable was set.
+/// A compat daemon prints nothing: its stdout and stderr are heartbeat.sh's, line for line.
 pub fn print_warnings(settings: &Settings, vars: &Variables) {
+    if vars.profile == Profile::Compat {
+        return;
+    }
     for advice in warnings(vars, &RealStorage) {
         let line = settings.get(advice.variable).error(&advice.reason);
         eprintln!("hacmp: warning: {line}");
