@@ -10,7 +10,6 @@ use std::path::Path;
 
 use crate::config::{ConfigError, Profile, Settings, Store, Variables};
 use crate::engine::START_RECHECK_SECONDS;
-use crate::preflight::is_executable_command;
 use crate::storage::{RealStorage, StorageProbe};
 
 /// The shortest faileOverTime docs/etcd.md asks for with the etcd backend: an etcd leader
@@ -24,8 +23,14 @@ pub struct Advice {
     pub reason: String,
 }
 
-/// The mistakes the loop cannot run with; the first found is the error.
-pub fn refusal(settings: &Settings, vars: &Variables) -> Result<(), ConfigError> {
+/// The mistakes the loop cannot run with; the first found is the error. `is_executable` says
+/// whether execvp would find a program (preflight's answer, given here so that this module
+/// and preflight, which calls it, do not depend on each other).
+pub fn refusal(
+    settings: &Settings,
+    vars: &Variables,
+    is_executable: fn(&str) -> bool,
+) -> Result<(), ConfigError> {
     if vars.loop_time == 0 {
         return Err(settings.get("loopTime").error(
             "makes the loop run without a pause, a busy loop: set loopTime to 1 or more (about a third of faileOverTime)",
@@ -33,7 +38,7 @@ pub fn refusal(settings: &Settings, vars: &Variables) -> Result<(), ConfigError>
     }
     if let Some(command) = &vars.event_command
         && let Some(program) = event_program(command)
-        && !is_executable_command(program)
+        && !is_executable(program)
     {
         return Err(settings.get("hacmpEventCmd").error(&format!(
             "runs {program}, which is not an executable file{}: no event would be reported; give the hook's full path and make it executable",
@@ -168,7 +173,9 @@ mod tests {
     fn refused(pairs: &[(&str, &str)]) -> Option<String> {
         let settings = settings(pairs);
         let vars = settings.validate().unwrap();
-        refusal(&settings, &vars).err().map(|e| e.to_string())
+        refusal(&settings, &vars, crate::preflight::is_executable_command)
+            .err()
+            .map(|e| e.to_string())
     }
 
     #[test]

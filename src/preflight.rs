@@ -17,7 +17,7 @@ use crate::real::files::describe;
 use crate::storage::{self, RealStorage, StorageProbe};
 
 pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigError> {
-    advice::refusal(settings, variables)?;
+    advice::refusal(settings, variables, is_executable_command)?;
     match &variables.store {
         // The etcd backend keeps its lease in the cluster: heartBeatDir is not used, and an
         // operator who never had a shared directory need not make one.
