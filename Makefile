@@ -8,7 +8,7 @@ BINDIR ?= $(PREFIX)/bin
 HACMP ?= target/release/hacmp
 GENERATED := target/generated
 
-.PHONY: all build deps demo test lint bench bench-smoke install generated deb clean safety-report fuzz-config fuzz-pattern
+.PHONY: all build deps original demo test lint bench bench-smoke install generated deb clean safety-report fuzz-config fuzz-pattern
 
 all: build
 
@@ -23,9 +23,17 @@ deps:
 demo: deps build
 	bash examples/demo.sh $(HACMP)
 
-# Everything CI checks: formatting, lints, and every test.
-test: deps lint
-	$(CARGO) test --all-targets
+# The bash original the tests and the safety report compare with (not part of this repository):
+# HACMP_ORIGINAL, else ../shared/seed/heartbeat.sh, else upstream's at a pinned commit,
+# downloaded and checked by SHA-256. Recorded in $(ORIGINAL), which tests/support reads.
+ORIGINAL := target/original/path
+original:
+	@sh .ci/original
+
+# Everything CI checks: formatting, lints, and every test. The original is found first, so that
+# without it the run stops in seconds; --no-fail-fast so that one failure hides no other.
+test: original deps lint
+	$(CARGO) test --all-targets --no-fail-fast
 
 # The safe profile's evidence, written to docs/safety.md: the scenario catalog on bash, compat,
 # safe and mixed clusters; 5,050 runs of random fault schedules (1,000 on all-safe clusters, 50
@@ -34,8 +42,8 @@ test: deps lint
 # etcd backend's catalog with 1,200 random schedules over etcd (1,000 general, 200 of clean
 # host crashes); and 1,200 random schedules over three heartbeat directories (1,000 general,
 # 200 of data centres lost whole).
-safety-report: build
-	$(HACMP) parity --safety --catalog tests/shell-parity/scenarios \
+safety-report: original build
+	$(HACMP) parity --original "$$(cat $(ORIGINAL))" --safety --catalog tests/shell-parity/scenarios \
 		--catalog tests/shell-parity/etcd-scenarios --seed 100001 \
 		--random 1000 --random-all-ways 50 --random-crashes 200 --random-biased 1900 \
 		--random-etcd 1000 --random-etcd-crashes 200 \
@@ -43,12 +51,12 @@ safety-report: build
 
 # Issue 5's benchmarks, hacmp next to heartbeat.sh on this machine, written to
 # docs/benchmarks.md (about 14 minutes). BENCH_ARGS adds options, e.g. BENCH_ARGS='--seconds 600'.
-bench: deps
+bench: original deps
 	$(CARGO) bench --bench benchmarks -- --write docs/benchmarks.md $(BENCH_ARGS)
 
 # The same benchmarks in seconds, figures discarded; `make test` runs it through
 # `cargo test --all-targets`, so it cannot rot.
-bench-smoke: deps
+bench-smoke: original deps
 	$(CARGO) test --bench benchmarks
 
 # Random variable files from both generators, each read by hacmp and sourced by bash under a
@@ -74,7 +82,7 @@ generated:
 		sed 's|/usr/local/bin/hacmp|$(BINDIR)/hacmp|g' "$$unit" > $(GENERATED)/systemd/$${unit##*/} || exit 1; \
 	done
 
-# The binary, its man pages, shell completions, the example units and the reattach drop-in.
+# The binary, its man pages, shell completions, the example units, the reattach drop-in and docs/.
 install: build
 	$(MAKE) generated
 	install -D -m 0755 $(HACMP) $(DESTDIR)$(BINDIR)/hacmp
@@ -85,6 +93,8 @@ install: build
 	install -D -m 0644 $(GENERATED)/completions/hacmp.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/hacmp.fish
 	install -m 0644 $(GENERATED)/systemd/*.service $(DESTDIR)$(PREFIX)/share/doc/hacmp/
 	install -m 0644 compat/reattach.conf $(DESTDIR)$(PREFIX)/share/doc/hacmp/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/hacmp/docs
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/hacmp/docs/
 
 # The Debian package, target/debian/hacmp_VERSION_ARCH.deb (cargo-deb; the files it holds are
 # listed in Cargo.toml under [package.metadata.deb]). `make deps` installs cargo-deb if missing.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::advice;
 use crate::config::{self, Origin, Profile, Setting, Settings, Variables};
 pub use crate::operator::Hazard;
 use crate::operator::{LeaseStore, hazard};
@@ -50,6 +51,11 @@ pub fn hazards(vars: &Variables, store: &dyn LeaseStore, around: &Surroundings) 
     }
     pattern_matches(vars, around, &mut found);
     maintenance_file_placement(vars, store, around, &mut found);
+    found.extend(
+        advice::warnings(vars, around.storage)
+            .into_iter()
+            .map(|advice| hazard(advice.variable, advice.reason)),
+    );
     found
 }
 
@@ -597,9 +603,11 @@ mod tests {
     fn relative_paths_and_slow_loops_are_hazards() {
         let vars = variables(&[("heartBeatDir", "heartbeat"), ("loopTime", "10")]);
         let found = reasons(&vars, &SAFE_NFS, vec![]);
-        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found.len(), 3, "{found:?}");
         assert!(found[0].starts_with("heartBeatDir: is a relative path"));
         assert!(found[1].starts_with("loopTime: is not shorter than faileOverTime (10 s)"));
+        // A slow loop also lets a new master look dead after its takeover (src/advice.rs).
+        assert!(found[2].starts_with("faileOverTime: is not more than the 5 s recheck"));
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Ended {
 }
 
 /// The duration of the conflict-avoidance pause in `startInstance`.
-const START_RECHECK_SECONDS: u64 = 5;
+pub const START_RECHECK_SECONDS: u64 = 5;
 /// How long `killInstance` waits between SIGTERM and SIGKILL.
 const GRACEFUL_KILL_SECONDS: u64 = 30;
 

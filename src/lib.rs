@@ -4,11 +4,13 @@
 /// Exit status for a configuration that cannot be used, for every command.
 pub const EXIT_INVALID: u8 = 2;
 
+pub mod advice;
 pub mod check;
 pub mod config;
 pub mod engine;
 pub mod event;
 pub mod maintenance;
+pub mod manual;
 pub mod operator;
 pub mod pattern;
 pub mod preflight;

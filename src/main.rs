@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use hacmp::config::{self, ConfigError, Origin, Profile, Settings, Variables};
 use hacmp::real::{RealWorld, guard, report};
-use hacmp::{EXIT_INVALID, check, engine, maintenance, operator, preflight, safe, status};
+use hacmp::{EXIT_INVALID, advice, check, engine, maintenance, operator, preflight, safe, status};
 
 #[derive(Parser)]
 #[command(
@@ -153,6 +153,12 @@ Examples:
 }
 
 fn main() -> ExitCode {
+    if let Some(typo) =
+        advice::mistyped_subcommand(&Cli::command(), std::env::args_os().nth(1).as_deref())
+    {
+        eprintln!("{typo}");
+        return ExitCode::from(EXIT_INVALID);
+    }
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Run { file, profile }) => run(file.as_deref(), profile.as_deref()),
@@ -206,34 +212,14 @@ fn load(file: Option<&Path>, profile: Option<&str>) -> Option<(Settings, Variabl
         }
         let variables = settings.validate()?;
         preflight::check(&settings, &variables)?;
+        advice::print_warnings(&settings, &variables);
         Ok((settings, variables))
     })();
     loaded.map_err(|error| eprintln!("hacmp: {error}")).ok()
 }
 
 fn generate_docs(dir: &Path) -> u8 {
-    let written = (|| -> std::io::Result<()> {
-        std::fs::create_dir_all(dir.join("man"))?;
-        std::fs::create_dir_all(dir.join("completions"))?;
-        let command = Cli::command();
-        // hacmp.1 and a page for every subcommand it names (hacmp-run.1, hacmp-status.1, ...);
-        // the hidden ones are started by hacmp itself or by `make`, and get none.
-        clap_mangen::generate_to(command.clone(), dir.join("man"))?;
-        for shell in [
-            clap_complete::Shell::Bash,
-            clap_complete::Shell::Zsh,
-            clap_complete::Shell::Fish,
-        ] {
-            clap_complete::generate_to(
-                shell,
-                &mut command.clone(),
-                "hacmp",
-                dir.join("completions"),
-            )?;
-        }
-        Ok(())
-    })();
-    match written {
+    match hacmp::manual::generate(Cli::command(), dir) {
         Ok(()) => 0,
         Err(error) => {
             eprintln!("hacmp: {}: {error}", dir.display());

@@ -10,12 +10,14 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::advice;
 use crate::config::{ConfigError, Profile, Setting, Settings, Store, Variables};
 use crate::real::batch::{Outcome, Pools};
 use crate::real::files::describe;
 use crate::storage::{self, RealStorage, StorageProbe};
 
 pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigError> {
+    advice::refusal(settings, variables, is_executable_command)?;
     match &variables.store {
         // The etcd backend keeps its lease in the cluster: heartBeatDir is not used, and an
         // operator who never had a shared directory need not make one.
@@ -188,7 +190,7 @@ fn can_write_file(file: &str) -> bool {
 
 /// Whether execvp would find `program`: a path is taken as it is, a bare name is looked up in
 /// PATH.
-fn is_executable_command(program: &str) -> bool {
+pub(crate) fn is_executable_command(program: &str) -> bool {
     let is_executable_file = |path: &Path| path.is_file() && access(path, libc::X_OK);
     if program.contains('/') {
         return is_executable_file(Path::new(program));

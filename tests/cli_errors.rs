@@ -471,3 +471,54 @@ fn hacmp_check(directory: &Path, vars: &Path) -> (Option<i32>, String) {
         + &String::from_utf8_lossy(&output.stderr);
     (output.status.code(), all)
 }
+
+#[test]
+fn a_loop_time_of_zero_is_refused_as_a_busy_loop() {
+    assert_eq!(
+        refused(8, "loopTime=0"),
+        "hacmp: VARS:8: loopTime='0' makes the loop run without a pause, a busy loop: set loopTime to 1 or more (about a third of faileOverTime)"
+    );
+}
+
+#[test]
+fn an_event_command_that_is_not_executable_is_refused() {
+    assert_eq!(
+        refused(9, "hacmpEventCmd='/nonexistent/page-oncall --urgent'"),
+        "hacmp: VARS:9: hacmpEventCmd='/nonexistent/page-oncall --urgent' runs /nonexistent/page-oncall, which is not an executable file: no event would be reported; give the hook's full path and make it executable"
+    );
+    let error = refused(9, "hacmpEventCmd=page-oncall-not-installed");
+    assert!(error.contains("not an executable file in PATH"), "{error}");
+}
+
+#[test]
+fn a_mistyped_subcommand_gets_did_you_mean_and_nothing_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let vars = root.path().join("heartbeat.vars");
+    fs::write(&vars, variables_with(root.path(), "typo", 9, "")).unwrap();
+    for arguments in [
+        vec![OsStr::new("stauts"), vars.as_os_str()],
+        vec![OsStr::new("chekc")],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+            .args(&arguments)
+            .current_dir(root.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{arguments:?}: {stderr}");
+        assert!(output.stdout.is_empty());
+        let word = arguments[0].to_str().unwrap();
+        let meant = if word == "stauts" { "status" } else { "check" };
+        assert_eq!(
+            stderr,
+            format!(
+                "hacmp: {word} is neither a subcommand nor a file: did you mean `hacmp {meant}`?\n"
+            )
+        );
+    }
+    assert!(
+        !root.path().join("heartbeat").exists(),
+        "no loop ran in the directory"
+    );
+}

@@ -10,6 +10,7 @@
 mod generator;
 #[path = "config_vs_bash/hard_generator.rs"]
 mod hard_generator;
+mod support;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -288,18 +289,6 @@ fn operators_variable_files_are_all_accepted_and_read_as_bash() {
     corpus_reads_as_bash(&Path::new(CORPUS).join("operators"), 30);
 }
 
-fn original_script() -> PathBuf {
-    let seed = std::env::var_os("HACMP_ORIGINAL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared/seed/heartbeat.sh"));
-    assert!(
-        seed.is_file(),
-        "{} is missing: set HACMP_ORIGINAL to the original heartbeat.sh",
-        seed.display()
-    );
-    seed
-}
-
 /// heartbeat.sh as upstream lays it out: each function's `{` on a line of its own, and more
 /// blank lines.
 fn upstream_layout(text: &str) -> String {
@@ -310,7 +299,7 @@ fn upstream_layout(text: &str) -> String {
 
 #[test]
 fn the_original_heartbeat_script_in_either_layout_reads_as_bash_before_its_loop() {
-    let seed = std::fs::read_to_string(original_script()).expect("the script is readable");
+    let seed = std::fs::read_to_string(support::original_script()).expect("the script is readable");
     let directory = tempfile::tempdir().unwrap();
     for text in [seed.clone(), upstream_layout(&seed)] {
         let file = directory.path().join("heartbeat.sh");

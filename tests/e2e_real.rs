@@ -197,6 +197,7 @@ fn heartbeat_sh_with_hacmp_as_its_interpreter_runs_natively() {
         Path::new(env!("CARGO_BIN_EXE_hacmp")),
         "the kernel ran hacmp, not bash"
     );
+    // Not even a warning about the tests' short faileOverTime: that is for `hacmp check`.
     assert!(a.errors().is_empty(), "stderr: {}", a.errors());
 }
 
@@ -283,4 +284,27 @@ fn hacmp_takes_the_same_actions_as_the_bash_original() {
         // The host name is the one difference the setup makes.
         assert_eq!(h.replace("nodeB", "nodeA"), *b, "line {line}");
     }
+}
+
+/// A safe daemon says at start what `hacmp check` would warn about, on stderr, naming the line,
+/// and then runs.
+#[test]
+fn a_safe_daemon_warns_at_start_about_a_maintenance_file_it_could_never_create() {
+    let root = tempfile::tempdir().unwrap();
+    let mut a = node(root.path(), "nodeA", &unique_marker("warn"));
+    a.set_variable("hacmpProfile", "safe");
+    a.set_variable("maintenanceFile", "./no-such-directory/maintenance");
+    a.start(Daemon::Hacmp);
+    let warning = "maintenanceFile='./no-such-directory/maintenance' is in ./no-such-directory, which does not exist: `hacmp maintenance on` would fail just when it is needed; create the directory or choose a maintenanceFile in one";
+    wait_until("the warning", Duration::from_secs(10), || {
+        a.errors().contains(warning)
+    });
+    let line = a.errors().lines().next().unwrap().to_string();
+    assert!(
+        line.starts_with("hacmp: warning: ") && line.ends_with(&format!(":10: {warning}")),
+        "{line}"
+    );
+    wait_until("the loop to run", Duration::from_secs(10), || {
+        a.output_contains("starting monitoring (safe profile)")
+    });
 }

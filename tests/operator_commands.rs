@@ -387,6 +387,66 @@ fn check_reports_invalid_variables_with_exit_status_two() {
     );
 }
 
+/// The mistakes that run but hurt: each is a hazard of `hacmp check` (exit 1) saying what to do.
+#[test]
+fn check_warns_about_mistakes_the_loop_runs_with() {
+    let cluster = cluster(
+        "maintenanceFile=/nonexistent-hacmp-test-dir/maintenance\nfaileOverTime=7\nloopTime=2\n",
+    );
+    let output = hacmp(&cluster, &["check"]);
+    let shown = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("  maintenanceFile: is in /nonexistent-hacmp-test-dir, which does not exist: `hacmp maintenance on` would fail just when it is needed; create the directory or choose a maintenanceFile in one\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("  faileOverTime: is not more than the 5 s recheck plus loopTime (7 s), the time between a new master's first and second heartbeat: peers find it dead right after its takeover and take over again; set faileOverTime above 7\n"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn check_warns_about_etcd_with_a_short_faile_over_time() {
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cluster = cluster(&format!(
+        "hacmpProfile=safe\nhacmpBackend=etcd\nhacmpEtcdEndpoints=http://{}\nhacmpEtcdPrefix=/hacmp/{}\nfaileOverTime=5\nloopTime=1\n",
+        nobody.local_addr().unwrap(),
+        support::unique_marker("short")
+    ));
+    let output = hacmp(&cluster, &["check"]);
+    let shown = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("  faileOverTime: is below the 10 s docs/etcd.md asks for with hacmpBackend=etcd: an etcd leader election can outlast the lease and stop a healthy master's application; set faileOverTime to 10 or more\n"),
+        "{shown}"
+    );
+}
+
+/// The mistakes the loop cannot run with: `hacmp check` says invalid (exit 2) with the line.
+#[test]
+fn check_refuses_a_busy_loop_and_a_missing_event_command() {
+    for (extra, said) in [
+        (
+            "loopTime=0\n",
+            ":9: loopTime='0' makes the loop run without a pause",
+        ),
+        (
+            "hacmpEventCmd=/nonexistent/hook\n",
+            ":9: hacmpEventCmd='/nonexistent/hook' runs /nonexistent/hook, which is not an executable file",
+        ),
+    ] {
+        let cluster = cluster(extra);
+        let output = hacmp(&cluster, &["check"]);
+        let shown = text(&output.stdout);
+        assert_eq!(output.status.code(), Some(2), "{shown}");
+        assert!(
+            shown.contains("invalid: ") && shown.contains(said),
+            "{shown}"
+        );
+    }
+}
+
 /// `hacmp check --json` (docs/check-json.md): every variable's value and origin, the hazards,
 /// and on unusable variables the error, with the same exit statuses as the table.
 #[test]

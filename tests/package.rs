@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// `make generated` writes one directory for every package; one test at a time writes it.
@@ -60,6 +60,18 @@ fn cargo_deb_available() -> Result<(), String> {
     Ok(())
 }
 
+/// The names of the project's docs/*.md, which README and --help point to.
+fn docs() -> impl Iterator<Item = String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .collect();
+    names.sort();
+    names.into_iter()
+}
+
 /// The pages hacmp.1 refers to, as "hacmp-run" for hacmp-run(1).
 fn pages_named_in(page: &str) -> BTreeSet<String> {
     let reference = regex::Regex::new(r"hacmp\\-([a-z-]+)\(1\)").unwrap();
@@ -67,6 +79,35 @@ fn pages_named_in(page: &str) -> BTreeSet<String> {
         .captures_iter(page)
         .map(|found| format!("hacmp-{}", &found[1]))
         .collect()
+}
+
+/// The package the tests that only read it share, built once.
+struct Package {
+    deb: PathBuf,
+    /// Where `dpkg-deb -x` unpacked it.
+    unpacked: PathBuf,
+}
+
+/// The package, or `None` (the test is skipped) where cargo-deb cannot run.
+fn package() -> Option<&'static Package> {
+    static PACKAGE: OnceLock<Option<Package>> = OnceLock::new();
+    PACKAGE.get_or_init(build_package).as_ref()
+}
+
+fn build_package() -> Option<Package> {
+    if let Err(reason) = cargo_deb_available() {
+        eprintln!("SKIPPED: the package cannot be built here: {reason}");
+        return None;
+    }
+    let binary = Path::new(env!("CARGO_BIN_EXE_hacmp"));
+    let target_dir = binary.parent().and_then(Path::parent).unwrap();
+    // Under the profile's own directory rather than a temporary one: a static is never dropped.
+    let out = target_dir.join("deb-check").join("package");
+    let _ = std::fs::remove_dir_all(&out);
+    let deb = pack("deb-check", binary, 1, &out);
+    let unpacked = out.join("unpacked");
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
+    Some(Package { deb, unpacked })
 }
 
 /// Packs `binary` with the package's metadata into a .deb in `out`, with `revision` as the
@@ -110,14 +151,10 @@ fn pack(profile: &str, binary: &Path, revision: u32, out: &Path) -> PathBuf {
 
 #[test]
 fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
-    if let Err(reason) = cargo_deb_available() {
-        eprintln!("SKIPPED: the package cannot be built here: {reason}");
+    let Some(Package { deb, unpacked }) = package() else {
         return;
-    }
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let binary = Path::new(env!("CARGO_BIN_EXE_hacmp"));
-    let out = tempfile::tempdir().unwrap();
-    let deb = pack("deb-check", binary, 1, out.path());
     let version = env!("CARGO_PKG_VERSION");
     assert!(
         deb.file_name()
@@ -169,7 +206,8 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
             .map(|unit| format!("usr/lib/systemd/system/{unit}")),
     );
     // `dpkg-deb -c` lists like `tar tv`: the path is the last field, directories end in '/'.
-    let listed: BTreeSet<String> = stdout(Command::new("dpkg-deb").arg("-c").arg(&deb))
+    expected.extend(docs().map(|doc| format!("usr/share/doc/hacmp/docs/{doc}")));
+    let listed: BTreeSet<String> = stdout(Command::new("dpkg-deb").arg("-c").arg(deb))
         .lines()
         .filter_map(|line| line.split_whitespace().last())
         .filter(|path| !path.ends_with('/'))
@@ -177,7 +215,7 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
         .collect();
     assert_eq!(listed, expected);
 
-    let control = stdout(Command::new("dpkg-deb").arg("-I").arg(&deb));
+    let control = stdout(Command::new("dpkg-deb").arg("-I").arg(deb));
     for field in [
         "Package: hacmp".to_string(),
         format!("Version: {version}-1"),
@@ -195,14 +233,12 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
     let conffiles = stdout(
         Command::new("dpkg-deb")
             .arg("-I")
-            .arg(&deb)
+            .arg(deb)
             .arg("conffiles"),
     );
     assert_eq!(conffiles, "/etc/hacmp/heartbeat.vars\n");
 
     // What was packed runs, and its units start it where the package put it.
-    let unpacked = out.path().join("unpacked");
-    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
     let reported = stdout(Command::new(unpacked.join("usr/bin/hacmp")).arg("--version"));
     assert_eq!(reported, format!("hacmp {version}\n"));
     for unit in &units {
@@ -352,5 +388,72 @@ fn an_upgrade_keeps_a_safe_masters_application() {
         node.app_pids(),
         [app],
         "the same application after the upgrade"
+    );
+}
+
+#[test]
+fn the_package_holds_every_doc_and_man_pages_with_every_variable() {
+    let Some(Package { unpacked, .. }) = package() else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let installed_docs = unpacked.join("usr/share/doc/hacmp/docs");
+    for doc in docs() {
+        assert_eq!(
+            std::fs::read(installed_docs.join(&doc)).unwrap(),
+            std::fs::read(root.join("docs").join(&doc)).unwrap(),
+            "{doc} is packed as it is"
+        );
+    }
+    let readme = std::fs::read_to_string(unpacked.join("usr/share/doc/hacmp/README.md")).unwrap();
+    let linked = regex::Regex::new(r"\]\((docs/[a-z-]+\.md)\)").unwrap();
+    for link in linked.captures_iter(&readme) {
+        assert!(
+            unpacked
+                .join("usr/share/doc/hacmp")
+                .join(&link[1])
+                .is_file(),
+            "README's link {} resolves in the package",
+            &link[1]
+        );
+    }
+
+    let variables = hacmp::manual::variables();
+    for page in ["hacmp", "hacmp-run", "hacmp-check"] {
+        let path = unpacked.join(format!("usr/share/man/man1/{page}.1.gz"));
+        let roff = stdout(Command::new("gzip").arg("-dc").arg(&path));
+        assert!(roff.contains("\n.SH VARIABLES\n"), "{page}: {roff}");
+        for variable in &variables {
+            let entry = format!(
+                "\\fB{}\\fR (default: {})\n",
+                variable.name, variable.default
+            );
+            assert!(roff.contains(&entry), "{page} lacks {entry:?}");
+        }
+        // man renders the page without a complaint about its markup.
+        let rendered = Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(&path)
+            .env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .output()
+            .unwrap();
+        let complaints = String::from_utf8_lossy(&rendered.stderr);
+        assert!(
+            rendered.status.success() && complaints.is_empty(),
+            "{page}: {complaints}"
+        );
+        let text = String::from_utf8_lossy(&rendered.stdout);
+        assert!(
+            text.contains("hacmpEtcdEndpoints (default: none)"),
+            "{page}: {text}"
+        );
+    }
+
+    let copyright =
+        std::fs::read_to_string(unpacked.join("usr/share/doc/hacmp/copyright")).unwrap();
+    assert!(
+        copyright.contains("License: MIT OR Apache-2.0"),
+        "{copyright}"
     );
 }

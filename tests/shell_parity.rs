@@ -131,3 +131,69 @@ fn parity_off_a_terminal_prints_no_progress() {
     );
     assert_eq!(stderr, "", "nothing but differences goes to stderr");
 }
+
+/// A script whose hostName does not call `hostname` differs in every run with two nodes; the
+/// report names the line, and the replay files go to a temporary directory it shows, never the
+/// working directory.
+#[test]
+fn parity_names_a_hard_coded_host_name_and_writes_only_where_it_says() {
+    let (dir, mutated) = mutated_original("hostName=`hostname`", "hostName=nodeA");
+    let line = std::fs::read_to_string(&mutated)
+        .unwrap()
+        .lines()
+        .position(|line| line == "hostName=nodeA")
+        .unwrap()
+        + 1;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .arg("parity")
+        .arg("--original")
+        .arg(&mutated)
+        .args(["--random", "4"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "4 of 4 runs differ. {}:{line}: `hostName=nodeA` does not call hostname",
+            mutated.display()
+        )),
+        "{stderr}"
+    );
+    let replays: Vec<PathBuf> = stderr
+        .lines()
+        .filter_map(|line| line.split_once(" --scenario "))
+        .map(|(_, path)| PathBuf::from(path))
+        .collect();
+    assert_eq!(replays.len(), 4, "{stderr}");
+    let replay_dir = replays[0].parent().unwrap().to_path_buf();
+    assert!(replay_dir.starts_with(std::env::temp_dir()), "{stderr}");
+    for replay in &replays {
+        assert!(replay.is_file() && replay.parent() == Some(replay_dir.as_path()));
+    }
+    std::fs::remove_dir_all(&replay_dir).unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["heartbeat.sh"],
+        "nothing written in the working directory"
+    );
+}
+
+#[test]
+fn parity_has_no_built_in_original() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(["parity", "--random", "1"])
+        .env_remove("HACMP_ORIGINAL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--original <SCRIPT>"), "{stderr}");
+}

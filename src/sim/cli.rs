@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::options::{ParityArgs, checked_settings, scenario_files};
+use super::options::{ParityArgs, checked_settings, replay_file, scenario_files};
 use super::parity::{self, Verdict};
 use super::progress::Progress;
 use super::scenario::Scenario;
@@ -61,11 +61,13 @@ fn compare(args: &ParityArgs) -> Result<bool, String> {
                     failures += 1;
                     eprint!("DIFFERENT {difference}");
                     if index >= first_random {
-                        let path = args.replay_dir.join(format!("{}.toml", verdict.scenario));
+                        let path = replay_file(args, &verdict.scenario)?;
                         match std::fs::write(&path, scenarios[index].to_toml()) {
-                            Ok(()) => {
-                                eprintln!("  replay: hacmp parity --scenario {}", path.display())
-                            }
+                            Ok(()) => eprintln!(
+                                "  replay: hacmp parity --original {} --scenario {}",
+                                args.original.display(),
+                                path.display()
+                            ),
                             Err(e) => eprintln!("  cannot write {}: {e}", path.display()),
                         }
                     }
@@ -80,6 +82,11 @@ fn compare(args: &ParityArgs) -> Result<bool, String> {
                 eprintln!("FAILED {error}");
             }
         }
+    }
+    if failures > 0
+        && let Some(cause) = super::explain::certain_difference(&settings)
+    {
+        eprintln!("{failures} of {} runs differ. {cause}", scenarios.len());
     }
     if let Some(path) = &args.report {
         std::fs::write(path, report::markdown(&verdicts))

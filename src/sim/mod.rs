@@ -12,6 +12,7 @@ pub mod audit;
 mod bash;
 pub mod cli;
 mod daemon;
+mod explain;
 pub mod explore;
 mod hacmp;
 pub mod options;

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use super::limits;
 use super::scenario::Scenario;
@@ -12,7 +13,7 @@ use crate::config::{self, Settings};
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Examples:
-  hacmp parity --scenario tests/shell-parity/scenarios/*.toml --report parity.md
+  hacmp parity --original /opt/app/heartbeat.sh --scenario tests/shell-parity/scenarios/*.toml
   hacmp parity --original /opt/app/heartbeat.sh --random 1000 --seed 1
   hacmp parity --safety --catalog tests/shell-parity/scenarios --random 1000 --report safety.md
   hacmp parity --safety --explore --explore-stride 10 --random-biased 100
@@ -22,12 +23,9 @@ Examples:
 Exits 0 when bash and hacmp agreed on every run (with --safety: when no run broke a rule of
 the safe profile), 1 on any difference, broken rule or failed run.")]
 pub struct ParityArgs {
-    /// The heartbeat.sh to compare with; hacmp takes its variables from it too.
-    #[arg(
-        long,
-        env = "HACMP_ORIGINAL",
-        default_value = "../shared/seed/heartbeat.sh"
-    )]
+    /// The heartbeat.sh to compare with, the operator's own; hacmp takes its variables from it
+    /// too. There is no default: hacmp ships no copy of the script.
+    #[arg(long, value_name = "SCRIPT")]
     pub original: PathBuf,
     /// Scenario files (TOML; see tests/shell-parity/README.md).
     #[arg(long = "scenario", num_args = 1..)]
@@ -94,9 +92,10 @@ pub struct ParityArgs {
     /// Write the audit figures of every scenario to this markdown file.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Where the scenario file of a disagreeing random schedule is written, for replay.
-    #[arg(long, default_value = ".")]
-    pub replay_dir: PathBuf,
+    /// Where the scenario file of a disagreeing random schedule is written, for replay; without
+    /// it, a temporary directory made at the first such schedule (each replay line shows it).
+    #[arg(long, value_name = "DIR")]
+    pub replay_dir: Option<PathBuf>,
     /// Write each node's trace of the bash run to DIR/SCENARIO.NODE.trace.
     #[arg(long, value_name = "DIR", conflicts_with = "safety")]
     pub traces: Option<PathBuf>,
@@ -132,6 +131,24 @@ pub fn checked_settings(args: &ParityArgs) -> Result<Settings, String> {
         }
     }
     original_settings(&args.original)
+}
+
+/// Where the scenario file `name` of a disagreeing random schedule goes: under --replay-dir, else
+/// in a temporary directory made for this run when first needed, never the working directory.
+pub fn replay_file(args: &ParityArgs, name: &str) -> Result<PathBuf, String> {
+    static TEMPORARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = match &args.replay_dir {
+        Some(dir) => dir.clone(),
+        None => TEMPORARY
+            .get_or_init(|| {
+                let dir = std::env::temp_dir().join(format!("hacmp-parity-{}", std::process::id()));
+                std::fs::create_dir_all(&dir)
+                    .map(|()| dir.clone())
+                    .map_err(|e| format!("cannot make {}: {e}", dir.display()))
+            })
+            .clone()?,
+    };
+    Ok(dir.join(format!("{name}.toml")))
 }
 
 /// The scenarios of --catalog, then those of --scenario.

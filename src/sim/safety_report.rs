@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::explore::{self, Exploration};
-use super::options::{ParityArgs, checked_settings, scenario_files};
+use super::options::{ParityArgs, checked_settings, replay_file, scenario_files};
 use super::progress::Progress;
 use super::report::{failovers, seconds};
 use super::safety::{self, SafetyVerdict, Ways};
@@ -250,12 +250,17 @@ fn report_violations(args: &ParityArgs, verdict: &SafetyVerdict, random: Option<
         );
     }
     if let Some(scenario) = random {
-        let path = args
-            .replay_dir
-            .join(format!("safe-{}.toml", verdict.scenario));
+        let path = match replay_file(args, &format!("safe-{}", verdict.scenario)) {
+            Ok(path) => path,
+            Err(e) => {
+                eprintln!("  {e}");
+                return;
+            }
+        };
         match std::fs::write(&path, scenario.to_toml()) {
             Ok(()) => eprintln!(
-                "  replay: hacmp parity --safety --scenario {}",
+                "  replay: hacmp parity --original {} --safety --scenario {}",
+                args.original.display(),
                 path.display()
             ),
             Err(e) => eprintln!("  cannot write {}: {e}", path.display()),

@@ -28,17 +28,22 @@ pub fn example_app() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/exampleApplication.sh")
 }
 
-/// The bash original the project replaces; `HACMP_ORIGINAL` overrides its location. A missing
-/// original fails the test: CI must never pass by skipping the comparison.
+/// The bash original the project replaces: `HACMP_ORIGINAL`, else the one `make test` found
+/// (.ci/original records it in target/original/path). A missing original fails the test: CI
+/// must never pass by skipping the comparison.
 pub fn original_script() -> PathBuf {
-    let path = std::env::var_os("HACMP_ORIGINAL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/heartbeat.sh")
-        });
+    let record = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/original/path");
+    let path = match std::env::var_os("HACMP_ORIGINAL") {
+        Some(path) => PathBuf::from(path),
+        None => fs::read_to_string(&record)
+            .map(|text| PathBuf::from(text.trim_end_matches('\n')))
+            .unwrap_or_else(|_| {
+                panic!("no original heartbeat.sh: run `make original` or set HACMP_ORIGINAL")
+            }),
+    };
     assert!(
         path.is_file(),
-        "the original heartbeat.sh is missing at {} (set HACMP_ORIGINAL)",
+        "the original heartbeat.sh is missing at {} (run `make original` or set HACMP_ORIGINAL)",
         path.display()
     );
     path
