@@ -6,6 +6,7 @@
 //! Nothing here may slow the loop down: systemd's notifications are one datagram each, the hook
 //! and the metrics writer run on threads of their own behind bounded queues.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
@@ -103,6 +104,8 @@ pub struct Reporter {
     takeovers: u64,
     incidents: u64,
     fenced: u64,
+    /// The warnings already passed to the hook.
+    warnings: BTreeSet<String>,
     storage: StorageTable,
 }
 
@@ -126,6 +129,7 @@ impl Reporter {
             takeovers: 0,
             incidents: 0,
             fenced: 0,
+            warnings: BTreeSet::new(),
             storage: StorageTable::new(),
         }
     }
@@ -256,6 +260,12 @@ impl Reporter {
                     };
                     let message = format!("{} sees {} {message}", self.host, self.maintenance_file);
                     self.hook(name, None, message);
+                }
+            }
+            Event::Warning { name, message } => {
+                // Said once while it lasts, not once per round.
+                if self.warnings.insert(message.clone()) {
+                    self.hook(name, None, message.clone());
                 }
             }
             Event::RoundBegins => self.round_began = Some(Instant::now()),

@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use super::answer;
 use super::backend::{Backend, Grant};
-use super::record::{Phase, Record};
+use super::record::{self, Phase, Record};
 use crate::config::Variables;
-use crate::timing::{CLAIM_WINDOW, SETTLE, Timing};
+use crate::event::Event;
+use crate::timing::Timing;
 use crate::world::{Answer, EntryRead, HeldLease, Io, SafeWorld, Step, StorageOp, StorageValue};
 
 /// More entries than a heartbeat directory of a real cluster holds, stray files included; a
@@ -81,14 +82,12 @@ pub struct Files {
     /// read).
     scan_started: Duration,
     read_whole: Vec<bool>,
-    /// The directories where our last write timed out: the scan that follows it skips them,
-    /// so that a hung directory costs a round one deadline, not two (a master's renewal and
-    /// look together must fit in its lease).
-    timed_out: Vec<bool>,
     unknown_sights: u64,
     /// The highest token seen in any directory, ever: a claim takes the next one.
     highest_token: u64,
     counter: u64,
+    /// `record::fingerprint` of our directories, written into every record of ours.
+    fingerprint: u64,
 }
 
 impl Files {
@@ -106,9 +105,9 @@ impl Files {
         );
         let dirs = dirs.to_vec();
         Files {
+            fingerprint: record::fingerprint(&dirs),
             scan_started: started_at,
             read_whole: vec![false; dirs.len()],
-            timed_out: vec![false; dirs.len()],
             dirs,
             host_name: vars.host_name.clone(),
             timing,
@@ -145,6 +144,7 @@ impl Files {
             incarnation: self.incarnation,
             counter: self.counter,
             phase,
+            fingerprint: Some(self.fingerprint),
         };
         let content = record.to_string();
         let ops: Vec<StorageOp> = (0..self.dirs.len())
@@ -154,10 +154,9 @@ impl Files {
             })
             .collect();
         let issued = world.elapsed()?;
-        let answers = world.storage_batch(&ops, self.timing.io_limit)?;
+        let answers = world.storage_batch(&ops, self.timing.io_limit, self.majority())?;
         let mut confirmations = Vec::new();
-        for (dir, (op, Answer { io, at })) in ops.iter().zip(answers).enumerate() {
-            self.timed_out[dir] = io == Io::TimedOut;
+        for (op, Answer { io, at }) in ops.iter().zip(answers).filter_map(awaited) {
             if answer(world, io, op.path())?.is_some() {
                 confirmations.push(at);
             }
@@ -168,26 +167,23 @@ impl Files {
             .map(|&at| Confirmed { issued, at }))
     }
 
-    /// Lists every directory (but those where our last write timed out), then reads every
-    /// entry of those listed, fresh, and notes which changed, each dated when its own read
-    /// returned. A directory whose listing failed or timed out is not read in this scan, so it
-    /// costs one deadline at most. Returns whether a majority of the directories was read
-    /// whole: no decision may rest on less.
+    /// Lists every directory, then reads every entry of those listed, fresh, and notes which
+    /// changed, each dated when its own read returned. Each batch returns once a majority of
+    /// the directories answered it whole: a directory slower than that, or one whose listing
+    /// failed, is not read in this scan, so a slow or hung minority costs nothing. Returns
+    /// whether a majority of the directories was read whole: no decision may rest on less.
     fn scan(&mut self, world: &mut dyn SafeWorld) -> Step<bool> {
         self.scan_started = world.elapsed()?;
-        let skipped = std::mem::replace(&mut self.timed_out, vec![false; self.dirs.len()]);
-        let listed: Vec<usize> = (0..self.dirs.len()).filter(|&dir| !skipped[dir]).collect();
-        let lists: Vec<StorageOp> = listed
-            .iter()
-            .map(|&dir| StorageOp::List {
+        let lists: Vec<StorageOp> = (0..self.dirs.len())
+            .map(|dir| StorageOp::List {
                 dir: self.dirs[dir].clone(),
             })
             .collect();
-        let listings = world.storage_batch(&lists, self.timing.io_limit)?;
+        let listings = world.storage_batch(&lists, self.timing.io_limit, self.majority())?;
         let mut whole = vec![false; self.dirs.len()];
         let mut entries: Vec<Key> = Vec::new();
         let mut listed_at = Duration::ZERO;
-        for (&dir, Answer { io, at }) in listed.iter().zip(listings) {
+        for (dir, Answer { io, at }) in listings.into_iter().enumerate().filter_map(awaited) {
             let Some(value) = answer(world, io, &self.dirs[dir])? else {
                 continue;
             };
@@ -214,9 +210,15 @@ impl Files {
                     path: self.path(*dir, name),
                 })
                 .collect();
-            let answers = world.storage_batch(&reads, self.timing.io_limit)?;
-            for ((key, op), Answer { io, at }) in entries.into_iter().zip(&reads).zip(answers) {
-                let sight = self.sight(world, io, op.path())?;
+            let answers = world.storage_batch(&reads, self.timing.io_limit, self.majority())?;
+            let returned = world.elapsed()?;
+            for ((key, op), answer) in entries.into_iter().zip(&reads).zip(answers) {
+                // A read left behind is not a failure to report, but it is no sight either:
+                // like a failed one, it counts as a change.
+                let (sight, at) = match answer {
+                    Some(Answer { io, at }) => (self.sight(world, io, op.path())?, at),
+                    None => (self.unknown(), returned),
+                };
                 whole[key.0] &= !matches!(sight, Sight::Unknown(_));
                 self.note(key, sight, at);
             }
@@ -266,7 +268,7 @@ impl Files {
     /// the observations stay as small as the directories; one that comes back is a first
     /// sight, which counts as a change.
     fn forget_long_missing(&mut self, now: Duration) {
-        let look_back = 2 * (self.timing.takeover_after + SETTLE);
+        let look_back = 2 * (self.timing.takeover_after + self.timing.settle);
         self.observations.retain(|_, observation| {
             observation.sight != Sight::Missing
                 || now.saturating_sub(observation.changed_at) < look_back
@@ -281,20 +283,28 @@ impl Files {
         path: &str,
     ) -> Step<Sight> {
         Ok(match answer(world, io, path)? {
-            None => {
-                self.unknown_sights += 1;
-                Sight::Unknown(self.unknown_sights)
-            }
+            None => self.unknown(),
             Some(StorageValue::Entry(EntryRead::Missing)) => Sight::Missing,
             Some(StorageValue::Entry(EntryRead::NotAFile)) => Sight::NotAFile,
             Some(StorageValue::Entry(EntryRead::File { text, modified })) => {
                 match Record::parse(&text) {
                     Some(record) => Sight::Record(record),
-                    None => Sight::Foreign(modified),
+                    None => {
+                        if let Some(refusal) = Record::version_1_refusal(&text, path) {
+                            world.print_error(&refusal)?;
+                        }
+                        Sight::Foreign(modified)
+                    }
                 }
             }
             Some(other) => panic!("a read answered {other:?}"),
         })
+    }
+
+    /// A sight of an entry that could not be read, unlike any other.
+    fn unknown(&mut self) -> Sight {
+        self.unknown_sights += 1;
+        Sight::Unknown(self.unknown_sights)
     }
 
     /// Since when the directory has shown no change: the latest change seen in it, or the
@@ -329,9 +339,9 @@ impl Files {
                 path: self.path(dir, &self.host_name),
             })
             .collect();
-        let answers = world.storage_batch(&reads, self.timing.io_limit)?;
+        let answers = world.storage_batch(&reads, self.timing.io_limit, self.dirs.len())?;
         let mut counters = Vec::new();
-        for (op, Answer { io, .. }) in reads.iter().zip(answers) {
+        for (op, Answer { io, .. }) in reads.iter().zip(answers).filter_map(awaited) {
             if let Sight::Record(own) = self.sight(world, io, op.path())?
                 && own.host == self.host_name
                 && own.token == held.token
@@ -351,7 +361,7 @@ impl Files {
 
     /// Claims the lease: on the last scan (the decision), in which a majority of the
     /// directories was quiet for faileOverTime, a claim with the next token confirmed by a
-    /// majority within CLAIM_WINDOW of that scan's start, SETTLE from that confirmation, then a
+    /// majority within the claim window of that scan's start, the settle from that confirmation, then a
     /// re-read of a majority of the directories that decided, in which our claim must rank
     /// highest and nothing else may have changed. The claim's lease counts from the issue of
     /// its last confirmed write, and the application starts only while that lease holds.
@@ -366,29 +376,53 @@ impl Files {
         if deciders.len() < self.majority() {
             return Ok(None);
         }
-        let token = self.highest_token + 1;
+        if let Some(reason) = self.other_list() {
+            world.print_error(&format!("hacmp: not claiming: {reason}"))?;
+            world.report(&Event::Warning {
+                name: "directory-list-mismatch",
+                message: reason,
+            });
+            return Ok(None);
+        }
+        let Some(token) = self.highest_token.checked_add(1) else {
+            world.print_error(&format!(
+                "hacmp: not claiming: a record carries token {}, the largest there is, so no claim can outrank it; remove that record",
+                self.highest_token
+            ))?;
+            return Ok(None);
+        };
         world.print("no master taking over")?;
         world.print(&format!("trying to be master with token {token}"))?;
         let Some(written) = self.write_own(world, token, Phase::Claim)? else {
             return Ok(None);
         };
         let confirmed_after = written.at.saturating_sub(scan_started);
-        if confirmed_after > CLAIM_WINDOW {
+        if confirmed_after > self.timing.claim_window {
             // Say where the time went: a scan of many entries on slow storage makes every claim
             // too late, and the operator must see that rather than a takeover that never comes.
             world.print(&format!(
-                "the claim was confirmed {:.3} s after its scan began (the scan took {:.3} s), more than the {} s claim window; backing off",
+                "the claim was confirmed {:.3} s after its scan began (the scan took {:.3} s), more than the {:.3} s claim window; backing off",
                 confirmed_after.as_secs_f64(),
                 decided_at.saturating_sub(scan_started).as_secs_f64(),
-                CLAIM_WINDOW.as_secs()
+                self.timing.claim_window.as_secs_f64()
             ))?;
             return Ok(None);
         }
         let mut until = written.issued + self.timing.lease;
         world.print("Sleep 5 second to give room for avoiding conflicts")?;
-        if !self.settle(world, token, written.at + SETTLE, &mut until)? {
+        if !self.settle(world, token, written.at + self.timing.settle, &mut until)? {
             world.print("the claim could not be kept up; backing off")?;
             return Ok(None);
+        }
+        // The settle's last write may be a pause, a write and a scan old: write once more, so
+        // that this write, the re-read and the master's write (three steps, as in a master's
+        // round) fit in the claim's lease however slow the majority is within the deadline.
+        let Some(written) = self.write_own(world, token, Phase::Claim)? else {
+            world.print("the claim could not be kept up; backing off")?;
+            return Ok(None);
+        };
+        if written.issued < until {
+            until = until.max(written.issued + self.timing.lease);
         }
         world.print("Check if we are still master")?;
         self.scan(world)?;
@@ -418,9 +452,9 @@ impl Files {
         Ok(Some(Grant { token, until }))
     }
 
-    /// Waits until `ends` (SETTLE after the claim's confirmation), writing the claim again every
+    /// Waits until `ends` (the settle after the claim's confirmation), writing the claim again every
     /// loopTime meanwhile: peers must see a claim in progress change as often as a master's
-    /// record does, or, with faileOverTime shorter than SETTLE, they would take it for abandoned
+    /// record does, or, with faileOverTime shorter than the settle, they would take it for abandoned
     /// and claim over it (found by the simulator:
     /// tests/shell-parity/scenarios/safe-claim-livelock.toml). Each confirmed write issued
     /// within the claim's lease moves `until`. Returns false when a write was not confirmed by
@@ -456,7 +490,7 @@ impl Files {
         }
     }
 
-    /// After SETTLE: our claim must read back as last written in a majority of the directories
+    /// After the settle: our claim must read back as last written in a majority of the directories
     /// and rank above every other record in any of them, and nothing else may have changed
     /// since we decided to claim — a record that changed, vanished or stopped being a file
     /// belongs to a host that is alive, or to one we can no longer see, and either is a reason
@@ -492,6 +526,25 @@ impl Files {
             })
     }
 
+    /// Why another host's record shows that it lists other heartbeat directories than ours,
+    /// if one does: its majorities need not meet ours (assumption A8), so no claim may rest on
+    /// them. A record without a fingerprint (an older hacmp) cannot tell.
+    fn other_list(&self) -> Option<String> {
+        self.others()
+            .find_map(|((dir, name), observation)| match &observation.sight {
+                Sight::Record(Record {
+                    host,
+                    fingerprint: Some(theirs),
+                    ..
+                }) if *theirs != self.fingerprint => Some(format!(
+                    "{host}'s record {} was written with another list of heartbeat directories (fingerprint {theirs:016x}, ours {:016x}); every host must list the same hacmpHeartBeatDirs",
+                    self.path(*dir, name),
+                    self.fingerprint
+                )),
+                _ => None,
+            })
+    }
+
     /// The observations of every entry but our own, in every directory.
     fn others(&self) -> impl Iterator<Item = (&Key, &Observation)> {
         self.observations
@@ -510,6 +563,11 @@ impl Files {
                 _ => None,
             })
     }
+}
+
+/// An operation with its answer, if the batch waited for it.
+fn awaited<T>((op, answer): (T, Option<Answer>)) -> Option<(T, Answer)> {
+    Some((op, answer?))
 }
 
 impl Backend for Files {

@@ -6,14 +6,19 @@
 //! Peers judge a host by whether this line changes, timed on their own clock, never by comparing
 //! timestamps; so a line must never repeat, not even after the daemon restarts with its counter
 //! at 1 and takes the same token again: the incarnation, new for every start, sees to that.
+//! The line also carries a fingerprint of its writer's list of heartbeat directories, so that a
+//! host configured with another list (whose majorities need not meet ours) is noticed.
 
 use std::fmt;
 
 /// A record's first word, so that no other file's content is mistaken for a record.
 const MAGIC: &str = "hacmp-safe";
-/// Version 2 added the incarnation. Version 1 records (from a node not yet upgraded) are read
-/// with incarnation 0, so a rolling upgrade still sees their tokens.
-const VERSION: &str = "2";
+/// Version 3 added the directories' fingerprint, version 2 the incarnation. Version 2 records
+/// (from a node not yet upgraded) are read without a fingerprint, so a rolling upgrade still
+/// sees their tokens; version 1 records are refused (`is_version_1`): without an incarnation,
+/// a restarted writer's line could repeat.
+const VERSION: &str = "3";
+const VERSION_WITHOUT_FINGERPRINT: &str = "2";
 const VERSION_WITHOUT_INCARNATION: &str = "1";
 /// Longer content cannot be a record, and is not parsed.
 pub const MAX_RECORD_BYTES: usize = 512;
@@ -36,6 +41,20 @@ pub struct Record {
     /// Changes with every write, so that each renewal is visible as a change.
     pub counter: u64,
     pub phase: Phase,
+    /// The writer's `fingerprint` of its heartbeat directories; `None` in a version 2 record.
+    pub fingerprint: Option<u64>,
+}
+
+/// A fingerprint of a list of heartbeat directories, the same on every host that lists the same
+/// directories in any order: FNV-1a (64 bits) over the sorted paths, each ended by a newline.
+pub fn fingerprint(dirs: &[String]) -> u64 {
+    let mut sorted: Vec<&String> = dirs.iter().collect();
+    sorted.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in sorted.iter().flat_map(|dir| dir.bytes().chain([b'\n'])) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
 }
 
 impl Record {
@@ -52,23 +71,24 @@ impl Record {
         if words.next()? != MAGIC {
             return None;
         }
-        let has_incarnation = match words.next()? {
+        let has_fingerprint = match words.next()? {
             VERSION => true,
-            VERSION_WITHOUT_INCARNATION => false,
+            VERSION_WITHOUT_FINGERPRINT => false,
             _ => return None,
         };
         let mut field = |name: &str| words.next()?.strip_prefix(name)?.strip_prefix('=');
         let host = field("host")?.to_string();
         let token = field("token")?.parse().ok()?;
-        let incarnation = match has_incarnation {
-            true => field("incarnation")?.parse().ok()?,
-            false => 0,
-        };
+        let incarnation = field("incarnation")?.parse().ok()?;
         let counter = field("counter")?.parse().ok()?;
         let phase = match field("state")? {
             "claim" => Phase::Claim,
             "master" => Phase::Master,
             _ => return None,
+        };
+        let fingerprint = match has_fingerprint {
+            true => Some(u64::from_str_radix(field("dirs")?, 16).ok()?),
+            false => None,
         };
         if words.next().is_some() || host.is_empty() {
             return None;
@@ -79,6 +99,17 @@ impl Record {
             incarnation,
             counter,
             phase,
+            fingerprint,
+        })
+    }
+
+    /// Whether `text` is a record of format version 1, which is no longer read: the line to
+    /// say so, naming `path`.
+    pub fn version_1_refusal(text: &str, path: &str) -> Option<String> {
+        text.starts_with(&format!("{MAGIC} {VERSION_WITHOUT_INCARNATION} ")).then(|| {
+            format!(
+                "hacmp: {path}: a record of format version 1 (written by an hacmp older than its incarnation field), no longer read; upgrade hacmp on that host"
+            )
         })
     }
 }
@@ -89,11 +120,19 @@ impl fmt::Display for Record {
             Phase::Claim => "claim",
             Phase::Master => "master",
         };
-        writeln!(
+        let version = match self.fingerprint {
+            Some(_) => VERSION,
+            None => VERSION_WITHOUT_FINGERPRINT,
+        };
+        write!(
             f,
-            "{MAGIC} {VERSION} host={} token={} incarnation={} counter={} state={state}",
+            "{MAGIC} {version} host={} token={} incarnation={} counter={} state={state}",
             self.host, self.token, self.incarnation, self.counter
-        )
+        )?;
+        match self.fingerprint {
+            Some(fingerprint) => writeln!(f, " dirs={fingerprint:016x}"),
+            None => writeln!(f),
+        }
     }
 }
 
@@ -101,29 +140,59 @@ impl fmt::Display for Record {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_record_reads_back_as_written() {
-        let record = Record {
+    fn record() -> Record {
+        Record {
             host: "nodeA".into(),
             token: 7,
             incarnation: 99,
             counter: 42,
             phase: Phase::Master,
-        };
-        let text = record.to_string();
-        assert_eq!(
-            text,
-            "hacmp-safe 2 host=nodeA token=7 incarnation=99 counter=42 state=master\n"
-        );
-        assert_eq!(Record::parse(&text), Some(record));
+            fingerprint: Some(0xfe),
+        }
     }
 
     #[test]
-    fn a_version_1_record_reads_with_incarnation_0() {
-        let record = Record::parse("hacmp-safe 1 host=a token=3 counter=5 state=claim\n").unwrap();
+    fn a_record_reads_back_as_written() {
+        let text = record().to_string();
         assert_eq!(
-            (record.token, record.incarnation, record.counter),
-            (3, 0, 5)
+            text,
+            "hacmp-safe 3 host=nodeA token=7 incarnation=99 counter=42 state=master dirs=00000000000000fe\n"
+        );
+        assert_eq!(Record::parse(&text), Some(record()));
+    }
+
+    #[test]
+    fn a_version_2_record_reads_without_a_fingerprint() {
+        let read =
+            Record::parse("hacmp-safe 2 host=a token=3 incarnation=4 counter=5 state=claim\n")
+                .unwrap();
+        assert_eq!(
+            (read.token, read.incarnation, read.fingerprint),
+            (3, 4, None)
+        );
+        assert_eq!(Record::parse(&read.to_string()), Some(read));
+    }
+
+    #[test]
+    fn a_version_1_record_is_refused_with_a_line_naming_it() {
+        let text = "hacmp-safe 1 host=a token=3 counter=5 state=claim\n";
+        assert_eq!(Record::parse(text), None);
+        let line = Record::version_1_refusal(text, "/mnt/dc1/hb/a").unwrap();
+        assert!(line.starts_with("hacmp: /mnt/dc1/hb/a: a record of format version 1"));
+        assert_eq!(Record::version_1_refusal(&record().to_string(), "p"), None);
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_the_order_of_the_directories_only() {
+        let list = |dirs: &[&str]| dirs.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+        let three = fingerprint(&list(&["/a", "/b", "/c"]));
+        assert_eq!(three, fingerprint(&list(&["/c", "/a", "/b"])));
+        assert_ne!(three, fingerprint(&list(&["/a", "/b", "/d"])));
+        assert_ne!(three, fingerprint(&list(&["/a"])));
+        // Joined without a separator, these two lists would read alike.
+        assert_ne!(
+            fingerprint(&list(&["/ab", "/c"])),
+            fingerprint(&list(&["/a", "b/c"]))
         );
     }
 
@@ -132,7 +201,9 @@ mod tests {
         for text in [
             "",
             "\n",
+            "hacmp-safe 4 host=a token=1 incarnation=1 counter=1 state=claim dirs=1\n",
             "hacmp-safe 3 host=a token=1 incarnation=1 counter=1 state=claim\n",
+            "hacmp-safe 3 host=a token=1 incarnation=1 counter=1 state=claim dirs=xyz\n",
             "hacmp-safe 2 host=a token=1 counter=1 state=claim\n",
             "hacmp-safe 2 host=a token=x incarnation=1 counter=1 state=claim\n",
             "hacmp-safe 2 host=a token=1 incarnation=1 counter=1 state=claim extra\n",

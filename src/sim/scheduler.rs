@@ -449,10 +449,10 @@ impl Run<'_> {
         if let Some(kind) = StepKind::of(&request) {
             self.note_step(node, kind, &request, cost);
         }
-        if let (Request::StorageBatch { ops, limit_ms }, Value::Answers(answers)) =
+        if let (Request::StorageBatch { ops, limit_ms, .. }, Value::Answers(answers)) =
             (&request, &outcome.value)
         {
-            self.note_batch(node, ops, *limit_ms, answers);
+            self.note_batch(node, ops, *limit_ms, answers, cost);
         }
         let slot = &mut self.slots[node];
         if wants_reply {
@@ -483,12 +483,21 @@ impl Run<'_> {
     }
 
     /// Notes each operation of a storage batch as a step of its own, from the batch's start
-    /// until its own answer.
-    fn note_batch(&mut self, node: usize, ops: &[StorageOp], limit_ms: u64, answers: &[Answer]) {
+    /// until its own answer, or the batch's end (`cost` after its start) for one left behind.
+    fn note_batch(
+        &mut self,
+        node: usize,
+        ops: &[StorageOp],
+        limit_ms: u64,
+        answers: &[Option<Answer>],
+        cost: u64,
+    ) {
         let now = self.cluster.now_ms;
         let asked_at = self.cluster.elapsed_ms(node);
         for (op, answer) in ops.iter().zip(answers) {
-            let duration = answer.at.as_millis() as u64 - asked_at;
+            let duration = answer
+                .as_ref()
+                .map_or(cost, |answer| answer.at.as_millis() as u64 - asked_at);
             self.steps.push(ProtocolStep {
                 node,
                 kind: StepKind::of_op(op),
@@ -520,6 +529,8 @@ impl Run<'_> {
             self.trace(node, format!("stderr {LISTING_CACHE_REFUSAL:?}"))?;
             return self.trace(node, "daemon exited with status 2".to_string());
         }
+        // A new daemon has new worker pools: nothing of the old one's is behind for it.
+        self.cluster.nodes[node].behind.clear();
         let name = &self.setup.scenario.nodes[node].name;
         let daemon: Box<dyn Daemon> = match self.setup.drivers[node] {
             Driver::Hacmp | Driver::Safe => {
