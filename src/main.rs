@@ -283,6 +283,18 @@ fn switch_maintenance(action: MaintenanceAction, file: Option<&Path>, reason: Op
             1
         }
     };
+    // The safe profile's files backend keeps maintenance in its directories too, where a
+    // lost site cannot hide it (docs/multi-site.md).
+    if let (Profile::Safe(_), Store::Directories(dirs)) = (variables.profile, &variables.store) {
+        let on = matches!(action, MaintenanceAction::On).then_some(note.as_str());
+        match hacmp::real::records::switch_maintenance_markers(dirs, on) {
+            Ok(line) => println!("{line}"),
+            Err(error) => {
+                eprintln!("{error}");
+                code = 1;
+            }
+        }
+    }
     if let Some(settings) = etcd {
         let done = match action {
             MaintenanceAction::On => maintenance::switch_key_on(settings, &note),

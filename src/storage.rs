@@ -114,6 +114,18 @@ pub fn sharing(probe: &dyn StorageProbe, path: &Path) -> io::Result<Sharing> {
         .map_or(Sharing::Local(magic), |(_, name)| Sharing::Shared(name)))
 }
 
+/// With several heartbeat directories or etcd: why the maintenance file's place makes it a
+/// single point of failure, if it does. On a filesystem hosts share it lives on one site's
+/// storage, lost with that site.
+pub fn maintenance_file_on_one_site(probe: &dyn StorageProbe, file: &Path) -> Option<String> {
+    match sharing(probe, file.parent()?) {
+        Ok(Sharing::Shared(name)) => Some(format!(
+            "is on {name} storage, which one site holds: while that site is lost the file cannot be read, and the daemons go by the maintenance state that `hacmp maintenance on|off` also keeps in the heartbeat directories (or etcd); switch maintenance with that command rather than by creating the file"
+        )),
+        _ => None,
+    }
+}
+
 /// Whether listings of a directory may come from this host's cache (`Mount::listings`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listings {
@@ -360,6 +372,33 @@ mod tests {
         );
         let local = shared_fate(&mount("/var/a"), &mount("/srv/b")).unwrap();
         assert!(local.contains("device 8:1"), "{local}");
+    }
+
+    /// A host whose every path is on the filesystem with this statfs magic.
+    struct Everywhere(i64);
+
+    impl StorageProbe for Everywhere {
+        fn filesystem_magic(&self, _: &Path) -> io::Result<i64> {
+            Ok(self.0)
+        }
+        fn mount_table(&self) -> io::Result<String> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn a_maintenance_file_on_shared_storage_is_on_one_site() {
+        let file = Path::new("/mnt/dc1/maintenance");
+        let reason = maintenance_file_on_one_site(&Everywhere(0x6969), file).unwrap();
+        assert!(
+            reason.starts_with("is on nfs storage, which one site holds"),
+            "{reason}"
+        );
+        // ext4: a file of this host only, which node_local_warning is about.
+        assert_eq!(
+            maintenance_file_on_one_site(&Everywhere(0xEF53), file),
+            None
+        );
     }
 
     #[test]

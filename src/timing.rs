@@ -14,6 +14,9 @@ pub const SETTLE_OVER_WINDOW: Duration = Duration::from_secs(1);
 /// Room for the loop's own work between its storage steps (the guard's state, printing): a
 /// few milliseconds on any machine.
 pub const STEP_SLACK: Duration = Duration::from_millis(50);
+/// Room in the claim window beyond its storage steps, for the loop's own work and a loaded
+/// host's scheduling; the window costs nothing but a longer settle.
+pub const CLAIM_SLACK: Duration = Duration::from_secs(1);
 /// The shortest storage deadline the safe profile accepts: shorter, a healthy network storage
 /// could not answer in time.
 pub const MIN_IO_LIMIT: Duration = Duration::from_millis(200);
@@ -89,7 +92,7 @@ impl Timing {
                 lease.as_millis()
             ));
         }
-        let claim_window = STEPS_PER_CLAIM * io_limit + STEP_SLACK;
+        let claim_window = STEPS_PER_CLAIM * io_limit + CLAIM_SLACK;
         let settle = MIN_SETTLE.max(claim_window + SETTLE_OVER_WINDOW);
         let timing = Timing {
             takeover_after,
@@ -132,9 +135,9 @@ mod tests {
         assert_eq!(timing.lease, Duration::from_secs(9));
         // faileOverTime/5 is 2 s, but 3 s + 4 × 2 s would not fit the 9 s lease.
         assert_eq!(timing.io_limit, Duration::from_millis(1400));
-        assert_eq!(timing.claim_window, Duration::from_millis(4250));
-        assert_eq!(timing.settle, Duration::from_millis(5250));
-        assert_eq!(timing.takeover_bound(), Duration::from_millis(19_650));
+        assert_eq!(timing.claim_window, Duration::from_millis(5200));
+        assert_eq!(timing.settle, Duration::from_millis(6200));
+        assert_eq!(timing.takeover_bound(), Duration::from_millis(20_600));
     }
 
     #[test]

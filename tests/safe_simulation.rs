@@ -490,3 +490,29 @@ fn a_directory_answering_within_the_deadline_never_blocks_a_takeover_or_fences_a
         );
     }
 }
+
+#[test]
+fn maintenance_survives_the_loss_of_the_site_that_holds_the_maintenance_file() {
+    let bound = safety::default_timing().takeover_bound().as_secs_f64();
+    // The maintenance file is unreadable with its site: the directories decide, and the
+    // takeover keeps the bound.
+    let failovers = safe_failovers_s("multisite-maintenance-file-on-lost-site");
+    assert!(
+        !failovers.is_empty() && failovers.iter().all(|&failover| failover <= bound),
+        "{failovers:?}, bound {bound} s"
+    );
+    // Maintenance kept in the directories holds with that site lost: no takeover until it is
+    // switched off, 60 s after the loss.
+    let failovers = safe_failovers_s("multisite-maintenance-in-the-directories");
+    assert!(
+        !failovers.is_empty() && failovers.iter().all(|&failover| failover > 60.0),
+        "{failovers:?}"
+    );
+}
+
+#[test]
+fn a_host_that_lists_other_directories_never_claims_next_to_the_master() {
+    // Each side of the partition holds a majority of its own list: only the identities in the
+    // records keep beta from taking over next to alpha.
+    assert_eq!(safe_starts("multisite-mismatched-lists-partition"), 1);
+}

@@ -7,8 +7,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use std::time::Duration;
+
+use super::batch::{Job, Outcome, Pools};
 use super::files::describe;
 use super::listing;
+use crate::safe::files::MAINTENANCE_ENTRY;
 use crate::safe::record::MAX_RECORD_BYTES;
 use crate::world::EntryRead;
 
@@ -76,4 +80,105 @@ pub fn list(dir: &str) -> Result<Vec<String>, String> {
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// How long `hacmp maintenance` waits for each heartbeat directory, as `hacmp status` does.
+pub const MARKER_LIMIT: Duration = Duration::from_secs(5);
+
+/// `hacmp maintenance on` (`note`: the marker's text) or `off` (`None`) for the files backend:
+/// writes or removes the maintenance marker in every heartbeat directory at once, each within
+/// `MARKER_LIMIT`. Returns the line to print, or the error line when less than a majority of the
+/// directories did it: the loop obeys what a majority shows.
+pub fn switch_maintenance_markers(dirs: &[String], note: Option<&str>) -> Result<String, String> {
+    let limit = MARKER_LIMIT;
+    let jobs = dirs
+        .iter()
+        .map(|dir| {
+            let path = format!("{dir}/{MAINTENANCE_ENTRY}");
+            let (note, owned) = (note.map(str::to_string), dir.clone());
+            Job {
+                directory: dir.clone(),
+                work: Box::new(move || match note {
+                    Some(note) => write(&path, &note),
+                    // No marker in a directory that is there is off; a directory that is not
+                    // there has not been switched.
+                    None => match fs::remove_file(&path) {
+                        Err(error)
+                            if error.kind() == std::io::ErrorKind::NotFound
+                                && Path::new(&owned).is_dir() =>
+                        {
+                            Ok(())
+                        }
+                        result => result.map_err(|error| failure(&path, &error)),
+                    },
+                }) as Box<dyn FnOnce() -> Result<(), String> + Send>,
+            }
+        })
+        .collect();
+    let outcomes = Pools::default().run_all(jobs, limit, usize::MAX, Result::is_ok);
+    let mut failures = Vec::new();
+    for (dir, outcome) in dirs.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Answered { value: Ok(()), .. } => {}
+            Outcome::Answered {
+                value: Err(error), ..
+            } => failures.push(error),
+            Outcome::NoAnswer { .. } | Outcome::Refused { .. } => failures.push(format!(
+                "hacmp: {dir}: no answer within {} s",
+                limit.as_secs()
+            )),
+        }
+    }
+    let done = dirs.len() - failures.len();
+    let state = if note.is_some() { "on" } else { "off" };
+    let line = format!(
+        "maintenance {state} in {done} of {} heartbeat directories",
+        dirs.len()
+    );
+    if done > dirs.len() / 2 {
+        for failure in &failures {
+            eprintln!("{failure}");
+        }
+        Ok(line)
+    } else {
+        Err(format!("{line}, not a majority: {}", failures.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maintenance_markers_are_written_and_removed_in_every_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs: Vec<String> = ["dc1", "dc2", "witness"]
+            .iter()
+            .map(|name| {
+                let dir = root.path().join(name);
+                fs::create_dir(&dir).unwrap();
+                dir.display().to_string()
+            })
+            .collect();
+        let line = switch_maintenance_markers(&dirs, Some("why\n")).unwrap();
+        assert_eq!(line, "maintenance on in 3 of 3 heartbeat directories");
+        for dir in &dirs {
+            let marker = format!("{dir}/{MAINTENANCE_ENTRY}");
+            assert_eq!(fs::read_to_string(&marker).unwrap(), "why\n");
+            assert_eq!(
+                list(dir).unwrap(),
+                Vec::<String>::new(),
+                "ls never lists it"
+            );
+        }
+        fs::remove_dir_all(&dirs[2]).unwrap();
+        let line = switch_maintenance_markers(&dirs, None).unwrap();
+        assert_eq!(line, "maintenance off in 2 of 3 heartbeat directories");
+        fs::remove_dir_all(&dirs[1]).unwrap();
+        let error = switch_maintenance_markers(&dirs, Some("why\n")).unwrap_err();
+        assert!(
+            error.contains("1 of 3 heartbeat directories, not a majority"),
+            "{error}"
+        );
+    }
 }

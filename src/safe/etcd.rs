@@ -324,11 +324,11 @@ impl Backend for Etcd {
         }
     }
 
-    /// The maintenance key `{prefix}/maintenance`, set by `hacmp maintenance on`; a cluster that
-    /// does not answer counts as maintenance, so that a standby never claims on a guess.
-    fn maintenance(&mut self, world: &mut dyn SafeWorld) -> Step<bool> {
+    /// The maintenance key `{prefix}/maintenance`, set by `hacmp maintenance on`; `None` when
+    /// the cluster does not answer.
+    fn maintenance(&mut self, world: &mut dyn SafeWorld) -> Step<Option<bool>> {
         let key = self.maintenance_key.clone();
-        Ok(self.get(world, &key)?.is_none_or(|value| value.is_some()))
+        Ok(self.get(world, &key)?.map(|value| value.is_some()))
     }
 }
 
@@ -593,7 +593,7 @@ mod tests {
     }
 
     #[test]
-    fn the_maintenance_key_or_no_answer_means_maintenance() {
+    fn the_maintenance_key_says_on_or_off_and_no_answer_says_nothing() {
         let mut etcd = backend();
         let mut world = scripted([
             EtcdAnswer::Value(None),
@@ -602,10 +602,10 @@ mod tests {
         world
             .answers
             .push_back(Io::Failed("etcdserver: no leader".to_string()));
-        let seen: Vec<bool> = (0..3)
+        let seen: Vec<Option<bool>> = (0..3)
             .map(|_| etcd.maintenance(&mut world).unwrap())
             .collect();
-        assert_eq!(seen, [false, true, true]);
+        assert_eq!(seen, [Some(false), Some(true), None]);
         let key = EtcdRequest::Get {
             key: "/hacmp/test/maintenance".to_string(),
         };

@@ -27,6 +27,15 @@ use crate::world::{Answer, EntryRead, HeldLease, Io, SafeWorld, Step, StorageOp,
 /// a directory that was not read whole.
 pub const MAX_ENTRIES: usize = 1024;
 
+/// The marker `hacmp maintenance on` writes into every heartbeat directory: a hidden name, which
+/// `ls` (and so bash, and the scans) never lists.
+pub const MAINTENANCE_ENTRY: &str = ".hacmp-maintenance";
+
+/// The file in each heartbeat directory that holds its identity, a random number the first host
+/// to find it missing writes: hosts may mount a directory at different paths, but they read the
+/// same identity in it, which their records carry (`record::lists_differ`).
+pub const DIRECTORY_ID_ENTRY: &str = ".hacmp-directory";
+
 /// What a scan saw of one entry, in a form where any difference means a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Sight {
@@ -86,8 +95,9 @@ pub struct Files {
     /// The highest token seen in any directory, ever: a claim takes the next one.
     highest_token: u64,
     counter: u64,
-    /// `record::fingerprint` of our directories, written into every record of ours.
-    fingerprint: u64,
+    /// The identity of each of our directories as last read (`DIRECTORY_ID_ENTRY`), written
+    /// into every record of ours.
+    ids: Vec<Option<u64>>,
 }
 
 impl Files {
@@ -105,7 +115,7 @@ impl Files {
         );
         let dirs = dirs.to_vec();
         Files {
-            fingerprint: record::fingerprint(&dirs),
+            ids: vec![None; dirs.len()],
             scan_started: started_at,
             read_whole: vec![false; dirs.len()],
             dirs,
@@ -118,6 +128,11 @@ impl Files {
             highest_token: 0,
             counter: 0,
         }
+    }
+
+    /// Every directory, by index.
+    fn all(&self) -> Vec<usize> {
+        (0..self.dirs.len()).collect()
     }
 
     /// How many directories make a majority.
@@ -144,7 +159,7 @@ impl Files {
             incarnation: self.incarnation,
             counter: self.counter,
             phase,
-            fingerprint: Some(self.fingerprint),
+            directories: Some(self.ids.clone()),
         };
         let content = record.to_string();
         let ops: Vec<StorageOp> = (0..self.dirs.len())
@@ -167,15 +182,16 @@ impl Files {
             .map(|&at| Confirmed { issued, at }))
     }
 
-    /// Lists every directory, then reads every entry of those listed, fresh, and notes which
+    /// Lists the directories `which`, then reads every entry of those listed, fresh, and notes which
     /// changed, each dated when its own read returned. Each batch returns once a majority of
     /// the directories answered it whole: a directory slower than that, or one whose listing
     /// failed, is not read in this scan, so a slow or hung minority costs nothing. Returns
     /// whether a majority of the directories was read whole: no decision may rest on less.
-    fn scan(&mut self, world: &mut dyn SafeWorld) -> Step<bool> {
+    fn scan(&mut self, world: &mut dyn SafeWorld, which: &[usize]) -> Step<bool> {
         self.scan_started = world.elapsed()?;
-        let lists: Vec<StorageOp> = (0..self.dirs.len())
-            .map(|dir| StorageOp::List {
+        let lists: Vec<StorageOp> = which
+            .iter()
+            .map(|&dir| StorageOp::List {
                 dir: self.dirs[dir].clone(),
             })
             .collect();
@@ -183,7 +199,7 @@ impl Files {
         let mut whole = vec![false; self.dirs.len()];
         let mut entries: Vec<Key> = Vec::new();
         let mut listed_at = Duration::ZERO;
-        for (dir, Answer { io, at }) in listings.into_iter().enumerate().filter_map(awaited) {
+        for (&dir, Answer { io, at }) in which.iter().zip(listings).filter_map(awaited) {
             let Some(value) = answer(world, io, &self.dirs[dir])? else {
                 continue;
             };
@@ -203,14 +219,18 @@ impl Files {
             whole[dir] = true;
             entries.extend(names.into_iter().map(|name| (dir, name)));
         }
-        if !entries.is_empty() {
+        let listed: Vec<usize> = (0..self.dirs.len()).filter(|&dir| whole[dir]).collect();
+        if !listed.is_empty() {
+            // Each directory's identity is read with its entries, at no extra wait.
             let reads: Vec<StorageOp> = entries
                 .iter()
-                .map(|(dir, name)| StorageOp::Read {
-                    path: self.path(*dir, name),
-                })
+                .map(|(dir, name)| self.path(*dir, name))
+                .chain(listed.iter().map(|&dir| self.path(dir, DIRECTORY_ID_ENTRY)))
+                .map(|path| StorageOp::Read { path })
                 .collect();
-            let answers = world.storage_batch(&reads, self.timing.io_limit, self.majority())?;
+            let mut answers = world.storage_batch(&reads, self.timing.io_limit, self.majority())?;
+            let identities = answers.split_off(entries.len());
+            self.learn_identities(world, &listed, identities)?;
             let returned = world.elapsed()?;
             for ((key, op), answer) in entries.into_iter().zip(&reads).zip(answers) {
                 // A read left behind is not a failure to report, but it is no sight either:
@@ -226,6 +246,54 @@ impl Files {
         self.forget_long_missing(listed_at);
         self.read_whole = whole;
         Ok(self.read_whole.iter().filter(|&&w| w).count() >= self.majority())
+    }
+
+    /// Notes the identities read in `listed` and gives one to each directory that has none yet.
+    /// Two hosts that give one at once both write; the later write stays, and the other host
+    /// reads it at its next scan.
+    fn learn_identities(
+        &mut self,
+        world: &mut dyn SafeWorld,
+        listed: &[usize],
+        answers: Vec<Option<Answer>>,
+    ) -> Step<()> {
+        let mut missing = Vec::new();
+        for (&dir, answer) in listed.iter().zip(answers) {
+            match answer.map(|answer| answer.io) {
+                Some(Io::Done(StorageValue::Entry(EntryRead::File { text, .. }))) => {
+                    self.ids[dir] = u64::from_str_radix(text.trim(), 16).ok();
+                }
+                Some(Io::Done(StorageValue::Entry(EntryRead::Missing))) => missing.push(dir),
+                _ => {}
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let writes: Vec<(usize, u64)> = missing
+            .into_iter()
+            .map(|dir| (dir, identity(&self.host_name, self.incarnation, dir)))
+            .collect();
+        let ops: Vec<StorageOp> = writes
+            .iter()
+            .map(|&(dir, id)| StorageOp::Write {
+                path: self.path(dir, DIRECTORY_ID_ENTRY),
+                content: format!("{id:016x}\n"),
+            })
+            .collect();
+        let answers = world.storage_batch(&ops, self.timing.io_limit, usize::MAX)?;
+        for ((dir, id), answer) in writes.into_iter().zip(answers) {
+            if matches!(
+                answer,
+                Some(Answer {
+                    io: Io::Done(_),
+                    ..
+                })
+            ) {
+                self.ids[dir] = Some(id);
+            }
+        }
+        Ok(())
     }
 
     /// Entries of `dir` that its listing at `at` no longer shows are missing as of then.
@@ -425,7 +493,9 @@ impl Files {
             until = until.max(written.issued + self.timing.lease);
         }
         world.print("Check if we are still master")?;
-        self.scan(world)?;
+        // Only the deciders: a batch returns on the first majority to answer, which must be
+        // one of them.
+        self.scan(world, &deciders)?;
         // Any majority that confirmed a peer's write meets a majority of the deciders, so the
         // re-read sees every write that could still hold a lease (docs/safe-profile.md).
         let reread = deciders.iter().filter(|&&dir| self.read_whole[dir]).count();
@@ -486,7 +556,7 @@ impl Files {
             if written.issued < *until {
                 *until = (*until).max(written.issued + self.timing.lease);
             }
-            self.scan(world)?;
+            self.scan(world, &self.all())?;
         }
     }
 
@@ -528,18 +598,19 @@ impl Files {
 
     /// Why another host's record shows that it lists other heartbeat directories than ours,
     /// if one does: its majorities need not meet ours (assumption A8), so no claim may rest on
-    /// them. A record without a fingerprint (an older hacmp) cannot tell.
+    /// them. A record of an older hacmp carries no identities and cannot tell.
     fn other_list(&self) -> Option<String> {
         self.others()
             .find_map(|((dir, name), observation)| match &observation.sight {
                 Sight::Record(Record {
                     host,
-                    fingerprint: Some(theirs),
+                    directories: Some(theirs),
                     ..
-                }) if *theirs != self.fingerprint => Some(format!(
-                    "{host}'s record {} was written with another list of heartbeat directories (fingerprint {theirs:016x}, ours {:016x}); every host must list the same hacmpHeartBeatDirs",
+                }) if record::lists_differ(&self.ids, theirs) => Some(format!(
+                    "{host}'s record {} names other heartbeat directories (identities {}) than ours ({}); every host must list the same directories in hacmpHeartBeatDirs",
                     self.path(*dir, name),
-                    self.fingerprint
+                    record::identities_text(theirs),
+                    record::identities_text(&self.ids)
                 )),
                 _ => None,
             })
@@ -565,6 +636,18 @@ impl Files {
     }
 }
 
+/// A new identity for directory `dir`, from this host's name and this run's incarnation, so that
+/// two hosts, or two directories, never draw the same one.
+fn identity(host: &str, incarnation: u64, dir: usize) -> u64 {
+    // FNV-1a over the host name, then mixed with the incarnation and the directory's index.
+    let hashed = host.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hashed ^ incarnation)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(dir as u64)
+}
+
 /// An operation with its answer, if the batch waited for it.
 fn awaited<T>((op, answer): (T, Option<Answer>)) -> Option<(T, Answer)> {
     Some((op, answer?))
@@ -572,7 +655,7 @@ fn awaited<T>((op, answer): (T, Option<Answer>)) -> Option<(T, Answer)> {
 
 impl Backend for Files {
     fn observe(&mut self, world: &mut dyn SafeWorld) -> Step<bool> {
-        self.scan(world)
+        self.scan(world, &self.all())
     }
 
     /// faileOverTime after the moment from which a majority of the directories read whole
@@ -611,6 +694,26 @@ impl Backend for Files {
             })
             .max_by(|a, b| a.rank().cmp(&b.rank()))
             .map(|record| record.host.clone())
+    }
+
+    /// The maintenance marker, read in every directory: on when any directory of a majority
+    /// that answered shows it (`hacmp maintenance on` needs a majority to confirm it, and any
+    /// two majorities share a directory); `None` when less than a majority answered.
+    fn maintenance(&mut self, world: &mut dyn SafeWorld) -> Step<Option<bool>> {
+        let reads: Vec<StorageOp> = (0..self.dirs.len())
+            .map(|dir| StorageOp::Read {
+                path: self.path(dir, MAINTENANCE_ENTRY),
+            })
+            .collect();
+        let answers = world.storage_batch(&reads, self.timing.io_limit, self.majority())?;
+        let (mut answered, mut on) = (0, false);
+        for (op, Answer { io, .. }) in reads.iter().zip(answers).filter_map(awaited) {
+            if let Some(StorageValue::Entry(entry)) = answer(world, io, op.path())? {
+                answered += 1;
+                on |= entry != EntryRead::Missing;
+            }
+        }
+        Ok((answered >= self.majority()).then_some(on))
     }
 
     /// A higher claim, or the heartbeat of a bash or compat node that is still being touched

@@ -289,13 +289,42 @@ impl SafeLoop<'_> {
         Ok(())
     }
 
-    /// Whether the maintenance file exists, or the backend's store says maintenance; a storage
-    /// that does not answer counts as yes, so a standby never claims on a guess.
+    /// Whether the maintenance file exists, or the backend's store says maintenance. A
+    /// maintenance file that cannot be read is said loudly and left to the store when the store
+    /// answers (its site may be lost, and the store survives that); when neither can say, it
+    /// counts as yes, so a standby never claims on a guess.
     fn maintenance(&mut self) -> Step<bool> {
         let file = self.vars.maintenance_file.clone();
         let exists = self.world.file_exists(&file, self.timing.io_limit)?;
-        let maintenance = answer(self.world, exists, &file)?.unwrap_or(true)
-            || self.backend.maintenance(self.world)?;
+        let store = self.backend.maintenance(self.world)?;
+        let unreadable = match exists {
+            Io::Done(exists) => {
+                let maintenance = exists || store.unwrap_or(true);
+                self.world.report(&Event::Maintenance(maintenance));
+                return Ok(maintenance);
+            }
+            Io::Failed(error) => error,
+            Io::TimedOut => format!("hacmp: {file}: no answer from the storage in time"),
+        };
+        let maintenance = match store {
+            Some(store) => {
+                let message = format!(
+                    "maintenanceFile {file} cannot be read ({unreadable}); a majority of the store answers that maintenance is {}, and decides",
+                    if store { "on" } else { "off" }
+                );
+                self.world
+                    .print_error(&format!("hacmp: warning: {message}"))?;
+                self.world.report(&Event::Warning {
+                    name: "maintenance-file-unreadable",
+                    message,
+                });
+                store
+            }
+            None => {
+                self.world.print_error(&unreadable)?;
+                true
+            }
+        };
         self.world.report(&Event::Maintenance(maintenance));
         Ok(maintenance)
     }

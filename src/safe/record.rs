@@ -6,20 +6,26 @@
 //! Peers judge a host by whether this line changes, timed on their own clock, never by comparing
 //! timestamps; so a line must never repeat, not even after the daemon restarts with its counter
 //! at 1 and takes the same token again: the incarnation, new for every start, sees to that.
-//! The line also carries a fingerprint of its writer's list of heartbeat directories, so that a
-//! host configured with another list (whose majorities need not meet ours) is noticed.
+//! The line also carries the identities of its writer's heartbeat directories (each directory's
+//! own random number, kept in it), so that a host configured with another list, whose
+//! majorities need not meet ours, is noticed even where hosts mount the directories at
+//! different paths.
+
+use std::collections::BTreeSet;
 
 use std::fmt;
 
 /// A record's first word, so that no other file's content is mistaken for a record.
 const MAGIC: &str = "hacmp-safe";
-/// Version 3 added the directories' fingerprint, version 2 the incarnation. Version 2 records
-/// (from a node not yet upgraded) are read without a fingerprint, so a rolling upgrade still
+/// Version 3 added the directories' identities, version 2 the incarnation. Version 2 records
+/// (from a node not yet upgraded) are read without identities, so a rolling upgrade still
 /// sees their tokens; version 1 records are refused (`is_version_1`): without an incarnation,
 /// a restarted writer's line could repeat.
 const VERSION: &str = "3";
-const VERSION_WITHOUT_FINGERPRINT: &str = "2";
+const VERSION_WITHOUT_DIRECTORIES: &str = "2";
 const VERSION_WITHOUT_INCARNATION: &str = "1";
+/// More directories than validation lets through; a record that names more is not one.
+const MAX_DIRECTORIES: usize = 9;
 /// Longer content cannot be a record, and is not parsed.
 pub const MAX_RECORD_BYTES: usize = 512;
 
@@ -41,20 +47,29 @@ pub struct Record {
     /// Changes with every write, so that each renewal is visible as a change.
     pub counter: u64,
     pub phase: Phase,
-    /// The writer's `fingerprint` of its heartbeat directories; `None` in a version 2 record.
-    pub fingerprint: Option<u64>,
+    /// The identities of the writer's heartbeat directories, in its order, as it last read
+    /// them (`None`: not read yet); the whole `None` in a version 2 record.
+    pub directories: Option<Vec<Option<u64>>>,
 }
 
-/// A fingerprint of a list of heartbeat directories, the same on every host that lists the same
-/// directories in any order: FNV-1a (64 bits) over the sorted paths, each ended by a newline.
-pub fn fingerprint(dirs: &[String]) -> u64 {
-    let mut sorted: Vec<&String> = dirs.iter().collect();
-    sorted.sort();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in sorted.iter().flat_map(|dir| dir.bytes().chain([b'\n'])) {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+/// Whether two hosts' directory identities show that they list different directories: another
+/// count, or an identity one host knows that the other, knowing all of its own, does not have.
+/// Identities not read yet (a directory that did not answer) prove nothing.
+pub fn lists_differ(ours: &[Option<u64>], theirs: &[Option<u64>]) -> bool {
+    let known = |list: &[Option<u64>]| list.iter().flatten().copied().collect::<BTreeSet<u64>>();
+    let complete = |list: &[Option<u64>]| list.iter().all(Option::is_some);
+    let (mine, other) = (known(ours), known(theirs));
+    ours.len() != theirs.len()
+        || (complete(ours) && !other.is_subset(&mine))
+        || (complete(theirs) && !mine.is_subset(&other))
+}
+
+/// Directory identities as a record writes them: hexadecimal, `?` for one not read yet.
+pub fn identities_text(list: &[Option<u64>]) -> String {
+    list.iter()
+        .map(|id| id.map_or("?".to_string(), |id| format!("{id:016x}")))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Record {
@@ -71,9 +86,9 @@ impl Record {
         if words.next()? != MAGIC {
             return None;
         }
-        let has_fingerprint = match words.next()? {
+        let has_directories = match words.next()? {
             VERSION => true,
-            VERSION_WITHOUT_FINGERPRINT => false,
+            VERSION_WITHOUT_DIRECTORIES => false,
             _ => return None,
         };
         let mut field = |name: &str| words.next()?.strip_prefix(name)?.strip_prefix('=');
@@ -86,8 +101,17 @@ impl Record {
             "master" => Phase::Master,
             _ => return None,
         };
-        let fingerprint = match has_fingerprint {
-            true => Some(u64::from_str_radix(field("dirs")?, 16).ok()?),
+        let directories = match has_directories {
+            true => Some(
+                field("dirs")?
+                    .split(',')
+                    .map(|id| match id {
+                        "?" => Some(None),
+                        id => u64::from_str_radix(id, 16).ok().map(Some),
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .filter(|ids| ids.len() <= MAX_DIRECTORIES)?,
+            ),
             false => None,
         };
         if words.next().is_some() || host.is_empty() {
@@ -99,7 +123,7 @@ impl Record {
             incarnation,
             counter,
             phase,
-            fingerprint,
+            directories,
         })
     }
 
@@ -120,17 +144,17 @@ impl fmt::Display for Record {
             Phase::Claim => "claim",
             Phase::Master => "master",
         };
-        let version = match self.fingerprint {
+        let version = match self.directories {
             Some(_) => VERSION,
-            None => VERSION_WITHOUT_FINGERPRINT,
+            None => VERSION_WITHOUT_DIRECTORIES,
         };
         write!(
             f,
             "{MAGIC} {version} host={} token={} incarnation={} counter={} state={state}",
             self.host, self.token, self.incarnation, self.counter
         )?;
-        match self.fingerprint {
-            Some(fingerprint) => writeln!(f, " dirs={fingerprint:016x}"),
+        match &self.directories {
+            Some(ids) => writeln!(f, " dirs={}", identities_text(ids)),
             None => writeln!(f),
         }
     }
@@ -147,7 +171,7 @@ mod tests {
             incarnation: 99,
             counter: 42,
             phase: Phase::Master,
-            fingerprint: Some(0xfe),
+            directories: Some(vec![Some(0xfe), None, Some(1)]),
         }
     }
 
@@ -156,18 +180,18 @@ mod tests {
         let text = record().to_string();
         assert_eq!(
             text,
-            "hacmp-safe 3 host=nodeA token=7 incarnation=99 counter=42 state=master dirs=00000000000000fe\n"
+            "hacmp-safe 3 host=nodeA token=7 incarnation=99 counter=42 state=master dirs=00000000000000fe,?,0000000000000001\n"
         );
         assert_eq!(Record::parse(&text), Some(record()));
     }
 
     #[test]
-    fn a_version_2_record_reads_without_a_fingerprint() {
+    fn a_version_2_record_reads_without_directories() {
         let read =
             Record::parse("hacmp-safe 2 host=a token=3 incarnation=4 counter=5 state=claim\n")
                 .unwrap();
         assert_eq!(
-            (read.token, read.incarnation, read.fingerprint),
+            (read.token, read.incarnation, read.directories.clone()),
             (3, 4, None)
         );
         assert_eq!(Record::parse(&read.to_string()), Some(read));
@@ -183,17 +207,26 @@ mod tests {
     }
 
     #[test]
-    fn the_fingerprint_ignores_the_order_of_the_directories_only() {
-        let list = |dirs: &[&str]| dirs.iter().map(|d| d.to_string()).collect::<Vec<_>>();
-        let three = fingerprint(&list(&["/a", "/b", "/c"]));
-        assert_eq!(three, fingerprint(&list(&["/c", "/a", "/b"])));
-        assert_ne!(three, fingerprint(&list(&["/a", "/b", "/d"])));
-        assert_ne!(three, fingerprint(&list(&["/a"])));
-        // Joined without a separator, these two lists would read alike.
-        assert_ne!(
-            fingerprint(&list(&["/ab", "/c"])),
-            fingerprint(&list(&["/a", "b/c"]))
+    fn lists_differ_only_on_what_is_known() {
+        let (x, y, z, w) = (Some(1), Some(2), Some(3), Some(4));
+        assert!(
+            !lists_differ(&[x, y, z], &[z, x, y]),
+            "the order is the host's own"
         );
+        assert!(lists_differ(&[x, y, z], &[x, y, w]), "a typo in one path");
+        assert!(
+            lists_differ(&[x, y, z], &[x, y, z, w, Some(5)]),
+            "another count"
+        );
+        assert!(
+            !lists_differ(&[x, y, None], &[x, y, z]),
+            "not read yet proves nothing"
+        );
+        assert!(
+            lists_differ(&[x, y, z], &[x, w, None]),
+            "a known identity we lack"
+        );
+        assert!(!lists_differ(&[x, None, None], &[None, y, None]));
     }
 
     #[test]
@@ -204,6 +237,7 @@ mod tests {
             "hacmp-safe 4 host=a token=1 incarnation=1 counter=1 state=claim dirs=1\n",
             "hacmp-safe 3 host=a token=1 incarnation=1 counter=1 state=claim\n",
             "hacmp-safe 3 host=a token=1 incarnation=1 counter=1 state=claim dirs=xyz\n",
+            "hacmp-safe 3 host=a token=1 incarnation=1 counter=1 state=claim dirs=1,2,3,4,5,6,7,8,9,a\n",
             "hacmp-safe 2 host=a token=1 counter=1 state=claim\n",
             "hacmp-safe 2 host=a token=x incarnation=1 counter=1 state=claim\n",
             "hacmp-safe 2 host=a token=1 incarnation=1 counter=1 state=claim extra\n",

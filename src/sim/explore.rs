@@ -171,6 +171,7 @@ fn base(name: &str, nodes: usize, stagger_ms: i64, events: Vec<EventSpec>) -> Sc
                 clock_skew: Seconds::ZERO,
                 restart_on_failure: true,
                 listing_cache: Seconds::ZERO,
+                sites: Vec::new(),
             })
             .collect(),
         events,

@@ -182,10 +182,16 @@ pub fn node_variables(
     let mut settings = settings.clone();
     // The safe profile keeps its records in every site's directory; bash and compat know only
     // heartBeatDir, one of them.
+    let listed = scenario
+        .nodes
+        .iter()
+        .find(|spec| spec.name == node)
+        .map_or(&[][..], |spec| &spec.sites[..]);
     let sites = (!scenario.sites.is_empty() && driver == Driver::Safe).then(|| {
         let dirs: Vec<&str> = scenario
             .sites
             .iter()
+            .filter(|site| listed.is_empty() || listed.contains(&site.name))
             .map(|site| site.dir.as_str())
             .collect();
         dirs.join(" ")
