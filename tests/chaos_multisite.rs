@@ -63,7 +63,7 @@ fn assert_failover_within_bound(
 ) {
     let failover = taken_over.started.saturating_sub(fault_at);
     println!(
-        "{what}: the standby's instance started {:.2} s after the fault (bound {:.0} s)",
+        "{what}: the standby's instance started {:.2} s after the fault (bound {:.2} s)",
         failover.as_secs_f64(),
         failover_bound().as_secs_f64()
     );
