@@ -56,6 +56,14 @@ pub fn hazards(vars: &Variables, store: &dyn LeaseStore, around: &Surroundings) 
             .into_iter()
             .map(|advice| hazard(advice.variable, advice.reason)),
     );
+    if store.spans_sites()
+        && let Some(reason) = crate::storage::maintenance_file_on_one_site(
+            around.storage,
+            Path::new(&vars.maintenance_file),
+        )
+    {
+        found.push(hazard("maintenanceFile", reason));
+    }
     found
 }
 
@@ -191,7 +199,7 @@ pub fn run(file: Option<&Path>, json: bool) -> u8 {
         daemon_command_lines: daemon_command_lines(file),
         working_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
     };
-    let store = crate::operator::of(&variables.store);
+    let store = crate::operator::of(&variables);
     let hazards = hazards(&variables, &*store, &surroundings);
     if json {
         table::print(&render_json(Some(&settings), Ok((&*store, &hazards))));
@@ -419,7 +427,7 @@ mod tests {
         storage: &dyn StorageProbe,
         processes: Vec<Process>,
     ) -> Vec<String> {
-        reasons_in(vars, &*crate::operator::of(&vars.store), storage, processes)
+        reasons_in(vars, &*crate::operator::of(vars), storage, processes)
     }
 
     fn reasons_in(
@@ -479,11 +487,12 @@ mod tests {
             [
                 "hacmpHeartBeatDirs: lists /mnt/witness/hb, which is on an NFS mount (/mnt/witness) that caches file attributes for up to 5 s: this host may see a peer's heartbeat that old; mount it with noac or actimeo=0",
                 "hacmpHeartBeatDirs: lists /mnt/witness/hb, which is on a soft NFS mount (/mnt/witness): when the server is slow, reads fail instead of waiting, and the loop takes a failed read for a missing heartbeat",
+                MAINTENANCE_FILE_ON_ONE_SITE,
             ]
         );
         let shared = three_sites("/mnt/dc1/hb /mnt/dc1-too/hb /var/lib/hb");
         let found = reasons(&shared, &Mounts(THREE_SITES), vec![]);
-        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found.len(), 3, "{found:?}");
         assert!(
             found[0].starts_with("hacmpHeartBeatDirs: lists /var/lib/hb, which is on a local filesystem (ext2/ext3/ext4)"),
             "{found:?}"
@@ -494,11 +503,15 @@ mod tests {
         );
     }
 
+    /// maintenanceFile on one site's NFS export, next to several directories or etcd.
+    const MAINTENANCE_FILE_ON_ONE_SITE: &str = "maintenanceFile: is on nfs storage, which one site holds: while that site is lost the file cannot be read, and the daemons go by the maintenance state that `hacmp maintenance on|off` also keeps in the heartbeat directories (or etcd); switch maintenance with that command rather than by creating the file";
+
     #[test]
     fn directories_on_one_filesystem_are_named_together_once() {
         let vars = three_sites("/mnt/dc1/a /mnt/dc1/b /mnt/dc1/c");
         let found = reasons(&vars, &Mounts(THREE_SITES), vec![]);
-        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[1], MAINTENANCE_FILE_ON_ONE_SITE);
         assert!(
             found[0].starts_with("hacmpHeartBeatDirs: lists /mnt/dc1/a and /mnt/dc1/b and /mnt/dc1/c, which are on the same filesystem (device 0:50, mounted on /mnt/dc1)"),
             "{found:?}"
@@ -519,7 +532,7 @@ mod tests {
 
     fn fate_of(settings: &Settings) -> Option<String> {
         let vars = settings.validate().unwrap();
-        crate::operator::of(&vars.store).heart_beat_dir_fate(settings)
+        crate::operator::of(&vars).heart_beat_dir_fate(settings)
     }
 
     #[test]
@@ -729,6 +742,7 @@ mod tests {
                 "hacmpEtcdEndpoints: the cluster has 4 members: an even count survives no more failures than one member fewer (1 of 4), and a split between two sites stops it; use 3 or 5, one per site",
                 "hacmpEtcdEndpoints: all 4 members of the cluster run on one host (10.0.1.5): its loss stops the cluster and every application with it; put one member per site",
                 "hacmpEtcdEndpoints: lists 3 of the cluster's 4 members (not d): if those fail, this host loses the cluster (and its application) while the others still have it; list every member",
+                MAINTENANCE_FILE_ON_ONE_SITE,
             ]
         );
     }

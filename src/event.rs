@@ -41,6 +41,11 @@ pub enum Event {
     Maintenance(bool),
     /// The loop begins one of the script's long waits, of `seconds`; it ends at the next event.
     Waits { wait: Wait, seconds: u64 },
+    /// Something the operator must fix, which the loop waits out or works around: another
+    /// host's record written with another list of heartbeat directories (no claim while it is
+    /// seen), a maintenance file that cannot be read while a majority of the directories
+    /// answers. `name` is the event hook's name for it.
+    Warning { name: &'static str, message: String },
     /// A round begins: the loop woke from its pause.
     RoundBegins,
     /// A round ended: the loop is about to pause until the next one.

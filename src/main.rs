@@ -186,7 +186,7 @@ fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
         .reporting(report::Reporter::new(
             &variables,
             status::machine_looker(&variables.store),
-            operator::of(&variables.store).identity(),
+            operator::of(&variables).identity(),
         ))
         .storing_in(&variables.store);
     let ended = match variables.profile {

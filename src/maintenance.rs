@@ -30,7 +30,7 @@ pub fn run(action: Action, file: Option<&Path>, reason: Option<&str>) -> u8 {
 }
 
 fn switch(action: Action, vars: &Variables, reason: Option<&str>) -> u8 {
-    let store = operator::of(&vars.store);
+    let store = operator::of(vars);
     if let Some(warning) = store.maintenance_warning(vars) {
         eprintln!("hacmp: warning: {warning}");
     }

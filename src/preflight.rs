@@ -14,7 +14,7 @@ use crate::advice;
 use crate::config::{ConfigError, Profile, Setting, Settings, Store, Variables};
 use crate::real::batch::{Outcome, Pools};
 use crate::real::files::describe;
-use crate::storage::{self, RealStorage, StorageProbe};
+use crate::storage::{self, Listings, RealStorage, StorageProbe};
 
 pub fn check(settings: &Settings, variables: &Variables) -> Result<(), ConfigError> {
     advice::refusal(settings, variables, is_executable_command)?;
@@ -72,10 +72,14 @@ fn heart_beat_dir(settings: &Settings, variables: &Variables) -> Result<(), Conf
         )));
     }
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    if matches!(variables.profile, Profile::Safe(_))
-        && let Some(reason) = cached_listings(&RealStorage, &canonical)
-    {
-        return Err(heartbeat_dir.error(&reason));
+    if matches!(variables.profile, Profile::Safe(_)) {
+        match listings(&RealStorage, &canonical) {
+            Listings::Cached(reason) => return Err(heartbeat_dir.error(&reason)),
+            Listings::Unknown(reason) => {
+                eprintln!("hacmp: warning: heartBeatDir {reason}");
+            }
+            Listings::Fresh => {}
+        }
     }
     Ok(())
 }
@@ -86,8 +90,9 @@ const REACH_LIMIT: Duration = Duration::from_secs(5);
 
 /// hacmpHeartBeatDirs: a directory that cannot be reached now is no reason to refuse the start
 /// (a data centre may be down while this host boots; the loop acts only with a majority), so it
-/// gives a warning, returned here. A directory on an NFS mount that caches listings is refused,
-/// reachable or not: the mount table says so without asking its server.
+/// gives a warning, returned here. A directory on a mount that caches listings is refused, and
+/// one whose caching the mount table does not show gives a warning, reachable or not: the
+/// mount table says so without asking its server.
 fn several_directories(
     probe: &dyn StorageProbe,
     setting: &Setting,
@@ -109,8 +114,14 @@ fn several_directories(
                 Some(format!("no answer within {} s", REACH_LIMIT.as_secs())),
             ),
         };
-        if let Some(reason) = cached_listings(probe, &canonical) {
-            return Err(setting.error(&format!("lists {dir}, which {reason}")));
+        match listings(probe, &canonical) {
+            Listings::Cached(reason) => {
+                return Err(setting.error(&format!("lists {dir}, which {reason}")));
+            }
+            Listings::Unknown(reason) => {
+                warnings.push(format!("hacmpHeartBeatDirs lists {dir}, which {reason}"));
+            }
+            Listings::Fresh => {}
         }
         if let Some(why) = unreachable {
             warnings.push(format!(
@@ -132,20 +143,17 @@ fn reach(dir: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Why the storage holding `dir` (canonical, or as configured when it cannot be reached) cannot
-/// serve the safe profile, if it cannot: when two standbys claim at once, each must see the
-/// other's new file when it lists the directory after the settle (docs/safe-profile.md), and an
-/// NFS client answers listings from its cache unless told not to. Reads of known files are
+/// Whether the storage holding `dir` (canonical, or as configured when it cannot be reached)
+/// lists it fresh: when two standbys claim at once, each must see the other's new file when it
+/// lists the directory after the settle (docs/safe-profile.md), and a network client answers
+/// listings from its cache unless told not to (`Mount::listings`). Reads of known files are
 /// fresh anyway (opening a file revalidates it).
-fn cached_listings(probe: &dyn StorageProbe, dir: &Path) -> Option<String> {
-    let table = probe.mount_table().ok()?;
-    let mount = storage::mount_of(&table, dir)?;
-    (mount.is_nfs() && mount.caches_listings()).then(|| {
-        format!(
-            "is on an NFS mount ({}) that answers directory listings from a cache; the safe profile needs every listing fresh: mount it with actimeo=0 (or noac)",
-            mount.mount_point.display()
-        )
-    })
+fn listings(probe: &dyn StorageProbe, dir: &Path) -> Listings {
+    let mount = probe
+        .mount_table()
+        .ok()
+        .and_then(|table| storage::mount_of(&table, dir));
+    mount.map_or(Listings::Fresh, |mount| mount.listings())
 }
 
 /// Says where a relative path points, because systemd starts services in `/` and a path that
@@ -219,10 +227,12 @@ mod tests {
 
     #[test]
     fn an_nfs_mount_that_caches_listings_is_refused_with_the_options_to_use() {
-        let reason = cached_listings(&NfsRoot("rw,hard,acregmax=10"), Path::new("/")).unwrap();
-        assert!(reason.contains("actimeo=0"), "{reason}");
+        match listings(&NfsRoot("rw,hard,acregmax=10"), Path::new("/")) {
+            Listings::Cached(reason) => assert!(reason.contains("actimeo=0"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
         for fresh in ["rw,hard,noac", "rw,hard,acdirmin=0,acdirmax=0"] {
-            assert_eq!(cached_listings(&NfsRoot(fresh), Path::new("/")), None);
+            assert_eq!(listings(&NfsRoot(fresh), Path::new("/")), Listings::Fresh);
         }
     }
 

@@ -176,7 +176,7 @@ pub fn installed_file() -> Option<std::path::PathBuf> {
 
 /// Reads the state of the cluster as this host sees it.
 pub fn gather(vars: &Variables) -> Status {
-    gather_from(vars, &*operator::of(&vars.store))
+    gather_from(vars, &*operator::of(vars))
 }
 
 /// The same, through `store`.
@@ -234,7 +234,7 @@ pub fn machine_looker(store: &Store) -> LookAtMachine {
             (Store::Etcd(settings), Some(client)) => {
                 Box::new(Etcd::surveyed_through(settings.clone(), client))
             }
-            _ => operator::of(&vars.store),
+            _ => operator::of(vars),
         };
         machine(&gather_from(vars, &*store))
     })

@@ -114,6 +114,31 @@ pub fn sharing(probe: &dyn StorageProbe, path: &Path) -> io::Result<Sharing> {
         .map_or(Sharing::Local(magic), |(_, name)| Sharing::Shared(name)))
 }
 
+/// With several heartbeat directories or etcd: why the maintenance file's place makes it a
+/// single point of failure, if it does. On a filesystem hosts share it lives on one site's
+/// storage, lost with that site.
+pub fn maintenance_file_on_one_site(probe: &dyn StorageProbe, file: &Path) -> Option<String> {
+    match sharing(probe, file.parent()?) {
+        Ok(Sharing::Shared(name)) => Some(format!(
+            "is on {name} storage, which one site holds: while that site is lost the file cannot be read, and the daemons go by the maintenance state that `hacmp maintenance on|off` also keeps in the heartbeat directories (or etcd); switch maintenance with that command rather than by creating the file"
+        )),
+        _ => None,
+    }
+}
+
+/// Whether listings of a directory may come from this host's cache (`Mount::listings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listings {
+    /// Every listing asks the storage: a local filesystem, NFS with actimeo=0, a cluster
+    /// filesystem whose locks keep it coherent (GFS2, OCFS2, CephFS, Lustre).
+    Fresh,
+    /// Listings may come from a cache: the safe profile refuses the mount; the text says why
+    /// and which option fixes it.
+    Cached(String),
+    /// A filesystem whose caching the mount table does not show: the safe profile warns.
+    Unknown(String),
+}
+
 /// One line of /proc/self/mountinfo, the parts of it we read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -160,6 +185,38 @@ impl Mount {
     /// shows as `acdirmax=0`, turns that off.
     pub fn caches_listings(&self) -> bool {
         !self.has_option("noac") && self.option_value("acdirmax") != Some("0")
+    }
+
+    /// Whether this host may answer a listing of a directory on this mount from a cache, as
+    /// far as the mount table tells: the safe profile needs every listing fresh (two claimants
+    /// must each list the other's new record).
+    pub fn listings(&self) -> Listings {
+        let at = self.mount_point.display();
+        match self.filesystem.as_str() {
+            "nfs" | "nfs4" if self.caches_listings() => Listings::Cached(format!(
+                "is on an NFS mount ({at}) that answers directory listings from a cache; the safe profile needs every listing fresh: mount it with actimeo=0 (or noac)"
+            )),
+            "cifs" | "smb3" if self.option_value("actimeo") != Some("0") => {
+                Listings::Cached(format!(
+                    "is on a CIFS/SMB mount ({at}) that answers attributes and directory listings from a cache; the safe profile needs every listing fresh: mount it with actimeo=0 (and nohandlecache, where the kernel caches directories under leases)"
+                ))
+            }
+            "9p" if !matches!(self.option_value("cache"), None | Some("none")) => {
+                Listings::Cached(format!(
+                    "is on a 9p mount ({at}) with a cache; the safe profile needs every listing fresh: mount it with cache=none"
+                ))
+            }
+            "virtiofs" => Listings::Unknown(format!(
+                "is on a virtiofs mount ({at}), whose caching its daemon sets (virtiofsd --cache), which the mount table does not show; the safe profile needs every listing fresh: run virtiofsd with --cache=never"
+            )),
+            "afs" => Listings::Unknown(format!(
+                "is on an AFS mount ({at}), whose client answers from its cache between callbacks; the safe profile needs every listing fresh"
+            )),
+            fuse if fuse == "fuse" || fuse.starts_with("fuse.") => Listings::Unknown(format!(
+                "is on a FUSE filesystem ({fuse} at {at}), whose caching of listings the mount table does not show (sshfs caches them unless mounted with dir_cache=no, a GlusterFS or other network client per its own options); the safe profile needs every listing fresh"
+            )),
+            _ => Listings::Fresh,
+        }
     }
 
     pub fn is_soft(&self) -> bool {
@@ -315,6 +372,70 @@ mod tests {
         );
         let local = shared_fate(&mount("/var/a"), &mount("/srv/b")).unwrap();
         assert!(local.contains("device 8:1"), "{local}");
+    }
+
+    /// A host whose every path is on the filesystem with this statfs magic.
+    struct Everywhere(i64);
+
+    impl StorageProbe for Everywhere {
+        fn filesystem_magic(&self, _: &Path) -> io::Result<i64> {
+            Ok(self.0)
+        }
+        fn mount_table(&self) -> io::Result<String> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn a_maintenance_file_on_shared_storage_is_on_one_site() {
+        let file = Path::new("/mnt/dc1/maintenance");
+        let reason = maintenance_file_on_one_site(&Everywhere(0x6969), file).unwrap();
+        assert!(
+            reason.starts_with("is on nfs storage, which one site holds"),
+            "{reason}"
+        );
+        // ext4: a file of this host only, which node_local_warning is about.
+        assert_eq!(
+            maintenance_file_on_one_site(&Everywhere(0xEF53), file),
+            None
+        );
+    }
+
+    #[test]
+    fn every_network_filesystem_that_caches_listings_is_named() {
+        let table = "\
+1 0 0:1 / / rw - ext4 /dev/sda1 rw
+2 1 0:2 / /nfs rw - nfs4 srv:/x rw,hard,acdirmax=30
+3 1 0:3 / /nfs-fresh rw - nfs4 srv:/x rw,hard,noac
+4 1 0:4 / /smb rw - cifs //srv/x rw,vers=3.1.1,actimeo=1
+5 1 0:5 / /smb-fresh rw - cifs //srv/x rw,actimeo=0
+6 1 0:6 / /9p rw - 9p hostshare rw,trans=virtio,cache=loose
+7 1 0:7 / /9p-fresh rw - 9p hostshare rw,trans=virtio
+8 1 0:8 / /virtiofs rw - virtiofs share rw
+9 1 0:9 / /sshfs rw - fuse.sshfs me@srv:/x rw,user_id=0,group_id=0
+10 1 0:10 / /gluster rw - fuse.glusterfs srv:/vol rw,user_id=0
+11 1 0:11 / /gfs2 rw - gfs2 /dev/mapper/shared rw
+";
+        let listings = |path: &str| mount_of(table, Path::new(path)).unwrap().listings();
+        for fresh in ["/", "/nfs-fresh", "/smb-fresh", "/9p-fresh", "/gfs2"] {
+            assert_eq!(listings(fresh), Listings::Fresh, "{fresh}");
+        }
+        for (cached, option) in [
+            ("/nfs", "actimeo=0"),
+            ("/smb", "actimeo=0"),
+            ("/9p", "cache=none"),
+        ] {
+            match listings(cached) {
+                Listings::Cached(why) => assert!(why.contains(option), "{why}"),
+                other => panic!("{cached}: {other:?}"),
+            }
+        }
+        for unknown in ["/virtiofs", "/sshfs", "/gluster"] {
+            assert!(
+                matches!(listings(unknown), Listings::Unknown(why) if why.contains(unknown)),
+                "{unknown}"
+            );
+        }
     }
 
     #[test]

@@ -258,10 +258,16 @@ pub trait SafeWorld: World {
 
     /// Runs every operation at once, each with `limit`: one per heartbeat directory, so that a
     /// hung directory costs one deadline for the whole step, not one per directory. Returns when
-    /// all have answered or the limit has passed, the answers in the order of `ops`. A single
-    /// directory is a batch of one.
-    fn storage_batch(&mut self, ops: &[StorageOp], limit: std::time::Duration)
-    -> Step<Vec<Answer>>;
+    /// all have answered, when `enough` of the directories the operations go to have answered
+    /// every one of theirs without error (a majority: the slower rest is left to its workers,
+    /// `None`, and a write among them may still land), or when the limit has passed; the
+    /// answers in the order of `ops`. A single directory is a batch of one.
+    fn storage_batch(
+        &mut self,
+        ops: &[StorageOp],
+        limit: std::time::Duration,
+        enough: usize,
+    ) -> Step<Vec<Option<Answer>>>;
 
     /// `[ -f PATH ]` with a deadline, for a maintenance file on shared storage.
     fn file_exists(&mut self, path: &str, limit: std::time::Duration) -> Step<Io<bool>>;

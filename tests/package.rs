@@ -230,12 +230,7 @@ fn the_package_holds_binary_pages_completions_units_docs_and_a_conffile() {
         control.contains(" Depends: libc6"),
         "dpkg-shlibdeps found the C library: {control}"
     );
-    let conffiles = stdout(
-        Command::new("dpkg-deb")
-            .arg("-I")
-            .arg(deb)
-            .arg("conffiles"),
-    );
+    let conffiles = stdout(Command::new("dpkg-deb").arg("-I").arg(deb).arg("conffiles"));
     assert_eq!(conffiles, "/etc/hacmp/heartbeat.vars\n");
 
     // What was packed runs, and its units start it where the package put it.

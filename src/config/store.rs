@@ -473,11 +473,12 @@ mod tests {
 
     #[test]
     fn a_loop_that_cannot_renew_twice_per_lease_is_refused_with_etcd() {
-        // faileOverTime=10, loopTime=3: 2*3 s + 2 s of storage time fits in 10 s.
+        // faileOverTime=10, loopTime=3: 2*3 s + 1.9 s of storage time fits in 10 s; with
+        // loopTime=5, 2*5 s alone does not.
         assert!(with_etcd(&[]).is_ok());
-        let error = with_etcd(&[("loopTime", "4")]).unwrap_err();
+        let error = with_etcd(&[("loopTime", "5")]).unwrap_err();
         assert!(
-            error.starts_with("environment: loopTime='4' is too long for the etcd backend"),
+            error.starts_with("environment: loopTime='5' is too long for the etcd backend"),
             "{error}"
         );
     }

@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Hazard, Heartbeat, LeaseStore, Look, StoreDetails, StoreNode, hazard};
+use super::{
+    Hazard, Heartbeat, LeaseStore, Look, MaintenanceSwitch, StoreDetails, StoreNode, SwitchReading,
+    Switched, hazard,
+};
 use crate::config::{Origin, Settings, Variables};
 use crate::real::batch::{Outcome, Pools};
 use crate::real::guard::boot_clock;
 use crate::real::{files, listing, records};
+use crate::safe::files::MAINTENANCE_ENTRY;
 use crate::safe::record::{Phase, Record};
 use crate::storage::{self, Mount, Sharing, StorageProbe};
 use crate::table::{self, Tone};
@@ -25,15 +29,18 @@ const MAX_RECORDS_READ: usize = crate::safe::files::MAX_ENTRIES;
 /// The heartbeat directories that hold the lease: heartBeatDir alone, or hacmpHeartBeatDirs.
 pub struct Directories {
     dirs: Vec<String>,
+    /// Whether the loop obeys maintenance markers in the directories (the safe profile does,
+    /// the compat profile, as heartbeat.sh, only the maintenance file).
+    markers: bool,
 }
 
 impl Directories {
-    pub fn new(dirs: Vec<String>) -> Directories {
+    pub fn new(dirs: Vec<String>, markers: bool) -> Directories {
         assert!(
             !dirs.is_empty(),
             "the lease lives in at least one directory"
         );
-        Directories { dirs }
+        Directories { dirs, markers }
     }
 
     /// hacmpHeartBeatDirs, when the lease lives in several directories.
@@ -101,7 +108,14 @@ impl LeaseStore for Directories {
             master,
             master_alive,
             heartbeats,
-            maintenance: None,
+            maintenance: self.maintenance_switch().map(|markers| SwitchReading {
+                name: markers.name(),
+                place: markers.place(),
+                value: markers.read().unwrap_or_else(|error| {
+                    warnings.push(error);
+                    None
+                }),
+            }),
             warnings,
             details: Box::new(details),
         }
@@ -142,7 +156,20 @@ impl LeaseStore for Directories {
         })
     }
 
+    fn spans_sites(&self) -> bool {
+        self.several().is_some()
+    }
+
+    fn maintenance_switch(&self) -> Option<Box<dyn MaintenanceSwitch>> {
+        let markers = Markers(self.dirs.clone());
+        self.markers
+            .then(|| Box::new(markers) as Box<dyn MaintenanceSwitch>)
+    }
+
     fn maintenance_warning(&self, vars: &Variables) -> Option<String> {
+        if self.markers {
+            return None;
+        }
         let file = &vars.maintenance_file;
         if !file.starts_with('/') {
             return Some(format!(
@@ -156,6 +183,35 @@ impl LeaseStore for Directories {
             )),
             _ => None,
         }
+    }
+}
+
+/// The safe profile's maintenance markers, one in each heartbeat directory: a majority of them
+/// decides, so losing one site's storage neither hides maintenance nor imposes it.
+struct Markers(Vec<String>);
+
+impl MaintenanceSwitch for Markers {
+    fn name(&self) -> String {
+        MAINTENANCE_ENTRY.to_string()
+    }
+
+    fn place(&self) -> String {
+        format!(
+            "{MAINTENANCE_ENTRY} in the heartbeat directories ({})",
+            self.0.join(", ")
+        )
+    }
+
+    fn read(&self) -> Result<Option<String>, String> {
+        records::read_maintenance_markers(&self.0)
+    }
+
+    fn switch_on(&self, note: &str) -> Result<Switched, String> {
+        records::switch_maintenance_markers(&self.0, Some(note)).map(|_| Switched::On)
+    }
+
+    fn switch_off(&self) -> Result<Switched, String> {
+        records::switch_maintenance_markers(&self.0, None).map(|_| Switched::Off)
     }
 }
 

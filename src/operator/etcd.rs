@@ -105,6 +105,10 @@ impl LeaseStore for Etcd {
         cluster_hazards(self.status())
     }
 
+    fn spans_sites(&self) -> bool {
+        true
+    }
+
     fn maintenance_switch(&self) -> Option<Box<dyn MaintenanceSwitch>> {
         Some(Box::new(MaintenanceKey {
             settings: self.settings.clone(),

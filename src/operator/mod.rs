@@ -14,13 +14,16 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::{Settings, Store, Variables};
+use crate::config::{Profile, Settings, Store, Variables};
 use crate::storage::StorageProbe;
 
-/// The store of `store`, for the operator commands: the one registration of each backend.
-pub fn of(store: &Store) -> Box<dyn LeaseStore> {
-    match store {
-        Store::Directories(dirs) => Box::new(directories::Directories::new(dirs.clone())),
+/// The store of `vars`, for the operator commands: the one registration of each backend.
+pub fn of(vars: &Variables) -> Box<dyn LeaseStore> {
+    match &vars.store {
+        Store::Directories(dirs) => {
+            let markers = matches!(vars.profile, Profile::Safe(_));
+            Box::new(directories::Directories::new(dirs.clone(), markers))
+        }
         Store::Etcd(settings) => Box::new(etcd::Etcd::new(settings.clone())),
     }
 }
@@ -51,6 +54,12 @@ pub trait LeaseStore {
     /// What becomes of heartBeatDir when the store does not simply use it, in one sentence.
     fn heart_beat_dir_fate(&self, _settings: &Settings) -> Option<String> {
         None
+    }
+
+    /// Whether the store survives the loss of one site's storage (several directories, etcd):
+    /// then a maintenance file kept on one site's storage is its weak point.
+    fn spans_sites(&self) -> bool {
+        false
     }
 
     /// Why the maintenance file would freeze only this host instead of the whole cluster, when

@@ -7,10 +7,15 @@
 //! caller waits once, for all of them, at most the batch's limit: a hung directory costs one
 //! limit per step, not one per directory.
 //!
+//! A batch returns as soon as enough directories (a majority, for the safe loop) have answered
+//! every one of their operations without error: the stragglers are left to their workers, so a
+//! slow or hung minority costs the loop nothing while a majority answers.
+//!
 //! A directory whose operation from an earlier batch has not returned yet (its server is gone,
-//! or too slow for the limit) gets no new operation until it has: its operations are refused at
-//! once, so that it costs the loop one limit when it stops answering, not one in every step
-//! until it answers again, and holds at most one batch's workers.
+//! or too slow) gets no new operation until it has: its operations are refused at once, so that
+//! it costs the loop one limit when it stops answering, not one in every step until it answers
+//! again, and holds at most one batch's workers. The refusal is an error only once the earlier
+//! operation is overdue (past its own limit); before that, the directory is merely behind.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +25,10 @@ use std::time::Duration;
 
 use super::bounded::Workers;
 use super::guard::boot_clock;
+
+/// The longest a batch waits without looking at the boot clock: a wait counts on the monotonic
+/// clock, which stops while the machine is suspended, and the limit counts on the boot clock.
+const BOOT_CLOCK_SLICE: Duration = Duration::from_millis(100);
 
 /// More directories than any configuration names (heartbeat directories, the maintenance
 /// file's): operations on further directories are refused rather than given threads.
@@ -41,12 +50,15 @@ pub struct Job<T> {
 pub enum Outcome<T> {
     /// It returned `T`, at this moment of the boot clock (taken on the worker as it returned).
     Answered { value: T, at: Duration },
-    /// It did not return within the limit; `at` is when the caller stopped waiting. It may
+    /// It had not returned when the caller stopped waiting, at `at`: at the limit (`expired`),
+    /// or before, since enough directories had answered; it is left to its worker and may
     /// still take effect later.
-    NoAnswer { at: Duration },
+    NoAnswer { at: Duration, expired: bool },
     /// It never started: an earlier operation on its directory has not returned, or there are
-    /// more directories than `MAX_DIRECTORIES`. `at` is when that was found.
-    Refused { at: Duration },
+    /// more directories than `MAX_DIRECTORIES`. `at` is when that was found; `overdue` when the
+    /// earlier operation is past its limit (or the directory has no pool), which is an error
+    /// worth saying, unlike a directory that is merely behind.
+    Refused { at: Duration, overdue: bool },
 }
 
 /// One directory's workers and how many of the operations handed to them have not returned.
@@ -56,6 +68,9 @@ struct Directory {
     /// Counted down by the worker as each operation returns, before its answer is sent, so
     /// that a caller who has every answer also sees the count at zero.
     unanswered: Arc<AtomicUsize>,
+    /// When the limit of the latest operations handed out here passes: while they have not
+    /// returned, a directory is only behind until then, and overdue after.
+    overdue_at: Duration,
 }
 
 /// The worker pools, one per directory, created when a directory is first used and kept.
@@ -106,10 +121,11 @@ impl Pools {
                 }
             })
             .collect();
-        self.run_all(jobs, limit)
+        self.run_all(jobs, limit, usize::MAX, |_| true)
     }
 
-    /// Starts every job on its directory's pool at once and waits until all have answered or
+    /// Starts every job on its directory's pool at once and waits until all have answered,
+    /// `enough` directories have had every job answered with a value that `succeeded`, or
     /// `limit` has passed since the start; the outcomes are in the order of `jobs`.
     ///
     /// A directory's jobs (a scan reads every entry) are dealt out to at most
@@ -120,6 +136,8 @@ impl Pools {
         &mut self,
         jobs: Vec<Job<T>>,
         limit: Duration,
+        enough: usize,
+        succeeded: fn(&T) -> bool,
     ) -> Vec<Outcome<T>> {
         let started = boot_clock();
         let deadline = started + limit;
@@ -132,37 +150,64 @@ impl Pools {
                 .or_default()
                 .push((index, job.work));
         }
-        let mut waiting = 0;
+        // For each job started, its directory's position in `pending`: the directory's jobs
+        // not yet answered, and whether every answer so far succeeded.
+        let mut directory_of_job = vec![usize::MAX; outcomes.len()];
+        let mut pending: Vec<(usize, bool)> = Vec::new();
         for (directory, work) in by_directory {
             let indices: Vec<usize> = work.iter().map(|(index, _)| *index).collect();
-            let started = match self.of(&directory) {
+            let (started, overdue) = match self.of(&directory) {
                 Some(pool) if pool.unanswered.load(Ordering::SeqCst) == 0 => {
-                    pool.start_chains(work, &reply)
+                    pool.overdue_at = deadline;
+                    (pool.start_chains(work, &reply), true)
                 }
-                _ => Vec::new(),
+                Some(pool) => (Vec::new(), boot_clock() >= pool.overdue_at),
+                None => (Vec::new(), true),
             };
             let at = boot_clock();
+            let position = pending.len();
+            pending.push((0, true));
             for index in indices {
                 if started.contains(&index) {
-                    waiting += 1;
+                    directory_of_job[index] = position;
+                    pending[position].0 += 1;
                 } else {
-                    outcomes[index] = Some(Outcome::Refused { at });
+                    outcomes[index] = Some(Outcome::Refused { at, overdue });
                 }
             }
         }
         drop(reply);
-        while waiting > 0 {
+        let mut waiting: usize = pending.iter().map(|(jobs, _)| jobs).sum();
+        let mut complete = 0;
+        while waiting > 0 && complete < enough {
             let left = deadline.saturating_sub(boot_clock());
-            let Ok((index, value, at)) = answers.recv_timeout(left) else {
+            if left.is_zero() {
                 break;
+            }
+            let (index, value, at) = match answers.recv_timeout(left.min(BOOT_CLOCK_SLICE)) {
+                Ok(answer) => answer,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
+            let directory = &mut pending[directory_of_job[index]];
+            directory.0 -= 1;
+            directory.1 &= succeeded(&value);
+            if *directory == (0, true) {
+                complete += 1;
+            }
             outcomes[index] = Some(Outcome::Answered { value, at });
             waiting -= 1;
         }
         let stopped = boot_clock();
+        let expired = complete < enough;
         outcomes
             .into_iter()
-            .map(|outcome| outcome.unwrap_or(Outcome::NoAnswer { at: stopped }))
+            .map(|outcome| {
+                outcome.unwrap_or(Outcome::NoAnswer {
+                    at: stopped,
+                    expired,
+                })
+            })
             .collect()
     }
 }
@@ -221,6 +266,11 @@ mod tests {
         }
     }
 
+    /// Runs `jobs` waiting for every one of them (or the limit).
+    fn run_every(pools: &mut Pools, jobs: Vec<Job<u32>>, limit: Duration) -> Vec<Outcome<u32>> {
+        pools.run_all(jobs, limit, usize::MAX, |_| true)
+    }
+
     fn answering(directory: &str, value: u32) -> Job<u32> {
         Job {
             directory: directory.to_string(),
@@ -235,7 +285,8 @@ mod tests {
         let release = Arc::new(Mutex::new(release));
         let limit = Duration::from_millis(400);
         let started = boot_clock();
-        let outcomes = pools.run_all(
+        let outcomes = run_every(
+            &mut pools,
             vec![
                 answering("/dc1", 1),
                 hanging("/dc2", &release),
@@ -259,7 +310,10 @@ mod tests {
                     value: 1,
                     at: first,
                 },
-                Outcome::NoAnswer { at: stopped },
+                Outcome::NoAnswer {
+                    at: stopped,
+                    expired: true,
+                },
                 Outcome::Answered {
                     value: 3,
                     at: third,
@@ -275,10 +329,80 @@ mod tests {
     }
 
     #[test]
+    fn a_majority_answering_ends_the_batch_and_the_straggler_is_left_behind() {
+        let mut pools = Pools::default();
+        let (hold, release) = mpsc::channel::<()>();
+        let release = Arc::new(Mutex::new(release));
+        let limit = Duration::from_secs(60);
+        let started = boot_clock();
+        let outcomes = pools.run_all(
+            vec![
+                hanging("/dc1", &release),
+                answering("/dc2", 2),
+                answering("/witness", 3),
+            ],
+            limit,
+            2,
+            |_| true,
+        );
+        assert!(
+            boot_clock() - started < limit / 2,
+            "returned on the majority, not at the limit"
+        );
+        assert!(
+            matches!(
+                outcomes[..],
+                [
+                    Outcome::NoAnswer { expired: false, .. },
+                    Outcome::Answered { value: 2, .. },
+                    Outcome::Answered { value: 3, .. }
+                ]
+            ),
+            "{outcomes:?}"
+        );
+        // The straggler is behind, not overdue: refused quietly until its limit passes.
+        let outcomes = run_every(&mut pools, vec![answering("/dc1", 4)], limit);
+        assert!(
+            matches!(outcomes[..], [Outcome::Refused { overdue: false, .. }]),
+            "{outcomes:?}"
+        );
+        drop(hold);
+    }
+
+    #[test]
+    fn an_error_does_not_count_toward_enough() {
+        let mut pools = Pools::default();
+        let (hold, release) = mpsc::channel::<()>();
+        let release = Arc::new(Mutex::new(release));
+        let limit = Duration::from_millis(300);
+        let started = boot_clock();
+        let outcomes = pools.run_all(
+            vec![
+                hanging("/dc1", &release),
+                answering("/dc2", 0),
+                answering("/witness", 3),
+            ],
+            limit,
+            2,
+            |&value| value != 0,
+        );
+        assert!(
+            boot_clock() - started >= limit,
+            "waited for a second success"
+        );
+        assert!(
+            matches!(outcomes[0], Outcome::NoAnswer { expired: true, .. }),
+            "{outcomes:?}"
+        );
+        drop(hold);
+    }
+
+    #[test]
     fn when_every_answer_comes_the_call_returns_without_waiting_for_the_limit() {
         let mut pools = Pools::default();
         let started = boot_clock();
-        let outcomes = pools.run_all(
+        let outcomes = run_every(
+            &mut pools,
             vec![answering("/a", 1), answering("/b", 2), answering("/a", 3)],
             Duration::from_secs(60),
         );
@@ -299,15 +423,19 @@ mod tests {
         let (release, hang) = mpsc::channel::<()>();
         let hang = Arc::new(Mutex::new(hang));
         let short = Duration::from_millis(50);
-        let first = pools.run_all(vec![hanging("/dc2", &hang)], short);
+        let first = run_every(&mut pools, vec![hanging("/dc2", &hang)], short);
         assert!(matches!(first[..], [Outcome::NoAnswer { .. }]), "{first:?}");
         let started = boot_clock();
-        let outcomes = pools.run_all(
+        let outcomes = run_every(
+            &mut pools,
             vec![hanging("/dc2", &hang), answering("/dc1", 7)],
             Duration::from_secs(60),
         );
         match &outcomes[..] {
-            [Outcome::Refused { at }, Outcome::Answered { value: 7, .. }] => {
+            [
+                Outcome::Refused { at, overdue: true },
+                Outcome::Answered { value: 7, .. },
+            ] => {
                 assert!(*at - started < Duration::from_secs(30), "refused at once");
             }
             other => panic!("/dc2 is refused at once and /dc1 still answers: {other:?}"),
@@ -315,7 +443,11 @@ mod tests {
         // Once the hung operation returns, the directory is tried again.
         release.send(()).unwrap();
         wait_until_idle(&mut pools, "/dc2");
-        let outcomes = pools.run_all(vec![answering("/dc2", 8)], Duration::from_secs(60));
+        let outcomes = run_every(
+            &mut pools,
+            vec![answering("/dc2", 8)],
+            Duration::from_secs(60),
+        );
         assert!(
             matches!(outcomes[..], [Outcome::Answered { value: 8, .. }]),
             "{outcomes:?}"
@@ -338,7 +470,7 @@ mod tests {
         let jobs = (0..3 * CHAINS_PER_DIRECTORY)
             .map(|_| hanging("/dc2", &hang))
             .collect();
-        let outcomes = pools.run_all(jobs, Duration::from_millis(50));
+        let outcomes = run_every(&mut pools, jobs, Duration::from_millis(50));
         assert!(
             outcomes
                 .iter()
@@ -353,7 +485,7 @@ mod tests {
     fn many_operations_on_one_directory_all_answer() {
         let mut pools = Pools::default();
         let jobs = (0..100).map(|value| answering("/dc1", value)).collect();
-        let outcomes = pools.run_all(jobs, Duration::from_secs(60));
+        let outcomes = run_every(&mut pools, jobs, Duration::from_secs(60));
         for (expected, outcome) in outcomes.into_iter().enumerate() {
             assert!(
                 matches!(outcome, Outcome::Answered { value, .. } if value as usize == expected),
@@ -368,7 +500,7 @@ mod tests {
         let jobs = (0..=MAX_DIRECTORIES)
             .map(|index| answering(&format!("/d{index}"), 1))
             .collect();
-        let outcomes = pools.run_all(jobs, Duration::from_secs(60));
+        let outcomes = run_every(&mut pools, jobs, Duration::from_secs(60));
         let refused = outcomes
             .iter()
             .filter(|outcome| matches!(outcome, Outcome::Refused { .. }))

@@ -151,8 +151,11 @@ impl RealWorld {
             directory: directory.to_string(),
             work: Box::new(operation),
         };
-        let outcome = self.pools.run_all(vec![job], limit).pop();
-        io_of(outcome.expect("one outcome for one job"), directory).0
+        let outcome = self.pools.run_all(vec![job], limit, 1, Result::is_ok).pop();
+        // A single operation is waited for to its end, or refused because an earlier one on
+        // its directory has not returned: which, before its limit, counts as no answer yet.
+        io_of(outcome.expect("one outcome for one job"), directory)
+            .map_or(Io::TimedOut, |(io, _)| io)
     }
 
     fn report_error<T>(&mut self, result: Result<T, ToolError>) -> Option<T> {
@@ -283,18 +286,26 @@ fn storage_work(op: StorageOp) -> Box<dyn FnOnce() -> Result<StorageValue, Strin
     }
 }
 
-/// A storage operation's outcome as the loop sees it, and when it came.
-fn io_of<T>(outcome: batch::Outcome<Result<T, String>>, directory: &str) -> (Io<T>, Duration) {
+/// A storage operation's outcome as the loop sees it, and when it came; `None` for one the
+/// loop did not wait for (left behind, or refused while its directory is merely behind).
+fn io_of<T>(
+    outcome: batch::Outcome<Result<T, String>>,
+    directory: &str,
+) -> Option<(Io<T>, Duration)> {
     match outcome {
-        batch::Outcome::Answered { value, at } => (value.map_or_else(Io::Failed, Io::Done), at),
-        batch::Outcome::NoAnswer { at } => (Io::TimedOut, at),
-        batch::Outcome::Refused { at } => (
+        batch::Outcome::Answered { value, at } => {
+            Some((value.map_or_else(Io::Failed, Io::Done), at))
+        }
+        batch::Outcome::NoAnswer { at, expired: true } => Some((Io::TimedOut, at)),
+        batch::Outcome::NoAnswer { expired: false, .. }
+        | batch::Outcome::Refused { overdue: false, .. } => None,
+        batch::Outcome::Refused { at, overdue: true } => Some((
             Io::Failed(format!(
                 "hacmp: {directory}: an earlier operation on it has not returned; none is tried until it has (or more than {} directories are in use)",
                 batch::MAX_DIRECTORIES
             )),
             at,
-        ),
+        )),
     }
 }
 
@@ -319,7 +330,12 @@ impl SafeWorld for RealWorld {
 
     /// Every operation at once, each on the worker pool of the directory it goes to (see
     /// `batch.rs`); each answer is dated when its worker had it.
-    fn storage_batch(&mut self, ops: &[StorageOp], limit: Duration) -> Step<Vec<Answer>> {
+    fn storage_batch(
+        &mut self,
+        ops: &[StorageOp],
+        limit: Duration,
+        enough: usize,
+    ) -> Step<Vec<Option<Answer>>> {
         let started = guard::boot_clock();
         let jobs = ops
             .iter()
@@ -328,11 +344,14 @@ impl SafeWorld for RealWorld {
                 work: storage_work(op.clone()),
             })
             .collect();
-        let outcomes = self.pools.run_all(jobs, limit);
+        let outcomes = self.pools.run_all(jobs, limit, enough, Result::is_ok);
         let mut answers = Vec::with_capacity(ops.len());
         for (op, outcome) in ops.iter().zip(outcomes) {
             let directory = storage_directory(op);
-            let (io, at) = io_of(outcome, directory);
+            let Some((io, at)) = io_of(outcome, directory) else {
+                answers.push(None);
+                continue;
+            };
             if self.reporter.times_storage() {
                 let name = match op {
                     StorageOp::Read { .. } => "read",
@@ -347,7 +366,7 @@ impl SafeWorld for RealWorld {
                     failed,
                 );
             }
-            answers.push(Answer { io, at });
+            answers.push(Some(Answer { io, at }));
         }
         Ok(answers)
     }

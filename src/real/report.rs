@@ -6,6 +6,7 @@
 //! Nothing here may slow the loop down: systemd's notifications are one datagram each, the hook
 //! and the metrics writer run on threads of their own behind bounded queues.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sd_notify::NotifyState;
@@ -115,6 +116,8 @@ pub struct Reporter {
     takeovers: u64,
     incidents: u64,
     fenced_total: u64,
+    /// The warnings already passed to the hook.
+    warnings: BTreeSet<String>,
     storage: StorageTable,
 }
 
@@ -142,6 +145,7 @@ impl Reporter {
             takeovers: 0,
             incidents: 0,
             fenced_total: 0,
+            warnings: BTreeSet::new(),
             storage: StorageTable::new(),
         }
     }
@@ -297,6 +301,12 @@ impl Reporter {
                     };
                     let message = format!("{} sees {} {message}", self.host, self.maintenance_file);
                     self.hook(name, None, message);
+                }
+            }
+            Event::Warning { name, message } => {
+                // Said once while it lasts, not once per round.
+                if self.warnings.insert(message.clone()) {
+                    self.hook(name, None, message.clone());
                 }
             }
             Event::RoundBegins => self.round_began = Some(Instant::now()),

@@ -59,12 +59,11 @@ pub trait Backend {
     /// After a master's look: why it must give up the lease held with `token` now, if it must.
     fn reason_to_yield(&self, token: u64, now: Duration) -> Option<String>;
 
-    /// Whether the store itself puts the cluster in maintenance (etcd's maintenance key, set
-    /// by `hacmp maintenance on`), besides the maintenance file that every backend obeys;
-    /// `None`, after saying why, when the store cannot say: the standby then does nothing this
-    /// round, so that it never claims on a guess. A store without such a flag (the heartbeat
-    /// directory) never does.
-    fn maintenance(&mut self, _world: &mut dyn SafeWorld) -> Step<Option<bool>> {
-        Ok(Some(false))
-    }
+    /// Whether the store itself puts the cluster in maintenance (`hacmp maintenance on` writes
+    /// it there: etcd's maintenance key, a marker in a majority of the heartbeat directories),
+    /// besides the maintenance file that every backend obeys where it can be read. `None`, after
+    /// saying why, when the store cannot say (etcd does not answer, less than a majority of the
+    /// directories does): the standby then does nothing this round, so that it never claims on
+    /// a guess.
+    fn maintenance(&mut self, world: &mut dyn SafeWorld) -> Step<Option<bool>>;
 }

@@ -396,7 +396,12 @@ mod tests {
         fn incarnation(&mut self) -> Step<u64> {
             unreachable!("the etcd backend needs no incarnation")
         }
-        fn storage_batch(&mut self, _: &[StorageOp], _: Duration) -> Step<Vec<Answer>> {
+        fn storage_batch(
+            &mut self,
+            _: &[StorageOp],
+            _: Duration,
+            _: usize,
+        ) -> Step<Vec<Option<Answer>>> {
             unreachable!("the etcd backend uses no heartbeat directory")
         }
         fn file_exists(&mut self, _: &str, _: Duration) -> Step<Io<bool>> {

@@ -16,15 +16,25 @@ use std::time::Duration;
 
 use super::answer;
 use super::backend::{Backend, Grant};
-use super::record::{Phase, Record};
+use super::record::{self, Phase, Record};
 use crate::config::Variables;
-use crate::timing::{CLAIM_WINDOW, SETTLE, Timing};
+use crate::event::Event;
+use crate::timing::Timing;
 use crate::world::{Answer, EntryRead, HeldLease, Io, SafeWorld, Step, StorageOp, StorageValue};
 
 /// More entries than a heartbeat directory of a real cluster holds, stray files included; a
 /// scan of a directory with more reads none of them and says so, since no decision may rest on
 /// a directory that was not read whole.
 pub const MAX_ENTRIES: usize = 1024;
+
+/// The marker `hacmp maintenance on` writes into every heartbeat directory: a hidden name, which
+/// `ls` (and so bash, and the scans) never lists.
+pub const MAINTENANCE_ENTRY: &str = ".hacmp-maintenance";
+
+/// The file in each heartbeat directory that holds its identity, a random number the first host
+/// to find it missing writes: hosts may mount a directory at different paths, but they read the
+/// same identity in it, which their records carry (`record::lists_differ`).
+pub const DIRECTORY_ID_ENTRY: &str = ".hacmp-directory";
 
 /// What a scan saw of one entry, in a form where any difference means a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,14 +91,13 @@ pub struct Files {
     /// read).
     scan_started: Duration,
     read_whole: Vec<bool>,
-    /// The directories where our last write timed out: the scan that follows it skips them,
-    /// so that a hung directory costs a round one deadline, not two (a master's renewal and
-    /// look together must fit in its lease).
-    timed_out: Vec<bool>,
     unknown_sights: u64,
     /// The highest token seen in any directory, ever: a claim takes the next one.
     highest_token: u64,
     counter: u64,
+    /// The identity of each of our directories as last read (`DIRECTORY_ID_ENTRY`), written
+    /// into every record of ours.
+    ids: Vec<Option<u64>>,
 }
 
 impl Files {
@@ -106,9 +115,9 @@ impl Files {
         );
         let dirs = dirs.to_vec();
         Files {
+            ids: vec![None; dirs.len()],
             scan_started: started_at,
             read_whole: vec![false; dirs.len()],
-            timed_out: vec![false; dirs.len()],
             dirs,
             host_name: vars.host_name.clone(),
             timing,
@@ -119,6 +128,11 @@ impl Files {
             highest_token: 0,
             counter: 0,
         }
+    }
+
+    /// Every directory, by index.
+    fn all(&self) -> Vec<usize> {
+        (0..self.dirs.len()).collect()
     }
 
     /// How many directories make a majority.
@@ -145,6 +159,7 @@ impl Files {
             incarnation: self.incarnation,
             counter: self.counter,
             phase,
+            directories: Some(self.ids.clone()),
         };
         let content = record.to_string();
         let ops: Vec<StorageOp> = (0..self.dirs.len())
@@ -154,10 +169,9 @@ impl Files {
             })
             .collect();
         let issued = world.elapsed()?;
-        let answers = world.storage_batch(&ops, self.timing.io_limit)?;
+        let answers = world.storage_batch(&ops, self.timing.io_limit, self.majority())?;
         let mut confirmations = Vec::new();
-        for (dir, (op, Answer { io, at })) in ops.iter().zip(answers).enumerate() {
-            self.timed_out[dir] = io == Io::TimedOut;
+        for (op, Answer { io, at }) in ops.iter().zip(answers).filter_map(awaited) {
             if answer(world, io, op.path())?.is_some() {
                 confirmations.push(at);
             }
@@ -168,26 +182,24 @@ impl Files {
             .map(|&at| Confirmed { issued, at }))
     }
 
-    /// Lists every directory (but those where our last write timed out), then reads every
-    /// entry of those listed, fresh, and notes which changed, each dated when its own read
-    /// returned. A directory whose listing failed or timed out is not read in this scan, so it
-    /// costs one deadline at most. Returns whether a majority of the directories was read
-    /// whole: no decision may rest on less.
-    fn scan(&mut self, world: &mut dyn SafeWorld) -> Step<bool> {
+    /// Lists the directories `which`, then reads every entry of those listed, fresh, and notes which
+    /// changed, each dated when its own read returned. Each batch returns once a majority of
+    /// the directories answered it whole: a directory slower than that, or one whose listing
+    /// failed, is not read in this scan, so a slow or hung minority costs nothing. Returns
+    /// whether a majority of the directories was read whole: no decision may rest on less.
+    fn scan(&mut self, world: &mut dyn SafeWorld, which: &[usize]) -> Step<bool> {
         self.scan_started = world.elapsed()?;
-        let skipped = std::mem::replace(&mut self.timed_out, vec![false; self.dirs.len()]);
-        let listed: Vec<usize> = (0..self.dirs.len()).filter(|&dir| !skipped[dir]).collect();
-        let lists: Vec<StorageOp> = listed
+        let lists: Vec<StorageOp> = which
             .iter()
             .map(|&dir| StorageOp::List {
                 dir: self.dirs[dir].clone(),
             })
             .collect();
-        let listings = world.storage_batch(&lists, self.timing.io_limit)?;
+        let listings = world.storage_batch(&lists, self.timing.io_limit, self.majority())?;
         let mut whole = vec![false; self.dirs.len()];
         let mut entries: Vec<Key> = Vec::new();
         let mut listed_at = Duration::ZERO;
-        for (&dir, Answer { io, at }) in listed.iter().zip(listings) {
+        for (&dir, Answer { io, at }) in which.iter().zip(listings).filter_map(awaited) {
             let Some(value) = answer(world, io, &self.dirs[dir])? else {
                 continue;
             };
@@ -207,16 +219,26 @@ impl Files {
             whole[dir] = true;
             entries.extend(names.into_iter().map(|name| (dir, name)));
         }
-        if !entries.is_empty() {
+        let listed: Vec<usize> = (0..self.dirs.len()).filter(|&dir| whole[dir]).collect();
+        if !listed.is_empty() {
+            // Each directory's identity is read with its entries, at no extra wait.
             let reads: Vec<StorageOp> = entries
                 .iter()
-                .map(|(dir, name)| StorageOp::Read {
-                    path: self.path(*dir, name),
-                })
+                .map(|(dir, name)| self.path(*dir, name))
+                .chain(listed.iter().map(|&dir| self.path(dir, DIRECTORY_ID_ENTRY)))
+                .map(|path| StorageOp::Read { path })
                 .collect();
-            let answers = world.storage_batch(&reads, self.timing.io_limit)?;
-            for ((key, op), Answer { io, at }) in entries.into_iter().zip(&reads).zip(answers) {
-                let sight = self.sight(world, io, op.path())?;
+            let mut answers = world.storage_batch(&reads, self.timing.io_limit, self.majority())?;
+            let identities = answers.split_off(entries.len());
+            self.learn_identities(world, &listed, identities)?;
+            let returned = world.elapsed()?;
+            for ((key, op), answer) in entries.into_iter().zip(&reads).zip(answers) {
+                // A read left behind is not a failure to report, but it is no sight either:
+                // like a failed one, it counts as a change.
+                let (sight, at) = match answer {
+                    Some(Answer { io, at }) => (self.sight(world, io, op.path())?, at),
+                    None => (self.unknown(), returned),
+                };
                 whole[key.0] &= !matches!(sight, Sight::Unknown(_));
                 self.note(key, sight, at);
             }
@@ -224,6 +246,54 @@ impl Files {
         self.forget_long_missing(listed_at);
         self.read_whole = whole;
         Ok(self.read_whole.iter().filter(|&&w| w).count() >= self.majority())
+    }
+
+    /// Notes the identities read in `listed` and gives one to each directory that has none yet.
+    /// Two hosts that give one at once both write; the later write stays, and the other host
+    /// reads it at its next scan.
+    fn learn_identities(
+        &mut self,
+        world: &mut dyn SafeWorld,
+        listed: &[usize],
+        answers: Vec<Option<Answer>>,
+    ) -> Step<()> {
+        let mut missing = Vec::new();
+        for (&dir, answer) in listed.iter().zip(answers) {
+            match answer.map(|answer| answer.io) {
+                Some(Io::Done(StorageValue::Entry(EntryRead::File { text, .. }))) => {
+                    self.ids[dir] = u64::from_str_radix(text.trim(), 16).ok();
+                }
+                Some(Io::Done(StorageValue::Entry(EntryRead::Missing))) => missing.push(dir),
+                _ => {}
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let writes: Vec<(usize, u64)> = missing
+            .into_iter()
+            .map(|dir| (dir, identity(&self.host_name, self.incarnation, dir)))
+            .collect();
+        let ops: Vec<StorageOp> = writes
+            .iter()
+            .map(|&(dir, id)| StorageOp::Write {
+                path: self.path(dir, DIRECTORY_ID_ENTRY),
+                content: format!("{id:016x}\n"),
+            })
+            .collect();
+        let answers = world.storage_batch(&ops, self.timing.io_limit, usize::MAX)?;
+        for ((dir, id), answer) in writes.into_iter().zip(answers) {
+            if matches!(
+                answer,
+                Some(Answer {
+                    io: Io::Done(_),
+                    ..
+                })
+            ) {
+                self.ids[dir] = Some(id);
+            }
+        }
+        Ok(())
     }
 
     /// Entries of `dir` that its listing at `at` no longer shows are missing as of then.
@@ -266,7 +336,7 @@ impl Files {
     /// the observations stay as small as the directories; one that comes back is a first
     /// sight, which counts as a change.
     fn forget_long_missing(&mut self, now: Duration) {
-        let look_back = 2 * (self.timing.takeover_after + SETTLE);
+        let look_back = 2 * (self.timing.takeover_after + self.timing.settle);
         self.observations.retain(|_, observation| {
             observation.sight != Sight::Missing
                 || now.saturating_sub(observation.changed_at) < look_back
@@ -281,20 +351,28 @@ impl Files {
         path: &str,
     ) -> Step<Sight> {
         Ok(match answer(world, io, path)? {
-            None => {
-                self.unknown_sights += 1;
-                Sight::Unknown(self.unknown_sights)
-            }
+            None => self.unknown(),
             Some(StorageValue::Entry(EntryRead::Missing)) => Sight::Missing,
             Some(StorageValue::Entry(EntryRead::NotAFile)) => Sight::NotAFile,
             Some(StorageValue::Entry(EntryRead::File { text, modified })) => {
                 match Record::parse(&text) {
                     Some(record) => Sight::Record(record),
-                    None => Sight::Foreign(modified),
+                    None => {
+                        if let Some(refusal) = Record::version_1_refusal(&text, path) {
+                            world.print_error(&refusal)?;
+                        }
+                        Sight::Foreign(modified)
+                    }
                 }
             }
             Some(other) => panic!("a read answered {other:?}"),
         })
+    }
+
+    /// A sight of an entry that could not be read, unlike any other.
+    fn unknown(&mut self) -> Sight {
+        self.unknown_sights += 1;
+        Sight::Unknown(self.unknown_sights)
     }
 
     /// Since when the directory has shown no change: the latest change seen in it, or the
@@ -329,9 +407,9 @@ impl Files {
                 path: self.path(dir, &self.host_name),
             })
             .collect();
-        let answers = world.storage_batch(&reads, self.timing.io_limit)?;
+        let answers = world.storage_batch(&reads, self.timing.io_limit, self.dirs.len())?;
         let mut counters = Vec::new();
-        for (op, Answer { io, .. }) in reads.iter().zip(answers) {
+        for (op, Answer { io, .. }) in reads.iter().zip(answers).filter_map(awaited) {
             if let Sight::Record(own) = self.sight(world, io, op.path())?
                 && own.host == self.host_name
                 && own.token == held.token
@@ -351,7 +429,7 @@ impl Files {
 
     /// Claims the lease: on the last scan (the decision), in which a majority of the
     /// directories was quiet for faileOverTime, a claim with the next token confirmed by a
-    /// majority within CLAIM_WINDOW of that scan's start, SETTLE from that confirmation, then a
+    /// majority within the claim window of that scan's start, the settle from that confirmation, then a
     /// re-read of a majority of the directories that decided, in which our claim must rank
     /// highest and nothing else may have changed. The claim's lease counts from the issue of
     /// its last confirmed write, and the application starts only while that lease holds.
@@ -366,32 +444,58 @@ impl Files {
         if deciders.len() < self.majority() {
             return Ok(None);
         }
-        let token = self.highest_token + 1;
+        if let Some(reason) = self.other_list() {
+            world.print_error(&format!("hacmp: not claiming: {reason}"))?;
+            world.report(&Event::Warning {
+                name: "directory-list-mismatch",
+                message: reason,
+            });
+            return Ok(None);
+        }
+        let Some(token) = self.highest_token.checked_add(1) else {
+            world.print_error(&format!(
+                "hacmp: not claiming: a record carries token {}, the largest there is, so no claim can outrank it; remove that record",
+                self.highest_token
+            ))?;
+            return Ok(None);
+        };
         world.print("no master taking over")?;
         world.print(&format!("trying to be master with token {token}"))?;
         let Some(written) = self.write_own(world, token, Phase::Claim)? else {
             return Ok(None);
         };
         let confirmed_after = written.at.saturating_sub(scan_started);
-        if confirmed_after > CLAIM_WINDOW {
+        if confirmed_after > self.timing.claim_window {
             // Say where the time went: a scan of many entries on slow storage makes every claim
             // too late, and the operator must see that rather than a takeover that never comes.
             world.print(&format!(
-                "the claim was confirmed {:.3} s after its scan began (the scan took {:.3} s), more than the {} s claim window; backing off",
+                "the claim was confirmed {:.3} s after its scan began (the scan took {:.3} s), more than the {:.3} s claim window; backing off",
                 confirmed_after.as_secs_f64(),
                 decided_at.saturating_sub(scan_started).as_secs_f64(),
-                CLAIM_WINDOW.as_secs()
+                self.timing.claim_window.as_secs_f64()
             ))?;
             return Ok(None);
         }
         let mut until = written.issued + self.timing.lease;
         world.print("Sleep 5 second to give room for avoiding conflicts")?;
-        if !self.settle(world, token, written.at + SETTLE, &mut until)? {
+        if !self.settle(world, token, written.at + self.timing.settle, &mut until)? {
             world.print("the claim could not be kept up; backing off")?;
             return Ok(None);
         }
+        // The settle's last write may be a pause, a write and a scan old: write once more, so
+        // that this write, the re-read and the master's write (three steps, as in a master's
+        // round) fit in the claim's lease however slow the majority is within the deadline.
+        let Some(written) = self.write_own(world, token, Phase::Claim)? else {
+            world.print("the claim could not be kept up; backing off")?;
+            return Ok(None);
+        };
+        if written.issued < until {
+            until = until.max(written.issued + self.timing.lease);
+        }
         world.print("Check if we are still master")?;
-        self.scan(world)?;
+        // Only the deciders: a batch returns on the first majority to answer, which must be
+        // one of them.
+        self.scan(world, &deciders)?;
         // Any majority that confirmed a peer's write meets a majority of the deciders, so the
         // re-read sees every write that could still hold a lease (docs/safe-profile.md).
         let reread = deciders.iter().filter(|&&dir| self.read_whole[dir]).count();
@@ -418,9 +522,9 @@ impl Files {
         Ok(Some(Grant { token, until }))
     }
 
-    /// Waits until `ends` (SETTLE after the claim's confirmation), writing the claim again every
+    /// Waits until `ends` (the settle after the claim's confirmation), writing the claim again every
     /// loopTime meanwhile: peers must see a claim in progress change as often as a master's
-    /// record does, or, with faileOverTime shorter than SETTLE, they would take it for abandoned
+    /// record does, or, with faileOverTime shorter than the settle, they would take it for abandoned
     /// and claim over it (found by the simulator:
     /// tests/shell-parity/scenarios/safe-claim-livelock.toml). Each confirmed write issued
     /// within the claim's lease moves `until`. Returns false when a write was not confirmed by
@@ -452,11 +556,11 @@ impl Files {
             if written.issued < *until {
                 *until = (*until).max(written.issued + self.timing.lease);
             }
-            self.scan(world)?;
+            self.scan(world, &self.all())?;
         }
     }
 
-    /// After SETTLE: our claim must read back as last written in a majority of the directories
+    /// After the settle: our claim must read back as last written in a majority of the directories
     /// and rank above every other record in any of them, and nothing else may have changed
     /// since we decided to claim — a record that changed, vanished or stopped being a file
     /// belongs to a host that is alive, or to one we can no longer see, and either is a reason
@@ -492,6 +596,26 @@ impl Files {
             })
     }
 
+    /// Why another host's record shows that it lists other heartbeat directories than ours,
+    /// if one does: its majorities need not meet ours (assumption A8), so no claim may rest on
+    /// them. A record of an older hacmp carries no identities and cannot tell.
+    fn other_list(&self) -> Option<String> {
+        self.others()
+            .find_map(|((dir, name), observation)| match &observation.sight {
+                Sight::Record(Record {
+                    host,
+                    directories: Some(theirs),
+                    ..
+                }) if record::lists_differ(&self.ids, theirs) => Some(format!(
+                    "{host}'s record {} names other heartbeat directories (identities {}) than ours ({}); every host must list the same directories in hacmpHeartBeatDirs",
+                    self.path(*dir, name),
+                    record::identities_text(theirs),
+                    record::identities_text(&self.ids)
+                )),
+                _ => None,
+            })
+    }
+
     /// The observations of every entry but our own, in every directory.
     fn others(&self) -> impl Iterator<Item = (&Key, &Observation)> {
         self.observations
@@ -512,9 +636,26 @@ impl Files {
     }
 }
 
+/// A new identity for directory `dir`, from this host's name and this run's incarnation, so that
+/// two hosts, or two directories, never draw the same one.
+fn identity(host: &str, incarnation: u64, dir: usize) -> u64 {
+    // FNV-1a over the host name, then mixed with the incarnation and the directory's index.
+    let hashed = host.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hashed ^ incarnation)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(dir as u64)
+}
+
+/// An operation with its answer, if the batch waited for it.
+fn awaited<T>((op, answer): (T, Option<Answer>)) -> Option<(T, Answer)> {
+    Some((op, answer?))
+}
+
 impl Backend for Files {
     fn observe(&mut self, world: &mut dyn SafeWorld) -> Step<bool> {
-        self.scan(world)
+        self.scan(world, &self.all())
     }
 
     /// faileOverTime after the moment from which a majority of the directories read whole
@@ -553,6 +694,26 @@ impl Backend for Files {
             })
             .max_by(|a, b| a.rank().cmp(&b.rank()))
             .map(|record| record.host.clone())
+    }
+
+    /// The maintenance marker, read in every directory: on when any directory of a majority
+    /// that answered shows it (`hacmp maintenance on` needs a majority to confirm it, and any
+    /// two majorities share a directory); `None` when less than a majority answered.
+    fn maintenance(&mut self, world: &mut dyn SafeWorld) -> Step<Option<bool>> {
+        let reads: Vec<StorageOp> = (0..self.dirs.len())
+            .map(|dir| StorageOp::Read {
+                path: self.path(dir, MAINTENANCE_ENTRY),
+            })
+            .collect();
+        let answers = world.storage_batch(&reads, self.timing.io_limit, self.majority())?;
+        let (mut answered, mut on) = (0, false);
+        for (op, Answer { io, .. }) in reads.iter().zip(answers).filter_map(awaited) {
+            if let Some(StorageValue::Entry(entry)) = answer(world, io, op.path())? {
+                answered += 1;
+                on |= entry != EntryRead::Missing;
+            }
+        }
+        Ok((answered >= self.majority()).then_some(on))
     }
 
     /// A higher claim, or the heartbeat of a bash or compat node that is still being touched

@@ -308,21 +308,50 @@ impl SafeLoop<'_> {
         Ok(())
     }
 
-    /// Whether the maintenance file exists, or the backend's store says maintenance; a file
-    /// that cannot be read counts as there, so a standby never claims on a guess. `None` when
-    /// the store cannot say; the reported state then stays as it was.
+    /// Whether the maintenance file exists, or the backend's store says maintenance. A
+    /// maintenance file that cannot be read is said loudly and left to the store when the store
+    /// answers (its site may be lost, and the store survives that); when neither can say, it
+    /// counts as there, so a standby never claims on a guess. `None` when the store cannot say
+    /// and the file does not exist; the reported state then stays as it was.
     fn maintenance(&mut self) -> Step<Option<bool>> {
         let file = self.vars.maintenance_file.clone();
-        let exists = self.world.file_exists(&file, self.timing.io_limit)?;
-        let maintenance = if answer(self.world, exists, &file)?.unwrap_or(true) {
-            Some(true)
-        } else {
-            self.backend.maintenance(self.world)?
+        let maintenance = match self.world.file_exists(&file, self.timing.io_limit)? {
+            Io::Done(true) => Some(true),
+            Io::Done(false) => self.backend.maintenance(self.world)?,
+            Io::Failed(error) => self.unreadable_maintenance_file(&file, error)?,
+            Io::TimedOut => {
+                let error = format!("hacmp: {file}: no answer from the storage in time");
+                self.unreadable_maintenance_file(&file, error)?
+            }
         };
         if let Some(on) = maintenance {
             self.world.report(&Event::Maintenance(on));
         }
         Ok(maintenance)
+    }
+
+    /// The maintenance file could not be read (`unreadable` says why): the store decides when
+    /// it answers, since the file's site may be lost and the store survives that.
+    fn unreadable_maintenance_file(
+        &mut self,
+        file: &str,
+        unreadable: String,
+    ) -> Step<Option<bool>> {
+        let Some(store) = self.backend.maintenance(self.world)? else {
+            self.world.print_error(&unreadable)?;
+            return Ok(Some(true));
+        };
+        let message = format!(
+            "maintenanceFile {file} cannot be read ({unreadable}); a majority of the store answers that maintenance is {}, and decides",
+            if store { "on" } else { "off" }
+        );
+        self.world
+            .print_error(&format!("hacmp: warning: {message}"))?;
+        self.world.report(&Event::Warning {
+            name: "maintenance-file-unreadable",
+            message,
+        });
+        Ok(Some(store))
     }
 
     /// The script's killInstance for instances that run here without our lease, ending its

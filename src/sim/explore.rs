@@ -28,7 +28,7 @@ use super::scenario::{
 };
 use super::scheduler::{Driver, ProtocolStep, StepKind, node_variables};
 use crate::config::{Profile, Settings};
-use crate::timing::{SETTLE, Timing};
+use crate::timing::Timing;
 
 /// The longest fault of the exploration: long enough for a peer to take over meanwhile.
 const LONG_FAULT_MS: u64 = 25_000;
@@ -171,6 +171,7 @@ fn base(name: &str, nodes: usize, stagger_ms: i64, events: Vec<EventSpec>) -> Sc
                 clock_skew: Seconds::ZERO,
                 restart_on_failure: true,
                 listing_cache: Seconds::ZERO,
+                sites: Vec::new(),
             })
             .collect(),
         events,
@@ -412,7 +413,8 @@ fn window(base: &Scenario, steps: &[ProtocolStep], timing: &Timing) -> (u64, u64
 /// own events stay. Their duration leaves the quiet period the convergence rule needs after
 /// the last event.
 pub fn variants(base: &Scenario, steps: &[ProtocolStep], timing: &Timing) -> Vec<Scenario> {
-    let quiet_ms = 2 * (timing.takeover_after + timing.loop_pause + SETTLE).as_millis() as u64;
+    let quiet_ms =
+        2 * (timing.takeover_after + timing.loop_pause + timing.settle).as_millis() as u64;
     let mut seen = BTreeSet::new();
     let mut variants = Vec::new();
     let by_site = !base.sites.is_empty();
@@ -577,13 +579,13 @@ pub fn explore(
 /// The instants a protocol-aware schedule aims at, in kinds that are drawn with equal chance:
 /// storage deadlines, the ends of settles, the ends of leases, claims (over etcd: campaigns),
 /// and every step's start and end.
-fn marks(steps: &[ProtocolStep]) -> [Vec<u64>; 5] {
+fn marks(steps: &[ProtocolStep], timing: &Timing) -> [Vec<u64>; 5] {
     let mut deadlines = Vec::new();
     let mut settles = Vec::new();
     let mut lease_ends = Vec::new();
     let mut claims = Vec::new();
     let mut edges = Vec::new();
-    let settle_ms = SETTLE.as_millis() as u64;
+    let settle_ms = timing.settle.as_millis() as u64;
     for step in steps {
         edges.extend([step.start_ms, step.end_ms]);
         match (step.kind, step.deadline_ms) {
@@ -613,7 +615,7 @@ const BIAS_PERCENT: u64 = 60;
 /// matters (just under or over the lease, faileOverTime, 25 s), if that is before the healing.
 pub fn biased(uniform: &Scenario, steps: &[ProtocolStep], timing: &Timing) -> Scenario {
     let mut rng = SplitMix64::new(uniform.seed ^ 0xB1A5_ED00);
-    let marks = marks(steps);
+    let marks = marks(steps, timing);
     let heal_ms = random::HEAL_AT * 1000;
     let ms = |d: Duration| d.as_millis() as i64;
     let durations = [

@@ -77,10 +77,16 @@ impl SafeWorld for SimWorld {
         }
     }
 
-    fn storage_batch(&mut self, ops: &[StorageOp], limit: Duration) -> Step<Vec<Answer>> {
+    fn storage_batch(
+        &mut self,
+        ops: &[StorageOp],
+        limit: Duration,
+        enough: usize,
+    ) -> Step<Vec<Option<Answer>>> {
         let request = Request::StorageBatch {
             ops: ops.to_vec(),
             limit_ms: millis(limit),
+            enough,
         };
         match self.call(request)? {
             Value::Answers(answers) => Ok(answers),

@@ -109,6 +109,7 @@ pub(super) fn random_nodes(rng: &mut SplitMix64, names: &[&str]) -> Vec<NodeSpec
             clock_skew: Seconds::Whole(if rng.chance(20) { clock_offset(rng) } else { 0 }),
             restart_on_failure: true,
             listing_cache: Seconds::ZERO,
+            sites: Vec::new(),
         })
         .collect()
 }
@@ -235,6 +236,7 @@ pub fn crash_scenario(seed: u64) -> Scenario {
             clock_skew: Seconds::Whole(offset(&mut rng)),
             restart_on_failure: true,
             listing_cache: Seconds::ZERO,
+            sites: Vec::new(),
         })
         .collect();
     let mut events = Vec::new();
@@ -307,6 +309,7 @@ fn multisite_cluster(
             }),
             restart_on_failure: true,
             listing_cache: Seconds::ZERO,
+            sites: Vec::new(),
         })
         .collect();
     let sites = SITES

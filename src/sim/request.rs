@@ -33,10 +33,12 @@ pub enum Request {
     Elapsed,
     Incarnation,
     Pause(u64),
-    /// Storage operations run at once, each within the limit.
+    /// Storage operations run at once, each within the limit; the batch returns once `enough`
+    /// storages answered all of theirs without error.
     StorageBatch {
         ops: Vec<StorageOp>,
         limit_ms: u64,
+        enough: usize,
     },
     FileExists {
         path: String,
@@ -89,7 +91,8 @@ pub enum Value {
     Names(Vec<String>),
     Guard(GuardState),
     /// The answers of a storage batch, in the order of its operations.
-    Answers(Vec<Answer>),
+    /// A batch's answers; `None` for an operation left behind.
+    Answers(Vec<Option<Answer>>),
     Etcd(EtcdAnswer),
     Held(Option<HeldLease>),
     /// A storage operation with a deadline; `Done` holds one of the values above.
@@ -146,8 +149,15 @@ impl fmt::Display for Request {
             Request::Elapsed => f.write_str("elapsed"),
             Request::Incarnation => f.write_str("incarnation"),
             Request::Pause(ms) => write!(f, "pause {ms} ms"),
-            Request::StorageBatch { ops, limit_ms } => {
-                write!(f, "within {limit_ms} ms:")?;
+            Request::StorageBatch {
+                ops,
+                limit_ms,
+                enough,
+            } => {
+                match *enough {
+                    usize::MAX => write!(f, "within {limit_ms} ms:")?,
+                    enough => write!(f, "within {limit_ms} ms or {enough} directories:")?,
+                }
                 for (index, op) in ops.iter().enumerate() {
                     let separator = if index == 0 { " " } else { "; " };
                     match op {
@@ -208,6 +218,10 @@ impl fmt::Display for Value {
             Value::Answers(answers) => {
                 for (index, answer) in answers.iter().enumerate() {
                     let separator = if index == 0 { "" } else { "; " };
+                    let Some(answer) = answer else {
+                        write!(f, "{separator}left behind")?;
+                        continue;
+                    };
                     let value = answer.io.clone().map(|value| match value {
                         StorageValue::Entry(entry) => Value::Entry(entry),
                         StorageValue::Written => Value::Unit,

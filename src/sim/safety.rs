@@ -6,12 +6,13 @@
 //! - **No overlap**: in an all-safe cluster, never two instances executing at once.
 //! - **Failover bound**: with the default variables, after a *clean* host crash of the active
 //!   node (every other node healthy, nothing else happening from a quiet period before it until
-//!   the bound after it) an instance executes again within faileOverTime + loopTime + 5 s +
-//!   `FAILOVER_MARGIN` (with the etcd backend, which has no settle: without the 5 s); with
-//!   several sites, plus the storage deadline, and the crash may come with the loss of its
-//!   site's storage at the same instant (a data centre lost whole).
+//!   the bound after it) an instance executes again within faileOverTime + loopTime + the
+//!   settle + `FAILOVER_MARGIN` (with the etcd backend, which has no settle: without it); with
+//!   several sites, `Timing::takeover_bound` (plus the storage deadline) + the margin, and
+//!   the crash may come with the loss of its site's storage at the same instant (a data
+//!   centre lost whole).
 //! - **Convergence**: when every fault has healed and a quiet period of 2 × (faileOverTime +
-//!   loopTime + 5 s) passed without events before the end, exactly one instance executes at
+//!   loopTime + the settle) passed without events before the end, exactly one instance executes at
 //!   the end of an all-safe run, and at least one (a master was elected) in a mixed cluster
 //!   whose bash and compat nodes can judge heartbeats at all (their clocks within faileOverTime
 //!   of the storage server's, and no clock jump).
@@ -31,16 +32,20 @@ use super::progress::Progress;
 use super::scenario::{Action, EventSpec, Scenario, Seconds};
 use super::scheduler::{self, Driver, ProtocolStep, Setup, node_variables};
 use crate::config::{Profile, Settings};
+use crate::timing::{MIN_SETTLE, Timing};
 
-/// The bounded extra time the failover rule allows beyond faileOverTime + loopTime + 5 s: the
+/// The bounded extra time the failover rule allows beyond faileOverTime + loopTime + settle: the
 /// milliseconds of each storage operation and echo, and the standby's loop not being aligned
 /// with the crash.
 pub const FAILOVER_MARGIN_MS: u64 = 2000;
 /// The variables under which the failover bound is promised (heartbeat.sh's defaults).
 pub const DEFAULT_FAILE_OVER_TIME: u64 = 10;
 pub const DEFAULT_LOOP_TIME: u64 = 3;
-/// The script's 5-second conflict-avoidance pause, part of every failover.
-pub const START_PAUSE_MS: u64 = 5000;
+
+/// The safe profile's durations for the default variables, where the bound is promised.
+pub fn default_timing() -> Timing {
+    Timing::new(DEFAULT_FAILE_OVER_TIME, DEFAULT_LOOP_TIME).expect("the defaults fit a lease")
+}
 
 /// Which clusters to run a scenario on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +130,7 @@ fn clusters(scenario: &Scenario, ways: Ways) -> Vec<(&'static str, Vec<Driver>)>
 
 /// What the rules need to know about a scenario.
 struct Facts {
-    /// 2 × (faileOverTime + loopTime + 5 s).
+    /// 2 × (faileOverTime + loopTime + the settle).
     quiet_ms: u64,
     /// The failover bound, when the scenario runs with the default variables.
     failover_bound_ms: Option<u64>,
@@ -149,22 +154,33 @@ impl Facts {
             None => Driver::Hacmp,
         };
         let vars = node_variables(settings, scenario, first, driver)?;
-        let cycle_ms = (vars.faile_over_time + vars.loop_time) * 1000 + START_PAUSE_MS;
-        // With several sites, a standby's steps may each wait one storage deadline for a lost
-        // site's directory.
-        let safe = node_variables(settings, scenario, first, Driver::Safe).ok();
-        let deadline_ms = match safe.map(|vars| vars.profile) {
-            Some(Profile::Safe(timing)) if !scenario.sites.is_empty() => {
-                timing.io_limit.as_millis() as u64
-            }
-            _ => 0,
+        let safe_timing = match node_variables(settings, scenario, first, Driver::Safe)
+            .ok()
+            .map(|vars| vars.profile)
+        {
+            Some(Profile::Safe(timing)) => Some(timing),
+            _ => None,
         };
-        // With etcd a standby campaigns as soon as it sees the leader key gone, without the
-        // files backend's settle: failover takes faileOverTime (the lease's end on the
-        // cluster) and a loopTime (the standby's next look).
-        let failover_ms = match scenario.etcd {
-            Some(_) => cycle_ms - START_PAUSE_MS,
-            None => cycle_ms,
+        // The files backend's settle, part of every failover; etcd has none, and its quiet
+        // period keeps the script's 5-second pause, as when the safe profile refuses the
+        // variables.
+        let settle = match (&scenario.etcd, safe_timing) {
+            (None, Some(timing)) => timing.settle,
+            _ => MIN_SETTLE,
+        };
+        let settle_ms = settle.as_millis() as u64;
+        let cycle_ms = (vars.faile_over_time + vars.loop_time) * 1000 + settle_ms;
+        let failover_ms = match (scenario.etcd.is_some(), safe_timing) {
+            // With etcd a standby campaigns as soon as it sees the leader key gone, without
+            // the files backend's settle: failover takes faileOverTime (the lease's end on the
+            // cluster) and a loopTime (the standby's next look).
+            (true, _) => cycle_ms - settle_ms,
+            // With several sites, the bound docs/multi-site.md states: one storage deadline
+            // more, for the lost site's directory or maintenance file.
+            (false, Some(timing)) if !scenario.sites.is_empty() => {
+                timing.takeover_bound().as_millis() as u64
+            }
+            _ => cycle_ms,
         };
         let defaults =
             (vars.faile_over_time, vars.loop_time) == (DEFAULT_FAILE_OVER_TIME, DEFAULT_LOOP_TIME);
@@ -209,7 +225,7 @@ impl Facts {
         Ok(Facts {
             script_misjudges,
             quiet_ms: 2 * cycle_ms,
-            failover_bound_ms: defaults.then_some(failover_ms + deadline_ms + FAILOVER_MARGIN_MS),
+            failover_bound_ms: defaults.then_some(failover_ms + FAILOVER_MARGIN_MS),
             happenings_ms,
             end_ms: scenario.duration * 1000,
         })

@@ -15,7 +15,6 @@ use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::Scenario;
 use super::{parallel, random, world};
 use crate::config::Settings;
-use crate::timing::Timing;
 
 /// How the catalog's multi-site scenarios are named.
 const MULTISITE_PREFIX: &str = "multisite-";
@@ -630,6 +629,11 @@ fn mixed_worse<'a>(verdicts: impl Iterator<Item = &'a SafetyVerdict>, label: &st
     format!("{worse} of {compared}")
 }
 
+/// A duration in the report's milliseconds.
+fn ms(duration: std::time::Duration) -> u64 {
+    duration.as_millis() as u64
+}
+
 /// min / median / max of failover times, or a note that there were none.
 fn distribution(mut times_ms: Vec<u64>) -> String {
     if times_ms.is_empty() {
@@ -739,10 +743,7 @@ fn random_summary(text: &mut String, evidence: &Evidence) {
 }
 
 fn multisite_section(text: &mut String, evidence: &Evidence) {
-    let cycle_s =
-        safety::DEFAULT_FAILE_OVER_TIME + safety::DEFAULT_LOOP_TIME + safety::START_PAUSE_MS / 1000;
-    let deadline_ms = Timing::new(safety::DEFAULT_FAILE_OVER_TIME, safety::DEFAULT_LOOP_TIME)
-        .map_or(0, |timing| timing.io_limit.as_millis() as u64);
+    let timing = safety::default_timing();
     let _ = writeln!(
         text,
         "The safe profile over `hacmpHeartBeatDirs`: three heartbeat directories, each on a \
@@ -804,12 +805,15 @@ fn multisite_section(text: &mut String, evidence: &Evidence) {
         text,
         "- Failover after the active host's data centre was lost whole (or its host crashed) \
          with every other node healthy, default variables, catalog and random schedules: {}. \
-         The bound is faileOverTime + loopTime + 5 s + the storage deadline ({} s) + {} s = {} \
-         s: while a site hangs, a standby's steps wait for its deadline.",
+         The documented bound (docs/multi-site.md) is faileOverTime + loopTime + the settle \
+         ({} s) + the storage deadline ({} s) = {} s, and the rule allows {} s more: every \
+         step returns once a majority answered, so the lost site's directory or maintenance \
+         file costs one deadline at most.",
         distribution(losses),
-        seconds(deadline_ms),
+        seconds(ms(timing.settle)),
+        seconds(ms(timing.io_limit)),
+        seconds(ms(timing.takeover_bound())),
         seconds(safety::FAILOVER_MARGIN_MS),
-        seconds(cycle_s * 1000 + deadline_ms + safety::FAILOVER_MARGIN_MS),
     );
     let broken: usize = catalog
         .iter()
@@ -821,8 +825,8 @@ fn multisite_section(text: &mut String, evidence: &Evidence) {
 }
 
 fn rules(text: &mut String) {
-    let cycle_s =
-        safety::DEFAULT_FAILE_OVER_TIME + safety::DEFAULT_LOOP_TIME + safety::START_PAUSE_MS / 1000;
+    let timing = safety::default_timing();
+    let cycle_ms = ms(timing.takeover_after + timing.loop_pause + timing.settle);
     let _ = write!(
         text,
         "Checked on every run; any violation makes the command exit 1.\n\n\
@@ -831,11 +835,12 @@ fn rules(text: &mut String) {
          - **Failover bound**: with the default variables (faileOverTime {f}, loopTime {l}), \
          after a *clean* crash of the active host (every other node healthy, no other event \
          from a quiet period before the crash until the bound after it) an instance executes \
-         again within faileOverTime + loopTime + 5 s + {margin} s = {bound} s. The margin \
+         again within faileOverTime + loopTime + the settle ({settle} s) + {margin} s = \
+         {bound} s (with several sites, plus the storage deadline). The margin \
          covers the milliseconds of each storage operation and the standby's loop not being \
          aligned with the crash.\n\
          - **Convergence**: when every fault has healed and a quiet period of 2 × \
-         (faileOverTime + loopTime + 5 s) passed without events before the end, exactly one \
+         (faileOverTime + loopTime + the settle) passed without events before the end, exactly one \
          instance executes at the end of an all-safe run, and at least one (a master was \
          elected) at the end of a mixed run.\n\
          - **Mixed clusters** (safe on every other node, next to bash or compat) are held to \
@@ -847,7 +852,8 @@ fn rules(text: &mut String) {
         f = safety::DEFAULT_FAILE_OVER_TIME,
         l = safety::DEFAULT_LOOP_TIME,
         margin = seconds(safety::FAILOVER_MARGIN_MS),
-        bound = seconds(cycle_s * 1000 + safety::FAILOVER_MARGIN_MS),
+        settle = seconds(ms(timing.settle)),
+        bound = seconds(cycle_ms + safety::FAILOVER_MARGIN_MS),
     );
 }
 

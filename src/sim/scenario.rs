@@ -103,6 +103,10 @@ pub struct NodeSpec {
     /// to start on such a node.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub listing_cache: Seconds,
+    /// With several sites: the sites whose directories this node's safe daemon lists, in its
+    /// order, when they differ from the scenario's (a host configured with another list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<String>,
 }
 
 fn is_zero(seconds: &Seconds) -> bool {

@@ -182,10 +182,16 @@ pub fn node_variables(
     let mut settings = settings.clone();
     // The safe profile keeps its records in every site's directory; bash and compat know only
     // heartBeatDir, one of them.
+    let listed = scenario
+        .nodes
+        .iter()
+        .find(|spec| spec.name == node)
+        .map_or(&[][..], |spec| &spec.sites[..]);
     let sites = (!scenario.sites.is_empty() && driver == Driver::Safe).then(|| {
         let dirs: Vec<&str> = scenario
             .sites
             .iter()
+            .filter(|site| listed.is_empty() || listed.contains(&site.name))
             .map(|site| site.dir.as_str())
             .collect();
         dirs.join(" ")
@@ -449,10 +455,10 @@ impl Run<'_> {
         if let Some(kind) = StepKind::of(&request) {
             self.note_step(node, kind, &request, cost);
         }
-        if let (Request::StorageBatch { ops, limit_ms }, Value::Answers(answers)) =
+        if let (Request::StorageBatch { ops, limit_ms, .. }, Value::Answers(answers)) =
             (&request, &outcome.value)
         {
-            self.note_batch(node, ops, *limit_ms, answers);
+            self.note_batch(node, ops, *limit_ms, answers, cost);
         }
         let slot = &mut self.slots[node];
         if wants_reply {
@@ -483,12 +489,21 @@ impl Run<'_> {
     }
 
     /// Notes each operation of a storage batch as a step of its own, from the batch's start
-    /// until its own answer.
-    fn note_batch(&mut self, node: usize, ops: &[StorageOp], limit_ms: u64, answers: &[Answer]) {
+    /// until its own answer, or the batch's end (`cost` after its start) for one left behind.
+    fn note_batch(
+        &mut self,
+        node: usize,
+        ops: &[StorageOp],
+        limit_ms: u64,
+        answers: &[Option<Answer>],
+        cost: u64,
+    ) {
         let now = self.cluster.now_ms;
         let asked_at = self.cluster.elapsed_ms(node);
         for (op, answer) in ops.iter().zip(answers) {
-            let duration = answer.at.as_millis() as u64 - asked_at;
+            let duration = answer
+                .as_ref()
+                .map_or(cost, |answer| answer.at.as_millis() as u64 - asked_at);
             self.steps.push(ProtocolStep {
                 node,
                 kind: StepKind::of_op(op),
@@ -520,6 +535,8 @@ impl Run<'_> {
             self.trace(node, format!("stderr {LISTING_CACHE_REFUSAL:?}"))?;
             return self.trace(node, "daemon exited with status 2".to_string());
         }
+        // A new daemon has new worker pools: nothing of the old one's is behind for it.
+        self.cluster.nodes[node].behind.clear();
         let name = &self.setup.scenario.nodes[node].name;
         let daemon: Box<dyn Daemon> = match self.setup.drivers[node] {
             Driver::Hacmp | Driver::Safe => {

@@ -94,7 +94,19 @@ pub struct Node {
     /// The node's cached listing of each heartbeat directory, by storage: when it was read,
     /// and the names it held.
     listings: BTreeMap<usize, (u64, Vec<String>)>,
+    /// The daemon's storage operations that have not returned, by storage: a storage with one
+    /// gets no new operation until it has (the real daemon's worker pools, `real/batch.rs`).
+    pub behind: BTreeMap<usize, Behind>,
     pub guard: Guard,
+}
+
+/// A storage whose operation the daemon stopped waiting for before it returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Behind {
+    /// When the operation returns (`u64::MAX` while the storage hangs).
+    pub until_ms: u64,
+    /// When its limit passed: before, the storage is only behind; after, it is overdue.
+    pub overdue_ms: u64,
 }
 
 /// Where a path leads; heartbeat directories by the index of their storage.
@@ -240,6 +252,7 @@ impl Cluster {
                 cache: None,
                 listing_cache_ms: n.listing_cache.millis() as u64,
                 listings: BTreeMap::new(),
+                behind: BTreeMap::new(),
                 guard: Guard::default(),
             })
             .collect();
@@ -615,6 +628,7 @@ impl Cluster {
         state.guard = Guard::default();
         state.cache = None;
         state.listings.clear();
+        state.behind.clear();
     }
 
     /// The host boots: its boot clock starts again from zero.

@@ -10,9 +10,10 @@
 //! hardest case for a peer judging the writer's liveness. A read sees the storage as it is
 //! when the read is issued.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{Cluster, Entry, Health, Namespace, Place, Timer, Write};
+use super::{Behind, Cluster, Entry, Health, Namespace, Place, Timer, Write};
 use crate::sim::request::{Outcome, Request, Value};
 use crate::sim::scenario::EntryKind;
 use crate::world::{Answer, EntryRead, Io, StorageOp, StorageValue};
@@ -111,33 +112,75 @@ impl Cluster {
                 self.touch(path, health, write, latency_ms)
             }
             Request::FileExists { path, limit_ms } => {
-                let (io, duration) =
-                    self.serve_bounded(node, Bounded::Exists(path), *limit_ms, latency_ms);
+                let (io, duration) = match self.refusal(node, self.storage_of(path), path) {
+                    // As the real daemon does, a check refused while its storage is behind
+                    // counts as no answer.
+                    Some(refused) => (refused.unwrap_or(Io::TimedOut), latency_ms),
+                    None => self.serve_bounded(node, Bounded::Exists(path), *limit_ms, latency_ms),
+                };
                 (bounded(io), duration)
             }
-            Request::StorageBatch { ops, limit_ms } => {
-                self.serve_batch(node, ops, *limit_ms, latency_ms)
-            }
+            Request::StorageBatch {
+                ops,
+                limit_ms,
+                enough,
+            } => self.serve_batch(node, ops, *limit_ms, *enough, latency_ms),
             other => unreachable!("{other} is not a storage operation"),
         }
     }
 
     /// Runs every operation of a batch at once: the batch takes as long as its longest
-    /// operation (each at most the limit), and each answer is dated when it came.
+    /// operation (each at most the limit), or until `enough` storages answered all of theirs
+    /// without error; each answer is dated when it came, and the slower rest is left behind.
     fn serve_batch(
         &mut self,
         node: usize,
         ops: &[StorageOp],
         limit_ms: u64,
+        enough: usize,
         latency_ms: u64,
     ) -> (Outcome, u64) {
         let asked_at_ms = self.elapsed_ms(node);
-        let mut longest_ms = 0;
+        let served: Vec<(Option<usize>, Option<Io<Value>>, u64)> = ops
+            .iter()
+            .map(|op| {
+                let storage = self.storage_of(op.path());
+                let (io, duration) = match self.refusal(node, storage, op.path()) {
+                    Some(refused) => (refused, latency_ms),
+                    None => {
+                        let (io, duration) =
+                            self.serve_bounded(node, Bounded::Op(op), limit_ms, latency_ms);
+                        (Some(io), duration)
+                    }
+                };
+                (storage, io, duration)
+            })
+            .collect();
+        // Per storage: when its last operation answered, and whether all answered well.
+        let mut by_storage: BTreeMap<Option<usize>, (u64, bool)> = BTreeMap::new();
+        for (storage, io, duration) in &served {
+            let (last, well) = by_storage.entry(*storage).or_insert((0, true));
+            *last = (*last).max(*duration);
+            *well &= matches!(io, Some(Io::Done(_)));
+        }
+        let mut complete: Vec<u64> = by_storage
+            .values()
+            .filter(|(_, well)| *well)
+            .map(|(last, _)| *last)
+            .collect();
+        complete.sort_unstable();
+        let longest_ms = served.iter().map(|(_, _, d)| *d).max().unwrap_or(0);
+        let end_ms = match enough.checked_sub(1).and_then(|index| complete.get(index)) {
+            Some(&enough_answered) => enough_answered,
+            None => longest_ms,
+        };
         let mut answers = Vec::with_capacity(ops.len());
-        for op in ops {
-            let (io, duration) = self.serve_bounded(node, Bounded::Op(op), limit_ms, latency_ms);
-            longest_ms = longest_ms.max(duration);
-            answers.push(Answer {
+        for (storage, io, duration) in served {
+            if duration > end_ms {
+                self.fall_behind(node, storage, duration, limit_ms);
+            }
+            let io = io.filter(|_| duration <= end_ms);
+            answers.push(io.map(|io| Answer {
                 io: io.map(|value| match value {
                     Value::Entry(entry) => StorageValue::Entry(entry),
                     Value::Names(names) => StorageValue::Names(names),
@@ -145,9 +188,49 @@ impl Cluster {
                     other => unreachable!("a storage operation produced {other:?}"),
                 }),
                 at: Duration::from_millis(asked_at_ms + duration),
-            });
+            }));
         }
-        (Outcome::ok(Value::Answers(answers)), longest_ms)
+        (Outcome::ok(Value::Answers(answers)), end_ms)
+    }
+
+    /// Why an operation on `storage` is not started, if an earlier one there has not returned:
+    /// `Some(None)` while that one is merely behind, an error once it is overdue.
+    fn refusal(
+        &self,
+        node: usize,
+        storage: Option<usize>,
+        path: &str,
+    ) -> Option<Option<Io<Value>>> {
+        let behind = self.nodes[node].behind.get(&storage?)?;
+        if self.now_ms >= behind.until_ms {
+            return None;
+        }
+        Some((self.now_ms >= behind.overdue_ms).then(|| {
+            Io::Failed(format!(
+                "hacmp: {path}: an earlier operation on its storage has not returned; none is tried until it has"
+            ))
+        }))
+    }
+
+    /// The daemon stops waiting for an operation on `storage` that returns `duration_ms` from
+    /// now (`u64::MAX`: when the storage stops hanging).
+    fn fall_behind(
+        &mut self,
+        node: usize,
+        storage: Option<usize>,
+        duration_ms: u64,
+        limit_ms: u64,
+    ) {
+        let Some(storage) = storage else {
+            return;
+        };
+        let now = self.now_ms;
+        let behind = self.nodes[node].behind.entry(storage).or_insert(Behind {
+            until_ms: now,
+            overdue_ms: now + limit_ms,
+        });
+        behind.until_ms = behind.until_ms.max(now.saturating_add(duration_ms));
+        behind.overdue_ms = behind.overdue_ms.min(now + limit_ms);
     }
 
     /// Serves one safe storage operation; returns its outcome and how long it took (at most
@@ -168,6 +251,7 @@ impl Cluster {
                     self.hung_writes
                         .insert((write.node, write.path.clone()), write);
                 }
+                self.fall_behind(node, self.storage_of(op.path()), u64::MAX, limit_ms);
                 return (Io::TimedOut, limit_ms);
             }
             // A slow write that is confirmed in time lands when issued; one that is not lands
@@ -180,6 +264,9 @@ impl Cluster {
             Health::Late(_) | Health::Healthy => (latency_ms, None),
         };
         let timed_out = duration_ms > limit_ms;
+        if timed_out {
+            self.fall_behind(node, self.storage_of(op.path()), duration_ms, limit_ms);
+        }
         match (write, lands_after_ms) {
             (Some(write), Some(after)) => {
                 self.hold(write, after);
@@ -369,6 +456,10 @@ impl Cluster {
         self.nodes[node].storage[storage] = health;
         if !was_hung || health == Health::Hung {
             return;
+        }
+        // The operations that hung there return now.
+        if let Some(behind) = self.nodes[node].behind.get_mut(&storage) {
+            behind.until_ms = behind.until_ms.min(self.now_ms);
         }
         let keys: Vec<(usize, String)> = self
             .hung_writes
