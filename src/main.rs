@@ -188,7 +188,11 @@ fn run(file: Option<&Path>, profile: Option<&str>) -> u8 {
             status::machine_looker(&variables.store),
             operator::of(&variables).identity(),
         ))
-        .storing_in(&variables.store);
+        .storing_in(&variables.store)
+        .watching_heartbeat(format!(
+            "{}/{}",
+            variables.heart_beat_dir, variables.host_name
+        ));
     let ended = match variables.profile {
         Profile::Compat => engine::run(&mut world, &variables),
         Profile::Safe(timing) => {

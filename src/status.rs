@@ -217,7 +217,9 @@ fn gather_from(vars: &Variables, store: &dyn LeaseStore) -> Status {
             pending: pending(&daemons, &vars.host_name, now_ms),
             ..application(vars)
         },
-        warnings: look.warnings,
+        warnings: (look.warnings.into_iter())
+            .chain(daemon_warnings(&daemons))
+            .collect(),
         details: look.details,
     }
 }
@@ -264,6 +266,17 @@ fn now_milliseconds() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as i64)
+}
+
+/// What the running daemons on this host found wrong in their last round, each said once.
+fn daemon_warnings(daemons: &[(DaemonState, bool)]) -> Vec<String> {
+    let running = daemons.iter().filter(|(_, running)| *running);
+    let said = running.flat_map(|(daemon, _)| {
+        (daemon.warnings.iter()).map(|warning| format!("the daemon of {}: {warning}", daemon.host))
+    });
+    said.collect::<std::collections::BTreeSet<String>>()
+        .into_iter()
+        .collect()
 }
 
 /// The wait this host's running daemon is in, with the time it has left.
@@ -542,6 +555,7 @@ mod tests {
             master: None,
             wait: None,
             written: 100,
+            warnings: Vec::new(),
         };
         (state, running)
     }

@@ -3,11 +3,12 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Daemon, Node, node_in, unique_marker, wait_for_app, wait_until};
+use support::{Daemon, Node, NodeVariables, node_in, unique_marker, wait_for_app, wait_until};
 
 /// `hacmp status` (`--json` when `json`) with `node`'s variable file, the daemons' state files in
 /// `state`.
@@ -38,6 +39,25 @@ fn role_of(json: &serde_json::Value, host: &str) -> (String, String) {
     })
 }
 
+/// The roles `host` shows in the statuses seen with `node`'s variables until it shows `role`,
+/// which must be within `limit_seconds`.
+fn roles_until(
+    node: &Node,
+    state: &Path,
+    host: &str,
+    role: &str,
+    limit_seconds: u64,
+) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let what = format!("{host} as {role}");
+    wait_until(&what, Duration::from_secs(limit_seconds), || {
+        let shown = role_of(&status_json(node, state), host).0;
+        seen.insert(shown.clone());
+        shown == role
+    });
+    seen
+}
+
 #[test]
 fn status_shows_the_master_the_standby_and_a_stopped_daemon_of_two_nodes() {
     let root = tempfile::tempdir().unwrap();
@@ -50,6 +70,11 @@ fn status_shows_the_master_the_standby_and_a_stopped_daemon_of_two_nodes() {
         node.set_env("HACMP_STATE_DIR", state.to_str().unwrap());
     }
     a.start(Daemon::Hacmp);
+    let before_master = roles_until(&a, &state, "nodeA", "master", 20);
+    assert!(
+        before_master.contains("claiming"),
+        "the 5 s recheck before the start shows as claiming: {before_master:?}"
+    );
     wait_for_app(&a, 20);
     b.start(Daemon::Hacmp);
 
@@ -137,4 +162,86 @@ fn status_shows_the_roles_of_two_nodes_on_etcd() {
     });
     assert_eq!(role_of(&after, "nodeA").0, "stopped", "{after:#}");
     assert_eq!(after["master"], "nodeB");
+}
+
+/// Two daemons given the same hostName (a variable file copied to a second host): the one that
+/// finds its heartbeat touched by the other says so, and `hacmp status` shows it.
+#[test]
+fn status_shows_a_second_daemon_with_the_same_host_name() {
+    let root = tempfile::tempdir().unwrap();
+    let heart_beat_dir = root.path().join("heartbeat");
+    std::fs::create_dir_all(&heart_beat_dir).unwrap();
+    // Each copy has a marker of its own, so that each finds only its own application, as two
+    // hosts would.
+    let mut copies: Vec<Node> = ["first", "second"]
+        .iter()
+        .map(|copy| {
+            let vars = NodeVariables {
+                host_name: "nodeA".to_string(),
+                heart_beat_dir: heart_beat_dir.clone(),
+                marker: unique_marker(copy),
+                faile_over_time: 7,
+                loop_time: 1,
+            };
+            // Each in its own state directory, as on two hosts.
+            Node::new(&root.path().join(copy), vars)
+        })
+        .collect();
+    copies[0].start(Daemon::Hacmp);
+    wait_for_app(&copies[0], 20);
+    copies[1].start(Daemon::Hacmp);
+
+    let duplicate = |status: &serde_json::Value| {
+        (status["warnings"].as_array().unwrap().iter()).any(|warning| {
+            let warning = warning.as_str().unwrap();
+            warning.starts_with("the daemon of nodeA: ")
+                && warning.ends_with("another daemon runs with the same hostName")
+        })
+    };
+    let state = copies[1].dir.join("state");
+    let mut seen = serde_json::Value::Null;
+    wait_until(
+        "the second copy to find its heartbeat touched",
+        Duration::from_secs(90),
+        || {
+            seen = status_json(&copies[1], &state);
+            duplicate(&seen)
+        },
+    );
+    let said = copies[1].output().join("\n") + &copies[1].errors();
+    assert!(
+        !said.contains("hostName"),
+        "the compat output, stderr included, stays the script's: {said}"
+    );
+    for copy in &mut copies {
+        copy.kill_daemon();
+        copy.kill_apps();
+    }
+    assert!(
+        !duplicate(&status_json(&copies[1], &state)),
+        "no daemon runs: no warning is left: {seen:#}"
+    );
+}
+
+/// A safe daemon stands by while it watches the directory, becomes master, and after its
+/// guard is killed shows as fenced until it is master again.
+#[test]
+fn status_shows_a_safe_daemon_fenced() {
+    let root = tempfile::tempdir().unwrap();
+    let mut a = node_in(root.path(), "nodeA", &unique_marker("status-fenced"), 5, 1);
+    a.set_variable("hacmpProfile", "safe");
+    let state = a.dir.join("state");
+    a.start(Daemon::Hacmp);
+    let before_master = roles_until(&a, &state, "nodeA", "master", 30);
+    assert!(
+        before_master.contains("standby"),
+        "a new safe daemon watches for faileOverTime before it claims: {before_master:?}"
+    );
+    wait_for_app(&a, 30);
+    let guard = support::guard_of(a.daemon_pid()).expect("the guard runs");
+    // SAFETY: kill has no memory effects; the PID is the guard of this test's daemon.
+    unsafe { libc::kill(guard as libc::pid_t, libc::SIGKILL) };
+    roles_until(&a, &state, "nodeA", "fenced", 20);
+    a.kill_daemon();
+    a.kill_apps();
 }

@@ -49,6 +49,15 @@ pub struct RealWorld {
     reporter: report::Reporter,
     /// The etcd cluster of the etcd backend; `None` with the files backend.
     etcd: Option<etcd::Cluster>,
+    /// This host's heartbeat (the compat loop's) and the modification time this daemon last
+    /// saw or left on it, to the nanosecond: found changed without a touch of ours in between,
+    /// someone else touched it.
+    own_heartbeat: Option<OwnHeartbeat>,
+}
+
+struct OwnHeartbeat {
+    path: String,
+    known: Option<std::time::SystemTime>,
 }
 
 impl RealWorld {
@@ -59,6 +68,17 @@ impl RealWorld {
             guard: None,
             reporter: report::Reporter::silent(),
             etcd: None,
+            own_heartbeat: None,
+        }
+    }
+
+    /// This world, watching `path`, this host's heartbeat, for touches by someone else: only a
+    /// daemon with the same hostName touches it.
+    pub fn watching_heartbeat(self, path: String) -> RealWorld {
+        let own_heartbeat = Some(OwnHeartbeat { path, known: None });
+        RealWorld {
+            own_heartbeat,
+            ..self
         }
     }
 
@@ -158,6 +178,25 @@ impl RealWorld {
             .map_or(Io::TimedOut, |(io, _)| io)
     }
 
+    /// When `path` is this host's heartbeat: reports a warning if it changed since this daemon
+    /// last saw or touched it.
+    fn look_at_own_heartbeat(&mut self, path: &str) {
+        let Some(own) = self.own_heartbeat.as_mut().filter(|own| own.path == path) else {
+            return;
+        };
+        let now = modified(path);
+        let changed = own.known.is_some() && now.is_some() && now != own.known;
+        own.known = now;
+        if changed {
+            self.reporter.report(&Event::Warning {
+                name: "duplicate-host-name",
+                message: format!(
+                    "{path} was touched by someone else since this daemon last saw it: another daemon runs with the same hostName"
+                ),
+            });
+        }
+    }
+
     fn report_error<T>(&mut self, result: Result<T, ToolError>) -> Option<T> {
         result.map_err(|e| eprintln!("{e}")).ok()
     }
@@ -206,6 +245,7 @@ impl World for RealWorld {
     }
 
     fn modification_time(&mut self, path: &str) -> Step<Option<i64>> {
+        self.look_at_own_heartbeat(path);
         let modified = self.timed(
             "stat",
             directory_of(path),
@@ -216,6 +256,7 @@ impl World for RealWorld {
     }
 
     fn touch(&mut self, path: &str) -> Step<()> {
+        self.look_at_own_heartbeat(path);
         let touched = self.timed(
             "touch",
             directory_of(path),
@@ -223,6 +264,9 @@ impl World for RealWorld {
             Result::is_err,
         );
         self.report_error(touched);
+        if let Some(own) = self.own_heartbeat.as_mut().filter(|own| own.path == path) {
+            own.known = modified(path);
+        }
         Ok(())
     }
 
@@ -257,6 +301,13 @@ impl World for RealWorld {
     fn report(&mut self, event: &Event) {
         self.reporter.report(event);
     }
+}
+
+/// The modification time of `path`, when it can be read.
+fn modified(path: &str) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .ok()
 }
 
 /// The directory a storage operation on `path` goes to, as the metrics label it.

@@ -118,6 +118,10 @@ pub struct Reporter {
     fenced_total: u64,
     /// The warnings already passed to the hook.
     warnings: BTreeSet<String>,
+    /// The warnings of the round under way, and of the last complete one, which the state
+    /// file shows: a warning lasts as long as the rounds that find it.
+    round_warnings: BTreeSet<String>,
+    last_round_warnings: Vec<String>,
     storage: StorageTable,
 }
 
@@ -146,6 +150,8 @@ impl Reporter {
             incidents: 0,
             fenced_total: 0,
             warnings: BTreeSet::new(),
+            round_warnings: BTreeSet::new(),
+            last_round_warnings: Vec::new(),
             storage: StorageTable::new(),
         }
     }
@@ -308,9 +314,13 @@ impl Reporter {
                 if self.warnings.insert(message.clone()) {
                     self.hook(name, None, message.clone());
                 }
+                self.round_warnings.insert(message.clone());
             }
             Event::RoundBegins => self.round_began = Some(Instant::now()),
             Event::RoundEnds => {
+                self.last_round_warnings = std::mem::take(&mut self.round_warnings)
+                    .into_iter()
+                    .collect();
                 if let Some(began) = self.round_began.take() {
                     self.last_round = Some(began.elapsed());
                 }
@@ -343,6 +353,7 @@ impl Reporter {
                     .map_or(0, |since| since.as_millis() as i64),
             }),
             written: super::files::wall_clock_seconds(),
+            warnings: self.last_round_warnings.clone(),
         };
         self.state_file.write(&state);
     }

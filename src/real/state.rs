@@ -41,6 +41,10 @@ pub struct DaemonState {
     pub wait: Option<PendingWait>,
     /// When the daemon last wrote the file, in seconds since the epoch.
     pub written: i64,
+    /// What the operator must fix that the daemon's last round found (`Event::Warning`), such
+    /// as another daemon with this hostName.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// A long wait of the loop and when it ends.
@@ -238,6 +242,7 @@ mod tests {
             master: None,
             wait: None,
             written: 0,
+            warnings: Vec::new(),
         };
         assert!(state.running());
         state.started += 1;
@@ -272,6 +277,7 @@ mod tests {
             master: None,
             wait: None,
             written,
+            warnings: Vec::new(),
         };
         let put = |dir: &Path, name: &str, state: &DaemonState| {
             fs::write(dir.join(name), serde_json::to_vec(state).unwrap()).unwrap();
