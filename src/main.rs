@@ -21,7 +21,8 @@ Examples:
   hacmp run /etc/hacmp/heartbeat.vars   run the loop with the variables of a shell file
   hacmp /opt/app/heartbeat.sh           the same; heartbeat.sh itself works as the variable file
   hacmp run                             take the variables from the environment
-  #!/usr/local/bin/hacmp                as the first line of heartbeat.sh, runs it natively
+  #!/usr/local/bin/hacmp                first line of heartbeat.sh: bash runs it up to its loop,
+                                        hacmp runs the loop
   hacmp status /etc/hacmp/heartbeat.vars    who is master, and how old each heartbeat is
 
 Variables (as in heartbeat.sh): pgrepProgramName, startCmd, startCmdLogFile, maintenanceFile,
@@ -51,7 +52,8 @@ SIGTERM. Outside systemd nothing of this happens.
 
 hacmpEventCmd: a command run by /bin/sh on each event, in the background, one at a time, killed
 after 30 s; its output goes to stderr behind 'hacmp: event hook:'. It gets HACMP_EVENT (master,
-standby, incident, fenced, maintenance-on, maintenance-off), HACMP_HOST, HACMP_PEER where known,
+standby, incident, fenced, maintenance-on, maintenance-off, and once each duplicate-host-name,
+directory-list-mismatch, maintenance-file-unreadable), HACMP_HOST, HACMP_PEER where known,
 HACMP_TOKEN in the safe profile and a one-line HACMP_MESSAGE. At most 16 events wait; more are
 dropped, counted and said on stderr.
 
@@ -104,7 +106,9 @@ Examples:
 
     /// Switch maintenance mode on or off, or show it. While maintenanceFile exists, the loop on
     /// every host that sees it does nothing at all; with hacmpBackend=etcd the key
-    /// PREFIX/maintenance, set and deleted together with the file, holds every host.
+    /// PREFIX/maintenance, and in the safe profile over heartbeat directories the
+    /// .hacmp-maintenance markers in them, set and deleted together with the file, hold every
+    /// host.
     #[command(after_help = "\
 Exit status: 0 done (also when it already was so); for `status`, 0 off and 3 on; 2 the variables
 are unusable; 1 the file could not be written or removed, or the etcd cluster did not answer.
