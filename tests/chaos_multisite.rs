@@ -1,4 +1,4 @@
-//! Chaos tests of the safe profile over three heartbeat directories on real processes (issue 11):
+//! Chaos tests of the safe profile over three heartbeat directories on real processes (issues 11 and 20):
 //! two data centres, each with a host and a directory, and a witness directory at a third site.
 //! Each host sees each directory through a faultfs mount of its own, so a host can lose a
 //! directory its peer still sees; an oracle independent of hacmp times every application
@@ -40,7 +40,11 @@ fn failover_bound() -> Duration {
 
 /// A cluster over the three sites with nodeA running the application and nodeB watching.
 fn master_and_standby(label: &str) -> (Cluster, Instance) {
-    let mut cluster = Cluster::new(label, "safe", &SITES);
+    start_master_and_standby(Cluster::new(label, "safe", &SITES))
+}
+
+/// Starts nodeA, then once it runs the application nodeB, which must only watch.
+fn start_master_and_standby(mut cluster: Cluster) -> (Cluster, Instance) {
     cluster.start(MASTER);
     let first = cluster.wait_for_instance(MASTER);
     cluster.start(STANDBY);
@@ -101,6 +105,115 @@ fn the_standby_takes_over_when_the_master_site_is_lost_and_its_directory_fails()
 #[test]
 fn the_standby_takes_over_when_the_master_site_is_lost_and_its_directory_hangs() {
     master_site_lost("master-site-lost-hanging", Mode::Hang);
+}
+
+/// A hook that appends each event's name and message to `events` in the daemon's directory.
+const RECORDING_HOOK: &str = "echo \"$HACMP_EVENT|$HACMP_MESSAGE\" >> events";
+
+/// The maintenance file on the storage of the master's data centre, where operators keep it so
+/// that every host sees it (issue 20). The data centre is lost whole, its storage hanging: the
+/// standby cannot read the file, says so on stderr and to the event hook, goes by the markers
+/// in the two directories it reaches (maintenance off), and takes over within the bound.
+#[test]
+fn the_standby_takes_over_when_the_lost_site_holds_the_maintenance_file() {
+    let mut cluster = Cluster::new("maintenance-file-lost", "safe", &SITES);
+    let shared = cluster.share_on_site(DC1, "shared");
+    for (node, dir) in cluster.nodes.iter_mut().zip(&shared) {
+        let file = dir.join("maintenance");
+        node.set_variable("maintenanceFile", &file.display().to_string());
+        node.set_variable("hacmpEventCmd", RECORDING_HOOK);
+    }
+    let (mut cluster, _) = start_master_and_standby(cluster);
+    cluster.set_view(STANDBY, DC1, Mode::Hang);
+    let lost_at = cluster.lose_host(MASTER);
+    let second = cluster.wait_for_instance(STANDBY);
+    cluster.assert_no_overlap();
+    assert_failover_within_bound(
+        &cluster,
+        "maintenance file on the lost site",
+        lost_at,
+        &second,
+    );
+
+    let file = shared[STANDBY].join("maintenance").display().to_string();
+    let standby = &cluster.nodes[STANDBY];
+    assert!(
+        standby.errors().contains(&format!(
+            "hacmp: warning: maintenanceFile {file} cannot be read ("
+        )),
+        "{}",
+        cluster.report()
+    );
+    let events = fs::read_to_string(standby.dir.join("events")).unwrap_or_default();
+    assert!(
+        events.lines().any(|line| line.starts_with(&format!(
+            "maintenance-file-unreadable|maintenanceFile {file} cannot be read"
+        )) && line.ends_with("maintenance is off, and decides")),
+        "the hook was told: {events}\n{}",
+        cluster.report()
+    );
+}
+
+/// Four sites, of which the hosts list different three (a typo on nodeB's host: dc3 instead of
+/// the witness). A partition leaves each a majority of its own list, nodeA dc1 and the
+/// witness, nodeB dc2 and dc3, where nodeA's record stands still: without the check nodeB
+/// would take over next to nodeA. It must not claim, say why on stderr, and show the mismatch
+/// in `hacmp status`; nodeA runs on.
+#[test]
+fn a_standby_listing_other_directories_never_claims_in_a_partition() {
+    const SITES_OF_EITHER: [&str; 4] = ["dc1", "dc2", "witness", "dc3"];
+    let cluster = Cluster::listing(
+        "mismatched-lists",
+        "safe",
+        &SITES_OF_EITHER,
+        &[&[DC1, DC2, WITNESS], &[DC1, DC2, 3]],
+    );
+    let (cluster, first) = start_master_and_standby(cluster);
+    cluster.set_view(MASTER, DC2, Mode::Fail);
+    cluster.set_view(STANDBY, DC1, Mode::Fail);
+    cluster.wait_for_rounds(STANDBY, ROUNDS_PAST_FAILE_OVER_TIME);
+    assert_nothing_changed(&cluster, &first, "lists differ");
+    // The record is named in whichever directory the standby last read it.
+    let refused = |line: &str| {
+        line.starts_with(&format!("{}'s record ", HOSTS[MASTER]))
+            && line.contains(" names other heartbeat directories (identities ")
+    };
+    let errors = cluster.nodes[STANDBY].errors();
+    assert!(
+        (errors.lines()).any(|line| line
+            .strip_prefix("hacmp: not claiming: ")
+            .is_some_and(refused)),
+        "{}",
+        cluster.report()
+    );
+    let status = status_json(&cluster, STANDBY);
+    let daemon = format!("the daemon of {}: ", HOSTS[STANDBY]);
+    let warnings = status["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        (warnings.iter()).any(|warning| warning
+            .as_str()
+            .and_then(|warning| warning.strip_prefix(&daemon))
+            .is_some_and(refused)),
+        "{status}"
+    );
+}
+
+/// `hacmp status --json` as `node`'s host runs it, beside its daemon's state file.
+fn status_json(cluster: &Cluster, node: usize) -> serde_json::Value {
+    let node = &cluster.nodes[node];
+    let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
+        .args(["status", "--json"])
+        .arg(node.dir.join("heartbeat.vars"))
+        .current_dir(&node.dir)
+        .env("HACMP_STATE_DIR", node.dir.join("state"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "hacmp status --json: {error}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }
 
 /// Asserts that the first instance is the only one there ever was, still running.

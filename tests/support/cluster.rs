@@ -37,18 +37,30 @@ pub struct Cluster {
     pub oracle: Oracle,
     /// `views[node][site]`: what each node sees of each site's directory.
     pub views: Vec<Vec<FaultFs>>,
+    /// Other directories on the sites' storage (`share_on_site`).
+    shares: Vec<Share>,
     pub nodes: Vec<Node>,
     /// Each site's heartbeat directory itself, as its storage holds it.
     pub shared: Vec<PathBuf>,
     marker: String,
     /// Removed last, once nothing uses it.
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
 }
 
 impl Cluster {
     /// `profile` is hacmpProfile for both nodes; `sites` names the heartbeat directories.
     pub fn new(label: &str, profile: &str, sites: &[&str]) -> Cluster {
+        let every_site: Vec<usize> = (0..sites.len()).collect();
+        Cluster::listing(label, profile, sites, &[&every_site, &every_site])
+    }
+
+    /// A cluster whose nodes may list different heartbeat directories, as a typo or a migration
+    /// half done leaves them: `listed[node]` holds the indices in `sites` of the directories in
+    /// that node's hacmpHeartBeatDirs, the first also its heartBeatDir. Every node still mounts
+    /// a view of every site.
+    pub fn listing(label: &str, profile: &str, sites: &[&str], listed: &[&[usize]]) -> Cluster {
         assert!(!sites.is_empty(), "a cluster needs a heartbeat directory");
+        assert_eq!(listed.len(), HOSTS.len(), "one list per node");
         let root = tempfile::tempdir().unwrap();
         let marker = unique_marker(label);
         let shared: Vec<PathBuf> = sites
@@ -66,10 +78,11 @@ impl Cluster {
         };
         let nodes: Vec<Node> = HOSTS
             .iter()
-            .map(|host| {
+            .zip(listed)
+            .map(|(host, listed)| {
                 let vars = NodeVariables {
                     host_name: host.to_string(),
-                    heart_beat_dir: view(host, sites[0]),
+                    heart_beat_dir: view(host, sites[listed[0]]),
                     marker: marker.clone(),
                     faile_over_time: FAILE_OVER_TIME,
                     loop_time: LOOP_TIME,
@@ -77,9 +90,8 @@ impl Cluster {
                 let mut node = Node::new(root.path(), vars);
                 node.set_variable("hacmpProfile", profile);
                 if sites.len() > 1 {
-                    let views: Vec<String> = sites
-                        .iter()
-                        .map(|site| view(host, site).display().to_string())
+                    let views: Vec<String> = (listed.iter())
+                        .map(|&site| view(host, sites[site]).display().to_string())
                         .collect();
                     node.set_variable("hacmpHeartBeatDirs", &views.join(" "));
                 }
@@ -102,10 +114,11 @@ impl Cluster {
         Cluster {
             oracle: Oracle::start(&events, &marker),
             views,
+            shares: Vec::new(),
             nodes,
             shared,
             marker,
-            _root: root,
+            root,
         }
     }
 
@@ -128,10 +141,41 @@ impl Cluster {
         lose_host(&mut self.nodes[node], NODE_VARIABLE, &value)
     }
 
-    /// Sets how `node`'s view of `site` answers.
+    /// Sets how `node`'s view of `site` answers, and its views of the site's other directories.
     pub fn set_view(&self, node: usize, site: usize, mode: Mode) {
         self.views[node][site].set_mode(mode);
+        for share in self.shares.iter().filter(|share| share.site == site) {
+            share.views[node].set_mode(mode);
+        }
     }
+
+    /// Provides another directory, `name`, on `site`'s storage beside its heartbeat directory
+    /// (where operators keep the maintenance file), which each node sees through a mount of its
+    /// own that answers as its view of the site does. Returns each node's path to it.
+    pub fn share_on_site(&mut self, site: usize, name: &str) -> Vec<PathBuf> {
+        let root = self.root.path();
+        let storage = root.join(format!("storage-of-share-{site}-{name}"));
+        fs::create_dir(&storage).unwrap();
+        let views: Vec<FaultFs> = HOSTS
+            .iter()
+            .map(|host| {
+                FaultFs::mount(
+                    &storage,
+                    &root.join(format!("share-of-{host}-{site}-{name}")),
+                )
+            })
+            .collect();
+        let paths = views.iter().map(|view| view.path().to_path_buf()).collect();
+        self.shares.push(Share { site, views });
+        paths
+    }
+}
+
+/// A directory on a site's storage other than its heartbeat directory.
+struct Share {
+    site: usize,
+    /// One mount per node, in the order of `HOSTS`.
+    views: Vec<FaultFs>,
 }
 
 impl Watched for Cluster {
@@ -151,7 +195,8 @@ impl Watched for Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         // Hung storage first: a process blocked on it cannot be killed until it is answered.
-        for view in self.views.iter().flatten() {
+        let shared = self.shares.iter().flat_map(|share| &share.views);
+        for view in self.views.iter().flatten().chain(shared) {
             view.set_mode(Mode::Normal);
         }
         end_every_process(&mut self.nodes, MARKER_VARIABLE, &self.marker);
