@@ -33,9 +33,10 @@ fn timing() -> Timing {
 }
 
 /// The documented bound on a takeover after a site loss (docs/multi-site.md): faileOverTime +
-/// loopTime + the settle + one storage deadline.
+/// loopTime + the settle + one storage deadline, and the simulator's margin for the time the
+/// steps themselves take (a worst-case loss lands within milliseconds of the bound alone).
 fn failover_bound() -> Duration {
-    timing().takeover_bound()
+    timing().takeover_bound() + Duration::from_millis(hacmp::sim::safety::FAILOVER_MARGIN_MS)
 }
 
 /// A cluster over the three sites with nodeA running the application and nodeB watching.
