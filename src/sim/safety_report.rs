@@ -547,15 +547,21 @@ fn exploration_section(text: &mut String, exploration: &Exploration) {
     }
 }
 
-/// The command as it was run, with arguments that need it quoted.
+/// The command as it was run, with arguments that need it quoted. The original's path is
+/// this machine's, so the report names it as `make safety-report` finds it.
 fn command_line() -> String {
+    let mut after_original = false;
     std::env::args()
         .map(|arg| {
-            if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '\'') {
+            let quoted = if after_original {
+                "\"$(cat target/original/path)\"".to_string()
+            } else if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '\'') {
                 format!("'{}'", arg.replace('\'', r"'\''"))
             } else {
-                arg
-            }
+                arg.clone()
+            };
+            after_original = arg == "--original";
+            quoted
         })
         .collect::<Vec<_>>()
         .join(" ")
