@@ -1,6 +1,7 @@
 //! faultfs: a FUSE filesystem for tests that passes every operation through to a backing
 //! directory, and can be switched at any moment to fail every operation (EIO, as an unreadable
-//! NFS mount answers) or to hang every operation (as a hard NFS mount whose server is gone).
+//! NFS mount answers), to hang every operation (as a hard NFS mount whose server is gone), or to
+//! answer every operation late (as a distant or overloaded server does).
 //!
 //! Several mounts may share one backing directory, one per simulated host: failing or hanging
 //! one mount models one host losing its view of the shared storage while the others keep theirs.
@@ -41,6 +42,9 @@ pub enum Mode {
     Fail,
     /// Every operation blocks until the mode changes (then follows the new mode).
     Hang,
+    /// Every operation reaches the backing directory at once, and its answer comes this much
+    /// later, as over a slow link.
+    Slow(Duration),
 }
 
 /// The longest an operation stays blocked in `Mode::Hang`; then it fails with EIO. Longer than
@@ -72,7 +76,7 @@ impl Switch {
         let mut mode = self.mode.lock().unwrap();
         loop {
             match *mode {
-                Mode::Normal => return Ok(()),
+                Mode::Normal | Mode::Slow(_) => return Ok(()),
                 Mode::Fail => return Err(Errno::EIO),
                 Mode::Hang => {
                     let left = HANG_LIMIT.saturating_sub(started.elapsed());
@@ -82,6 +86,20 @@ impl Switch {
                     mode = self.changed.wait_timeout(mode, left).unwrap().0;
                 }
             }
+        }
+    }
+
+    /// Sends an answer: at once, or in `Mode::Slow` from a thread of its own after the delay, so
+    /// that the session's one thread reads on and several requests wait their delays side by side.
+    fn answer(&self, send: impl FnOnce() + Send + 'static) {
+        match *self.mode.lock().unwrap() {
+            Mode::Slow(delay) => {
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    send();
+                });
+            }
+            Mode::Normal | Mode::Fail | Mode::Hang => send(),
         }
     }
 }
@@ -332,17 +350,19 @@ fn open_backing(path: &Path, flags: i32, create_mode: Option<u32>) -> std::io::R
 
 impl Filesystem for Passthrough {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.switch.admit().and_then(|()| self.learn(parent, name)) {
+        let result = self.switch.admit().and_then(|()| self.learn(parent, name));
+        self.switch.answer(move || match result {
             Ok(attr) => reply.entry(&NO_CACHE, &attr, Generation(0)),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.switch.admit().and_then(|()| self.attributes(ino)) {
+        let result = self.switch.admit().and_then(|()| self.attributes(ino));
+        self.switch.answer(move || match result {
             Ok(attr) => reply.attr(&NO_CACHE, &attr),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn setattr(
@@ -370,10 +390,10 @@ impl Filesystem for Passthrough {
             }
             self.set_attributes(ino, mode, size, atime, mtime)
         });
-        match result {
+        self.switch.answer(move || match result {
             Ok(attr) => reply.attr(&NO_CACHE, &attr),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -385,10 +405,10 @@ impl Filesystem for Passthrough {
             self.names.lock().unwrap().retain(|_, known| known != name);
             Ok(())
         });
-        match result {
+        self.switch.answer(move || match result {
             Ok(()) => reply.ok(),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn rename(
@@ -412,10 +432,10 @@ impl Filesystem for Passthrough {
             self.names.lock().unwrap().retain(|_, known| known != name);
             self.learn(ROOT, newname).map(|_| ())
         });
-        match result {
+        self.switch.answer(move || match result {
             Ok(()) => reply.ok(),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -426,10 +446,10 @@ impl Filesystem for Passthrough {
             let file = open_backing(&self.backing_path(ino)?, flags.0, None)?;
             Ok(self.keep_open(file))
         });
-        match result {
+        self.switch.answer(move || match result {
             Ok(handle) => reply.opened(handle, FopenFlags::FOPEN_DIRECT_IO),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn create(
@@ -450,7 +470,7 @@ impl Filesystem for Passthrough {
             let attr = self.learn(parent, name)?;
             Ok((attr, self.keep_open(file)))
         });
-        match result {
+        self.switch.answer(move || match result {
             Ok((attr, handle)) => reply.created(
                 &NO_CACHE,
                 &attr,
@@ -459,7 +479,7 @@ impl Filesystem for Passthrough {
                 FopenFlags::FOPEN_DIRECT_IO,
             ),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn read(
@@ -487,10 +507,10 @@ impl Filesystem for Passthrough {
                 Ok(buffer)
             })
         });
-        match result {
+        self.switch.answer(move || match result {
             Ok(data) => reply.data(&data),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn write(
@@ -505,14 +525,15 @@ impl Filesystem for Passthrough {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let written = data.len() as u32;
         let result = self
             .switch
             .admit()
             .and_then(|()| self.with_open_file(fh, |file| file.write_all_at(data, offset)));
-        match result {
-            Ok(()) => reply.written(data.len() as u32),
+        self.switch.answer(move || match result {
+            Ok(()) => reply.written(written),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn flush(
@@ -524,10 +545,11 @@ impl Filesystem for Passthrough {
         reply: ReplyEmpty,
     ) {
         // close() reports a flush error, as it reports an NFS write-back error.
-        match self.switch.admit() {
+        let admitted = self.switch.admit();
+        self.switch.answer(move || match admitted {
             Ok(()) => reply.ok(),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn fsync(
@@ -542,10 +564,10 @@ impl Filesystem for Passthrough {
             .switch
             .admit()
             .and_then(|()| self.with_open_file(fh, File::sync_all));
-        match result {
+        self.switch.answer(move || match result {
             Ok(()) => reply.ok(),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn release(
@@ -564,11 +586,12 @@ impl Filesystem for Passthrough {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.switch.admit() {
+        let admitted = self.switch.admit();
+        self.switch.answer(move || match admitted {
             Ok(()) if ino == ROOT => reply.opened(FileHandle(0), FopenFlags::empty()),
             Ok(()) => reply.error(Errno::ENOTDIR),
             Err(error) => reply.error(error),
-        }
+        });
     }
 
     fn readdir(
@@ -585,7 +608,7 @@ impl Filesystem for Passthrough {
             }
             self.entries(offset)
         });
-        match result {
+        self.switch.answer(move || match result {
             Ok(entries) => {
                 for (next, ino, kind, name) in entries {
                     if reply.add(ino, next, kind, &name) {
@@ -595,6 +618,6 @@ impl Filesystem for Passthrough {
                 reply.ok();
             }
             Err(error) => reply.error(error),
-        }
+        });
     }
 }
