@@ -8,7 +8,6 @@ mod support;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hacmp::real::records;
@@ -286,7 +285,7 @@ fn a_standby_listing_other_directories_never_claims_in_a_partition() {
         "{}",
         cluster.report()
     );
-    let status = status_json(&cluster, STANDBY);
+    let status = cluster.nodes[STANDBY].status_json();
     let daemon = format!("the daemon of {}: ", HOSTS[STANDBY]);
     let warnings = status["warnings"].as_array().cloned().unwrap_or_default();
     assert!(
@@ -296,32 +295,6 @@ fn a_standby_listing_other_directories_never_claims_in_a_partition() {
             .is_some_and(refused)),
         "{status}"
     );
-}
-
-/// `hacmp ARGS VARS` as `node`'s host runs it, beside its daemon's state file.
-fn hacmp_on(cluster: &Cluster, node: usize, args: &[&str]) -> Command {
-    let node = &cluster.nodes[node];
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hacmp"));
-    command
-        .args(args)
-        .arg(node.dir.join("heartbeat.vars"))
-        .current_dir(&node.dir)
-        .env("HACMP_STATE_DIR", node.dir.join("state"))
-        .env("NO_COLOR", "1");
-    command
-}
-
-/// `hacmp status --json` as `node`'s host runs it.
-fn status_json(cluster: &Cluster, node: usize) -> serde_json::Value {
-    let output = hacmp_on(cluster, node, &["status", "--json"])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "hacmp status --json: {error}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 /// Asserts that the first instance is the only one there ever was, still running.
@@ -418,9 +391,6 @@ fn a_paused_master_daemon_never_runs_next_to_the_standby() {
     cluster.assert_no_overlap();
 }
 
-/// The operator commands answer while a directory hangs (a site whose NFS server is gone):
-/// `hacmp status` within its 2-second limit per directory, showing the bare majority, and
-/// `hacmp check` within its 5-second limits, naming the directory it could not examine.
 /// Restart without failover over three directories: the restarted daemon must find its record
 /// in a majority of them to reattach.
 #[test]
@@ -428,6 +398,9 @@ fn a_master_daemon_restarted_within_its_lease_keeps_its_application() {
     support::cluster::restart_within_the_lease_keeps_the_application("reattach-sites", &SITES);
 }
 
+/// The operator commands answer while a directory hangs (a site whose NFS server is gone):
+/// `hacmp status` within its 2-second limit per directory, showing the bare majority, and
+/// `hacmp check` within its 5-second limits, naming the directory it could not examine.
 #[test]
 fn status_and_check_answer_while_a_directory_hangs() {
     let (cluster, _) = master_and_standby("operator-commands");
@@ -492,7 +465,8 @@ fn answer_while_hung(
     let (stdout, stderr) = (dir.join("command.out"), dir.join("command.err"));
     cluster.set_view(node, site, Mode::Hang);
     let started = Instant::now();
-    let mut child = hacmp_on(cluster, node, args)
+    let mut child = cluster.nodes[node]
+        .hacmp(args)
         .stdout(fs::File::create(&stdout).unwrap())
         .stderr(fs::File::create(&stderr).unwrap())
         .spawn()

@@ -778,19 +778,6 @@ fn operator_commands_with_the_etcd_backend_read_and_write_the_cluster() {
     );
 }
 
-/// `hacmp status --json` with `node`'s variable file, where its daemon runs.
-fn status_of(node: &support::Node) -> serde_json::Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_hacmp"))
-        .args(["status", "--json"])
-        .arg(node.dir.join("heartbeat.vars"))
-        .current_dir(&node.dir)
-        .env("HACMP_STATE_DIR", node.dir.join("state"))
-        .output()
-        .unwrap();
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", text(&output.stdout)))
-}
-
 /// The node of `host` in a status.
 fn node_named<'a>(json: &'a serde_json::Value, host: &str) -> &'a serde_json::Value {
     (json["nodes"].as_array().unwrap().iter())
@@ -810,7 +797,7 @@ fn status_shows_a_pending_start_the_master_maintenance_and_a_stopped_daemon() {
 
     let mut pending = serde_json::Value::Null;
     support::wait_until("a pending start", Duration::from_secs(10), || {
-        pending = status_of(&node);
+        pending = node.status_json();
         !pending["application"]["pending"].is_null()
     });
     assert_eq!(
@@ -830,7 +817,7 @@ fn status_shows_a_pending_start_the_master_maintenance_and_a_stopped_daemon() {
     support::wait_for_app(&node, 15);
     let mut master = serde_json::Value::Null;
     support::wait_until("the master's status", Duration::from_secs(10), || {
-        master = status_of(&node);
+        master = node.status_json();
         master["application"]["running"] == true && node_named(&master, "nodeA")["role"] == "master"
     });
     assert_eq!(node_named(&master, "nodeA")["state"], "alive");
@@ -838,13 +825,13 @@ fn status_shows_a_pending_start_the_master_maintenance_and_a_stopped_daemon() {
 
     fs::write(node.dir.join("maintenance"), "").unwrap();
     support::wait_until("the maintenance role", Duration::from_secs(10), || {
-        node_named(&status_of(&node), "nodeA")["role"] == "maintenance"
+        node_named(&node.status_json(), "nodeA")["role"] == "maintenance"
     });
     fs::remove_file(node.dir.join("maintenance")).unwrap();
 
     let pid = node.daemon_pid();
     node.kill_daemon();
-    let stopped = status_of(&node);
+    let stopped = node.status_json();
     let me = node_named(&stopped, "nodeA");
     assert_eq!(me["role"], "stopped", "{stopped:#}");
     assert_eq!(me["daemon"]["pid"], pid);

@@ -233,6 +233,29 @@ impl Node {
         }
     }
 
+    /// `hacmp ARGS VARIABLE-FILE` as this node's host runs it, next to its daemon's state file.
+    pub fn hacmp(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hacmp"));
+        command
+            .args(args)
+            .arg(self.dir.join("heartbeat.vars"))
+            .current_dir(&self.dir)
+            .env("HACMP_STATE_DIR", self.dir.join("state"))
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// `hacmp status --json` as this node's host shows it.
+    pub fn status_json(&self) -> serde_json::Value {
+        let output = self.hacmp(&["status", "--json"]).output().unwrap();
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "hacmp status --json: {error}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+    }
+
     /// Adds an assignment (such as `hacmpProfile`) to the variable file of `Daemon::Hacmp`.
     pub fn set_variable(&mut self, name: &str, value: &str) {
         self.extra_variables
