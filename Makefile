@@ -40,14 +40,16 @@ test: original deps lint
 # more on all five, 200 of clean host crashes, and 1,900 run both as drawn and protocol-aware);
 # every fault kind at every protocol step of the base scenarios (hacmp::sim::explore); and the
 # etcd backend's catalog with 1,200 random schedules over etcd (1,000 general, 200 of clean
-# host crashes); and 1,200 random schedules over three heartbeat directories (1,000 general,
-# 200 of data centres lost whole).
+# host crashes); and 1,400 random schedules over three heartbeat directories (1,000 general,
+# 200 of data centres lost whole, 200 of a slow site and a data centre lost whole). Each
+# --random-* option is a kind of src/sim/kinds.rs; its seeds follow those of the kind before.
 safety-report: original build
 	$(HACMP) parity --original "$$(cat $(ORIGINAL))" --safety --catalog tests/shell-parity/scenarios \
 		--catalog tests/shell-parity/etcd-scenarios --seed 100001 \
 		--random 1000 --random-all-ways 50 --random-crashes 200 --random-biased 1900 \
 		--random-etcd 1000 --random-etcd-crashes 200 \
-		--random-multisite 1000 --random-site-losses 200 --explore --report docs/safety.md
+		--random-multisite 1000 --random-site-losses 200 --random-slow-sites 200 \
+		--explore --report docs/safety.md
 
 # Issue 5's benchmarks, hacmp next to heartbeat.sh on this machine, written to
 # docs/benchmarks.md (about 14 minutes). BENCH_ARGS adds options, e.g. BENCH_ARGS='--seconds 600'.

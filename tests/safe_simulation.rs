@@ -9,30 +9,31 @@ mod support;
 use std::path::Path;
 
 use hacmp::sim::explore;
+use hacmp::sim::kinds::{Counts, Runs};
 use hacmp::sim::options::original_settings;
 use hacmp::sim::parallel;
 use hacmp::sim::progress::Progress;
-use hacmp::sim::random;
 use hacmp::sim::safety::{self, SafetyVerdict, Ways};
 use hacmp::sim::scenario::Scenario;
 
-/// Random schedules on all-safe clusters (no bash process, so they are quick).
-const RANDOM_SAFE_ONLY: u64 = 300;
-/// Random schedules run on all five clusters, for the mixed-cluster rules.
-const RANDOM_ALL_WAYS: u64 = 40;
-/// Random schedules of clean host crashes on all-safe clusters, for the failover bound.
-const RANDOM_CRASHES: u64 = 50;
-/// Random schedules run as drawn and then protocol-aware, on all-safe clusters.
-const RANDOM_BIASED: u64 = 60;
-/// Random schedules over an etcd cluster, and of clean host crashes over etcd.
-const RANDOM_ETCD: u64 = 150;
-const RANDOM_ETCD_CRASHES: u64 = 40;
-/// Random schedules over etcd run as drawn and then protocol-aware.
-const RANDOM_ETCD_BIASED: u64 = 40;
-/// Random schedules over three sites (two data centres and a witness), and of data centres
-/// lost whole, on all-safe clusters: a sample of what `make safety-report` runs.
-const RANDOM_MULTISITE: u64 = 40;
-const RANDOM_SITE_LOSSES: u64 = 20;
+/// How many schedules of each kind of random schedule run here, a sample of what
+/// `make safety-report` runs; their seeds follow each other from `FIRST_SEED` in the order of
+/// the table of kinds.
+fn counts() -> Counts {
+    Counts::of(&[
+        // Every kind but random-all-ways runs all-safe only: no bash process, so it is quick.
+        ("random", 300),
+        ("random-all-ways", 40),
+        ("random-crashes", 50),
+        ("random-biased", 60),
+        ("random-etcd", 100),
+        ("random-etcd-crashes", 40),
+        ("random-multisite", 40),
+        ("random-site-losses", 20),
+        ("random-slow-sites", 20),
+    ])
+}
+
 /// The first seed; different from the parity suite's, so the two suites cover more schedules.
 const FIRST_SEED: u64 = 10_001;
 /// Every how many variants of the step exploration one runs here: a few hundred runs in all
@@ -50,16 +51,21 @@ fn catalog_in(dir: &str) -> Vec<Scenario> {
     Scenario::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Every violation of every verdict, each with its scenario and seed.
+/// A verdict's broken rules, each with its scenario and seed.
+fn broken(verdict: &SafetyVerdict) -> Vec<String> {
+    verdict
+        .violations
+        .iter()
+        .map(|v| format!("{} (seed {}): {v}", verdict.scenario, verdict.seed))
+        .collect()
+}
+
+/// Every violation of every verdict.
 fn violations(results: &[Result<SafetyVerdict, String>]) -> Vec<String> {
     results
         .iter()
         .flat_map(|result| match result {
-            Ok(verdict) => verdict
-                .violations
-                .iter()
-                .map(|v| format!("{} (seed {}): {v}", verdict.scenario, verdict.seed))
-                .collect(),
+            Ok(verdict) => broken(verdict),
             Err(error) => vec![error.clone()],
         })
         .collect()
@@ -142,84 +148,113 @@ fn the_etcd_catalog_keeps_the_safe_promises() {
     }
 }
 
-#[test]
-fn random_schedules_over_etcd_keep_the_safe_promises() {
-    let first = FIRST_SEED + 1_000_000;
-    let mut scenarios: Vec<Scenario> = (first..first + RANDOM_ETCD)
-        .map(random::etcd_scenario)
+/// Checks every schedule of the kind whose option is `option`, with its count and seeds from
+/// `counts`; returns each schedule's runs.
+fn check_kind(option: &str) -> Vec<Runs> {
+    let (kind, seeds) = counts()
+        .seeds(FIRST_SEED)
+        .into_iter()
+        .find(|(kind, _)| kind.option == option)
+        .unwrap();
+    let original = support::original_script();
+    let settings = original_settings(&original).unwrap();
+    let results = kind.check_seeds(
+        seeds,
+        &original,
+        &settings,
+        parallel::workers(),
+        &Progress::silent(),
+    );
+    let failures: Vec<String> = results
+        .iter()
+        .flat_map(|result| match result {
+            Ok(runs) => runs
+                .iter()
+                .flat_map(|(_, verdict)| broken(verdict))
+                .collect(),
+            Err(error) => vec![error.clone()],
+        })
         .collect();
-    let crashes = first + RANDOM_ETCD;
-    scenarios
-        .extend((crashes..crashes + RANDOM_ETCD_CRASHES).map(random::crash_scenario_over_etcd));
-    let failovers = check(&scenarios, Ways::SafeOnly);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    results.into_iter().map(Result::unwrap).collect()
+}
+
+/// The failover times after clean crashes over every run.
+fn clean_failovers(schedules: &[Runs]) -> Vec<u64> {
+    schedules
+        .iter()
+        .flatten()
+        .flat_map(|(_, verdict)| verdict.clean_failovers_ms.iter().copied())
+        .collect()
+}
+
+/// Asserts that at least `at_least` of the kind's schedules measured the failover bound: it is
+/// checked only after clean crashes of the active node, and schedules that never hit one
+/// would check nothing.
+fn assert_clean_crashes(option: &str, schedules: &[Runs], at_least: u64) {
+    let failovers = clean_failovers(schedules);
     assert!(
-        failovers.len() as u64 >= RANDOM_ETCD_CRASHES / 2,
-        "only {} clean crashes of an active node over etcd",
-        failovers.len()
+        failovers.len() as u64 >= at_least,
+        "only {} clean crashes of an active node in {} {option} schedules",
+        failovers.len(),
+        schedules.len()
     );
 }
 
 #[test]
 fn random_schedules_keep_the_safe_promises() {
-    let scenarios: Vec<Scenario> = (FIRST_SEED..FIRST_SEED + RANDOM_SAFE_ONLY)
-        .map(random::scenario)
-        .collect();
-    check(&scenarios, Ways::SafeOnly);
+    check_kind("random");
 }
 
 #[test]
 fn random_mixed_clusters_keep_the_safe_promises() {
-    let first = FIRST_SEED + RANDOM_SAFE_ONLY;
-    let scenarios: Vec<Scenario> = (first..first + RANDOM_ALL_WAYS)
-        .map(random::scenario)
-        .collect();
-    check(&scenarios, Ways::All);
+    check_kind("random-all-ways");
 }
 
 #[test]
 fn random_clean_crashes_fail_over_within_the_bound() {
-    let first = FIRST_SEED + RANDOM_SAFE_ONLY + RANDOM_ALL_WAYS;
-    let scenarios: Vec<Scenario> = (first..first + RANDOM_CRASHES)
-        .map(random::crash_scenario)
-        .collect();
-    let failovers = check(&scenarios, Ways::SafeOnly);
-    // The bound is checked only after clean crashes of the active node; a schedule that never
-    // hits one would check nothing.
-    assert!(
-        failovers.len() as u64 >= RANDOM_CRASHES / 2,
-        "only {} clean crashes of an active node in {RANDOM_CRASHES} schedules",
-        failovers.len()
+    let schedules = check_kind("random-crashes");
+    assert_clean_crashes(
+        "random-crashes",
+        &schedules,
+        counts().get("random-crashes") / 2,
     );
+}
+
+#[test]
+fn random_clean_crashes_over_etcd_fail_over_within_the_bound() {
+    let schedules = check_kind("random-etcd-crashes");
+    let count = counts().get("random-etcd-crashes");
+    assert_clean_crashes("random-etcd-crashes", &schedules, count / 2);
 }
 
 #[test]
 fn random_multisite_schedules_keep_the_safe_promises() {
-    let first = FIRST_SEED + RANDOM_SAFE_ONLY + RANDOM_ALL_WAYS + RANDOM_CRASHES + RANDOM_BIASED;
-    let scenarios: Vec<Scenario> = (first..first + RANDOM_MULTISITE)
-        .map(random::multisite_scenario)
-        .collect();
-    check(&scenarios, Ways::SafeOnly);
+    check_kind("random-multisite");
 }
 
 #[test]
 fn a_data_centre_lost_whole_fails_over_within_the_bound() {
-    let first = FIRST_SEED
-        + RANDOM_SAFE_ONLY
-        + RANDOM_ALL_WAYS
-        + RANDOM_CRASHES
-        + RANDOM_BIASED
-        + RANDOM_MULTISITE;
-    let scenarios: Vec<Scenario> = (first..first + RANDOM_SITE_LOSSES)
-        .map(random::multisite_loss_scenario)
-        .collect();
-    let failovers = check(&scenarios, Ways::SafeOnly);
-    // The bound is checked only when the lost data centre held the active node and its crash
-    // came first; schedules that never lose that one would check nothing.
-    assert!(
-        failovers.len() as u64 >= RANDOM_SITE_LOSSES / 4,
-        "only {} losses of the active node's data centre in {RANDOM_SITE_LOSSES} schedules",
-        failovers.len()
-    );
+    let schedules = check_kind("random-site-losses");
+    // Only when the lost data centre held the active node and its crash came first.
+    let count = counts().get("random-site-losses");
+    assert_clean_crashes("random-site-losses", &schedules, count / 4);
+}
+
+#[test]
+fn a_slow_site_and_a_lost_data_centre_keep_the_safe_promises() {
+    let schedules = check_kind("random-slow-sites");
+    // Once the slow site and the lost data centre are back, whatever the slowness was, one
+    // instance runs: the convergence rule held on every schedule rather than being skipped.
+    for runs in &schedules {
+        let (scenario, verdict) = &runs[0];
+        let run = verdict.run("safe").unwrap();
+        assert_eq!(
+            run.executing_at_end, 1,
+            "{}: {:?}",
+            scenario.name, run.audit
+        );
+    }
 }
 
 #[test]
@@ -274,48 +309,26 @@ fn explore_sample(bases: Vec<Scenario>, stride: usize) {
 
 #[test]
 fn protocol_aware_random_schedules_keep_the_safe_promises() {
-    let first = FIRST_SEED + RANDOM_SAFE_ONLY + RANDOM_ALL_WAYS + RANDOM_CRASHES;
-    protocol_aware(first..first + RANDOM_BIASED, random::scenario);
+    assert_faults_moved("random-biased");
 }
 
 #[test]
 fn protocol_aware_random_schedules_over_etcd_keep_the_safe_promises() {
-    let first = FIRST_SEED + 2_000_000;
-    protocol_aware(first..first + RANDOM_ETCD_BIASED, random::etcd_scenario);
+    assert_faults_moved("random-etcd");
 }
 
-/// Runs each seed's schedule as drawn and protocol-aware, and checks both.
-fn protocol_aware(seeds: std::ops::Range<u64>, generate: fn(u64) -> Scenario) {
-    let original = support::original_script();
-    let settings = original_settings(&original).unwrap();
-    let count = seeds.end - seeds.start;
-    let seeds: Vec<u64> = seeds.collect();
-    let results = parallel::map(&seeds, parallel::workers(), |&seed| {
-        let uniform = generate(seed);
-        let timing = explore::timing(&uniform, &settings)?;
-        let (verdict, steps) =
-            safety::check_with_steps(&uniform, &original, &settings, Ways::SafeOnly)?;
-        let biased = explore::biased(&uniform, &steps, &timing);
-        biased.check()?;
-        // A biased schedule moves faults; one that moved none would test nothing new.
-        let moved = biased.events != uniform.events;
-        let biased_verdict = safety::check(&biased, &original, &settings, Ways::SafeOnly)?;
-        Ok::<_, String>((moved, [verdict, biased_verdict]))
-    });
-    let moved = results
+/// Checks a protocol-aware kind, and that most of its schedules had a fault moved: a
+/// protocol-aware schedule that moved none would test nothing new.
+fn assert_faults_moved(option: &str) {
+    let schedules = check_kind(option);
+    let moved = schedules
         .iter()
-        .filter(|result| result.as_ref().is_ok_and(|(moved, _)| *moved))
+        .filter(|runs| match &runs[..] {
+            [(drawn, _), (aware, _)] => drawn.events != aware.events,
+            _ => panic!("{option} runs each schedule as drawn and protocol-aware"),
+        })
         .count();
-    let failures = violations(
-        &results
-            .into_iter()
-            .flat_map(|result| match result {
-                Ok((_, verdicts)) => verdicts.into_iter().map(Ok).collect(),
-                Err(error) => vec![Err(error)],
-            })
-            .collect::<Vec<_>>(),
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let count = counts().get(option);
     assert!(
         moved as u64 >= count / 2,
         "only {moved} of {count} schedules had a fault moved to a protocol instant"

@@ -8,7 +8,7 @@ use super::options::{ParityArgs, checked_settings, replay_file, scenario_files};
 use super::parity::{self, Verdict};
 use super::progress::Progress;
 use super::scenario::Scenario;
-use super::{random, report};
+use super::{kinds, report};
 
 pub fn run(args: &ParityArgs) -> ExitCode {
     let outcome = if args.safety {
@@ -36,7 +36,8 @@ fn compare(args: &ParityArgs) -> Result<bool, String> {
         ));
     }
     let first_random = scenarios.len();
-    scenarios.extend((0..args.random).map(|i| random::scenario(args.seed.wrapping_add(i))));
+    let count = args.schedules.get(kinds::PARITY.option);
+    scenarios.extend((0..count).map(|i| (kinds::PARITY.generate)(args.seed.wrapping_add(i))));
     if scenarios.is_empty() {
         return Err("nothing to run: give --scenario FILE or --random N".to_string());
     }

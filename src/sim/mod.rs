@@ -3,7 +3,8 @@
 //!
 //! Modules: `scenario` (the TOML format), `world` (the simulated cluster), `request` (the
 //! operations both drivers send), `scheduler` (discrete-event runs), `bash` and `hacmp` (the two
-//! drivers), `audit` (app instance accounting), `random` (seeded fault schedules), `explore`
+//! drivers), `audit` (app instance accounting), `random` (seeded fault schedules), `kinds`
+//! (the table of kinds of random schedule, and their seeds), `explore`
 //! (faults at every protocol step, and protocol-aware schedules), `parity` (comparison),
 //! `safety` (the safe profile's rules), `report` and `safety_report` (markdown), `options`
 //! (the command line's options), `progress` (its progress line) and `cli`.
@@ -15,6 +16,7 @@ mod daemon;
 mod explain;
 pub mod explore;
 mod hacmp;
+pub mod kinds;
 pub mod options;
 pub mod parallel;
 pub mod parity;

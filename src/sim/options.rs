@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use super::kinds::Counts;
 use super::limits;
 use super::scenario::Scenario;
 use crate::config::{self, Settings};
@@ -18,7 +19,7 @@ Examples:
   hacmp parity --safety --catalog tests/shell-parity/scenarios --random 1000 --report safety.md
   hacmp parity --safety --explore --explore-stride 10 --random-biased 100
   hacmp parity --safety --catalog tests/shell-parity/etcd-scenarios --random-etcd 1000
-  hacmp parity --safety --random-multisite 1000 --random-site-losses 200
+  hacmp parity --safety --random-multisite 1000 --random-site-losses 200 --random-slow-sites 200
 
 Exits 0 when bash and hacmp agreed on every run (with --safety: when no run broke a rule of
 the safe profile), 1 on any difference, broken rule or failed run.")]
@@ -39,54 +40,22 @@ pub struct ParityArgs {
     /// random schedule on an all-safe cluster; --report writes the safety report.
     #[arg(long)]
     pub safety: bool,
-    /// With --safety: how many random schedules (seeds after those of --random) also run on
-    /// all five clusters.
-    #[arg(long, default_value_t = 0, requires = "safety")]
-    pub random_all_ways: u64,
-    /// With --safety: how many random schedules of clean host crashes (seeds after those of
-    /// --random-all-ways) run on an all-safe cluster, to measure the failover time.
-    #[arg(long, default_value_t = 0, requires = "safety")]
-    pub random_crashes: u64,
-    /// With --safety: how many random schedules (seeds after those of --random-crashes) run
-    /// twice on an all-safe cluster: as drawn, then protocol-aware, with their faults moved to
-    /// instants just before and after deadlines, settles, lease ends and claims of the first run.
-    #[arg(long, default_value_t = 0, requires = "safety")]
-    pub random_biased: u64,
-    /// With --safety: how many random schedules over three sites (two data centres and a
-    /// witness, one heartbeat directory each) and 2-4 nodes (seeds after those of
-    /// --random-biased) run on an all-safe cluster.
-    #[arg(long, default_value_t = 0, requires = "safety")]
-    pub random_multisite: u64,
-    /// With --safety: how many random schedules of data centres lost whole (seeds after those
-    /// of --random-multisite) run on an all-safe cluster, to measure the failover time after a
-    /// data centre's loss.
-    #[arg(long, default_value_t = 0, requires = "safety")]
-    pub random_site_losses: u64,
     /// With --safety: inject every fault kind at every protocol step of the base scenarios
     /// (cold starts of 2-4 nodes, a master crash, a master's storage failure) and check every
     /// run.
     #[arg(long, requires = "safety")]
     pub explore: bool,
-    /// With --safety: how many random schedules over an etcd cluster (seeds after those of
-    /// --random-biased) run on an all-safe cluster with the etcd backend: faults of hosts and
-    /// daemons, etcd members lost, leader changes, nodes cut off from etcd or answered slowly.
-    #[arg(long, default_value_t = 0, requires = "safety")]
-    pub random_etcd: u64,
-    /// With --safety: how many random schedules of clean host crashes over etcd (seeds after
-    /// those of --random-etcd) run on an all-safe cluster, to measure the etcd backend's
-    /// failover time.
-    #[arg(long, default_value_t = 0, requires = "safety")]
-    pub random_etcd_crashes: u64,
     /// With --explore: run only every Nth variant of each base.
     #[arg(long, default_value_t = 1, requires = "explore", value_parser = clap::value_parser!(u64).range(1..))]
     pub explore_stride: u64,
     /// With --explore: run at most this many variants of each base.
     #[arg(long, default_value_t = limits::MAX_RANDOM, requires = "explore")]
     pub explore_limit: u64,
-    /// How many random fault schedules to run.
-    #[arg(long, default_value_t = 0)]
-    pub random: u64,
-    /// The seed of the first random schedule; the others follow it (seed, seed+1, ...).
+    // How many random schedules of each kind to run: one option per row of src/sim/kinds.rs.
+    #[command(flatten)]
+    pub schedules: Counts,
+    /// The seed of the first random schedule; the others follow it (seed, seed+1, ...), each
+    /// kind's after those of the kind before it, in the order of the options above.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Write the audit figures of every scenario to this markdown file.
@@ -115,19 +84,13 @@ pub fn checked_settings(args: &ParityArgs) -> Result<Settings, String> {
             args.original.display()
         ));
     }
-    for (option, count) in [
-        ("--random", args.random),
-        ("--random-all-ways", args.random_all_ways),
-        ("--random-crashes", args.random_crashes),
-        ("--random-biased", args.random_biased),
-        ("--random-etcd", args.random_etcd),
-        ("--random-etcd-crashes", args.random_etcd_crashes),
-        ("--random-multisite", args.random_multisite),
-        ("--random-site-losses", args.random_site_losses),
-        ("--explore-limit", args.explore_limit),
-    ] {
+    let counts = args
+        .schedules
+        .iter()
+        .map(|(kind, count)| (kind.option, count));
+    for (option, count) in counts.chain([("explore-limit", args.explore_limit)]) {
         if count > limits::MAX_RANDOM {
-            return Err(format!("{option} is limited to {}", limits::MAX_RANDOM));
+            return Err(format!("--{option} is limited to {}", limits::MAX_RANDOM));
         }
     }
     original_settings(&args.original)

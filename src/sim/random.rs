@@ -350,6 +350,31 @@ fn site_lost(rng: &mut SplitMix64, site: usize, node_count: usize, at_ms: i64) -
     events
 }
 
+/// `site_lost`, then the data centre's hosts boot and its storage works again `REBOOT_AFTER`
+/// later.
+fn site_lost_and_back(
+    rng: &mut SplitMix64,
+    site: usize,
+    node_count: usize,
+    at_ms: i64,
+) -> Vec<EventSpec> {
+    let mut events = site_lost(rng, site, node_count, at_ms);
+    let back = Seconds::Fraction((at_ms + REBOOT_AFTER * 1000) as f64 / 1000.0);
+    let undone: Vec<EventSpec> = events
+        .iter()
+        .map(|event| EventSpec {
+            at: back,
+            action: match event.action {
+                Action::Crash => Action::Reboot,
+                _ => Action::StorageRestore,
+            },
+            ..event.clone()
+        })
+        .collect();
+    events.extend(undone);
+    events
+}
+
 /// A random schedule over three sites (dc1, dc2, a witness) and 2 to 4 nodes, half of them in
 /// each data centre: up to 8 faults drawn from data centres lost whole, a site's storage
 /// failing, hanging, slow or late for every node or for one, partitions (a node reaches only
@@ -459,20 +484,7 @@ pub fn multisite_loss_scenario(seed: u64) -> Scenario {
     let mut at_ms = rng.between(FIRST_CRASH.0 * 1000, FIRST_CRASH.1 * 1000);
     for _ in 0..2 {
         let site = rng.below(2) as usize;
-        let lost = site_lost(&mut rng, site, node_count, at_ms);
-        let back = Seconds::Fraction((at_ms + REBOOT_AFTER * 1000) as f64 / 1000.0);
-        for event in &lost {
-            let undo = match event.action {
-                Action::Crash => Action::Reboot,
-                _ => Action::StorageRestore,
-            };
-            events.push(EventSpec {
-                at: back,
-                action: undo,
-                ..event.clone()
-            });
-        }
-        events.extend(lost);
+        events.extend(site_lost_and_back(&mut rng, site, node_count, at_ms));
         at_ms += NEXT_CRASH_AFTER * 1000;
     }
     events.sort_by_key(|e| e.at.millis());
@@ -491,6 +503,81 @@ pub fn multisite_loss_scenario(seed: u64) -> Scenario {
         etcd: None,
         allow_listing_cache: false,
     }
+}
+
+/// A random schedule of a slow site and a data centre lost whole, over three sites and 2 to 4
+/// nodes: from early on, one site's storage answers slowly (or its writes land late) for every
+/// node or for one, by one of `slowness_levels` of the storage deadline D of the schedule's
+/// variables; then a random data centre is lost whole and comes back `REBOOT_AFTER` later. In
+/// half of them the maintenance file lives on dc1's storage, so that losing dc1 loses it too.
+pub fn slow_site_loss_scenario(seed: u64) -> Scenario {
+    let mut rng = SplitMix64::new(seed);
+    let node_count = rng.between(2, 4) as usize;
+    let (nodes, sites, mut variables) = multisite_cluster(&mut rng, node_count, 20);
+    let (faile_over_time, loop_time) = timing(&mut rng);
+    variables.insert("loopTime".to_string(), loop_time.to_string());
+    variables.insert("faileOverTime".to_string(), faile_over_time.to_string());
+    let deadline = Timing::new(faile_over_time as u64, loop_time as u64)
+        .expect("timing draws values every profile accepts")
+        .io_limit;
+    let deadline_ms = deadline.as_millis() as u64;
+    let levels = slowness_levels(deadline_ms, rng.between(1, deadline_ms as i64 / 20) as u64);
+    let extra_ms = levels[rng.below(levels.len() as u64) as usize];
+    let action = if rng.chance(25) {
+        Action::StorageLate
+    } else {
+        Action::StorageSlow
+    };
+    let site = SITES[rng.below(SITES.len() as u64) as usize].0;
+    let node = rng
+        .chance(50)
+        .then(|| MULTISITE_NODES[rng.below(node_count as u64) as usize]);
+    // Before the quiet period that precedes the loss, so that a loss of the master's data
+    // centre with every other node healthy still counts as a clean crash for the bound.
+    let slow_at = Seconds::Fraction(rng.between(1000, 20_000) as f64 / 1000.0);
+    let mut events = vec![EventSpec {
+        site: Some(site.to_string()),
+        extra_ms: Some(extra_ms),
+        ..EventSpec::new(slow_at, action, node)
+    }];
+    let lost_at_ms = rng.between(FIRST_CRASH.0 * 1000, FIRST_CRASH.1 * 1000);
+    let lost = rng.below(2) as usize;
+    events.extend(site_lost_and_back(&mut rng, lost, node_count, lost_at_ms));
+    events.sort_by_key(|e| e.at.millis());
+    let shared_maintenance = rng.chance(50);
+    let heal = healing(&events, &MULTISITE_NODES[..node_count], shared_maintenance);
+    events.extend(heal);
+    Scenario {
+        name: format!("multisite-slow-{seed}"),
+        description: format!("A slow site and a data centre lost whole from seed {seed}."),
+        duration: RANDOM_DURATION as u64,
+        seed,
+        op_latency_ms: 1,
+        variables,
+        app: random_app(&mut rng),
+        storage: StorageSpec {
+            shared_maintenance,
+            ..StorageSpec::default()
+        },
+        sites,
+        nodes,
+        events,
+        etcd: None,
+        allow_listing_cache: false,
+    }
+}
+
+/// The slowness of `slow_site_loss_scenario`, in milliseconds, for a storage deadline of
+/// `deadline_ms`: just over a third of it (a claim's three steps then outlast one deadline),
+/// half, just under it (every step waits for the site, yet it counts) and just over it (the
+/// site is as good as lost), `just_ms` (at most a twentieth of it) away from the mark.
+fn slowness_levels(deadline_ms: u64, just_ms: u64) -> [u64; 4] {
+    [
+        deadline_ms / 3 + just_ms,
+        deadline_ms / 2,
+        deadline_ms - just_ms,
+        deadline_ms + just_ms,
+    ]
 }
 
 /// The events at `HEAL_AT` that undo every fault of `faults` (sorted by time): nodes left down
@@ -551,10 +638,56 @@ mod tests {
                 crash_scenario(seed),
                 multisite_scenario(seed),
                 multisite_loss_scenario(seed),
+                slow_site_loss_scenario(seed),
             ] {
                 check_valid_and_replayable(&scenario);
             }
         }
+    }
+
+    #[test]
+    fn slow_site_schedules_draw_every_level_of_the_deadline() {
+        let mut seen = BTreeMap::new();
+        for seed in 0..200 {
+            let scenario = slow_site_loss_scenario(seed);
+            let [faile_over, loop_time] =
+                ["faileOverTime", "loopTime"].map(|name| scenario.variables[name].parse().unwrap());
+            let deadline_ms = Timing::new(faile_over, loop_time)
+                .unwrap()
+                .io_limit
+                .as_millis();
+            let slow = scenario
+                .events
+                .iter()
+                .find(|e| matches!(e.action, Action::StorageSlow | Action::StorageLate))
+                .expect("every schedule has a slow site");
+            let extra_ms = u128::from(slow.extra_ms.unwrap());
+            let level = if extra_ms > deadline_ms {
+                "just over D"
+            } else if extra_ms * 2 == deadline_ms {
+                "D/2"
+            } else if extra_ms * 2 > deadline_ms {
+                "just under D"
+            } else {
+                assert!(extra_ms * 3 > deadline_ms, "{}", scenario.name);
+                "just over D/3"
+            };
+            let mark = match level {
+                "just over D/3" => deadline_ms / 3,
+                "D/2" => deadline_ms / 2,
+                _ => deadline_ms,
+            };
+            assert!(
+                extra_ms.abs_diff(mark) <= deadline_ms / 20,
+                "{}",
+                scenario.name
+            );
+            *seen.entry(level).or_insert(0) += 1;
+            // The data centre is lost whole, after the slowness began.
+            let crash = scenario.events.iter().find(|e| e.action == Action::Crash);
+            assert!(crash.is_some_and(|c| c.at.millis() > slow.at.millis()));
+        }
+        assert_eq!(seen.len(), 4, "{seen:?}");
     }
 
     pub(super) fn check_valid_and_replayable(scenario: &Scenario) {

@@ -8,13 +8,13 @@ use std::ops::Range;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::explore::{self, Exploration};
+use super::kinds::{Kind, Section};
 use super::options::{ParityArgs, checked_settings, replay_file, scenario_files};
 use super::progress::Progress;
 use super::report::{failovers, seconds};
 use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::Scenario;
-use super::{parallel, random, world};
-use crate::config::Settings;
+use super::{parallel, world};
 
 /// How the catalog's multi-site scenarios are named.
 const MULTISITE_PREFIX: &str = "multisite-";
@@ -24,6 +24,7 @@ const LABELS: [&str; 5] = ["bash", "compat", "safe", "safe+bash", "safe+compat"]
 
 /// Random schedules of one kind, their seeds and what the checks found.
 struct Batch {
+    kind: &'static Kind,
     seeds: Range<u64>,
     verdicts: Vec<SafetyVerdict>,
 }
@@ -31,18 +32,7 @@ struct Batch {
 pub fn run(args: &ParityArgs) -> Result<bool, String> {
     let settings = checked_settings(args)?;
     let catalog = scenario_files(args)?;
-    // The four kinds of random schedules take consecutive seeds, in this order.
-    let safe_seeds = args.seed..args.seed.saturating_add(args.random);
-    let all_ways_seeds = safe_seeds.end..safe_seeds.end.saturating_add(args.random_all_ways);
-    let crash_seeds = all_ways_seeds.end..all_ways_seeds.end.saturating_add(args.random_crashes);
-    let biased_seeds = crash_seeds.end..crash_seeds.end.saturating_add(args.random_biased);
-    let etcd_seeds = biased_seeds.end..biased_seeds.end.saturating_add(args.random_etcd);
-    let etcd_crash_seeds = etcd_seeds.end..etcd_seeds.end.saturating_add(args.random_etcd_crashes);
-    let multisite_seeds =
-        etcd_crash_seeds.end..etcd_crash_seeds.end.saturating_add(args.random_multisite);
-    let loss_seeds =
-        multisite_seeds.end..multisite_seeds.end.saturating_add(args.random_site_losses);
-    if catalog.is_empty() && loss_seeds.end == safe_seeds.start && !args.explore {
+    if catalog.is_empty() && args.schedules.total() == 0 && !args.explore {
         return Err(
             "nothing to run: give --catalog DIR, --scenario FILE, --random N or --explore".into(),
         );
@@ -59,41 +49,33 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         )?),
         false => None,
     };
-    let runs = [
-        (safe_seeds.end - safe_seeds.start) * Ways::SafeOnly.clusters(),
-        (all_ways_seeds.end - all_ways_seeds.start) * Ways::All.clusters(),
-        (crash_seeds.end - crash_seeds.start) * Ways::SafeOnly.clusters(),
-        catalog.len() as u64 * Ways::All.clusters(),
-        // Each schedule as drawn and protocol-aware.
-        (biased_seeds.end - biased_seeds.start) * 2 * Ways::SafeOnly.clusters(),
-        (loss_seeds.end - multisite_seeds.start) * Ways::SafeOnly.clusters(),
-        plan.as_ref().map_or(0, explore::Plan::runs),
-        // Each general etcd schedule as drawn and protocol-aware, then the crash schedules.
-        (etcd_seeds.end - etcd_seeds.start) * 2 * Ways::SafeOnly.clusters(),
-        (etcd_crash_seeds.end - etcd_crash_seeds.start) * Ways::SafeOnly.clusters(),
-    ];
-    let progress = Progress::on_terminal(runs.iter().sum(), "broken rules");
+    let random_runs: u64 = args
+        .schedules
+        .iter()
+        .map(|(kind, count)| count * kind.runs_per_schedule())
+        .sum();
+    let runs = random_runs
+        + catalog.len() as u64 * Ways::All.clusters()
+        + plan.as_ref().map_or(0, explore::Plan::runs);
+    let progress = Progress::on_terminal(runs, "broken rules");
     let mut failures = 0;
-    let mut check = |scenarios: &[Scenario], ways, replay: bool| {
-        let results = safety::check_many(
-            scenarios,
-            &args.original,
-            &settings,
-            ways,
-            workers,
-            &progress,
-        );
+    let mut batches = Vec::new();
+    for (kind, seeds) in args.schedules.seeds(args.seed) {
+        let results =
+            kind.check_seeds(seeds.clone(), &args.original, &settings, workers, &progress);
         // The broken rules below start on a line of their own; the next run redraws the line.
         progress.clear();
         let mut verdicts = Vec::new();
-        for (scenario, result) in scenarios.iter().zip(results) {
+        for result in results {
             match result {
-                Ok(verdict) => {
-                    if !verdict.violations.is_empty() {
-                        failures += 1;
-                        report_violations(args, &verdict, replay.then_some(scenario));
+                Ok(runs) => {
+                    for (scenario, verdict) in runs {
+                        if !verdict.violations.is_empty() {
+                            failures += 1;
+                            report_violations(args, &verdict, Some(&scenario));
+                        }
+                        verdicts.push(verdict);
                     }
-                    verdicts.push(verdict);
                 }
                 Err(error) => {
                     failures += 1;
@@ -101,47 +83,43 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
                 }
             }
         }
-        verdicts
-    };
-    let mut random = |seeds: Range<u64>, generate: fn(u64) -> Scenario, ways| {
-        let scenarios: Vec<Scenario> = seeds.clone().map(generate).collect();
-        Batch {
-            verdicts: check(&scenarios, ways, true),
+        batches.push(Batch {
+            kind,
             seeds,
-        }
-    };
-    let safe_only = random(safe_seeds, random::scenario, Ways::SafeOnly);
-    let all_ways = random(all_ways_seeds, random::scenario, Ways::All);
-    let crashes = random(crash_seeds, random::crash_scenario, Ways::SafeOnly);
-    let etcd_crashes = random(
-        etcd_crash_seeds,
-        random::crash_scenario_over_etcd,
-        Ways::SafeOnly,
+            verdicts,
+        });
+    }
+    let results = safety::check_many(
+        &catalog,
+        &args.original,
+        &settings,
+        Ways::All,
+        workers,
+        &progress,
     );
-    let multisite = random(multisite_seeds, random::multisite_scenario, Ways::SafeOnly);
-    let site_losses = random(loss_seeds, random::multisite_loss_scenario, Ways::SafeOnly);
+    progress.clear();
+    let mut checked = Vec::new();
+    for (scenario, result) in catalog.into_iter().zip(results) {
+        match result {
+            Ok(verdict) => {
+                if !verdict.violations.is_empty() {
+                    failures += 1;
+                    report_violations(args, &verdict, None);
+                }
+                checked.push((scenario, verdict));
+            }
+            Err(error) => {
+                failures += 1;
+                eprintln!("FAILED {error}");
+            }
+        }
+    }
     // An etcd scenario runs all-safe only; the report shows it in the etcd backend's section.
-    let (etcd_catalog, files_catalog): (Vec<(Scenario, SafetyVerdict)>, _) = catalog
-        .iter()
-        .cloned()
-        .zip(check(&catalog, Ways::All, false))
+    let (etcd_catalog, files_catalog): (Vec<(Scenario, SafetyVerdict)>, _) = checked
+        .into_iter()
         .partition(|(scenario, _)| scenario.etcd.is_some());
     let [catalog, etcd_catalog] =
         [files_catalog, etcd_catalog].map(|pairs| pairs.into_iter().map(|(_, v)| v).collect());
-    let (biased, biased_failures) = biased_batch(
-        args,
-        &settings,
-        (biased_seeds, random::scenario),
-        workers,
-        &progress,
-    );
-    let (etcd_random, etcd_failures) = biased_batch(
-        args,
-        &settings,
-        (etcd_seeds, random::etcd_scenario),
-        workers,
-        &progress,
-    );
     let exploration = if let Some(plan) = plan {
         let exploration = explore::explore(plan, &args.original, &settings, workers, &progress);
         progress.clear();
@@ -155,24 +133,13 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
     } else {
         None
     };
-    failures += biased_failures
-        + etcd_failures
-        + exploration
-            .as_ref()
-            .map_or(0, |e| e.violations.len() + e.failures.len());
+    failures += exploration
+        .as_ref()
+        .map_or(0, |e| e.violations.len() + e.failures.len());
     let evidence = Evidence {
         catalog,
-        etcd: EtcdEvidence {
-            catalog: etcd_catalog,
-            random: etcd_random,
-            crashes: etcd_crashes,
-        },
-        safe_only,
-        all_ways,
-        crashes,
-        biased,
-        multisite,
-        site_losses,
+        etcd_catalog,
+        batches,
         exploration,
         command: command_line(),
         elapsed_s: started.elapsed().as_secs_f64(),
@@ -181,63 +148,20 @@ pub fn run(args: &ParityArgs) -> Result<bool, String> {
         std::fs::write(path, markdown(&evidence))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    let etcd_random = evidence.random_in(Section::Etcd).count();
     println!(
-        "{} scenarios ({} over etcd), {} random schedules ({} over etcd) and {} explored variants checked in {:.1} s: {failures} with a broken rule or a failed run",
-        evidence.catalog.len() + evidence.etcd.catalog.len(),
-        evidence.etcd.catalog.len(),
-        evidence.all_random().count() + evidence.etcd.random().count(),
-        evidence.etcd.random().count(),
+        "{} scenarios ({} over etcd), {} random schedules ({etcd_random} over etcd) and {} explored variants checked in {:.1} s: {failures} with a broken rule or a failed run",
+        evidence.catalog.len() + evidence.etcd_catalog.len(),
+        evidence.etcd_catalog.len(),
+        evidence
+            .batches
+            .iter()
+            .map(|batch| batch.verdicts.len())
+            .sum::<usize>(),
         evidence.exploration.as_ref().map_or(0, Exploration::runs),
         evidence.elapsed_s,
     );
     Ok(failures == 0)
-}
-
-/// Each seed's schedule (from `generate`) as drawn, then its protocol-aware version, both on
-/// all-safe clusters; returns their verdicts (in that order, seed by seed) and how many failed.
-fn biased_batch(
-    args: &ParityArgs,
-    settings: &Settings,
-    (seeds, generate): (Range<u64>, fn(u64) -> Scenario),
-    workers: usize,
-    progress: &Progress,
-) -> (Batch, usize) {
-    let seed_list: Vec<u64> = seeds.clone().collect();
-    let results = parallel::map(&seed_list, workers, |&seed| {
-        let uniform = generate(seed);
-        let timing = explore::timing(&uniform, settings)?;
-        let (verdict, steps) =
-            safety::check_with_steps(&uniform, &args.original, settings, Ways::SafeOnly)?;
-        let biased = explore::biased(&uniform, &steps, &timing);
-        biased
-            .check()
-            .map_err(|e| format!("{}: {e}", biased.name))?;
-        let biased_verdict = safety::check(&biased, &args.original, settings, Ways::SafeOnly)?;
-        let kept = verdict.violations.is_empty() && biased_verdict.violations.is_empty();
-        progress.record(2 * Ways::SafeOnly.clusters(), !kept);
-        Ok::<_, String>([(uniform, verdict), (biased, biased_verdict)])
-    });
-    progress.clear();
-    let mut verdicts = Vec::new();
-    let mut failures = 0;
-    for result in results {
-        match result {
-            Ok(pair) => {
-                for (scenario, verdict) in pair {
-                    if !verdict.violations.is_empty() {
-                        failures += 1;
-                        report_violations(args, &verdict, Some(&scenario));
-                    }
-                    verdicts.push(verdict);
-                }
-            }
-            Err(error) => {
-                failures += 1;
-                eprintln!("FAILED {error}");
-            }
-        }
-    }
-    (Batch { seeds, verdicts }, failures)
 }
 
 /// Prints a verdict's broken rules; a random schedule is also written out for replay.
@@ -267,47 +191,14 @@ fn report_violations(args: &ParityArgs, verdict: &SafetyVerdict, random: Option<
     }
 }
 
-/// What the etcd backend's section shows: all-safe clusters on an etcd cluster.
-struct EtcdEvidence {
-    catalog: Vec<SafetyVerdict>,
-    /// General schedules over etcd, each as drawn and protocol-aware.
-    random: Batch,
-    /// Clean crash schedules over etcd.
-    crashes: Batch,
-}
-
-impl EtcdEvidence {
-    fn random(&self) -> impl Iterator<Item = &SafetyVerdict> {
-        [&self.random, &self.crashes]
-            .into_iter()
-            .flat_map(|batch| &batch.verdicts)
-    }
-
-    fn violations(&self) -> usize {
-        self.catalog
-            .iter()
-            .chain(self.random())
-            .map(|verdict| verdict.violations.len())
-            .sum()
-    }
-}
-
 /// Everything the report shows.
 struct Evidence {
     /// The catalog's scenarios on the heartbeat directory.
     catalog: Vec<SafetyVerdict>,
-    etcd: EtcdEvidence,
-    /// General schedules on all-safe clusters.
-    safe_only: Batch,
-    /// General schedules on all five clusters.
-    all_ways: Batch,
-    /// Clean crash schedules on all-safe clusters.
-    crashes: Batch,
-    /// General schedules on all-safe clusters, each as drawn and protocol-aware.
-    biased: Batch,
-    /// Multi-site schedules on all-safe clusters: general ones, and data centres lost whole.
-    multisite: Batch,
-    site_losses: Batch,
+    /// The etcd catalog's scenarios, on all-safe clusters.
+    etcd_catalog: Vec<SafetyVerdict>,
+    /// One batch per kind of random schedule, in the table's order.
+    batches: Vec<Batch>,
     /// Faults at every protocol step of the base scenarios, when asked for.
     exploration: Option<Exploration>,
     command: String,
@@ -315,16 +206,26 @@ struct Evidence {
 }
 
 impl Evidence {
-    /// Every random schedule's verdict with one heartbeat directory; each ran (at least) all-safe.
-    fn random(&self) -> impl Iterator<Item = &SafetyVerdict> {
-        [&self.safe_only, &self.all_ways, &self.crashes, &self.biased]
-            .into_iter()
-            .flat_map(|batch| &batch.verdicts)
+    /// The batches of the kinds that feed `section`.
+    fn batches_in(&self, section: Section) -> impl Iterator<Item = &Batch> {
+        self.batches
+            .iter()
+            .filter(move |batch| batch.kind.section == section)
     }
 
-    /// Every random schedule's verdict, with one heartbeat directory or several.
-    fn all_random(&self) -> impl Iterator<Item = &SafetyVerdict> {
-        self.random().chain(self.multisite_random())
+    /// Every random schedule's verdict in `section`.
+    fn random_in(&self, section: Section) -> impl Iterator<Item = &SafetyVerdict> {
+        self.batches_in(section).flat_map(|batch| &batch.verdicts)
+    }
+
+    /// Every random schedule's verdict with one heartbeat directory; each ran (at least) all-safe.
+    fn random(&self) -> impl Iterator<Item = &SafetyVerdict> {
+        self.random_in(Section::Random)
+    }
+
+    /// Every random multi-site schedule's verdict.
+    fn multisite_random(&self) -> impl Iterator<Item = &SafetyVerdict> {
+        self.random_in(Section::MultiSite)
     }
 
     fn violations(&self) -> usize {
@@ -334,11 +235,11 @@ impl Evidence {
             .map_or(0, |e| e.violations.len() + e.failures.len());
         self.catalog
             .iter()
-            .chain(self.all_random())
+            .chain(&self.etcd_catalog)
+            .chain(self.batches.iter().flat_map(|batch| &batch.verdicts))
             .map(|verdict| verdict.violations.len())
             .sum::<usize>()
             + explored
-            + self.etcd.violations()
     }
 
     /// The catalog's multi-site scenarios (their names start with `multisite-`).
@@ -349,29 +250,28 @@ impl Evidence {
             .collect()
     }
 
-    /// Every random multi-site schedule's verdict.
-    fn multisite_random(&self) -> impl Iterator<Item = &SafetyVerdict> {
-        [&self.multisite, &self.site_losses]
-            .into_iter()
-            .flat_map(|batch| &batch.verdicts)
-    }
-
-    /// The random schedules as drawn, and the protocol-aware ones (every second verdict of the
-    /// biased batch).
+    /// The random schedules with one heartbeat directory as drawn, and the protocol-aware
+    /// ones (every second verdict of a protocol-aware kind).
     fn uniform_and_aware(&self) -> (Vec<&SafetyVerdict>, Vec<&SafetyVerdict>) {
-        let mut uniform: Vec<&SafetyVerdict> = [&self.safe_only, &self.all_ways, &self.crashes]
-            .into_iter()
-            .flat_map(|batch| &batch.verdicts)
-            .collect();
-        let mut aware = Vec::new();
-        for (index, verdict) in self.biased.verdicts.iter().enumerate() {
-            if index % 2 == 0 {
-                uniform.push(verdict);
-            } else {
-                aware.push(verdict);
+        let (mut uniform, mut aware) = (Vec::new(), Vec::new());
+        for batch in self.batches_in(Section::Random) {
+            for (index, verdict) in batch.verdicts.iter().enumerate() {
+                if batch.kind.protocol_aware && index % 2 == 1 {
+                    aware.push(verdict);
+                } else {
+                    uniform.push(verdict);
+                }
             }
         }
         (uniform, aware)
+    }
+
+    /// Each kind's line of `section`, in the table's order.
+    fn lines(&self, text: &mut String, section: Section) {
+        for batch in self.batches_in(section) {
+            let count = batch.seeds.end - batch.seeds.start;
+            text.push_str(&(batch.kind.line)(count, &seeds(&batch.seeds)));
+        }
     }
 }
 
@@ -428,14 +328,14 @@ fn summary(text: &mut String, evidence: &Evidence) {
         }
         None => text.push_str("| Faults at every protocol step | not run | | | |\n"),
     }
-    let etcd_catalog: Vec<&SafetyVerdict> = evidence.etcd.catalog.iter().collect();
+    let etcd_catalog: Vec<&SafetyVerdict> = evidence.etcd_catalog.iter().collect();
     summary_row(text, "etcd backend: catalog (all-safe)", &etcd_catalog);
-    let etcd_random: Vec<&SafetyVerdict> = evidence.etcd.random().collect();
+    let etcd_random: Vec<&SafetyVerdict> = evidence.random_in(Section::Etcd).collect();
     summary_row(text, "etcd backend: random schedules", &etcd_random);
 }
 
 /// The etcd backend's section: its catalog, its random schedules, and its failover bound.
-fn etcd_section(text: &mut String, etcd: &EtcdEvidence) {
+fn etcd_section(text: &mut String, evidence: &Evidence) {
     let bound_ms = (safety::DEFAULT_FAILE_OVER_TIME + safety::DEFAULT_LOOP_TIME) * 1000
         + safety::FAILOVER_MARGIN_MS;
     let _ = writeln!(
@@ -456,7 +356,7 @@ fn etcd_section(text: &mut String, etcd: &EtcdEvidence) {
         "The etcd catalog (`tests/shell-parity/etcd-scenarios`, each file describes itself):\n\n\
          | Scenario | safe overlap | safe failover | Rules |\n|---|---|---|---|\n",
     );
-    for verdict in &etcd.catalog {
+    for verdict in &evidence.etcd_catalog {
         let rules = if verdict.violations.is_empty() {
             "kept"
         } else {
@@ -469,33 +369,20 @@ fn etcd_section(text: &mut String, etcd: &EtcdEvidence) {
             cells(verdict, "safe")
         );
     }
-    let _ = writeln!(
-        text,
-        "\n- {} general schedules over etcd (seeds {}): 2 or 3 nodes on 1, 3 or 5 members, up \
-         to 8 faults before {} s (half of them of the etcd cluster: members down and up, leader \
-         changes, nodes cut off or answered up to 3 s late, the maintenance key; the others of \
-         hosts and daemons), then every fault heals. Each runs twice: as drawn, and \
-         protocol-aware (its faults moved to the instants of the first run, as above).",
-        etcd.random.seeds.end - etcd.random.seeds.start,
-        seeds(&etcd.random.seeds),
-        random::HEAL_AT
-    );
-    let _ = writeln!(
-        text,
-        "- {} schedules of clean host crashes over a three-member etcd cluster (seeds {}), \
-         with the default variables.",
-        etcd.crashes.verdicts.len(),
-        seeds(&etcd.crashes.seeds)
-    );
+    text.push('\n');
+    evidence.lines(text, Section::Etcd);
+    let verdicts = || {
+        evidence
+            .etcd_catalog
+            .iter()
+            .chain(evidence.random_in(Section::Etcd))
+    };
     let _ = writeln!(
         text,
         "- Largest all-safe overlap: {}.",
-        overlap_summary(etcd.catalog.iter().chain(etcd.random()), "safe")
+        overlap_summary(verdicts(), "safe")
     );
-    let clean: Vec<u64> = etcd
-        .catalog
-        .iter()
-        .chain(etcd.random())
+    let clean: Vec<u64> = verdicts()
         .flat_map(|verdict| verdict.clean_failovers_ms.iter().copied())
         .collect();
     let _ = writeln!(
@@ -507,7 +394,9 @@ fn etcd_section(text: &mut String, etcd: &EtcdEvidence) {
     let _ = writeln!(
         text,
         "- Rule violations over etcd: **{}**.",
-        etcd.violations()
+        verdicts()
+            .map(|verdict| verdict.violations.len())
+            .sum::<usize>()
     );
 }
 
@@ -665,45 +554,11 @@ fn seeds(range: &Range<u64>) -> String {
 }
 
 fn random_summary(text: &mut String, evidence: &Evidence) {
-    let _ = writeln!(
-        text,
-        "- {} general schedules on an all-safe cluster (seeds {}), and {} more on all five \
-         clusters (seeds {}). Each lasts {} s; up to 8 faults of every kind the simulator models \
-         (and stray entries, deleted heartbeats, a missing directory) happen before {} s, when \
-         every fault heals; clock offsets and attribute caches stay.",
-        evidence.safe_only.verdicts.len(),
-        seeds(&evidence.safe_only.seeds),
-        evidence.all_ways.verdicts.len(),
-        seeds(&evidence.all_ways.seeds),
-        random::RANDOM_DURATION,
-        random::HEAL_AT
-    );
-    let _ = writeln!(
-        text,
-        "- {} schedules of clean host crashes on an all-safe cluster (seeds {}): two crashes \
-         of random nodes, each followed by a reboot, with the default variables and clock \
-         offsets of any size; they measure the failover time.",
-        evidence.crashes.verdicts.len(),
-        seeds(&evidence.crashes.seeds),
-    );
-    let _ = writeln!(
-        text,
-        "- {} general schedules on an all-safe cluster (seeds {}) that run twice: as drawn, \
-         then protocol-aware: each fault moves, with a chance of 3 in 5, to a millisecond just \
-         before, at or after an instant of the first run drawn from storage deadlines, ends of \
-         settles, ends of leases, claims and the steps themselves; a pause, freeze or hang so \
-         moved ends after just under or over the lease, faileOverTime or 25 s.",
-        evidence.biased.seeds.end - evidence.biased.seeds.start,
-        seeds(&evidence.biased.seeds),
-    );
+    evidence.lines(text, Section::Random);
     text.push_str("- Largest overlap per cluster:\n");
     for label in LABELS {
         // Every schedule runs all-safe; only the five-way ones run the other clusters.
-        let summary = if label == "safe" {
-            overlap_summary(evidence.random(), label)
-        } else {
-            overlap_summary(evidence.all_ways.verdicts.iter(), label)
-        };
+        let summary = overlap_summary(evidence.random(), label);
         let _ = writeln!(text, "  - {label}: {summary}");
     }
     for label in ["safe+bash", "safe+compat"] {
@@ -711,7 +566,7 @@ fn random_summary(text: &mut String, evidence: &Evidence) {
             text,
             "- {label} had more overlap than all-bash on {} of the schedules run five ways \
              (reported, not a rule: see below).",
-            mixed_worse(evidence.all_ways.verdicts.iter(), label)
+            mixed_worse(evidence.random(), label)
         );
     }
     let clean: Vec<u64> = evidence
@@ -775,27 +630,7 @@ fn multisite_section(text: &mut String, evidence: &Evidence) {
         ),
         catalog.iter().map(|v| v.violations.len()).sum::<usize>()
     );
-    let _ = writeln!(
-        text,
-        "- {} random schedules over the three sites and 2 to 4 nodes, half in each data \
-         centre, on an all-safe cluster (seeds {}): up to 8 faults drawn from data centres \
-         lost whole (their hosts crash, their storage fails or hangs for every node), a \
-         site's storage failing, hanging, slow or late for every node or for one, partitions \
-         (a node reaches only its own data centre's directory, the others every directory \
-         but that one) and every fault of a node (crash, reboot, daemon killed or started, \
-         pause, host freeze, clock jump, application crash), all healed at {} s.",
-        evidence.multisite.verdicts.len(),
-        seeds(&evidence.multisite.seeds),
-        random::HEAL_AT
-    );
-    let _ = writeln!(
-        text,
-        "- {} random schedules of data centres lost whole, with the default variables \
-         (seeds {}): twice, a random data centre's hosts crash and its storage fails or hangs \
-         for every node; both come back 40 s later.",
-        evidence.site_losses.verdicts.len(),
-        seeds(&evidence.site_losses.seeds),
-    );
+    evidence.lines(text, Section::MultiSite);
     let _ = writeln!(
         text,
         "- Largest all-safe overlap over these random schedules: {}.",
@@ -963,7 +798,7 @@ fn markdown(evidence: &Evidence) -> String {
         exploration_section(&mut text, exploration);
     }
     text.push_str("\n## The etcd backend\n\n");
-    etcd_section(&mut text, &evidence.etcd);
+    etcd_section(&mut text, evidence);
     text.push_str("\n## Rules\n\n");
     rules(&mut text);
     text.push_str("\n## Modelling assumptions\n\n");
