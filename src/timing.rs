@@ -33,6 +33,12 @@ pub const STEPS_PER_ROUND: u32 = 4;
 /// The storage steps from the start of a standby's decision scan to its claim's
 /// confirmation: the listing, the reads and the claim's write.
 pub const STEPS_PER_CLAIM: u32 = 3;
+/// The storage steps of a takeover that `Timing::takeover_bound` counts as instant, each of
+/// which waits for a directory of the majority that answers slowly: the standby's round that
+/// sees the master's last change and the one that finds it faileOverTime old (its own write,
+/// the listing, the reads: 3 each), and the claim (the listing and reads of its decision, the
+/// claim's write, the settle's listing and reads, the master write: 6).
+pub const STEPS_PER_SLOW_TAKEOVER: u32 = 2 * 3 + 6;
 /// How long a standby waits for SIGTERM to end a stray local instance before SIGKILL, as the
 /// script's killInstance does; it stops waiting as soon as the instances are gone.
 pub const GRACEFUL_KILL: Duration = Duration::from_secs(30);
@@ -122,6 +128,12 @@ impl Timing {
     /// maintenance file (every later step returns on the majority, or is refused at once).
     pub fn takeover_bound(&self) -> Duration {
         self.takeover_after + self.loop_pause + self.settle + self.io_limit
+    }
+
+    /// The bound on a takeover after a site loss while one of the directories left answers
+    /// within D but slowly: `takeover_bound` with every step of the takeover waiting D.
+    pub fn slow_takeover_bound(&self) -> Duration {
+        self.takeover_bound() + self.io_limit * STEPS_PER_SLOW_TAKEOVER
     }
 }
 

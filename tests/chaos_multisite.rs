@@ -115,10 +115,9 @@ fn the_standby_takes_over_when_the_master_site_is_lost_and_its_directory_hangs()
 const WITNESS_DELAY: Duration = Duration::from_millis(40);
 
 /// The documented bound on a takeover after a site loss while one of the two directories left
-/// answers slowly within D (docs/multi-site.md): F + L + S + 13 × D, every step of the takeover
-/// waiting up to D, that is T and twelve more deadlines; with the simulator's margin.
+/// answers slowly within D (docs/multi-site.md), with the simulator's margin.
 fn slow_minority_failover_bound() -> Duration {
-    failover_bound() + 12 * timing().io_limit
+    timing().slow_takeover_bound() + Duration::from_millis(hacmp::sim::safety::FAILOVER_MARGIN_MS)
 }
 
 /// Issue 20's slow minority: the witness answers every operation of both hosts late but within

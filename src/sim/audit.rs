@@ -16,8 +16,20 @@ pub struct Fault {
     pub failover_ms: Option<u64>,
     /// Whether the fault stopped the last running app.
     pub caused_outage: bool,
-    /// Whether every other node was healthy when it happened (see `scheduler`'s `healthy`).
-    pub others_healthy: bool,
+    /// How the other nodes were when it happened (see `scheduler`'s `others`).
+    pub others: Others,
+}
+
+/// How the nodes other than a fault's were when it happened, for the failover rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Others {
+    Healthy,
+    /// Healthy but for storage that answers late by at most this many milliseconds.
+    SlowStorage {
+        slowest_ms: u64,
+    },
+    /// Some node down, paused, frozen, cut off, in maintenance, or storage failing otherwise.
+    Unhealthy,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,13 +105,13 @@ impl Audit {
     }
 
     /// Records a fault; call it after the fault took effect, with the count before it.
-    pub fn fault(&mut self, now_ms: u64, label: String, alive_before: u32, others_healthy: bool) {
+    pub fn fault(&mut self, now_ms: u64, label: String, alive_before: u32, others: Others) {
         self.faults.push(Fault {
             at_ms: now_ms,
             label,
             failover_ms: None,
             caused_outage: alive_before > 0 && self.alive == 0,
-            others_healthy,
+            others,
         });
     }
 
@@ -126,7 +138,7 @@ mod tests {
         audit.app_ended(4500);
         assert_eq!(audit.overlap_ms, 1500);
         audit.app_ended(6000);
-        audit.fault(6000, "crash a".into(), 1, true);
+        audit.fault(6000, "crash a".into(), 1, Others::Healthy);
         audit.app_started(9000);
         audit.finish(10_000);
         assert_eq!(audit.faults[0].failover_ms, Some(3000));
@@ -138,7 +150,7 @@ mod tests {
         let mut audit = Audit::default();
         audit.app_started(0);
         audit.suspended(1000, 1);
-        audit.fault(1000, "freeze a".into(), 1, true);
+        audit.fault(1000, "freeze a".into(), 1, Others::Healthy);
         audit.app_started(5000);
         audit.resumed(7000, 1);
         audit.app_ended(7500);

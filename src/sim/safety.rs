@@ -10,7 +10,8 @@
 //!   settle + `FAILOVER_MARGIN` (with the etcd backend, which has no settle: without it); with
 //!   several sites, `Timing::takeover_bound` (plus the storage deadline) + the margin, and
 //!   the crash may come with the loss of its site's storage at the same instant (a data
-//!   centre lost whole).
+//!   centre lost whole). When the other nodes are healthy but for a directory answering
+//!   within the storage deadline, `Timing::slow_takeover_bound` + the margin.
 //! - **Convergence**: when every fault has healed and a quiet period of 2 × (faileOverTime +
 //!   loopTime + the settle) passed without events before the end, exactly one instance executes at
 //!   the end of an all-safe run, and at least one (a master was elected) in a mixed cluster
@@ -27,7 +28,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::audit::Audit;
+use super::audit::{Audit, Others};
 use super::progress::Progress;
 use super::scenario::{Action, EventSpec, Scenario, Seconds};
 use super::scheduler::{self, Driver, ProtocolStep, Setup, node_variables};
@@ -83,6 +84,9 @@ pub struct SafetyVerdict {
     pub violations: Vec<String>,
     /// Failover times (ms) after clean crashes in the all-safe run.
     pub clean_failovers_ms: Vec<u64>,
+    /// Failover times (ms) after crashes in the all-safe run that were clean but for a
+    /// directory answering slowly within the storage deadline (several sites only).
+    pub slow_failovers_ms: Vec<u64>,
     /// Why the safe profile refuses the scenario's variables (it then runs on no node, and
     /// only bash and compat ran).
     pub refused: Option<String>,
@@ -134,6 +138,9 @@ struct Facts {
     quiet_ms: u64,
     /// The failover bound, when the scenario runs with the default variables.
     failover_bound_ms: Option<u64>,
+    /// With several sites and the default variables: the failover bound while a directory
+    /// answers slowly, and the storage deadline below which that slowness must stay.
+    slow_failover: Option<SlowFailover>,
     /// When something happens: every event and every daemon's first start.
     happenings_ms: Vec<u64>,
     end_ms: u64,
@@ -143,6 +150,12 @@ struct Facts {
     /// cluster may have no instance at any given moment. That is the script's defect, which
     /// the safe profile cannot repair for the nodes that do not run it.
     script_misjudges: bool,
+}
+
+#[derive(Clone, Copy)]
+struct SlowFailover {
+    bound_ms: u64,
+    slower_than_deadline_ms: u64,
 }
 
 impl Facts {
@@ -222,8 +235,15 @@ impl Facts {
                 .events
                 .iter()
                 .any(|e| e.action == Action::ClockJump);
+        let slow_failover = safe_timing
+            .filter(|_| defaults && scenario.etcd.is_none() && !scenario.sites.is_empty())
+            .map(|timing| SlowFailover {
+                bound_ms: timing.slow_takeover_bound().as_millis() as u64 + FAILOVER_MARGIN_MS,
+                slower_than_deadline_ms: timing.io_limit.as_millis() as u64,
+            });
         Ok(Facts {
             script_misjudges,
+            slow_failover,
             quiet_ms: 2 * cycle_ms,
             failover_bound_ms: defaults.then_some(failover_ms + FAILOVER_MARGIN_MS),
             happenings_ms,
@@ -285,6 +305,7 @@ pub fn check_with_steps(
         runs: Vec::new(),
         violations: Vec::new(),
         clean_failovers_ms: Vec::new(),
+        slow_failovers_ms: Vec::new(),
         refused: refused.clone(),
     };
     for (label, drivers) in clusters(scenario, ways) {
@@ -340,29 +361,42 @@ fn check_safe(facts: &Facts, verdict: &mut SafetyVerdict) {
         ));
     }
     let mut clean = Vec::new();
-    if let Some(bound) = facts.failover_bound_ms {
-        for fault in &safe.faults {
-            let is_clean = fault.label.starts_with("crash ")
-                && fault.caused_outage
-                && fault.others_healthy
-                && facts.alone(fault.at_ms, bound);
-            if !is_clean {
-                continue;
-            }
-            match fault.failover_ms {
-                Some(ms) if ms <= bound => clean.push(ms),
-                failover => violations.push(format!(
-                    "safe: after the {} at {} the app executed again after {} (bound {})",
-                    fault.label,
-                    seconds(fault.at_ms),
-                    failover.map_or("never".to_string(), seconds),
-                    seconds(bound)
-                )),
-            }
+    let mut slow = Vec::new();
+    for fault in &safe.faults {
+        // A directory answering within the deadline has a bound of its own; one answering
+        // later is as good as lost, and no bound is promised while a majority depends on it.
+        let (bound, failovers) = match fault.others {
+            Others::Healthy => (facts.failover_bound_ms, &mut clean),
+            Others::SlowStorage { slowest_ms } => (
+                facts
+                    .slow_failover
+                    .filter(|slow| slowest_ms < slow.slower_than_deadline_ms)
+                    .map(|slow| slow.bound_ms),
+                &mut slow,
+            ),
+            Others::Unhealthy => (None, &mut clean),
+        };
+        let Some(bound) = bound else { continue };
+        let is_clean = fault.label.starts_with("crash ")
+            && fault.caused_outage
+            && facts.alone(fault.at_ms, bound);
+        if !is_clean {
+            continue;
+        }
+        match fault.failover_ms {
+            Some(ms) if ms <= bound => failovers.push(ms),
+            failover => violations.push(format!(
+                "safe: after the {} at {} the app executed again after {} (bound {})",
+                fault.label,
+                seconds(fault.at_ms),
+                failover.map_or("never".to_string(), seconds),
+                seconds(bound)
+            )),
         }
     }
     verdict.violations.extend(violations);
     verdict.clean_failovers_ms = clean;
+    verdict.slow_failovers_ms = slow;
 }
 
 /// Checks many scenarios on `workers` threads; the verdicts come back in the given order.

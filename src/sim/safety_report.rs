@@ -15,6 +15,7 @@ use super::report::{failovers, seconds};
 use super::safety::{self, SafetyVerdict, Ways};
 use super::scenario::Scenario;
 use super::{parallel, world};
+use crate::timing::STEPS_PER_SLOW_TAKEOVER;
 
 /// How the catalog's multi-site scenarios are named.
 const MULTISITE_PREFIX: &str = "multisite-";
@@ -654,6 +655,23 @@ fn multisite_section(text: &mut String, evidence: &Evidence) {
         seconds(ms(timing.settle)),
         seconds(ms(timing.io_limit)),
         seconds(ms(timing.takeover_bound())),
+        seconds(safety::FAILOVER_MARGIN_MS),
+    );
+    let slow: Vec<u64> = catalog
+        .iter()
+        .copied()
+        .chain(evidence.multisite_random())
+        .flat_map(|verdict| verdict.slow_failovers_ms.iter().copied())
+        .collect();
+    let _ = writeln!(
+        text,
+        "- The same, but with a directory answering slowly within the storage deadline (for \
+         every node or one), catalog and random schedules: {}. The documented bound is the one \
+         above with each of the takeover's {} storage steps waiting a deadline, {} s, and the \
+         rule allows {} s more.",
+        distribution(slow),
+        STEPS_PER_SLOW_TAKEOVER,
+        seconds(ms(timing.slow_takeover_bound())),
         seconds(safety::FAILOVER_MARGIN_MS),
     );
     let broken: usize = catalog

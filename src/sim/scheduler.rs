@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::audit::Audit;
+use super::audit::{Audit, Others};
 use super::bash::{BashDaemon, BashSetup};
 use super::daemon::Daemon;
 use super::hacmp::HacmpDaemon;
@@ -308,7 +308,7 @@ pub fn run(setup: &Setup) -> Result<RunResult, String> {
         steps: Vec::new(),
     };
     let outcome = run.main_loop();
-    let healthy_at_end = run.healthy(None);
+    let healthy_at_end = run.healthy();
     for node in 0..run.slots.len() {
         run.halt(node);
     }
@@ -363,34 +363,48 @@ impl Run<'_> {
         self.slots[node].schedulable() && !self.cluster.nodes[node].frozen
     }
 
-    /// Whether the node's faults have all healed, for every node but `except`: it is up, its
-    /// daemon runs unpaused on a host not frozen, its storage works normally, it is not in
-    /// maintenance; and the heartbeat directory exists and the app does not crash by itself.
-    fn healthy(&self, except: Option<usize>) -> bool {
+    /// Whether every node and the cluster are healthy: nothing down, paused, frozen, slow or
+    /// failing.
+    fn healthy(&self) -> bool {
+        self.others(None) == Others::Healthy
+    }
+
+    /// How the nodes but `except` are, for the failover rules: a storage that answers slowly
+    /// is told apart, because its own bound applies then.
+    fn others(&self, except: Option<usize>) -> Others {
         let maintenance = &self.variables[0].maintenance_file;
-        let node_healthy = |node: usize| {
+        let mut slowest_ms = None;
+        for node in (0..self.slots.len()).filter(|&node| Some(node) != except) {
             let slot = &self.slots[node];
-            slot.up
+            let running = slot.up
                 && slot.daemon.is_some()
                 && !slot.paused
                 && !slot.waiting_for_storage
                 && !self.cluster.nodes[node].frozen
-                && self.cluster.nodes[node]
-                    .storage
-                    .iter()
-                    .all(|&health| health == Health::Healthy)
                 && !self.cluster.in_maintenance(node, maintenance)
                 && self
                     .cluster
                     .etcd
                     .as_ref()
-                    .is_none_or(|etcd| etcd.healthy_for(node) && !etcd.in_maintenance())
-        };
-        (0..self.slots.len())
-            .filter(|&node| Some(node) != except)
-            .all(node_healthy)
-            && self.cluster.heartbeat_dirs_exist()
-            && self.setup.scenario.app.lifetime.is_none()
+                    .is_none_or(|etcd| etcd.healthy_for(node) && !etcd.in_maintenance());
+            if !running {
+                return Others::Unhealthy;
+            }
+            for &health in &self.cluster.nodes[node].storage {
+                match health {
+                    Health::Healthy => {}
+                    Health::Slow(ms) => slowest_ms = slowest_ms.max(Some(ms)),
+                    _ => return Others::Unhealthy,
+                }
+            }
+        }
+        if !self.cluster.heartbeat_dirs_exist() || self.setup.scenario.app.lifetime.is_some() {
+            return Others::Unhealthy;
+        }
+        match slowest_ms {
+            None => Others::Healthy,
+            Some(slowest_ms) => Others::SlowStorage { slowest_ms },
+        }
     }
 
     fn trace(&mut self, node: usize, text: String) -> Result<(), String> {
@@ -630,10 +644,8 @@ impl Run<'_> {
         let name = &self.setup.scenario.nodes[node].name;
         let label = format!("{label} {name}");
         let now = self.cluster.now_ms;
-        let others_healthy = self.healthy(Some(node));
-        self.cluster
-            .audit
-            .fault(now, label, alive_before, others_healthy);
+        let others = self.others(Some(node));
+        self.cluster.audit.fault(now, label, alive_before, others);
     }
 
     /// Stops the node's daemon, guard and apps; it stays down until rebooted.
