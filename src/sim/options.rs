@@ -45,7 +45,8 @@ pub struct ParityArgs {
     /// run.
     #[arg(long, requires = "safety")]
     pub explore: bool,
-    /// With --explore: run only every Nth variant of each base.
+    /// With --explore: run one variant in N of each base, drawn from each block of N (one in
+    /// 5 × N of a base sampled in full runs too).
     #[arg(long, default_value_t = 1, requires = "explore", value_parser = clap::value_parser!(u64).range(1..))]
     pub explore_stride: u64,
     /// With --explore: run at most this many variants of each base.

@@ -404,26 +404,24 @@ fn etcd_section(text: &mut String, evidence: &Evidence) {
 fn exploration_section(text: &mut String, exploration: &Exploration) {
     let _ = writeln!(
         text,
-        "Each base scenario runs once on an all-safe cluster; every instant at which a node's \
-         protocol starts or ends a storage operation, an etcd request or a guard call (and the \
-         millisecond before and after it), within the part of the run that decides (the first \
-         election, or from a round before the base's fault until two rounds after the next \
-         application start), is the start of one fault on each node: {}. Every variant runs once (variants \
-         with the same events run once) and is checked with the rules below{}.\n",
+        "The bases: {}. Each base scenario runs once on an all-safe cluster; every instant at \
+         which a node's protocol starts or ends a storage operation, an etcd request or a guard \
+         call (and the millisecond before and after it), within the part of the run that \
+         decides (the first election, or from a round before the base's first fault until two \
+         rounds after the next application start), is the start of one fault on each node: \
+         {}. Variants with the same events run once; of each base's variants one in every N \
+         ran (the table's column), drawn at random from each block of N, and each is checked \
+         with the rules below.\n",
+        explore::BASES,
         explore::FAULT_KINDS,
-        if exploration.stride > 1 {
-            format!("; every {}th variant ran", exploration.stride)
-        } else {
-            String::new()
-        }
     );
-    text.push_str("| Base | Distinct variants run |\n|---|---|\n");
-    for (base, runs) in &exploration.bases {
-        let _ = writeln!(text, "| {base} | {runs} |");
+    text.push_str("| Base | One in | Distinct variants run |\n|---|---|---|\n");
+    for base in &exploration.bases {
+        let _ = writeln!(text, "| {} | {} | {} |", base.name, base.one_in, base.runs);
     }
     let _ = writeln!(
         text,
-        "| **all** | **{}** |\n\nRule violations: **{}**.",
+        "| **all** | | **{}** |\n\nRule violations: **{}**.",
         exploration.runs(),
         exploration.violations.len() + exploration.failures.len()
     );
