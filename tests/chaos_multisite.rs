@@ -81,14 +81,26 @@ fn assert_failover_within_bound(
 }
 
 /// The master's whole data centre goes: its host (daemon, guard, application, all at once by
-/// SIGKILL) and its directory, which the standby then finds failing or hung.
-fn master_site_lost(label: &str, directory: Mode) {
-    let (mut cluster, _) = master_and_standby(label);
+/// SIGKILL) and its directory, which the standby then finds in `directory`'s mode. Asserts that
+/// the standby's instance started within `bound`, never beside another.
+fn lose_the_master_site(
+    cluster: &mut Cluster,
+    what: &str,
+    directory: Mode,
+    bound: Duration,
+) -> Instance {
     cluster.set_view(STANDBY, DC1, directory);
     let lost_at = cluster.lose_host(MASTER);
-    let second = cluster.wait_for_instance(STANDBY);
+    let taken_over = cluster.wait_for_instance(STANDBY);
     cluster.assert_no_overlap();
-    assert_failover_within_bound(&cluster, label, lost_at, &second, failover_bound());
+    assert_failover_within_bound(cluster, what, lost_at, &taken_over, bound);
+    taken_over
+}
+
+/// The master's data centre lost whole, its directory failing or hung for the standby.
+fn master_site_lost(label: &str, directory: Mode) {
+    let (mut cluster, _) = master_and_standby(label);
+    let second = lose_the_master_site(&mut cluster, label, directory, failover_bound());
     cluster.wait_for_rounds(STANDBY, 3);
     assert_eq!(
         cluster.oracle.running(),
@@ -147,15 +159,10 @@ fn the_standby_takes_over_through_a_slow_witness_when_the_master_site_is_lost() 
     cluster.wait_for_rounds(MASTER, ROUNDS_PAST_FAILE_OVER_TIME);
     assert_nothing_changed(&cluster, &first, "slow witness");
 
-    cluster.set_view(STANDBY, DC1, Mode::Hang);
-    let lost_at = cluster.lose_host(MASTER);
-    let second = cluster.wait_for_instance(STANDBY);
-    cluster.assert_no_overlap();
-    assert_failover_within_bound(
-        &cluster,
+    lose_the_master_site(
+        &mut cluster,
         "slow witness",
-        lost_at,
-        &second,
+        Mode::Hang,
         slow_minority_failover_bound(),
     );
 
@@ -213,15 +220,10 @@ fn the_standby_takes_over_when_the_lost_site_holds_the_maintenance_file() {
         node.set_variable("hacmpEventCmd", RECORDING_HOOK);
     }
     let (mut cluster, _) = start_master_and_standby(cluster);
-    cluster.set_view(STANDBY, DC1, Mode::Hang);
-    let lost_at = cluster.lose_host(MASTER);
-    let second = cluster.wait_for_instance(STANDBY);
-    cluster.assert_no_overlap();
-    assert_failover_within_bound(
-        &cluster,
+    lose_the_master_site(
+        &mut cluster,
         "maintenance file on the lost site",
-        lost_at,
-        &second,
+        Mode::Hang,
         failover_bound(),
     );
 
