@@ -361,22 +361,21 @@ fn check_safe(facts: &Facts, verdict: &mut SafetyVerdict) {
         ));
     }
     let mut clean = Vec::new();
-    let mut slow = Vec::new();
+    let mut slow_failovers = Vec::new();
     for fault in &safe.faults {
         // A directory answering within the deadline has a bound of its own; one answering
         // later is as good as lost, and no bound is promised while a majority depends on it.
-        let (bound, failovers) = match fault.others {
-            Others::Healthy => (facts.failover_bound_ms, &mut clean),
-            Others::SlowStorage { slowest_ms } => (
-                facts
-                    .slow_failover
-                    .filter(|slow| slowest_ms < slow.slower_than_deadline_ms)
-                    .map(|slow| slow.bound_ms),
-                &mut slow,
-            ),
-            Others::Unhealthy => (None, &mut clean),
+        let checked = match fault.others {
+            Others::Healthy => facts.failover_bound_ms.map(|bound| (bound, &mut clean)),
+            Others::SlowStorage { slowest_ms } => facts
+                .slow_failover
+                .filter(|slow| slowest_ms < slow.slower_than_deadline_ms)
+                .map(|slow| (slow.bound_ms, &mut slow_failovers)),
+            Others::Unhealthy => None,
         };
-        let Some(bound) = bound else { continue };
+        let Some((bound, failovers)) = checked else {
+            continue;
+        };
         let is_clean = fault.label.starts_with("crash ")
             && fault.caused_outage
             && facts.alone(fault.at_ms, bound);
@@ -396,7 +395,7 @@ fn check_safe(facts: &Facts, verdict: &mut SafetyVerdict) {
     }
     verdict.violations.extend(violations);
     verdict.clean_failovers_ms = clean;
-    verdict.slow_failovers_ms = slow;
+    verdict.slow_failovers_ms = slow_failovers;
 }
 
 /// Checks many scenarios on `workers` threads; the verdicts come back in the given order.

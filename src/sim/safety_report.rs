@@ -635,10 +635,9 @@ fn multisite_section(text: &mut String, evidence: &Evidence) {
         "- Largest all-safe overlap over these random schedules: {}.",
         overlap_summary(evidence.multisite_random(), "safe")
     );
-    let losses: Vec<u64> = catalog
-        .iter()
-        .copied()
-        .chain(evidence.multisite_random())
+    // The catalog's multi-site scenarios and the random multi-site schedules.
+    let verdicts = || catalog.iter().copied().chain(evidence.multisite_random());
+    let losses: Vec<u64> = verdicts()
         .flat_map(|verdict| verdict.clean_failovers_ms.iter().copied())
         .collect();
     let _ = writeln!(
@@ -655,10 +654,7 @@ fn multisite_section(text: &mut String, evidence: &Evidence) {
         seconds(ms(timing.takeover_bound())),
         seconds(safety::FAILOVER_MARGIN_MS),
     );
-    let slow: Vec<u64> = catalog
-        .iter()
-        .copied()
-        .chain(evidence.multisite_random())
+    let slow: Vec<u64> = verdicts()
         .flat_map(|verdict| verdict.slow_failovers_ms.iter().copied())
         .collect();
     let _ = writeln!(
@@ -672,12 +668,7 @@ fn multisite_section(text: &mut String, evidence: &Evidence) {
         seconds(ms(timing.slow_takeover_bound())),
         seconds(safety::FAILOVER_MARGIN_MS),
     );
-    let broken: usize = catalog
-        .iter()
-        .copied()
-        .chain(evidence.multisite_random())
-        .map(|verdict| verdict.violations.len())
-        .sum();
+    let broken: usize = verdicts().map(|verdict| verdict.violations.len()).sum();
     let _ = writeln!(text, "- Rule violations with several sites: **{broken}**.");
 }
 
