@@ -30,9 +30,11 @@ pub const NOT_FOUND: i64 = 5;
 /// Why one exchange with one member gave no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// The member cannot serve: no connection, no answer in time, no leader, no gateway, too
-    /// old. Another member may serve.
+    /// The member cannot serve: no connection, no leader, no gateway, too old. Another member
+    /// may serve.
     Unreachable(String),
+    /// The member did not answer within the time it was given; another member may serve.
+    TimedOut(Duration),
     /// The member answered and etcd refused the request; any member would.
     Refused { code: i64, message: String },
 }
@@ -41,6 +43,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Unreachable(reason) => f.write_str(reason),
+            Failure::TimedOut(limit) => write!(f, "no answer within {} ms", limit.as_millis()),
             Failure::Refused { message, .. } => f.write_str(message),
         }
     }
@@ -203,20 +206,15 @@ fn read_answer(
     answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     limit: Duration,
 ) -> Result<(u16, String), Failure> {
-    let unreachable = |error: ureq::Error| Failure::Unreachable(describe(&error, limit));
+    let unreachable = |error: ureq::Error| match error {
+        ureq::Error::Timeout(_) => Failure::TimedOut(limit),
+        ureq::Error::Io(error) => Failure::Unreachable(error.to_string()),
+        other => Failure::Unreachable(other.to_string()),
+    };
     let mut answer = answer.map_err(unreachable)?;
     let status = answer.status().as_u16();
     let text = answer.body_mut().read_to_string().map_err(unreachable)?;
     Ok((status, text))
-}
-
-/// ureq's error in one line an operator can read.
-fn describe(error: &ureq::Error, limit: Duration) -> String {
-    match error {
-        ureq::Error::Timeout(_) => format!("no answer within {} ms", limit.as_millis()),
-        ureq::Error::Io(error) => error.to_string(),
-        other => other.to_string(),
-    }
 }
 
 /// The first line of an answer that is not etcd's JSON, for an error message.
