@@ -8,6 +8,7 @@ use std::fs;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use hacmp::world::EntryRead;
 use support::cluster::{Cluster, FAILE_OVER_TIME, HOSTS, WAIT_LIMIT};
 use support::fuse_fs::{FaultFs, Mode};
 use support::oracle::{Instance, overlap_of};
@@ -234,6 +235,53 @@ fn the_oracle_counts_only_time_with_two_instances_alive() {
     assert_eq!(overlap_of(&three, now), Duration::from_secs(12));
     let both_running = [instance(0, None), instance(50, None)];
     assert_eq!(overlap_of(&both_running, now), Duration::from_secs(50));
+}
+
+/// A record replaced by its node while another host reads it, as on NFS: the reader's lookup
+/// names a file that the rename then removes, and the storage answers ESTALE. The read starts
+/// again and finds the new record: never an error, never a record missing or torn.
+#[test]
+fn a_record_replaced_while_it_is_read_is_read_whole() {
+    const REPLACEMENTS: usize = 50;
+    // Ten times as often as a node replaces its record (once a loopTime), and still far apart
+    // against one read, as on a real storage: a read that starts again is not raced again.
+    const REPLACED_EVERY: Duration = Duration::from_millis(100);
+    let root = tempfile::tempdir().unwrap();
+    let backing = root.path().join("shared");
+    fs::create_dir(&backing).unwrap();
+    let writer = FaultFs::mount(&backing, &root.path().join("writer"));
+    let reader = FaultFs::mount(&backing, &root.path().join("reader"));
+    // Each request of the reader answered late, so that a rename lands inside its read.
+    reader.set_mode(Mode::Slow(Duration::from_millis(2)));
+    let record = |n: usize| format!("nodeA {n}\n");
+    let written = writer.path().join("nodeA").display().to_string();
+    hacmp::real::records::write(&written, &record(0)).unwrap();
+
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let replacing = {
+        let done = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            for n in 1..=REPLACEMENTS {
+                std::thread::sleep(REPLACED_EVERY);
+                hacmp::real::records::write(&written, &record(n)).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let read = reader.path().join("nodeA").display().to_string();
+    let mut reads = 0;
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        match hacmp::real::records::read(&read) {
+            Ok(EntryRead::File { text, .. }) => assert!(
+                (0..=REPLACEMENTS).any(|n| text == record(n)),
+                "a torn record: {text:?}"
+            ),
+            other => panic!("read {reads} of a record being replaced: {other:?}"),
+        }
+        reads += 1;
+    }
+    replacing.join().unwrap();
+    assert!(reads > 10, "only {reads} reads overlapped the replacements");
 }
 
 /// faultfs itself: a faithful passthrough until told otherwise, per mount.

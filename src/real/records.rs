@@ -20,11 +20,28 @@ fn failure(path: &str, error: &std::io::Error) -> String {
     format!("hacmp: {path}: {}", describe(error))
 }
 
+/// How often a record is read again when NFS answers ESTALE: the record was replaced by its
+/// node between our lookup and our read, and a new open finds the replacement. A node replaces
+/// its record once a loopTime, so a third stale answer in a row says more than a race.
+const STALE_TRIES: usize = 3;
+
 /// Reads a record past the page cache: opening the file revalidates it with an NFS server
 /// (close-to-open consistency), and dropping its cached pages makes the read go to the server.
 /// The modification time comes from the open file (fstat), so it is as fresh as the content
 /// and needs no second, unbounded `stat` that an attribute cache could answer.
 pub fn read(path: &str) -> Result<EntryRead, String> {
+    let mut tries = 1;
+    loop {
+        match read_once(path) {
+            Err(error) if error.raw_os_error() == Some(libc::ESTALE) && tries < STALE_TRIES => {
+                tries += 1;
+            }
+            result => return result.map_err(|error| failure(path, &error)),
+        }
+    }
+}
+
+fn read_once(path: &str) -> std::io::Result<EntryRead> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -33,9 +50,9 @@ pub fn read(path: &str) -> Result<EntryRead, String> {
         Err(error) if error.raw_os_error() == Some(libc::EISDIR) => {
             return Ok(EntryRead::NotAFile);
         }
-        Err(error) => return Err(failure(path, &error)),
+        Err(error) => return Err(error),
     };
-    let metadata = file.metadata().map_err(|e| failure(path, &e))?;
+    let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Ok(EntryRead::NotAFile);
     }
@@ -44,8 +61,7 @@ pub fn read(path: &str) -> Result<EntryRead, String> {
     let mut bytes = Vec::with_capacity(MAX_RECORD_BYTES);
     // One byte more than a record may have, so that an over-long file is seen as foreign.
     file.take(MAX_RECORD_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| failure(path, &e))?;
+        .read_to_end(&mut bytes)?;
     Ok(EntryRead::File {
         text: String::from_utf8_lossy(&bytes).into_owned(),
         modified: metadata.mtime(),

@@ -182,8 +182,10 @@ impl Passthrough {
         if ino == ROOT {
             return Ok(self.backing.clone());
         }
+        // An inode forgotten since its lookup was replaced under its name: ESTALE, as NFS
+        // answers, makes the kernel look the name up again instead of failing the open.
         let names = self.names.lock().unwrap();
-        let name = names.get(&ino.0).ok_or(Errno::ENOENT)?;
+        let name = names.get(&ino.0).ok_or(Errno::ESTALE)?;
         Ok(self.backing.join(name))
     }
 
@@ -191,7 +193,7 @@ impl Passthrough {
     fn attributes(&self, ino: INodeNo) -> Result<FileAttr, Errno> {
         let metadata = fs::symlink_metadata(self.backing_path(ino)?)?;
         if ino != ROOT && metadata.ino() != ino.0 {
-            return Err(Errno::ENOENT);
+            return Err(Errno::ESTALE);
         }
         Ok(attributes_of(ino, &metadata))
     }
