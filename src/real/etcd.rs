@@ -480,7 +480,7 @@ impl Cluster {
         Ok(Some(LeaderKey {
             holder: kv.value,
             token: kv.create_revision,
-            lease: format!("{:x}", kv.lease),
+            lease: crate::safe::etcd::lease_id(kv.lease),
             lease_seconds_left: left
                 .ok()
                 .and_then(|answer| gateway::integer(&answer["TTL"]).ok()),

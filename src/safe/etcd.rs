@@ -102,7 +102,7 @@ impl Etcd {
         Ok(match self.ask(world, EtcdRequest::KeepAlive { id })? {
             Some(EtcdAnswer::Ttl(ttl)) if self.long_enough(ttl) => KeepAlive::Confirmed(sent),
             Some(EtcdAnswer::Ttl(ttl)) if ttl <= 0 => {
-                world.print(&format!("our etcd lease {id:x} is gone"))?;
+                world.print(&format!("our etcd lease {} is gone", lease_id(id)))?;
                 self.lease = None;
                 KeepAlive::Gone
             }
@@ -218,19 +218,26 @@ impl Etcd {
             return Ok(());
         };
         world.print(&format!(
-            "our lease {id:x} holds the leader key but cannot be confirmed; revoking it so that a peer can take over"
+            "our lease {} holds the leader key but cannot be confirmed; revoking it so that a peer can take over",
+            lease_id(id)
         ))?;
         self.ask(world, EtcdRequest::Revoke { id })?;
         Ok(())
     }
 }
 
+/// A lease id as etcdctl prints it (`lease grant`, `lease list`): 16 hexadecimal digits, so
+/// that an operator can search etcdctl's output for what hacmp says.
+pub fn lease_id(id: i64) -> String {
+    format!("{id:016x}")
+}
+
 /// The name of a request in an error line.
 fn request_name(request: &EtcdRequest) -> String {
     match request {
         EtcdRequest::Grant { .. } => "a lease grant".to_string(),
-        EtcdRequest::KeepAlive { id } => format!("the keep-alive of lease {id:x}"),
-        EtcdRequest::Revoke { id } => format!("the revocation of lease {id:x}"),
+        EtcdRequest::KeepAlive { id } => format!("the keep-alive of lease {}", lease_id(*id)),
+        EtcdRequest::Revoke { id } => format!("the revocation of lease {}", lease_id(*id)),
         EtcdRequest::Campaign { key, .. } => format!("the campaign for {key}"),
         EtcdRequest::Resign { key, .. } => format!("the resignation from {key}"),
         EtcdRequest::Get { key } => format!("the read of {key}"),
@@ -482,6 +489,13 @@ mod tests {
             }
         );
         (etcd, world)
+    }
+
+    /// etcdctl 3.4 printed `lease 0452a250f4380807 granted with TTL(30s)` for this id.
+    #[test]
+    fn a_lease_id_reads_as_etcdctl_prints_it() {
+        assert_eq!(lease_id(0x0452_a250_f438_0807), "0452a250f4380807");
+        assert_eq!(lease_id(0x694d_7f0f_3c0b_7a05), "694d7f0f3c0b7a05");
     }
 
     #[test]
