@@ -125,7 +125,8 @@ pub fn render(sections: &[Section], machine: &Machine, full_command: &str) -> St
          by hand. Each row compares the bash original and hacmp measured in the same run. \
          Rows 1 and 2 are issue 5's real-machine rows, 3 and 4 come from the simulator, 5 \
          is issue 11's cost of three heartbeat directories, 6 is issue 12's failover on etcd \
-         (real processes, bash from the simulator), 7 is the CI smoke.\n"
+         (real processes, bash from the simulator), 7 is the CI smoke, 8 is the cost of \
+         having bash read the variable file.\n"
     );
     let _ = writeln!(
         doc,
