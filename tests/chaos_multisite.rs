@@ -32,11 +32,16 @@ fn timing() -> Timing {
     Timing::new(FAILE_OVER_TIME, LOOP_TIME).unwrap()
 }
 
-/// The documented bound on a takeover after a site loss (docs/multi-site.md): faileOverTime +
-/// loopTime + the settle + one storage deadline, and the simulator's margin for the time the
-/// steps themselves take (a worst-case loss lands within milliseconds of the bound alone).
+/// A documented bound on a takeover (docs/multi-site.md) with the simulator's margin for the
+/// time the steps themselves take (a worst-case loss lands within milliseconds of the bound).
+fn with_margin(bound: Duration) -> Duration {
+    bound + Duration::from_millis(hacmp::sim::safety::FAILOVER_MARGIN_MS)
+}
+
+/// The bound on a takeover after a site loss: faileOverTime + loopTime + the settle + one
+/// storage deadline, with the margin.
 fn failover_bound() -> Duration {
-    timing().takeover_bound() + Duration::from_millis(hacmp::sim::safety::FAILOVER_MARGIN_MS)
+    with_margin(timing().takeover_bound())
 }
 
 /// A cluster over the three sites with nodeA running the application and nodeB watching.
@@ -126,12 +131,6 @@ fn the_standby_takes_over_when_the_master_site_is_lost_and_its_directory_hangs()
 /// pushed a write past D, and with dc1 lost that step had no majority.
 const WITNESS_DELAY: Duration = Duration::from_millis(40);
 
-/// The documented bound on a takeover after a site loss while one of the two directories left
-/// answers slowly within D (docs/multi-site.md), with the simulator's margin.
-fn slow_minority_failover_bound() -> Duration {
-    timing().slow_takeover_bound() + Duration::from_millis(hacmp::sim::safety::FAILOVER_MARGIN_MS)
-}
-
 /// Issue 20's slow minority: the witness answers every operation of both hosts late but within
 /// the storage deadline D, and the master runs on; then the master's data centre is lost whole,
 /// its directory hanging. The standby's only majority is dc2 and the slow witness, so each of
@@ -163,7 +162,8 @@ fn the_standby_takes_over_through_a_slow_witness_when_the_master_site_is_lost() 
         &mut cluster,
         "slow witness",
         Mode::Hang,
-        slow_minority_failover_bound(),
+        // A site loss while one of the two directories left answers slowly within D.
+        with_margin(timing().slow_takeover_bound()),
     );
 
     let (json, _) = status_while_hung(&cluster, STANDBY, DC1);
